@@ -1,0 +1,447 @@
+//! CodeSage's configuration: defaults per profile, a TOML file, `CODESAGE_*` environment
+//! variables and a `.env` file, merged in that order (later wins).
+//!
+//! Nested keys are addressed in the environment with a double underscore:
+//! `CODESAGE_INDEX__MAX_FILE_SIZE=1048576`, `CODESAGE_SEARCH__DEFAULT_MAX_RESULTS=50`.
+//! The profile is chosen with `profile = "..."` in the file or `CODESAGE_PROFILE`.
+//!
+//! Secrets (LLM API keys) are deliberately *not* configuration: they are read only from the
+//! environment (which a `.env` file feeds), are never deserialized from the TOML file, and
+//! print and serialize masked.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use serde::{Deserialize, Serialize, Serializer};
+
+/// A named set of defaults tuned for one kind of machine or use.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Profile {
+    /// Verbose logs, few connections: for working on CodeSage itself.
+    Development,
+    /// Balanced defaults for everyday use.
+    #[default]
+    Production,
+    /// Faster compression, more threads and larger answers, for big machines.
+    HighPerformance,
+    /// One indexing thread, stronger compression, smaller files and answers.
+    MemoryConstrained,
+}
+
+impl Profile {
+    /// All profiles, for help texts.
+    pub const ALL: [Profile; 4] = [
+        Profile::Development,
+        Profile::Production,
+        Profile::HighPerformance,
+        Profile::MemoryConstrained,
+    ];
+}
+
+/// How files are found and stored.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct IndexConfig {
+    /// Files larger than this many bytes are skipped.
+    pub max_file_size: u64,
+    /// Index hidden files and directories (names starting with `.`); `.git` is never indexed.
+    pub include_hidden: bool,
+    /// Follow symbolic links while walking (loops are detected).
+    pub follow_symlinks: bool,
+    /// Honour `.gitignore`, `.ignore` and git's global excludes, in git repositories or not.
+    pub respect_gitignore: bool,
+    /// Directory names never descended into, wherever they appear.
+    pub exclude_dirs: Vec<String>,
+    /// Globs (matched against the path relative to the root) of files never indexed.
+    pub exclude_globs: Vec<String>,
+    /// Worker threads for indexing; 0 means one per CPU.
+    pub threads: usize,
+    /// zstd level for stored contents (1 = fastest, 19 = smallest).
+    pub compression_level: i32,
+    /// Files written to the store per transaction during a full index.
+    pub commit_batch_files: usize,
+    /// Register and index the roots an MCP client declares (its workspace folders).
+    pub auto_index_client_roots: bool,
+}
+
+/// How searches answer.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SearchConfig {
+    /// Matching lines returned when the caller does not say.
+    pub default_max_results: usize,
+    /// Upper bound on matching lines in one answer, whatever the caller asks.
+    pub max_results_limit: usize,
+    /// Upper bound on context lines around a match.
+    pub max_context_lines: usize,
+    /// Lines longer than this many characters are shortened in answers.
+    pub max_line_chars: usize,
+}
+
+/// How the daemon serves connections.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ServerConfig {
+    /// Connections served at once; further ones are told to retry.
+    pub max_connections: usize,
+    /// Longest MCP message accepted, in bytes.
+    pub max_message_bytes: usize,
+    /// Seconds in-flight requests get to finish when the daemon stops.
+    pub shutdown_grace_secs: u64,
+    /// Seconds `index_codebase` waits for a run before answering that it continues in the
+    /// background.
+    pub index_wait_secs: u64,
+}
+
+/// Logging.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LogConfig {
+    /// `tracing` filter, e.g. `info` or `codesaged=debug`. `RUST_LOG` overrides it.
+    pub level: String,
+    /// Daily log files kept.
+    pub keep_files: usize,
+}
+
+/// The whole configuration.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Config {
+    /// Profile the defaults came from.
+    pub profile: Profile,
+    /// Indexing.
+    pub index: IndexConfig,
+    /// Searching.
+    pub search: SearchConfig,
+    /// Serving.
+    pub server: ServerConfig,
+    /// Logging.
+    pub log: LogConfig,
+    /// API keys, from the environment only.
+    #[serde(skip)]
+    pub secrets: Secrets,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config::for_profile(Profile::default())
+    }
+}
+
+impl Config {
+    /// The defaults of `profile`.
+    pub fn for_profile(profile: Profile) -> Config {
+        let mut config = Config {
+            profile,
+            index: IndexConfig {
+                max_file_size: 2 * 1024 * 1024,
+                include_hidden: false,
+                follow_symlinks: false,
+                respect_gitignore: true,
+                exclude_dirs: [
+                    ".git",
+                    ".hg",
+                    ".svn",
+                    "node_modules",
+                    "__pycache__",
+                    ".venv",
+                    "venv",
+                    "target",
+                ]
+                .map(String::from)
+                .to_vec(),
+                exclude_globs: ["*.min.js", "*.min.css", "*.map"]
+                    .map(String::from)
+                    .to_vec(),
+                threads: 0,
+                compression_level: 3,
+                commit_batch_files: 2000,
+                auto_index_client_roots: true,
+            },
+            search: SearchConfig {
+                default_max_results: 200,
+                max_results_limit: 10_000,
+                max_context_lines: 20,
+                max_line_chars: 400,
+            },
+            server: ServerConfig {
+                max_connections: 64,
+                max_message_bytes: 8 * 1024 * 1024,
+                shutdown_grace_secs: 10,
+                index_wait_secs: 120,
+            },
+            log: LogConfig {
+                level: "info".into(),
+                keep_files: 7,
+            },
+            secrets: Secrets::default(),
+        };
+        match profile {
+            Profile::Production => {}
+            Profile::Development => {
+                config.log.level = "debug".into();
+                config.server.max_connections = 16;
+            }
+            Profile::HighPerformance => {
+                config.index.compression_level = 1;
+                config.index.commit_batch_files = 5000;
+                config.search.default_max_results = 500;
+                config.server.max_connections = 256;
+                config.log.level = "warn".into();
+            }
+            Profile::MemoryConstrained => {
+                config.index.threads = 1;
+                config.index.compression_level = 9;
+                config.index.max_file_size = 1024 * 1024;
+                config.index.commit_batch_files = 500;
+                config.search.default_max_results = 100;
+                config.search.max_results_limit = 2000;
+                config.server.max_connections = 16;
+            }
+        }
+        config
+    }
+
+    /// Loads the configuration: profile defaults, then `file` (if it exists), then
+    /// `CODESAGE_*` variables; secrets from the environment. Call [`load_dotenv`] first so a
+    /// `.env` file feeds the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
+        let file_provider = || file.map(Toml::file).into_iter();
+        let env = || Env::prefixed("CODESAGE_").split("__");
+
+        // The profile decides the defaults, so find it before merging everything else.
+        let mut profile_figment = Figment::new();
+        for provider in file_provider() {
+            profile_figment = profile_figment.merge(provider);
+        }
+        let profile: Profile = profile_figment
+            .merge(env().only(&["profile"]))
+            .extract_inner("profile")
+            .or_else(|err| match err.kind {
+                figment::error::Kind::MissingField(_) => Ok(Profile::default()),
+                _ => Err(err),
+            })
+            .map_err(ConfigError::from_figment)?;
+
+        let mut figment = Figment::from(Serialized::defaults(Config::for_profile(profile)));
+        for provider in file_provider() {
+            figment = figment.merge(provider);
+        }
+        let mut config: Config = figment
+            .merge(env())
+            .extract()
+            .map_err(ConfigError::from_figment)?;
+        config.secrets = Secrets::from_env();
+        config.validate()?;
+        Ok(config)
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |message: String| Err(ConfigError::Invalid(message));
+        if !(1..=22).contains(&self.index.compression_level) {
+            return invalid(format!(
+                "index.compression_level must be between 1 and 22, not {}",
+                self.index.compression_level
+            ));
+        }
+        if self.server.max_connections == 0 {
+            return invalid("server.max_connections must be at least 1".into());
+        }
+        if self.server.max_message_bytes < 1024 {
+            return invalid("server.max_message_bytes must be at least 1024".into());
+        }
+        if self.index.commit_batch_files == 0 {
+            return invalid("index.commit_batch_files must be at least 1".into());
+        }
+        if self.search.default_max_results == 0 || self.search.max_results_limit == 0 {
+            return invalid("search result limits must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// The configuration as JSON with every secret masked, for `get_configuration`.
+    pub fn to_masked_json(&self) -> serde_json::Value {
+        let mut value = serde_json::to_value(self).unwrap_or(serde_json::Value::Null);
+        if let serde_json::Value::Object(map) = &mut value {
+            map.insert(
+                "secrets".into(),
+                serde_json::to_value(&self.secrets).unwrap_or(serde_json::Value::Null),
+            );
+        }
+        value
+    }
+}
+
+/// A configuration that could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file or an environment variable could not be parsed.
+    #[error("invalid configuration: {0}")]
+    Parse(String),
+    /// A value is out of range.
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}
+
+impl ConfigError {
+    fn from_figment(err: figment::Error) -> ConfigError {
+        // figment names the offending key and where it came from (file path or env variable).
+        ConfigError::Parse(err.to_string())
+    }
+}
+
+/// Loads `.env` files into the environment without overriding variables already set:
+/// `$CODESAGE_ENV_FILE` if set, else the per-user config directory's `.env`, then `./.env`.
+/// Returns the files that were read. Call before starting any thread.
+pub fn load_dotenv(config_dir: Option<&Path>) -> Vec<PathBuf> {
+    let mut candidates: Vec<PathBuf> = Vec::new();
+    if let Some(explicit) = std::env::var_os("CODESAGE_ENV_FILE") {
+        candidates.push(PathBuf::from(explicit));
+    } else {
+        if let Some(dir) = config_dir {
+            candidates.push(dir.join(".env"));
+        }
+        candidates.push(PathBuf::from(".env"));
+    }
+    candidates
+        .into_iter()
+        .filter(|path| path.is_file() && dotenvy::from_path(path).is_ok())
+        .collect()
+}
+
+/// A secret string: kept in memory, never printed or serialized in clear.
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(value: String) -> Secret {
+        Secret(value)
+    }
+
+    /// The clear value, for the one place that must send it (an HTTP header).
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("Secret(********)")
+    }
+}
+
+impl fmt::Display for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("********")
+    }
+}
+
+impl Serialize for Secret {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str("******** (set)")
+    }
+}
+
+/// LLM provider API keys, read from the environment only.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct Secrets {
+    /// `GROQ_API_KEY`.
+    pub groq_api_key: Option<Secret>,
+    /// `OPENROUTER_API_KEY`.
+    pub openrouter_api_key: Option<Secret>,
+    /// `GOOGLE_API_KEY`.
+    pub google_api_key: Option<Secret>,
+    /// `OPENAI_API_KEY`.
+    pub openai_api_key: Option<Secret>,
+}
+
+impl Secrets {
+    /// Reads every known key from the environment; empty values count as unset.
+    pub fn from_env() -> Secrets {
+        let read = |name: &str| {
+            std::env::var(name)
+                .ok()
+                .filter(|value| !value.trim().is_empty())
+                .map(Secret::new)
+        };
+        Secrets {
+            groq_api_key: read("GROQ_API_KEY"),
+            openrouter_api_key: read("OPENROUTER_API_KEY"),
+            google_api_key: read("GOOGLE_API_KEY"),
+            openai_api_key: read("OPENAI_API_KEY"),
+        }
+    }
+
+    /// Every secret value that is set, so that text can be scrubbed of them.
+    pub fn values(&self) -> impl Iterator<Item = &str> {
+        [
+            &self.groq_api_key,
+            &self.openrouter_api_key,
+            &self.google_api_key,
+            &self.openai_api_key,
+        ]
+        .into_iter()
+        .flatten()
+        .map(Secret::expose)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn profiles_differ_where_documented() {
+        let production = Config::for_profile(Profile::Production);
+        let small = Config::for_profile(Profile::MemoryConstrained);
+        assert_eq!(small.index.threads, 1);
+        assert!(small.index.max_file_size < production.index.max_file_size);
+        assert_eq!(
+            Config::for_profile(Profile::Development).log.level,
+            "debug"
+        );
+    }
+
+    #[test]
+    fn file_overrides_defaults_and_profile_applies() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        std::fs::write(
+            &file,
+            "profile = \"memory-constrained\"\n[search]\ndefault_max_results = 7\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&file)).unwrap();
+        assert_eq!(config.profile, Profile::MemoryConstrained);
+        assert_eq!(config.search.default_max_results, 7);
+        assert_eq!(config.index.threads, 1, "profile default kept");
+    }
+
+    #[test]
+    fn missing_file_means_defaults() {
+        let config = Config::load(Some(Path::new("/nonexistent/codesage.toml"))).unwrap();
+        assert_eq!(config.index, Config::default().index);
+    }
+
+    #[test]
+    fn bad_values_are_reported_with_their_key() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        std::fs::write(&file, "[index]\nmax_file_size = \"huge\"\n").unwrap();
+        let err = Config::load(Some(&file)).unwrap_err().to_string();
+        assert!(err.contains("max_file_size"), "{err}");
+
+        std::fs::write(&file, "[index]\ncompression_level = 99\n").unwrap();
+        let err = Config::load(Some(&file)).unwrap_err().to_string();
+        assert!(err.contains("compression_level"), "{err}");
+    }
+
+    #[test]
+    fn secrets_never_serialize_in_clear() {
+        let mut config = Config::default();
+        config.secrets.groq_api_key = Some(Secret::new("gsk_live_123456".into()));
+        let json = config.to_masked_json().to_string();
+        assert!(!json.contains("gsk_live_123456"), "{json}");
+        assert!(json.contains("groq_api_key"), "{json}");
+        assert!(!format!("{config:?}").contains("gsk_live_123456"));
+    }
+}

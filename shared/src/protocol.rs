@@ -1,0 +1,371 @@
+//! What is spoken on a connection to the daemon.
+//!
+//! Every connection opens with a one-line hello from the client naming the channel that follows:
+//!
+//! ```text
+//! client: CODESAGE/1 mcp\n          (or: CODESAGE/1 control\n)
+//! daemon: OK codesaged 0.1.0\n      (or: ERR <reason>\n, then the daemon closes)
+//! ```
+//!
+//! After `mcp` the connection carries newline-delimited MCP JSON-RPC, byte for byte what the
+//! editor wrote to the shim's stdin. After `control` the client writes one JSON
+//! [`ControlRequest`] line and the daemon answers with JSON [`ControlEvent`] lines, the last of
+//! which is final (see [`ControlEvent::is_final`]).
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the hello/control protocol. Bumped on incompatible changes.
+pub const PROTOCOL_VERSION: u32 = 1;
+
+/// Longest hello line either side accepts, in bytes.
+pub const MAX_HELLO_LEN: usize = 256;
+
+/// Longest control request line the daemon accepts, in bytes.
+pub const MAX_CONTROL_REQUEST_LEN: usize = 1024 * 1024;
+
+/// What follows the hello on a connection.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Channel {
+    /// MCP JSON-RPC, newline-delimited (the shim).
+    Mcp,
+    /// One [`ControlRequest`] and its [`ControlEvent`]s (the control commands).
+    Control,
+}
+
+impl Channel {
+    fn keyword(self) -> &'static str {
+        match self {
+            Channel::Mcp => "mcp",
+            Channel::Control => "control",
+        }
+    }
+
+    /// The hello line a client sends to open this channel, newline included.
+    pub fn hello(self) -> String {
+        format!("CODESAGE/{PROTOCOL_VERSION} {}\n", self.keyword())
+    }
+
+    /// Parses a client's hello line (without its newline).
+    pub fn parse_hello(line: &str) -> Result<Channel, String> {
+        let line = line.trim_end_matches('\r');
+        let Some(rest) = line.strip_prefix("CODESAGE/") else {
+            return Err(format!(
+                "expected a hello line like `CODESAGE/{PROTOCOL_VERSION} mcp`, got {:?}; \
+                 connect with `codesage mcp` rather than writing to the socket directly",
+                truncate_for_message(line)
+            ));
+        };
+        let (version, keyword) = rest.split_once(' ').unwrap_or((rest, ""));
+        if version != PROTOCOL_VERSION.to_string() {
+            return Err(format!(
+                "client speaks protocol version {version:?}, this daemon speaks {PROTOCOL_VERSION}; \
+                 run `codesage stop` and use matching versions of codesage and codesaged"
+            ));
+        }
+        match keyword {
+            "mcp" => Ok(Channel::Mcp),
+            "control" => Ok(Channel::Control),
+            other => Err(format!(
+                "unknown channel {:?} in hello; expected `mcp` or `control`",
+                truncate_for_message(other)
+            )),
+        }
+    }
+}
+
+fn truncate_for_message(text: &str) -> String {
+    text.chars().take(60).collect()
+}
+
+/// The daemon's reply to an accepted hello, newline included.
+pub fn hello_ok(version: &str) -> String {
+    format!("OK codesaged {version}\n")
+}
+
+/// The daemon's reply to a refused hello, newline included. Newlines in `reason` are flattened.
+pub fn hello_err(reason: &str) -> String {
+    format!("ERR {}\n", reason.replace(['\n', '\r'], " "))
+}
+
+/// Parses the daemon's hello reply (without its newline): the daemon's version, or its reason
+/// for refusing.
+pub fn parse_hello_reply(line: &str) -> Result<String, String> {
+    let line = line.trim_end_matches('\r');
+    if let Some(version) = line.strip_prefix("OK codesaged ") {
+        Ok(version.to_string())
+    } else if let Some(reason) = line.strip_prefix("ERR ") {
+        Err(reason.to_string())
+    } else {
+        Err(format!(
+            "unexpected reply from the daemon: {:?}",
+            truncate_for_message(line)
+        ))
+    }
+}
+
+/// A request on a control connection.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "request", rename_all = "snake_case")]
+pub enum ControlRequest {
+    /// Liveness check; answered with [`ControlEvent::Pong`].
+    Ping,
+    /// Daemon and index health; answered with [`ControlEvent::Status`].
+    Status,
+    /// Register `path` as a root and bring its index up to date, streaming progress.
+    Index {
+        /// Directory to index (absolute; the client resolves relative paths).
+        path: PathBuf,
+    },
+    /// Search a root (or every root) with the same engine as `search_codebase`.
+    Search(SearchParams),
+    /// Shut the daemon down gracefully; answered with [`ControlEvent::Stopping`].
+    Stop,
+}
+
+/// An answer on a control connection.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum ControlEvent {
+    /// Answer to [`ControlRequest::Ping`].
+    Pong {
+        /// Daemon version.
+        version: String,
+        /// Daemon process id.
+        pid: u32,
+    },
+    /// Progress of an indexing run (not final).
+    Progress(IndexProgress),
+    /// An indexing run finished.
+    Indexed(IndexSummary),
+    /// Answer to [`ControlRequest::Status`].
+    Status(StatusReport),
+    /// Answer to [`ControlRequest::Search`].
+    Search(SearchReport),
+    /// The daemon accepted [`ControlRequest::Stop`] and is shutting down.
+    Stopping,
+    /// The request failed; `message` says why and what to do.
+    Error {
+        /// Human-readable explanation.
+        message: String,
+    },
+}
+
+impl ControlEvent {
+    /// Whether this event ends the exchange (everything but progress does).
+    pub fn is_final(&self) -> bool {
+        !matches!(self, ControlEvent::Progress(_))
+    }
+}
+
+/// Snapshot of an indexing run in progress.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct IndexProgress {
+    /// Root being indexed.
+    pub root: PathBuf,
+    /// Files found by the walk so far.
+    pub files_seen: u64,
+    /// Files processed (read, or found unchanged) so far.
+    pub files_done: u64,
+    /// Whether the walk has finished, so `files_seen` is the final total.
+    pub walk_done: bool,
+    /// Source bytes read so far.
+    pub bytes_read: u64,
+    /// Milliseconds since the run started.
+    pub elapsed_ms: u64,
+}
+
+/// Outcome of an indexing run.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct IndexSummary {
+    /// The root.
+    pub root: PathBuf,
+    /// Files in the root's index after the run.
+    pub files: u64,
+    /// Total size of those files' sources, in bytes.
+    pub bytes: u64,
+    /// Files read from disk during this run (new or changed).
+    pub files_read: u64,
+    /// Files whose size and modification time matched the index, so were not read.
+    pub files_unchanged: u64,
+    /// Files removed from the index because they no longer exist (or are now ignored).
+    pub files_removed: u64,
+    /// Files skipped because they look binary.
+    pub skipped_binary: u64,
+    /// Files skipped because they exceed the size limit.
+    pub skipped_too_large: u64,
+    /// Files that could not be read (permissions, vanished, ...).
+    pub errors: u64,
+    /// Files per language in the root after the run.
+    pub languages: BTreeMap<String, u64>,
+    /// Wall-clock duration of the run, in milliseconds.
+    pub elapsed_ms: u64,
+    /// True when the run was still going when this summary was taken.
+    pub partial: bool,
+}
+
+/// Daemon health, for `codesage status`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct StatusReport {
+    /// Daemon version.
+    pub version: String,
+    /// Daemon process id.
+    pub pid: u32,
+    /// Seconds since the daemon started.
+    pub uptime_secs: u64,
+    /// Socket the daemon listens on.
+    pub socket: PathBuf,
+    /// Path of the store file.
+    pub store_path: PathBuf,
+    /// Size of the store file in bytes.
+    pub store_bytes: u64,
+    /// Resident memory of the daemon, in bytes (0 if unknown).
+    pub rss_bytes: u64,
+    /// Requests served since start (MCP tool calls and control requests).
+    pub requests_served: u64,
+    /// Requests that ended in an error.
+    pub request_errors: u64,
+    /// Open connections right now.
+    pub connections_active: u64,
+    /// Registered roots.
+    pub roots: Vec<RootStatus>,
+}
+
+/// One registered root, for `codesage status`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct RootStatus {
+    /// Canonical path of the root.
+    pub path: PathBuf,
+    /// `ready`, `indexing` or `failed`.
+    pub state: String,
+    /// Files in the index.
+    pub files: u64,
+    /// Source bytes in the index.
+    pub bytes: u64,
+    /// When the last indexing run finished (milliseconds since the Unix epoch; 0 if never).
+    pub last_indexed_ms: u64,
+    /// What went wrong, when `state` is `failed`.
+    pub error: Option<String>,
+}
+
+/// Parameters of an exact (regex) search, shared by `search_codebase` and `codesage search`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SearchParams {
+    /// Root (or a directory inside one) to search; `None` lets the daemon pick.
+    pub root: Option<PathBuf>,
+    /// Regular expression (Rust `regex` syntax), or a literal with `fixed_strings`.
+    pub pattern: String,
+    /// Match case exactly (default true).
+    pub case_sensitive: bool,
+    /// Treat `pattern` as a literal string.
+    pub fixed_strings: bool,
+    /// Only files with these extensions (`rs`, `.py`) or language names.
+    pub file_types: Vec<String>,
+    /// Skip files whose relative path matches one of these globs.
+    pub exclude_patterns: Vec<String>,
+    /// Lines of context before and after each match.
+    pub context_lines: usize,
+    /// Most matching lines to return; `None` uses the daemon's default, `Some(0)` means all.
+    pub max_results: Option<usize>,
+}
+
+/// Result of an exact search.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct SearchReport {
+    /// Root searched.
+    pub root: PathBuf,
+    /// Matches grouped by file, files in path order, lines ascending.
+    pub files: Vec<FileMatches>,
+    /// Matching lines returned.
+    pub total_matches: u64,
+    /// True when more matches exist than were returned.
+    pub truncated: bool,
+    /// Files whose contents were examined.
+    pub files_searched: u64,
+    /// Milliseconds the search took inside the daemon.
+    pub elapsed_ms: f64,
+    /// Caveats the caller should know (partial index, truncation, ...).
+    pub notes: Vec<String>,
+}
+
+/// The matches in one file.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct FileMatches {
+    /// Path relative to the root, `/`-separated.
+    pub file_path: String,
+    /// Matching lines, ascending.
+    pub matches: Vec<LineMatch>,
+}
+
+/// One matching line, with optional context.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct LineMatch {
+    /// 1-based line number.
+    pub line_number: u64,
+    /// The line's text (without its line ending; very long lines are shortened).
+    pub line_content: String,
+    /// Lines just before the match (oldest first), when context was asked for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub context_before: Vec<String>,
+    /// Lines just after the match, when context was asked for.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub context_after: Vec<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hello_round_trips() {
+        for channel in [Channel::Mcp, Channel::Control] {
+            let hello = channel.hello();
+            assert_eq!(
+                Channel::parse_hello(hello.trim_end_matches('\n')),
+                Ok(channel)
+            );
+        }
+    }
+
+    #[test]
+    fn bad_hellos_are_explained() {
+        let err = Channel::parse_hello("{\"jsonrpc\":\"2.0\"}").unwrap_err();
+        assert!(err.contains("codesage mcp"), "{err}");
+        let err = Channel::parse_hello("CODESAGE/99 mcp").unwrap_err();
+        assert!(err.contains("99"), "{err}");
+        let err = Channel::parse_hello("CODESAGE/1 telnet").unwrap_err();
+        assert!(err.contains("telnet"), "{err}");
+    }
+
+    #[test]
+    fn hello_replies_parse() {
+        assert_eq!(
+            parse_hello_reply(hello_ok("1.2.3").trim_end()),
+            Ok("1.2.3".into())
+        );
+        assert_eq!(
+            parse_hello_reply(hello_err("too\nmany").trim_end()),
+            Err("too many".into())
+        );
+    }
+
+    #[test]
+    fn control_messages_are_tagged_json() {
+        let request = ControlRequest::Index {
+            path: PathBuf::from("/src"),
+        };
+        let json = serde_json::to_string(&request).unwrap();
+        assert_eq!(json, r#"{"request":"index","path":"/src"}"#);
+        assert_eq!(
+            serde_json::from_str::<ControlRequest>(&json).unwrap(),
+            request
+        );
+        let event = ControlEvent::Error {
+            message: "x".into(),
+        };
+        assert!(event.is_final());
+        assert!(!ControlEvent::Progress(IndexProgress::default()).is_final());
+    }
+}
