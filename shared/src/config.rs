@@ -395,10 +395,7 @@ mod tests {
         let small = Config::for_profile(Profile::MemoryConstrained);
         assert_eq!(small.index.threads, 1);
         assert!(small.index.max_file_size < production.index.max_file_size);
-        assert_eq!(
-            Config::for_profile(Profile::Development).log.level,
-            "debug"
-        );
+        assert_eq!(Config::for_profile(Profile::Development).log.level, "debug");
     }
 
     #[test]

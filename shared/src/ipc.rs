@@ -48,9 +48,9 @@ pub fn connect_raw(socket: &Path) -> Result<Stream, ConnectError> {
         source,
     })?;
     Stream::connect(name).map_err(|source| match source.kind() {
-        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => ConnectError::NotRunning {
-            socket: describe(),
-        },
+        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
+            ConnectError::NotRunning { socket: describe() }
+        }
         _ => ConnectError::Io {
             socket: describe(),
             source,

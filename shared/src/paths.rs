@@ -76,7 +76,10 @@ fn from_env(var: &str) -> Option<PathBuf> {
 
 /// The socket path: `explicit` if given, else `$CODESAGE_SOCKET`, else the per-user default.
 pub fn socket_path(explicit: Option<&Path>) -> Result<PathBuf, PathError> {
-    if let Some(path) = explicit.map(Path::to_path_buf).or_else(|| from_env(ENV_SOCKET)) {
+    if let Some(path) = explicit
+        .map(Path::to_path_buf)
+        .or_else(|| from_env(ENV_SOCKET))
+    {
         return Ok(path);
     }
     default_socket_path()
@@ -99,7 +102,10 @@ fn default_socket_path() -> Result<PathBuf, PathError> {
 
 /// The data directory: `explicit` if given, else `$CODESAGE_DATA_DIR`, else the per-user default.
 pub fn data_dir(explicit: Option<&Path>) -> Result<PathBuf, PathError> {
-    if let Some(path) = explicit.map(Path::to_path_buf).or_else(|| from_env(ENV_DATA_DIR)) {
+    if let Some(path) = explicit
+        .map(Path::to_path_buf)
+        .or_else(|| from_env(ENV_DATA_DIR))
+    {
         return Ok(path);
     }
     Ok(project_dirs()?.data_local_dir().to_path_buf())
@@ -128,7 +134,9 @@ pub fn config_file(explicit: Option<&Path>) -> Option<PathBuf> {
 
 /// The per-user configuration directory, where a `.env` file may also live.
 pub fn config_dir() -> Option<PathBuf> {
-    project_dirs().ok().map(|dirs| dirs.config_dir().to_path_buf())
+    project_dirs()
+        .ok()
+        .map(|dirs| dirs.config_dir().to_path_buf())
 }
 
 /// Checks that `socket` fits in a Unix socket address.

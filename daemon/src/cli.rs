@@ -1,0 +1,114 @@
+//! The `codesaged` command line: resolve locations and configuration, start logging and the
+//! runtime, run the server, and turn failures into a message and an exit code.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::Parser;
+use codesage_shared::config::{Config, load_dotenv};
+use codesage_shared::paths;
+
+use crate::server::{self, DaemonOptions, Exit};
+
+/// The CodeSage daemon. Normally started on demand by `codesage`; run it directly to keep it
+/// in the foreground (e.g. from a service manager).
+#[derive(Debug, Parser)]
+#[command(name = "codesaged", version, about, long_about = None)]
+pub struct Args {
+    /// Socket to listen on [env: CODESAGE_SOCKET] [default: per-user runtime directory].
+    #[arg(long, value_name = "PATH")]
+    pub socket: Option<PathBuf>,
+    /// Directory holding the index store [env: CODESAGE_DATA_DIR].
+    #[arg(long, value_name = "DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Configuration file [env: CODESAGE_CONFIG] [default: ~/.config/codesage/config.toml].
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Directory for log files [env: CODESAGE_LOG_DIR] [default: <data dir>/logs].
+    #[arg(long, value_name = "DIR")]
+    pub log_dir: Option<PathBuf>,
+    /// Also log to stderr (the default when stderr is a terminal).
+    #[arg(long)]
+    pub log_stderr: bool,
+}
+
+/// Runs the daemon with the process's arguments.
+pub fn main() -> ExitCode {
+    run_with_args(std::env::args_os())
+}
+
+/// Runs the daemon with `args` (the first is the program name). Used by `codesage` to run the
+/// daemon from its own binary when no `codesaged` executable is installed beside it.
+pub fn run_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
+    let args = match Args::try_parse_from(args) {
+        Ok(args) => args,
+        Err(err) => {
+            let _ = err.print();
+            return if err.use_stderr() {
+                ExitCode::from(2)
+            } else {
+                ExitCode::SUCCESS
+            };
+        }
+    };
+    match run(args) {
+        Ok(Exit::Stopped) => ExitCode::SUCCESS,
+        Ok(Exit::AlreadyRunning) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("codesaged: error: {err:#}");
+            tracing::error!("fatal: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn absolute(path: PathBuf) -> Result<PathBuf> {
+    if path.is_absolute() {
+        return Ok(path);
+    }
+    Ok(std::env::current_dir()
+        .context("cannot read the current directory")?
+        .join(path))
+}
+
+fn run(args: Args) -> Result<Exit> {
+    // Before any thread exists: .env files feed the environment (secrets, CODESAGE_*).
+    load_dotenv(paths::config_dir().as_deref());
+    let socket = absolute(paths::socket_path(args.socket.as_deref())?)?;
+    let data_dir = absolute(paths::data_dir(args.data_dir.as_deref())?)?;
+    let log_dir = absolute(paths::log_dir(args.log_dir.as_deref(), &data_dir))?;
+    let config_file = paths::config_file(args.config.as_deref());
+    let config = Config::load(config_file.as_deref())?;
+    let _log_guard = crate::logging::init(&config.log, &log_dir, args.log_stderr)?;
+    tracing::info!(
+        profile = ?config.profile,
+        config = ?config_file,
+        log_dir = %log_dir.display(),
+        "starting codesaged {}",
+        codesage_shared::VERSION
+    );
+
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .thread_name("codesaged")
+        .build()
+        .context("cannot start the async runtime")?;
+    let exit = runtime.block_on(server::run(DaemonOptions {
+        socket: socket.clone(),
+        data_dir,
+        config,
+    }))?;
+    if exit == Exit::AlreadyRunning {
+        let message = format!(
+            "codesaged is already running for {}; nothing to do",
+            socket.display()
+        );
+        tracing::info!("{message}");
+        eprintln!("{message}");
+    }
+    // Indexing threads may still be unwinding from cancellation; do not wait on them forever.
+    runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    Ok(exit)
+}

@@ -1,0 +1,99 @@
+//! One accepted connection: check the peer, read the hello line, and hand the stream to the
+//! MCP server or the control handler.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use codesage_shared::protocol::{Channel, MAX_HELLO_LEN, hello_err, hello_ok};
+use interprocess::local_socket::tokio::Stream;
+use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::Engine;
+
+/// How long a client gets to send its hello.
+const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Signals a connection handler can receive.
+#[derive(Clone)]
+pub struct Signals {
+    /// Fired when the daemon starts shutting down.
+    pub shutdown: CancellationToken,
+    /// Cancelled by a control `stop` request, to start the shutdown.
+    pub stop: CancellationToken,
+}
+
+/// Serves one connection to completion. Never panics on client input.
+pub async fn handle(engine: Arc<Engine>, stream: Stream, signals: Signals) {
+    let counted = Arc::clone(&engine);
+    let _open = counted.metrics().connection_opened();
+    let (reader, mut writer) = tokio::io::split(stream);
+    let mut reader = BufReader::new(reader);
+
+    let mut hello = String::new();
+    let read = tokio::time::timeout(
+        HELLO_TIMEOUT,
+        (&mut reader)
+            .take(MAX_HELLO_LEN as u64)
+            .read_line(&mut hello),
+    )
+    .await;
+    let channel = match read {
+        Ok(Ok(n)) if n > 0 => Channel::parse_hello(hello.trim_end_matches('\n')),
+        Ok(Ok(_)) => return,
+        Ok(Err(err)) => Err(format!("cannot read the hello line: {err}")),
+        Err(_) => Err("no hello line received in time".to_string()),
+    };
+    let channel = match channel {
+        Ok(channel) => channel,
+        Err(reason) => {
+            tracing::debug!(%reason, "refused connection");
+            let _ = writer.write_all(hello_err(&reason).as_bytes()).await;
+            return;
+        }
+    };
+    if writer
+        .write_all(hello_ok(codesage_shared::VERSION).as_bytes())
+        .await
+        .is_err()
+    {
+        return;
+    }
+    match channel {
+        Channel::Mcp => crate::mcp::serve(engine, reader, writer, signals.shutdown).await,
+        Channel::Control => {
+            if let Err(err) = crate::control::serve(engine, reader, writer, signals.stop).await {
+                tracing::debug!(error = %err, "control connection ended early");
+            }
+        }
+    }
+}
+
+/// Refuses a connection over the limit with a message the client shows.
+pub async fn refuse_busy(stream: Stream, limit: usize) {
+    let (_reader, mut writer) = tokio::io::split(stream);
+    let reason = format!(
+        "the daemon is serving its maximum of {limit} connections; retry shortly or raise \
+         server.max_connections"
+    );
+    let _ = writer.write_all(hello_err(&reason).as_bytes()).await;
+}
+
+/// Whether the peer runs as the same user as the daemon (always true where the platform
+/// cannot tell; the socket's folder is private anyway).
+pub fn peer_is_same_user(stream: &Stream, our_uid: Option<u32>) -> bool {
+    #[cfg(unix)]
+    {
+        use interprocess::local_socket::traits::StreamCommon;
+        let Some(our_uid) = our_uid else { return true };
+        match stream.peer_creds() {
+            Ok(creds) => creds.euid().is_none_or(|uid| uid == our_uid),
+            Err(_) => true,
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (stream, our_uid);
+        true
+    }
+}

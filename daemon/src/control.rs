@@ -1,0 +1,116 @@
+//! Control requests (`codesage status|index|search|stop`): one JSON request line in, JSON event
+//! lines out, the last one final. Indexing streams progress every few hundred milliseconds.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use codesage_shared::protocol::{ControlEvent, ControlRequest, MAX_CONTROL_REQUEST_LEN};
+use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::Engine;
+
+/// How often progress events are sent during `index`.
+const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
+/// How long a client gets to send its request line.
+const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
+
+async fn send<W: AsyncWrite + Unpin>(writer: &mut W, event: &ControlEvent) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(event).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    writer.write_all(&line).await?;
+    writer.flush().await
+}
+
+/// Serves one control request on `reader`/`writer`. `stop` is cancelled on a stop request.
+pub async fn serve<R, W>(
+    engine: Arc<Engine>,
+    mut reader: BufReader<R>,
+    mut writer: W,
+    stop: CancellationToken,
+) -> std::io::Result<()>
+where
+    R: AsyncRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let mut line = String::new();
+    let read = tokio::time::timeout(
+        REQUEST_TIMEOUT,
+        (&mut reader)
+            .take(MAX_CONTROL_REQUEST_LEN as u64)
+            .read_line(&mut line),
+    )
+    .await;
+    let request = match read {
+        Err(_) => {
+            let message = "no request received in time".to_string();
+            return send(&mut writer, &ControlEvent::Error { message }).await;
+        }
+        Ok(Err(err)) => {
+            let message = format!("cannot read the request: {err}");
+            return send(&mut writer, &ControlEvent::Error { message }).await;
+        }
+        Ok(Ok(_)) => match serde_json::from_str::<ControlRequest>(line.trim()) {
+            Ok(request) => request,
+            Err(err) => {
+                engine
+                    .metrics()
+                    .record("control.invalid", Duration::ZERO, false);
+                let message = format!(
+                    "invalid control request ({err}); use a matching version of the codesage command"
+                );
+                return send(&mut writer, &ControlEvent::Error { message }).await;
+            }
+        },
+    };
+
+    let started = Instant::now();
+    let kind = match &request {
+        ControlRequest::Ping => "control.ping",
+        ControlRequest::Status => "control.status",
+        ControlRequest::Index { .. } => "control.index",
+        ControlRequest::Search(_) => "control.search",
+        ControlRequest::Stop => "control.stop",
+    };
+    let event = match request {
+        ControlRequest::Ping => ControlEvent::Pong {
+            version: codesage_shared::VERSION.to_string(),
+            pid: std::process::id(),
+        },
+        ControlRequest::Status => ControlEvent::Status(engine.status()),
+        ControlRequest::Stop => {
+            tracing::info!("stop requested over the control socket");
+            send(&mut writer, &ControlEvent::Stopping).await?;
+            engine.metrics().record(kind, started.elapsed(), true);
+            stop.cancel();
+            return Ok(());
+        }
+        ControlRequest::Search(params) => match engine.search(&params, &[]).await {
+            Ok(report) => ControlEvent::Search(report),
+            Err(err) => ControlEvent::Error {
+                message: err.to_string(),
+            },
+        },
+        ControlRequest::Index { path } => match engine.register_root(&path, false) {
+            Err(err) => ControlEvent::Error {
+                message: err.to_string(),
+            },
+            Ok(root) => {
+                let job = engine.start_index(&root);
+                loop {
+                    if let Some(result) = job.wait(PROGRESS_INTERVAL).await {
+                        break match result {
+                            Ok(summary) => ControlEvent::Indexed(summary),
+                            Err(message) => ControlEvent::Error { message },
+                        };
+                    }
+                    // A client that went away does not stop the run.
+                    send(&mut writer, &ControlEvent::Progress(job.snapshot())).await?;
+                }
+            }
+        },
+    };
+    let ok = !matches!(event, ControlEvent::Error { .. });
+    engine.metrics().record(kind, started.elapsed(), ok);
+    send(&mut writer, &event).await
+}

@@ -1,0 +1,663 @@
+//! The daemon's shared state: configuration, the store, the registered roots with their
+//! indexing jobs, and metrics. MCP tools and control requests both go through it, so the two
+//! always agree. The engine owns the rules about roots (which paths may be roots, which root
+//! a path belongs to) and runs indexing on blocking threads; it knows nothing of the wire.
+
+use std::collections::BTreeMap;
+use std::path::{Component, Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use codesage_shared::config::Config;
+use codesage_shared::protocol::{
+    IndexProgress, IndexSummary, RootStatus, SearchParams, SearchReport, StatusReport,
+};
+use parking_lot::{Mutex, RwLock};
+use tokio::sync::watch;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::indexer::{self, IndexError, Progress, RunStats};
+use crate::metrics::{self, Metrics};
+use crate::search::{Query, SearchError};
+use crate::store::{FileRecord, RootId, RootRecord, Store, StoreError};
+
+/// A request the engine cannot serve, with a message that says what to do instead.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The path does not exist.
+    #[error("{0} does not exist")]
+    NotFound(PathBuf),
+    /// The path exists but is not a directory.
+    #[error("{0} is not a directory; give the directory of the codebase")]
+    NotADirectory(PathBuf),
+    /// The path may not be registered as a root.
+    #[error("refusing to index {path}: {reason}")]
+    RootRefused {
+        /// The path.
+        path: PathBuf,
+        /// Why.
+        reason: &'static str,
+    },
+    /// The path is outside every registered root.
+    #[error(
+        "{path} is outside the indexed codebases ({roots}); index its codebase first with index_codebase"
+    )]
+    OutsideRoots {
+        /// The path.
+        path: PathBuf,
+        /// The registered roots, listed.
+        roots: String,
+    },
+    /// No root was given and none could be chosen.
+    #[error("{0}")]
+    NoRoot(String),
+    /// The search could not be compiled.
+    #[error(transparent)]
+    Search(#[from] SearchError),
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// Indexing failed.
+    #[error(transparent)]
+    Index(#[from] IndexError),
+    /// A filesystem error.
+    #[error("{path}: {source}")]
+    Io {
+        /// The path.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
+    /// The daemon is shutting down.
+    #[error("the daemon is shutting down; retry in a moment")]
+    ShuttingDown,
+}
+
+/// Milliseconds since the Unix epoch.
+pub fn now_ms() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_millis() as u64)
+        .unwrap_or(0)
+}
+
+/// Totals of a root's index, recomputed after each run.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RootSummary {
+    /// Files whose content is indexed.
+    pub files: u64,
+    /// Their total size.
+    pub bytes: u64,
+    /// Files per language.
+    pub languages: BTreeMap<String, u64>,
+}
+
+impl RootSummary {
+    fn from_records(records: &[(String, FileRecord)]) -> RootSummary {
+        let mut summary = RootSummary::default();
+        for (_, record) in records.iter().filter(|(_, r)| r.skipped.is_none()) {
+            summary.files += 1;
+            summary.bytes += record.size;
+            *summary
+                .languages
+                .entry(record.language.clone())
+                .or_default() += 1;
+        }
+        summary
+    }
+}
+
+/// Final result of an indexing job, shared with everyone waiting on it.
+pub type JobResult = Result<IndexSummary, String>;
+
+/// An indexing run in progress (or just finished).
+pub struct IndexJob {
+    /// Live counters.
+    pub progress: Progress,
+    root_path: PathBuf,
+    done: watch::Sender<Option<JobResult>>,
+}
+
+impl IndexJob {
+    /// Progress so far.
+    pub fn snapshot(&self) -> IndexProgress {
+        self.progress.snapshot(&self.root_path)
+    }
+
+    /// Waits up to `timeout` for the job to finish; `None` if it is still running.
+    pub async fn wait(&self, timeout: Duration) -> Option<JobResult> {
+        let mut receiver = self.done.subscribe();
+        let finished = tokio::time::timeout(timeout, receiver.wait_for(Option::is_some)).await;
+        match finished {
+            Ok(Ok(result)) => result.clone(),
+            // The sender lives in the job itself, so it cannot be dropped while we hold `self`.
+            Ok(Err(_)) | Err(_) => None,
+        }
+    }
+
+    /// The result, if the job has finished.
+    pub fn result(&self) -> Option<JobResult> {
+        self.done.borrow().clone()
+    }
+}
+
+#[derive(Default)]
+struct RootState {
+    job: Option<Arc<IndexJob>>,
+    summary: RootSummary,
+    last_indexed_ms: u64,
+    last_error: Option<String>,
+}
+
+/// A registered root.
+pub struct Root {
+    /// Store key.
+    pub id: RootId,
+    /// Canonical path.
+    pub path: PathBuf,
+    added_ms: u64,
+    state: Mutex<RootState>,
+}
+
+impl Root {
+    /// The indexing job, if one is running.
+    pub fn running_job(&self) -> Option<Arc<IndexJob>> {
+        self.state
+            .lock()
+            .job
+            .clone()
+            .filter(|job| job.result().is_none())
+    }
+
+    /// Current totals.
+    pub fn summary(&self) -> RootSummary {
+        self.state.lock().summary.clone()
+    }
+
+    /// Whether a complete run has ever finished for this root.
+    pub fn ever_indexed(&self) -> bool {
+        self.state.lock().last_indexed_ms > 0
+    }
+}
+
+/// The shared daemon state.
+pub struct Engine {
+    config: Arc<Config>,
+    store: Arc<Store>,
+    roots: RwLock<Vec<Arc<Root>>>,
+    metrics: Metrics,
+    started: Instant,
+    socket: PathBuf,
+    shutdown: CancellationToken,
+    jobs: TaskTracker,
+    in_flight: TaskTracker,
+}
+
+impl Engine {
+    /// Builds the engine over an open store, loading its roots.
+    pub fn new(
+        config: Config,
+        store: Store,
+        socket: PathBuf,
+        shutdown: CancellationToken,
+    ) -> Result<Arc<Engine>, StoreError> {
+        let mut roots = Vec::new();
+        for record in store.roots()? {
+            let summary = RootSummary::from_records(&store.files(record.id)?);
+            roots.push(Arc::new(Root {
+                id: record.id,
+                path: PathBuf::from(&record.path),
+                added_ms: record.added_ms,
+                state: Mutex::new(RootState {
+                    summary,
+                    last_indexed_ms: record.last_indexed_ms,
+                    ..RootState::default()
+                }),
+            }));
+        }
+        Ok(Arc::new(Engine {
+            config: Arc::new(config),
+            store: Arc::new(store),
+            roots: RwLock::new(roots),
+            metrics: Metrics::default(),
+            started: Instant::now(),
+            socket,
+            shutdown,
+            jobs: TaskTracker::new(),
+            in_flight: TaskTracker::new(),
+        }))
+    }
+
+    /// The effective configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Request metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// The store.
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+
+    /// Requests being served right now; shutdown waits for them.
+    pub fn in_flight(&self) -> &TaskTracker {
+        &self.in_flight
+    }
+
+    /// Time since the daemon started.
+    pub fn uptime(&self) -> Duration {
+        self.started.elapsed()
+    }
+
+    /// Every registered root.
+    pub fn roots(&self) -> Vec<Arc<Root>> {
+        self.roots.read().clone()
+    }
+
+    /// Registers `path` as a root (idempotent). `strict` also refuses the home directory,
+    /// for roots nobody typed (those an MCP client declares).
+    pub fn register_root(&self, path: &Path, strict: bool) -> Result<Arc<Root>, EngineError> {
+        if self.shutdown.is_cancelled() {
+            return Err(EngineError::ShuttingDown);
+        }
+        let canonical = canonicalize_existing(path)?;
+        if !canonical.is_dir() {
+            return Err(EngineError::NotADirectory(canonical));
+        }
+        if canonical.parent().is_none() {
+            return Err(EngineError::RootRefused {
+                path: canonical,
+                reason: "the filesystem root is not a codebase; index a project directory",
+            });
+        }
+        if strict && home_dir().is_some_and(|home| home == canonical) {
+            return Err(EngineError::RootRefused {
+                path: canonical,
+                reason: "the home directory is not indexed automatically; index a project directory",
+            });
+        }
+        if let Some(root) = self.roots.read().iter().find(|root| root.path == canonical) {
+            return Ok(Arc::clone(root));
+        }
+        let path_text = canonical.to_str().ok_or_else(|| EngineError::RootRefused {
+            path: canonical.clone(),
+            reason: "the path is not valid UTF-8",
+        })?;
+        let record = self.store.add_root(path_text, now_ms())?;
+        let mut roots = self.roots.write();
+        if let Some(root) = roots.iter().find(|root| root.id == record.id) {
+            return Ok(Arc::clone(root));
+        }
+        let root = Arc::new(Root {
+            id: record.id,
+            path: canonical,
+            added_ms: record.added_ms,
+            state: Mutex::new(RootState::default()),
+        });
+        roots.push(Arc::clone(&root));
+        tracing::info!(root = %root.path.display(), "registered root");
+        Ok(root)
+    }
+
+    /// Starts bringing `root`'s index up to date, or returns the run already going.
+    pub fn start_index(self: &Arc<Self>, root: &Arc<Root>) -> Arc<IndexJob> {
+        let mut state = root.state.lock();
+        if let Some(job) = state.job.as_ref().filter(|job| job.result().is_none()) {
+            return Arc::clone(job);
+        }
+        let job = Arc::new(IndexJob {
+            progress: Progress::default(),
+            root_path: root.path.clone(),
+            done: watch::channel(None).0,
+        });
+        state.job = Some(Arc::clone(&job));
+        drop(state);
+
+        let engine = Arc::clone(self);
+        let root = Arc::clone(root);
+        let job_for_task = Arc::clone(&job);
+        self.jobs.spawn_blocking(move || {
+            let result = engine.run_index(&root, &job_for_task);
+            if let Err(err) = &result {
+                tracing::warn!(root = %root.path.display(), error = %err, "indexing failed");
+            }
+            job_for_task.done.send_replace(Some(result));
+        });
+        job
+    }
+
+    fn run_index(&self, root: &Root, job: &IndexJob) -> JobResult {
+        let record = RootRecord {
+            id: root.id,
+            path: root.path.to_string_lossy().into_owned(),
+            added_ms: root.added_ms,
+            last_indexed_ms: root.state.lock().last_indexed_ms,
+        };
+        let outcome = indexer::index_root(
+            &self.store,
+            &record,
+            &self.config.index,
+            &job.progress,
+            &self.shutdown,
+        );
+        let stats = match outcome {
+            Ok(stats) => stats,
+            Err(err) => {
+                let message = err.to_string();
+                root.state.lock().last_error = Some(message.clone());
+                return Err(message);
+            }
+        };
+        let records = self.store.files(root.id).map_err(|err| err.to_string())?;
+        let summary = RootSummary::from_records(&records);
+        let finished_ms = now_ms();
+        if !stats.cancelled {
+            let saved = RootRecord {
+                last_indexed_ms: finished_ms,
+                ..record
+            };
+            self.store
+                .update_root(&saved)
+                .map_err(|err| err.to_string())?;
+        }
+        {
+            let mut state = root.state.lock();
+            state.summary = summary.clone();
+            state.last_error = None;
+            if !stats.cancelled {
+                state.last_indexed_ms = finished_ms;
+            }
+        }
+        let elapsed_ms = job.progress.snapshot(&root.path).elapsed_ms;
+        tracing::info!(
+            root = %root.path.display(),
+            files = summary.files,
+            read = stats.files_read,
+            unchanged = stats.files_unchanged,
+            removed = stats.files_removed,
+            elapsed_ms,
+            "indexing finished"
+        );
+        Ok(index_summary(&root.path, &summary, &stats, elapsed_ms))
+    }
+
+    /// The summary of a root as it is now (for answers while a run continues).
+    pub fn partial_summary(&self, root: &Root, job: &IndexJob) -> IndexSummary {
+        let progress = job.snapshot();
+        let mut summary = index_summary(
+            &root.path,
+            &root.summary(),
+            &RunStats::default(),
+            progress.elapsed_ms,
+        );
+        summary.partial = true;
+        summary.files_read = progress.files_done;
+        summary
+    }
+
+    /// Finds the root containing `path` (absolute or relative to a root) and the path inside
+    /// it (`""` for the root itself). The deepest root wins when roots nest.
+    pub fn locate(&self, path: &Path) -> Result<(Arc<Root>, String), EngineError> {
+        let roots = self.roots();
+        if path.is_relative() {
+            let relative = normalize_relative(path).ok_or_else(|| self.outside(path))?;
+            // A relative path names a file in some root; prefer one where it exists.
+            let mut fallback = None;
+            for root in &roots {
+                let candidate = root.path.join(&relative);
+                if candidate.exists() {
+                    return self.locate(&candidate);
+                }
+                fallback.get_or_insert(candidate);
+            }
+            return match fallback {
+                Some(candidate) if roots.len() == 1 => self.locate(&candidate),
+                _ => Err(self.outside(path)),
+            };
+        }
+        let resolved = resolve_absolute(path);
+        roots
+            .iter()
+            .filter_map(|root| {
+                let inside = resolved.strip_prefix(&root.path).ok()?;
+                Some((root, inside.to_str()?.replace('\\', "/")))
+            })
+            .max_by_key(|(root, _)| root.path.as_os_str().len())
+            .map(|(root, inside)| (Arc::clone(root), inside))
+            .ok_or_else(|| self.outside(path))
+    }
+
+    fn outside(&self, path: &Path) -> EngineError {
+        let roots = self.roots();
+        let listed = if roots.is_empty() {
+            "none are indexed yet".to_string()
+        } else {
+            roots
+                .iter()
+                .map(|root| root.path.display().to_string())
+                .collect::<Vec<_>>()
+                .join(", ")
+        };
+        EngineError::OutsideRoots {
+            path: path.to_path_buf(),
+            roots: listed,
+        }
+    }
+
+    /// Picks the root (and directory inside it) a request is about: `explicit` if given,
+    /// else the single one of `defaults` (the client's roots) or of all registered roots.
+    pub fn scope(
+        &self,
+        explicit: Option<&Path>,
+        defaults: &[PathBuf],
+    ) -> Result<(Arc<Root>, String), EngineError> {
+        if let Some(path) = explicit {
+            return self.locate(path);
+        }
+        let candidates: Vec<PathBuf> = if defaults.is_empty() {
+            self.roots().iter().map(|root| root.path.clone()).collect()
+        } else {
+            defaults.to_vec()
+        };
+        match candidates.as_slice() {
+            [only] => self.locate(only),
+            [] => Err(EngineError::NoRoot(
+                "no codebase is indexed yet; call index_codebase with the project directory first"
+                    .into(),
+            )),
+            several => Err(EngineError::NoRoot(format!(
+                "several codebases are indexed ({}); say which one with codebase_path",
+                several
+                    .iter()
+                    .map(|path| path.display().to_string())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ))),
+        }
+    }
+
+    /// Runs an exact search.
+    pub async fn search(
+        self: &Arc<Self>,
+        params: &SearchParams,
+        defaults: &[PathBuf],
+    ) -> Result<SearchReport, EngineError> {
+        let started = Instant::now();
+        let (root, prefix) = self.scope(params.root.as_deref(), defaults)?;
+        let query = Query::compile(params, Some(prefix), &self.config.search)?;
+        let engine = Arc::clone(self);
+        let root_id = root.id;
+        let outcome = tokio::task::spawn_blocking(move || {
+            let snapshot = engine.store.snapshot()?;
+            query.run(&snapshot, root_id)
+        })
+        .await
+        .map_err(|err| {
+            EngineError::Store(StoreError::Corrupt(format!("search task failed: {err}")))
+        })??;
+
+        let mut notes = Vec::new();
+        if let Some(job) = root.running_job() {
+            let progress = job.snapshot();
+            notes.push(format!(
+                "the index of {} is still being built ({} of {}{} files done): results may be incomplete",
+                root.path.display(),
+                progress.files_done,
+                progress.files_seen,
+                if progress.walk_done { "" } else { "+" }
+            ));
+        }
+        if outcome.truncated {
+            notes.push(format!(
+                "results truncated to the first {} matching lines; narrow the pattern, add \
+                 file_types/exclude_patterns, or raise max_results",
+                outcome.total_matches
+            ));
+        }
+        Ok(SearchReport {
+            root: root.path.clone(),
+            files: outcome.files,
+            total_matches: outcome.total_matches,
+            truncated: outcome.truncated,
+            files_searched: outcome.files_searched,
+            elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
+            notes,
+        })
+    }
+
+    /// Daemon health for `codesage status`.
+    pub fn status(&self) -> StatusReport {
+        let (requests_served, request_errors) = self.metrics.totals();
+        StatusReport {
+            version: codesage_shared::VERSION.to_string(),
+            pid: std::process::id(),
+            uptime_secs: self.uptime().as_secs(),
+            socket: self.socket.clone(),
+            store_path: self.store.path().to_path_buf(),
+            store_bytes: self.store.file_size(),
+            rss_bytes: metrics::rss_bytes(),
+            requests_served,
+            request_errors,
+            connections_active: self.metrics.connections_active(),
+            roots: self.roots().iter().map(|root| root_status(root)).collect(),
+        }
+    }
+
+    /// Stops indexing jobs and waits (up to `grace`) for them to end.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.shutdown.cancel();
+        self.jobs.close();
+        if tokio::time::timeout(grace, self.jobs.wait()).await.is_err() {
+            tracing::warn!("indexing jobs did not stop within {grace:?}");
+        }
+    }
+}
+
+fn root_status(root: &Root) -> RootStatus {
+    let state = root.state.lock();
+    let running = state.job.as_ref().is_some_and(|job| job.result().is_none());
+    let (label, error) = match (&state.last_error, running) {
+        (_, true) => ("indexing", None),
+        (Some(error), false) => ("failed", Some(error.clone())),
+        (None, false) if state.last_indexed_ms == 0 => ("not indexed", None),
+        (None, false) => ("ready", None),
+    };
+    RootStatus {
+        path: root.path.clone(),
+        state: label.to_string(),
+        files: state.summary.files,
+        bytes: state.summary.bytes,
+        last_indexed_ms: state.last_indexed_ms,
+        error,
+    }
+}
+
+fn index_summary(
+    root: &Path,
+    summary: &RootSummary,
+    stats: &RunStats,
+    elapsed_ms: u64,
+) -> IndexSummary {
+    IndexSummary {
+        root: root.to_path_buf(),
+        files: summary.files,
+        bytes: summary.bytes,
+        files_read: stats.files_read,
+        files_unchanged: stats.files_unchanged,
+        files_removed: stats.files_removed,
+        skipped_binary: stats.skipped_binary,
+        skipped_too_large: stats.skipped_too_large,
+        errors: stats.errors,
+        languages: summary.languages.clone(),
+        elapsed_ms,
+        partial: stats.cancelled,
+    }
+}
+
+fn home_dir() -> Option<PathBuf> {
+    directories::BaseDirs::new()
+        .map(|dirs| dirs.home_dir().to_path_buf())
+        .and_then(|home| home.canonicalize().ok())
+}
+
+fn canonicalize_existing(path: &Path) -> Result<PathBuf, EngineError> {
+    path.canonicalize().map_err(|source| {
+        if source.kind() == std::io::ErrorKind::NotFound {
+            EngineError::NotFound(path.to_path_buf())
+        } else {
+            EngineError::Io {
+                path: path.to_path_buf(),
+                source,
+            }
+        }
+    })
+}
+
+/// Resolves symlinks where the path exists; otherwise resolves the longest existing parent
+/// and normalizes the rest lexically (so a missing file still maps to its root).
+fn resolve_absolute(path: &Path) -> PathBuf {
+    if let Ok(canonical) = path.canonicalize() {
+        return canonical;
+    }
+    let mut existing = path.to_path_buf();
+    let mut rest = Vec::new();
+    while let Some(name) = existing.file_name().map(|n| n.to_os_string()) {
+        existing.pop();
+        rest.push(name);
+        if let Ok(canonical) = existing.canonicalize() {
+            let mut resolved = canonical;
+            for name in rest.iter().rev() {
+                if name == ".." {
+                    resolved.pop();
+                } else if name != "." {
+                    resolved.push(name);
+                }
+            }
+            return resolved;
+        }
+    }
+    path.to_path_buf()
+}
+
+/// A relative path with `.` removed, or `None` if it climbs out with `..`.
+fn normalize_relative(path: &Path) -> Option<PathBuf> {
+    let mut normalized = PathBuf::new();
+    for component in path.components() {
+        match component {
+            Component::Normal(name) => normalized.push(name),
+            Component::CurDir => {}
+            Component::ParentDir => {
+                if !normalized.pop() {
+                    return None;
+                }
+            }
+            Component::RootDir | Component::Prefix(_) => return None,
+        }
+    }
+    Some(normalized)
+}

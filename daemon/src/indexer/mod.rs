@@ -1,0 +1,398 @@
+//! Bringing a root's index in line with the disk: a parallel, gitignore-aware walk that reads
+//! only new or changed files, and a single writer that commits them in batches.
+//!
+//! Files whose size and modification time match their record are not read at all, which is
+//! what makes re-indexing an unchanged root, or reconciling one after a restart, cheap.
+//! The indexer decides what is indexed (ignore rules, size limit, binary detection) but never
+//! serves queries.
+
+pub mod language;
+pub mod lines;
+mod walk;
+
+use std::collections::{HashMap, HashSet};
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
+
+use codesage_shared::config::IndexConfig;
+use codesage_shared::protocol::IndexProgress;
+use tokio_util::sync::CancellationToken;
+
+use crate::store::{FileChange, FileRecord, LineCounts, RootRecord, SkipReason, Store, StoreError};
+
+/// How many leading bytes are checked for NUL when deciding whether a file is binary (the
+/// same heuristic as git and ripgrep).
+pub const BINARY_SNIFF_LEN: usize = 8 * 1024;
+
+/// A batch is committed once its compressed contents reach this many bytes.
+const BATCH_BYTES: usize = 32 * 1024 * 1024;
+
+/// An indexing run failed as a whole (single unreadable files are counted, not fatal).
+#[derive(Debug, thiserror::Error)]
+pub enum IndexError {
+    /// The root is not a readable directory.
+    #[error("cannot index {path}: {reason}")]
+    Root {
+        /// The root.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// Writing to the store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// An exclude glob in the configuration is invalid.
+    #[error("invalid exclude glob in configuration: {0}")]
+    Glob(String),
+}
+
+/// Live counters of a run, readable from other threads while it goes.
+#[derive(Debug)]
+pub struct Progress {
+    started: Instant,
+    files_seen: AtomicU64,
+    files_done: AtomicU64,
+    bytes_read: AtomicU64,
+    walk_done: AtomicBool,
+}
+
+impl Default for Progress {
+    fn default() -> Self {
+        Progress {
+            started: Instant::now(),
+            files_seen: AtomicU64::new(0),
+            files_done: AtomicU64::new(0),
+            bytes_read: AtomicU64::new(0),
+            walk_done: AtomicBool::new(false),
+        }
+    }
+}
+
+impl Progress {
+    /// A snapshot for reporting.
+    pub fn snapshot(&self, root: &Path) -> IndexProgress {
+        IndexProgress {
+            root: root.to_path_buf(),
+            files_seen: self.files_seen.load(Ordering::Relaxed),
+            files_done: self.files_done.load(Ordering::Relaxed),
+            walk_done: self.walk_done.load(Ordering::Relaxed),
+            bytes_read: self.bytes_read.load(Ordering::Relaxed),
+            elapsed_ms: self.started.elapsed().as_millis() as u64,
+        }
+    }
+}
+
+/// What one run did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RunStats {
+    /// Files read from disk (new, changed, or with an ambiguous modification time).
+    pub files_read: u64,
+    /// Files not read because size and modification time matched.
+    pub files_unchanged: u64,
+    /// Records removed (file gone or now ignored).
+    pub files_removed: u64,
+    /// Files recorded as binary.
+    pub skipped_binary: u64,
+    /// Files recorded as too large.
+    pub skipped_too_large: u64,
+    /// Files that could not be read.
+    pub errors: u64,
+    /// True if the run was cancelled before finishing (nothing was removed then).
+    pub cancelled: bool,
+}
+
+/// What a walker thread found out about one file.
+enum Outcome {
+    Unchanged(String),
+    Changed(String, FileRecord, Option<Vec<u8>>),
+    /// Could not be read; keep whatever record exists (it may be retried later).
+    Failed(String),
+    /// Disappeared between listing and reading.
+    Vanished,
+}
+
+/// Current time in nanoseconds since the Unix epoch.
+pub fn now_ns() -> i64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|elapsed| elapsed.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// Modification time of `meta` in nanoseconds since the Unix epoch (0 if unavailable).
+pub fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
+    meta.modified()
+        .ok()
+        .and_then(|time| time.duration_since(UNIX_EPOCH).ok())
+        .map(|elapsed| elapsed.as_nanos() as i64)
+        .unwrap_or(0)
+}
+
+/// Brings `root`'s index in line with the disk.
+pub fn index_root(
+    store: &Store,
+    root: &RootRecord,
+    config: &IndexConfig,
+    progress: &Progress,
+    cancel: &CancellationToken,
+) -> Result<RunStats, IndexError> {
+    let root_path = PathBuf::from(&root.path);
+    if !root_path.is_dir() {
+        return Err(IndexError::Root {
+            path: root_path,
+            reason: "it is not a directory (was it moved or deleted?)".into(),
+        });
+    }
+    let existing: Arc<HashMap<String, FileRecord>> =
+        Arc::new(store.files(root.id)?.into_iter().collect());
+    let walker = walk::Walker::new(&root_path, config)?;
+    let (sender, receiver) = crossbeam_channel::bounded::<Outcome>(256);
+
+    let mut stats = RunStats::default();
+    std::thread::scope(|scope| -> Result<(), IndexError> {
+        let walk_progress = &*progress;
+        let existing_for_walk = Arc::clone(&existing);
+        scope.spawn(move || {
+            walker.run(cancel, |relative, absolute, meta| {
+                walk_progress.files_seen.fetch_add(1, Ordering::Relaxed);
+                let outcome = examine(
+                    relative,
+                    absolute,
+                    meta,
+                    &existing_for_walk,
+                    config,
+                    walk_progress,
+                );
+                sender.send(outcome).is_ok()
+            });
+            walk_progress.walk_done.store(true, Ordering::Relaxed);
+        });
+
+        let mut seen: HashSet<String> = HashSet::with_capacity(existing.len());
+        let mut batch: Vec<FileChange> = Vec::new();
+        let mut batch_bytes = 0usize;
+        for outcome in receiver {
+            progress.files_done.fetch_add(1, Ordering::Relaxed);
+            match outcome {
+                Outcome::Unchanged(path) => {
+                    stats.files_unchanged += 1;
+                    seen.insert(path);
+                }
+                Outcome::Failed(path) => {
+                    stats.errors += 1;
+                    seen.insert(path);
+                }
+                Outcome::Vanished => {}
+                Outcome::Changed(path, record, blob) => {
+                    match record.skipped {
+                        Some(SkipReason::Binary) => stats.skipped_binary += 1,
+                        Some(SkipReason::TooLarge) => stats.skipped_too_large += 1,
+                        None => {}
+                    }
+                    if record.skipped != Some(SkipReason::TooLarge) {
+                        stats.files_read += 1;
+                    }
+                    batch_bytes += blob.as_ref().map_or(0, Vec::len);
+                    seen.insert(path.clone());
+                    batch.push(FileChange::Upsert { path, record, blob });
+                }
+            }
+            if batch.len() >= config.commit_batch_files || batch_bytes >= BATCH_BYTES {
+                store.apply(root.id, std::mem::take(&mut batch))?;
+                batch_bytes = 0;
+            }
+        }
+        if cancel.is_cancelled() {
+            stats.cancelled = true;
+        } else {
+            for path in existing.keys() {
+                if !seen.contains(path) {
+                    batch.push(FileChange::Remove { path: path.clone() });
+                    stats.files_removed += 1;
+                }
+            }
+        }
+        store.apply(root.id, batch)?;
+        Ok(())
+    })?;
+    Ok(stats)
+}
+
+/// Decides what to do with one file found by the walk.
+fn examine(
+    relative: String,
+    absolute: &Path,
+    meta: &std::fs::Metadata,
+    existing: &HashMap<String, FileRecord>,
+    config: &IndexConfig,
+    progress: &Progress,
+) -> Outcome {
+    let size = meta.len();
+    let mtime = mtime_ns(meta);
+    let previous = existing.get(&relative);
+    if previous.is_some_and(|record| record.matches_stat(size, mtime)) {
+        return Outcome::Unchanged(relative);
+    }
+    match analyze(&relative, absolute, size, mtime, previous, config) {
+        Ok(Some((record, blob))) => {
+            progress
+                .bytes_read
+                .fetch_add(record.size, Ordering::Relaxed);
+            Outcome::Changed(relative, record, blob)
+        }
+        Ok(None) => Outcome::Vanished,
+        Err(err) => {
+            tracing::warn!(path = %absolute.display(), error = %err, "cannot read file; skipped");
+            Outcome::Failed(relative)
+        }
+    }
+}
+
+/// Reads and analyzes one file: its record, and its compressed content when that must be
+/// stored. `Ok(None)` if the file vanished.
+pub fn analyze(
+    relative: &str,
+    absolute: &Path,
+    size: u64,
+    mtime: i64,
+    previous: Option<&FileRecord>,
+    config: &IndexConfig,
+) -> std::io::Result<Option<(FileRecord, Option<Vec<u8>>)>> {
+    let indexed_ns = now_ns();
+    let skipped = |reason, language: &str| FileRecord {
+        size,
+        mtime_ns: mtime,
+        hash: [0; 32],
+        language: language.to_string(),
+        lines: LineCounts::default(),
+        skipped: Some(reason),
+        indexed_ns,
+    };
+    if size > config.max_file_size {
+        let language = language::detect(relative, b"").name;
+        return Ok(Some((skipped(SkipReason::TooLarge, language), None)));
+    }
+    let content = match read_capped(absolute, config.max_file_size) {
+        Ok(Some(content)) => content,
+        Ok(None) => {
+            let language = language::detect(relative, b"").name;
+            return Ok(Some((skipped(SkipReason::TooLarge, language), None)));
+        }
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(err) => return Err(err),
+    };
+    let head = &content[..content.len().min(BINARY_SNIFF_LEN)];
+    let language = language::detect(relative, head);
+    if memchr::memchr(0, head).is_some() {
+        return Ok(Some((skipped(SkipReason::Binary, language.name), None)));
+    }
+    let hash = *blake3::hash(&content).as_bytes();
+    let record = FileRecord {
+        size: content.len() as u64,
+        mtime_ns: mtime,
+        hash,
+        language: language.name.to_string(),
+        lines: lines::count(&content, language),
+        skipped: None,
+        indexed_ns,
+    };
+    if previous.and_then(FileRecord::stored_hash) == Some(hash) {
+        return Ok(Some((record, None)));
+    }
+    let blob = zstd::bulk::compress(&content, config.compression_level)?;
+    Ok(Some((record, Some(blob))))
+}
+
+/// Reads a whole file, or `None` if it turns out larger than `limit` (it may have grown since
+/// it was listed).
+fn read_capped(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
+    let file = std::fs::File::open(path)?;
+    let mut content = Vec::new();
+    file.take(limit + 1).read_to_end(&mut content)?;
+    if content.len() as u64 > limit {
+        return Ok(None);
+    }
+    Ok(Some(content))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use codesage_shared::config::Config;
+
+    fn index(store: &Store, root: &RootRecord, config: &IndexConfig) -> RunStats {
+        index_root(
+            store,
+            root,
+            config,
+            &Progress::default(),
+            &CancellationToken::new(),
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn indexes_skips_and_reconciles() {
+        let tree = tempfile::tempdir().unwrap();
+        let base = tree.path();
+        std::fs::create_dir_all(base.join("src")).unwrap();
+        std::fs::create_dir_all(base.join("node_modules/dep")).unwrap();
+        std::fs::create_dir_all(base.join(".hidden")).unwrap();
+        std::fs::write(base.join("src/main.rs"), "fn main() {}\n").unwrap();
+        std::fs::write(base.join("src/lib.py"), "# hi\nx = 1\n").unwrap();
+        std::fs::write(base.join("node_modules/dep/index.js"), "x").unwrap();
+        std::fs::write(base.join(".hidden/secret.rs"), "x").unwrap();
+        std::fs::write(base.join("ignored.log"), "x").unwrap();
+        std::fs::write(base.join(".gitignore"), "*.log\n").unwrap();
+        std::fs::write(base.join("blob.bin"), [0u8, 1, 2, 3]).unwrap();
+        std::fs::write(base.join("big.txt"), vec![b'a'; 5000]).unwrap();
+
+        let data = tempfile::tempdir().unwrap();
+        let store = Store::open(data.path()).unwrap();
+        let root = store
+            .add_root(base.canonicalize().unwrap().to_str().unwrap(), 0)
+            .unwrap();
+        let mut config = Config::default().index;
+        config.max_file_size = 4096;
+
+        let first = index(&store, &root, &config);
+        assert_eq!(first.files_read, 3, "{first:?}"); // main.rs, lib.py, blob.bin
+        assert_eq!(first.skipped_binary, 1);
+        assert_eq!(first.skipped_too_large, 1);
+        let paths: Vec<_> = store
+            .files(root.id)
+            .unwrap()
+            .into_iter()
+            .map(|f| f.0)
+            .collect();
+        assert_eq!(paths, ["big.txt", "blob.bin", "src/lib.py", "src/main.rs"]);
+
+        // Make every record's modification time unambiguous, as it is for files not touched
+        // in the last seconds before indexing.
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        for path in ["big.txt", "blob.bin", "src/lib.py", "src/main.rs"] {
+            let file = std::fs::File::options()
+                .write(true)
+                .open(base.join(path))
+                .unwrap();
+            file.set_modified(old).unwrap();
+        }
+        index(&store, &root, &config);
+        let second = index(&store, &root, &config);
+        assert_eq!(second.files_read, 0, "{second:?}");
+        assert_eq!(second.files_unchanged, 4);
+
+        std::fs::remove_file(base.join("src/lib.py")).unwrap();
+        std::fs::write(base.join("src/new.rs"), "struct A;\n").unwrap();
+        let third = index(&store, &root, &config);
+        assert_eq!(third.files_read, 1);
+        assert_eq!(third.files_removed, 1);
+        let snap = store.snapshot().unwrap();
+        let record = snap.file(root.id, "src/new.rs").unwrap().unwrap();
+        assert_eq!(record.language, "Rust");
+        assert_eq!(snap.content(&record.hash).unwrap().unwrap(), b"struct A;\n");
+    }
+}

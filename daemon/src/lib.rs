@@ -1,0 +1,17 @@
+//! `codesaged`: the CodeSage daemon.
+//!
+//! It owns the per-user index of every registered codebase, keeps it in a redb store, and
+//! serves it over a local socket to `codesage mcp` shims (MCP) and to `codesage` control
+//! commands. See `ARCHITECTURE.md` at the repository root for the codemap.
+
+pub mod cli;
+pub mod connection;
+pub mod control;
+pub mod engine;
+pub mod indexer;
+pub mod logging;
+pub mod mcp;
+pub mod metrics;
+pub mod search;
+pub mod server;
+pub mod store;

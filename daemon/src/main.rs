@@ -1,0 +1,5 @@
+//! Entry point of the `codesaged` binary.
+
+fn main() -> std::process::ExitCode {
+    codesaged::cli::main()
+}

@@ -1,0 +1,256 @@
+//! The MCP server for one connection (rmcp `ServerHandler`): lists and calls tools, learns
+//! the client's workspace roots and indexes them, records metrics, and turns tool failures and
+//! panics into error results the model can act on.
+
+use std::panic::AssertUnwindSafe;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use futures::FutureExt;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
+    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+};
+use rmcp::service::{NotificationContext, Peer, RequestContext};
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use serde_json::Value;
+use tokio::sync::watch;
+
+use super::tools::{self, ToolContext};
+use crate::engine::Engine;
+
+/// How long a tool call waits for the client's roots to arrive before answering without them.
+const ROOTS_WAIT: Duration = Duration::from_secs(3);
+/// How long the client gets to answer `roots/list`.
+const ROOTS_TIMEOUT: Duration = Duration::from_secs(5);
+
+const INSTRUCTIONS: &str = "CodeSage indexes codebases and answers questions about them fast. \
+Call index_codebase once for a project directory (workspace folders the client declares are \
+indexed automatically), then use search_codebase for exact regex search, read_code_file to read \
+files with line numbers and count_lines_of_code for size per language. Indexes stay fresh on \
+their own; paths in answers are relative to the codebase root.";
+
+#[derive(Debug, Clone, Default)]
+struct ClientRoots {
+    /// A `roots/list` exchange is in flight.
+    pending: bool,
+    /// Canonical paths of the client's roots.
+    paths: Vec<PathBuf>,
+}
+
+/// The MCP service of one client connection.
+#[derive(Clone)]
+pub struct CodeSageServer {
+    engine: Arc<Engine>,
+    client_roots: Arc<watch::Sender<ClientRoots>>,
+}
+
+impl CodeSageServer {
+    /// A server for one connection.
+    pub fn new(engine: Arc<Engine>) -> CodeSageServer {
+        CodeSageServer {
+            engine,
+            client_roots: Arc::new(watch::channel(ClientRoots::default()).0),
+        }
+    }
+
+    async fn current_client_roots(&self) -> Vec<PathBuf> {
+        let mut receiver = self.client_roots.subscribe();
+        let ready = tokio::time::timeout(ROOTS_WAIT, receiver.wait_for(|roots| !roots.pending));
+        match ready.await {
+            Ok(Ok(roots)) => roots.paths.clone(),
+            _ => self.client_roots.borrow().paths.clone(),
+        }
+    }
+
+    /// Asks the client for its roots (if it has any) and registers and indexes them.
+    // Roots are deprecated by SEP-2577 in the newest protocol revision, but Gemini CLI and
+    // other current clients declare their workspace through them.
+    #[allow(deprecated)]
+    fn refresh_client_roots(&self, peer: Peer<RoleServer>) {
+        let declares_roots = peer
+            .peer_info()
+            .is_some_and(|info| info.capabilities.roots.is_some());
+        if !declares_roots {
+            return;
+        }
+        self.client_roots.send_modify(|roots| roots.pending = true);
+        let server = self.clone();
+        tokio::spawn(async move {
+            let listed = tokio::time::timeout(ROOTS_TIMEOUT, peer.list_roots()).await;
+            let uris: Vec<String> = match listed {
+                Ok(Ok(result)) => result.roots.into_iter().map(|root| root.uri).collect(),
+                Ok(Err(err)) => {
+                    tracing::warn!(error = %err, "client failed to list its roots");
+                    Vec::new()
+                }
+                Err(_) => {
+                    tracing::warn!("client did not answer roots/list in time");
+                    Vec::new()
+                }
+            };
+            let mut paths = Vec::new();
+            for uri in uris {
+                let Some(path) = file_uri_to_path(&uri) else {
+                    tracing::warn!(%uri, "ignoring client root that is not a local file URI");
+                    continue;
+                };
+                let path = path.canonicalize().unwrap_or(path);
+                if server.engine.config().index.auto_index_client_roots {
+                    match server.engine.register_root(&path, true) {
+                        Ok(root) => {
+                            server.engine.start_index(&root);
+                        }
+                        Err(err) => {
+                            tracing::warn!(root = %path.display(), error = %err, "not indexing client root");
+                        }
+                    }
+                }
+                paths.push(path);
+            }
+            server.client_roots.send_modify(|roots| {
+                roots.pending = false;
+                roots.paths = paths;
+            });
+        });
+    }
+}
+
+/// The local path of a `file://` URI.
+fn file_uri_to_path(uri: &str) -> Option<PathBuf> {
+    url::Url::parse(uri).ok()?.to_file_path().ok()
+}
+
+/// Replaces every configured secret in `value`'s strings, so no answer can carry one.
+fn scrub_secrets(value: &mut Value, secrets: &[&str]) {
+    match value {
+        Value::String(text) => {
+            for secret in secrets {
+                if text.contains(secret) {
+                    *text = text.replace(secret, "********");
+                }
+            }
+        }
+        Value::Array(items) => items
+            .iter_mut()
+            .for_each(|item| scrub_secrets(item, secrets)),
+        Value::Object(object) => object
+            .values_mut()
+            .for_each(|item| scrub_secrets(item, secrets)),
+        _ => {}
+    }
+}
+
+impl ServerHandler for CodeSageServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
+            .with_server_info(Implementation::new("codesage", codesage_shared::VERSION))
+            .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        Ok(ListToolsResult::with_all_items(tools::all()))
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let started = Instant::now();
+        let name = request.name.to_string();
+        if !tools::TOOL_NAMES.contains(&name.as_str()) {
+            self.engine
+                .metrics()
+                .record("unknown_tool", started.elapsed(), false);
+            return Err(McpError::invalid_params(
+                format!(
+                    "unknown tool {name:?}; available tools: {}",
+                    tools::TOOL_NAMES.join(", ")
+                ),
+                None,
+            ));
+        }
+        let progress_token = context.meta.get_progress_token().or_else(|| {
+            request
+                .meta
+                .as_ref()
+                .and_then(|meta| meta.get_progress_token())
+        });
+        let ctx = ToolContext {
+            engine: Arc::clone(&self.engine),
+            client_roots: self.current_client_roots().await,
+            peer: context.peer.clone(),
+            progress_token,
+        };
+        let call = AssertUnwindSafe(tools::call(&name, request.arguments, &ctx)).catch_unwind();
+        let outcome = self.engine.in_flight().track_future(call).await;
+        let result = match outcome {
+            Ok(Some(Ok(object))) => {
+                let mut value = Value::Object(object);
+                let secrets: Vec<&str> = self.engine.config().secrets.values().collect();
+                if !secrets.is_empty() {
+                    scrub_secrets(&mut value, &secrets);
+                }
+                CallToolResult::structured(value)
+            }
+            Ok(Some(Err(err))) => {
+                CallToolResult::error(vec![ContentBlock::text(format!("Error: {err}"))])
+            }
+            // Names were checked above, so the dispatcher knows every name that gets here.
+            Ok(None) => CallToolResult::error(vec![ContentBlock::text(format!(
+                "Error: tool {name} is not implemented"
+            ))]),
+            Err(panic) => {
+                let reason = panic
+                    .downcast_ref::<&str>()
+                    .map(|s| s.to_string())
+                    .or_else(|| panic.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "unknown".into());
+                tracing::error!(tool = %name, %reason, "tool panicked");
+                CallToolResult::error(vec![ContentBlock::text(format!(
+                    "Error: internal error in {name} (a bug in CodeSage; details are in the \
+                     daemon log). The daemon is still running; try again or rephrase."
+                ))])
+            }
+        };
+        let ok = result.is_error != Some(true);
+        self.engine.metrics().record(&name, started.elapsed(), ok);
+        Ok(result.into())
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        self.refresh_client_roots(context.peer);
+    }
+
+    async fn on_roots_list_changed(&self, context: NotificationContext<RoleServer>) {
+        self.refresh_client_roots(context.peer);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_uris_become_paths() {
+        assert_eq!(
+            file_uri_to_path("file:///home/me/my%20project"),
+            Some(PathBuf::from("/home/me/my project"))
+        );
+        assert_eq!(file_uri_to_path("https://example.com/x"), None);
+        assert_eq!(file_uri_to_path("not a uri"), None);
+    }
+
+    #[test]
+    fn secrets_are_scrubbed_everywhere() {
+        let mut value = serde_json::json!({"a": ["key=sk-123 here"], "b": {"c": "sk-123"}});
+        scrub_secrets(&mut value, &["sk-123"]);
+        assert!(!value.to_string().contains("sk-123"), "{value}");
+    }
+}

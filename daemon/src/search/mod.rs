@@ -1,0 +1,383 @@
+//! Exact (regex) search over a root's stored contents.
+//!
+//! A [`Query`] is compiled once from [`SearchParams`] (regex, file filters, limits) and run
+//! over a consistent store [`Snapshot`]: files are scanned in path order, in parallel chunks,
+//! until the result limit is reached, so answers are deterministic. This module reads the
+//! store but never changes it.
+
+pub mod matcher;
+
+use std::collections::HashSet;
+
+use codesage_shared::config::SearchConfig;
+use codesage_shared::protocol::{FileMatches, LineMatch, SearchParams};
+use globset::GlobSet;
+use rayon::prelude::*;
+use regex::bytes::{Regex, RegexBuilder};
+
+use crate::indexer::language;
+use crate::store::{FileRecord, RootId, Snapshot, StoreError};
+
+/// Files scanned in parallel per round; a round's results are merged in path order.
+const SCAN_CHUNK: usize = 128;
+
+/// Compiled regexes larger than this are refused (protects the daemon's memory).
+const REGEX_SIZE_LIMIT: usize = 32 * 1024 * 1024;
+
+/// A search request that cannot run.
+#[derive(Debug, thiserror::Error, PartialEq)]
+pub enum SearchError {
+    /// The pattern is empty.
+    #[error("the search pattern is empty; give a regular expression or a literal to find")]
+    EmptyPattern,
+    /// The pattern is not a valid regular expression.
+    #[error(
+        "invalid regular expression: {0}\n(Rust regex syntax; lookaround and backreferences are \
+         not supported; pass fixed_strings=true to search for the text literally)"
+    )]
+    InvalidRegex(String),
+    /// An exclude pattern is not a valid glob.
+    #[error("invalid exclude pattern: {0}")]
+    InvalidGlob(String),
+}
+
+/// A compiled search.
+#[derive(Debug)]
+pub struct Query {
+    regex: Regex,
+    filter: FileFilter,
+    context_lines: usize,
+    /// Most matching lines to return; `usize::MAX` for all.
+    limit: usize,
+    max_line_chars: usize,
+}
+
+/// Which files a search looks at.
+#[derive(Debug, Default)]
+struct FileFilter {
+    /// Lower-case extensions without dot.
+    extensions: HashSet<String>,
+    /// Language names.
+    languages: HashSet<&'static str>,
+    excludes: Option<GlobSet>,
+    /// Only paths under this `/`-terminated prefix.
+    prefix: Option<String>,
+}
+
+impl FileFilter {
+    fn accepts(&self, path: &str, record: &FileRecord) -> bool {
+        if record.skipped.is_some() {
+            return false;
+        }
+        if let Some(prefix) = &self.prefix
+            && !path.starts_with(prefix.as_str())
+        {
+            return false;
+        }
+        if !(self.extensions.is_empty() && self.languages.is_empty()) {
+            let extension = path
+                .rsplit('/')
+                .next()
+                .and_then(|name| name.rsplit_once('.'))
+                .map(|(_, extension)| extension.to_ascii_lowercase());
+            let by_extension = extension.is_some_and(|ext| self.extensions.contains(&ext));
+            if !by_extension && !self.languages.contains(record.language.as_str()) {
+                return false;
+            }
+        }
+        !self
+            .excludes
+            .as_ref()
+            .is_some_and(|excludes| excludes.is_match(path))
+    }
+}
+
+/// Builds the glob set for user exclude patterns: a pattern matches the relative path, and a
+/// pattern without `/` also matches any single path component (`tests` excludes `a/tests/x`).
+fn exclude_globs(patterns: &[String]) -> Result<GlobSet, SearchError> {
+    let mut builder = globset::GlobSetBuilder::new();
+    for pattern in patterns.iter().map(|p| p.trim()).filter(|p| !p.is_empty()) {
+        let pattern = pattern.trim_start_matches("./").trim_end_matches('/');
+        let mut add = |glob: String| -> Result<(), SearchError> {
+            let glob = globset::GlobBuilder::new(&glob)
+                .literal_separator(false)
+                .build()
+                .map_err(|err| SearchError::InvalidGlob(format!("{pattern:?}: {err}")))?;
+            builder.add(glob);
+            Ok(())
+        };
+        add(pattern.to_string())?;
+        add(format!("{pattern}/**"))?;
+        if !pattern.starts_with('/') {
+            add(format!("**/{pattern}"))?;
+            add(format!("**/{pattern}/**"))?;
+        }
+    }
+    builder
+        .build()
+        .map_err(|err| SearchError::InvalidGlob(err.to_string()))
+}
+
+impl Query {
+    /// Compiles `params` under the daemon's search limits. `prefix` restricts the search to a
+    /// directory inside the root (relative, `/`-separated).
+    pub fn compile(
+        params: &SearchParams,
+        prefix: Option<String>,
+        config: &SearchConfig,
+    ) -> Result<Query, SearchError> {
+        if params.pattern.is_empty() {
+            return Err(SearchError::EmptyPattern);
+        }
+        let pattern = if params.fixed_strings {
+            regex::escape(&params.pattern)
+        } else {
+            params.pattern.clone()
+        };
+        let regex = RegexBuilder::new(&pattern)
+            .multi_line(true)
+            .case_insensitive(!params.case_sensitive)
+            .size_limit(REGEX_SIZE_LIMIT)
+            .dfa_size_limit(REGEX_SIZE_LIMIT)
+            .build()
+            .map_err(|err| SearchError::InvalidRegex(err.to_string()))?;
+
+        let mut filter = FileFilter {
+            prefix: prefix
+                .filter(|prefix| !prefix.is_empty())
+                .map(|prefix| format!("{}/", prefix.trim_end_matches('/'))),
+            ..FileFilter::default()
+        };
+        for file_type in &params.file_types {
+            let normalized = file_type
+                .trim()
+                .trim_start_matches("*.")
+                .trim_start_matches('.')
+                .to_ascii_lowercase();
+            if normalized.is_empty() {
+                continue;
+            }
+            if let Some(language) = language::by_name_or_extension(&normalized)
+                && language.name.eq_ignore_ascii_case(&normalized)
+            {
+                filter.languages.insert(language.name);
+            } else {
+                filter.extensions.insert(normalized);
+            }
+        }
+        if !params.exclude_patterns.is_empty() {
+            filter.excludes = Some(exclude_globs(&params.exclude_patterns)?);
+        }
+        let limit = match params.max_results {
+            Some(0) => usize::MAX,
+            Some(n) => n.min(config.max_results_limit),
+            None => config.default_max_results,
+        };
+        Ok(Query {
+            regex,
+            filter,
+            context_lines: params.context_lines.min(config.max_context_lines),
+            limit,
+            max_line_chars: config.max_line_chars,
+        })
+    }
+
+    /// The compiled regex.
+    pub fn regex(&self) -> &Regex {
+        &self.regex
+    }
+
+    /// Runs the query over `root` in `snapshot`.
+    pub fn run(&self, snapshot: &Snapshot, root: RootId) -> Result<Outcome, StoreError> {
+        let files: Vec<(String, FileRecord)> = snapshot
+            .files(root)?
+            .into_iter()
+            .filter(|(path, record)| self.filter.accepts(path, record))
+            .collect();
+        let mut outcome = Outcome {
+            files_searched: files.len() as u64,
+            ..Outcome::default()
+        };
+        for chunk in files.chunks(SCAN_CHUNK) {
+            let results: Vec<Result<Option<FileMatches>, StoreError>> = chunk
+                .par_iter()
+                .map(|(path, record)| {
+                    let Some(content) = snapshot.content(&record.hash)? else {
+                        return Err(StoreError::Corrupt(format!(
+                            "content of {path} is missing from the store"
+                        )));
+                    };
+                    Ok(self.search_content(path, &content))
+                })
+                .collect();
+            for result in results {
+                let Some(mut file) = result? else { continue };
+                let room = self.limit - outcome.total_matches as usize;
+                if file.matches.len() > room {
+                    file.matches.truncate(room);
+                    outcome.truncated = true;
+                }
+                outcome.total_matches += file.matches.len() as u64;
+                if !file.matches.is_empty() {
+                    outcome.files.push(file);
+                }
+                // Once the limit is reached, later files are still scanned until one matches:
+                // only then is the answer known to be truncated.
+                if outcome.truncated {
+                    return Ok(outcome);
+                }
+            }
+        }
+        Ok(outcome)
+    }
+
+    /// The matches in one file's content, at most `limit + 1` of them.
+    pub fn search_content(&self, path: &str, content: &[u8]) -> Option<FileMatches> {
+        let mut matched = Vec::new();
+        let cap = self.limit.saturating_add(1);
+        matcher::for_each_matching_line(&self.regex, content, |line| {
+            matched.push(line);
+            matched.len() < cap
+        });
+        if matched.is_empty() {
+            return None;
+        }
+        let ranges = (self.context_lines > 0).then(|| matcher::line_ranges(content));
+        let text = |start: usize, end: usize| self.display_line(&content[start..end]);
+        let matches = matched
+            .into_iter()
+            .map(|line| {
+                let mut found = LineMatch {
+                    line_number: line.number,
+                    line_content: text(line.start, line.end),
+                    ..LineMatch::default()
+                };
+                if let Some(ranges) = &ranges {
+                    let index = (line.number - 1) as usize;
+                    let before = index.saturating_sub(self.context_lines);
+                    let after = (index + 1 + self.context_lines).min(ranges.len());
+                    found.context_before = ranges[before..index]
+                        .iter()
+                        .map(|&(start, end)| text(start, end))
+                        .collect();
+                    found.context_after = ranges[(index + 1).min(after)..after]
+                        .iter()
+                        .map(|&(start, end)| text(start, end))
+                        .collect();
+                }
+                found
+            })
+            .collect();
+        Some(FileMatches {
+            file_path: path.to_string(),
+            matches,
+        })
+    }
+
+    fn display_line(&self, bytes: &[u8]) -> String {
+        let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
+        let text = String::from_utf8_lossy(bytes);
+        if text.chars().count() <= self.max_line_chars {
+            return text.into_owned();
+        }
+        let mut shortened: String = text.chars().take(self.max_line_chars).collect();
+        shortened.push_str(" …[line truncated]");
+        shortened
+    }
+}
+
+/// What a search found.
+#[derive(Debug, Default)]
+pub struct Outcome {
+    /// Matches grouped by file, in path order.
+    pub files: Vec<FileMatches>,
+    /// Matching lines returned.
+    pub total_matches: u64,
+    /// Whether more matches exist than were returned.
+    pub truncated: bool,
+    /// Files that passed the filters.
+    pub files_searched: u64,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use codesage_shared::config::Config;
+
+    fn query(params: SearchParams) -> Result<Query, SearchError> {
+        Query::compile(&params, None, &Config::default().search)
+    }
+
+    #[test]
+    fn bad_patterns_are_explained() {
+        let err = query(SearchParams {
+            pattern: "fn (".into(),
+            case_sensitive: true,
+            ..SearchParams::default()
+        })
+        .unwrap_err();
+        assert!(matches!(err, SearchError::InvalidRegex(_)));
+        assert!(err.to_string().contains("fixed_strings"), "{err}");
+        assert_eq!(
+            query(SearchParams::default()).unwrap_err(),
+            SearchError::EmptyPattern
+        );
+        let err = query(SearchParams {
+            pattern: "x".into(),
+            exclude_patterns: vec!["a[".into()],
+            ..SearchParams::default()
+        })
+        .unwrap_err();
+        assert!(matches!(err, SearchError::InvalidGlob(_)), "{err}");
+    }
+
+    #[test]
+    fn context_and_limits() {
+        let q = query(SearchParams {
+            pattern: "needle".into(),
+            case_sensitive: true,
+            context_lines: 1,
+            max_results: Some(2),
+            ..SearchParams::default()
+        })
+        .unwrap();
+        let found = q
+            .search_content("a.rs", b"one\nneedle 1\ntwo\nneedle 2\nneedle 3\n")
+            .unwrap();
+        assert_eq!(
+            found.matches.len(),
+            3,
+            "limit + 1 kept to detect truncation"
+        );
+        assert_eq!(found.matches[0].line_number, 2);
+        assert_eq!(found.matches[0].context_before, ["one"]);
+        assert_eq!(found.matches[0].context_after, ["two"]);
+        assert_eq!(found.matches[2].context_after, Vec::<String>::new());
+    }
+
+    #[test]
+    fn filters_by_type_language_and_exclude() {
+        let q = query(SearchParams {
+            pattern: "x".into(),
+            file_types: vec![".rs".into(), "python".into()],
+            exclude_patterns: vec!["vendor".into(), "*.gen.rs".into()],
+            ..SearchParams::default()
+        })
+        .unwrap();
+        let record = |language: &str| FileRecord {
+            size: 1,
+            mtime_ns: 0,
+            hash: [0; 32],
+            language: language.into(),
+            lines: Default::default(),
+            skipped: None,
+            indexed_ns: 0,
+        };
+        assert!(q.filter.accepts("src/a.rs", &record("Rust")));
+        assert!(q.filter.accepts("tool", &record("Python")), "by language");
+        assert!(!q.filter.accepts("src/a.go", &record("Go")));
+        assert!(!q.filter.accepts("vendor/a.rs", &record("Rust")));
+        assert!(!q.filter.accepts("x/vendor/a.rs", &record("Rust")));
+        assert!(!q.filter.accepts("src/a.gen.rs", &record("Rust")));
+    }
+}

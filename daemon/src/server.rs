@@ -1,0 +1,227 @@
+//! The daemon's life: take the single-instance lock, open the store, listen on the socket,
+//! accept connections (one task each, bounded by a semaphore), reconcile registered roots with
+//! the disk, and on SIGTERM/SIGINT or `codesage stop` shut down gracefully: stop accepting,
+//! let in-flight requests finish, stop indexing, close the store, remove the socket.
+
+use std::fs::File;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, Result};
+use codesage_shared::config::Config;
+use codesage_shared::{ipc, paths};
+use interprocess::local_socket::ListenerOptions;
+use interprocess::local_socket::traits::tokio::Listener as _;
+use tokio::sync::Semaphore;
+use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
+
+use crate::connection::{self, Signals};
+use crate::engine::Engine;
+use crate::store::Store;
+
+/// Where the daemon lives and how it behaves.
+pub struct DaemonOptions {
+    /// Socket path.
+    pub socket: PathBuf,
+    /// Directory of the store.
+    pub data_dir: PathBuf,
+    /// Effective configuration.
+    pub config: Config,
+}
+
+/// How the daemon run ended.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Exit {
+    /// It served and shut down cleanly.
+    Stopped,
+    /// Another daemon already serves this socket; nothing was started.
+    AlreadyRunning,
+}
+
+/// Holds the per-socket lock file for the daemon's lifetime.
+struct InstanceLock {
+    _file: File,
+}
+
+fn lock_path(socket: &Path) -> PathBuf {
+    let mut name = socket.as_os_str().to_os_string();
+    name.push(".lock");
+    PathBuf::from(name)
+}
+
+/// Takes the single-instance lock for `socket`; `None` if another daemon holds it.
+fn take_instance_lock(socket: &Path) -> Result<Option<InstanceLock>> {
+    let path = lock_path(socket);
+    let mut file = File::options()
+        .create(true)
+        .truncate(false)
+        .read(true)
+        .write(true)
+        .open(&path)
+        .with_context(|| format!("cannot open the lock file {}", path.display()))?;
+    match file.try_lock() {
+        Ok(()) => {}
+        Err(std::fs::TryLockError::WouldBlock) => return Ok(None),
+        Err(std::fs::TryLockError::Error(err)) => {
+            return Err(err).with_context(|| format!("cannot lock {}", path.display()));
+        }
+    }
+    file.set_len(0)?;
+    writeln!(file, "{}", std::process::id())?;
+    Ok(Some(InstanceLock { _file: file }))
+}
+
+/// Runs the daemon until it is told to stop.
+pub async fn run(options: DaemonOptions) -> Result<Exit> {
+    let DaemonOptions {
+        socket,
+        data_dir,
+        config,
+    } = options;
+    paths::ensure_socket_dir(&socket)?;
+    let Some(_lock) = take_instance_lock(&socket)? else {
+        return Ok(Exit::AlreadyRunning);
+    };
+    // We hold the lock, so a socket file left behind is stale (its daemon died), unless a
+    // daemon that predates the lock still answers on it.
+    if socket.exists() {
+        if ipc::connect_raw(&socket).is_ok() {
+            return Ok(Exit::AlreadyRunning);
+        }
+        tracing::info!(socket = %socket.display(), "replacing stale socket");
+        std::fs::remove_file(&socket)
+            .with_context(|| format!("cannot remove the stale socket {}", socket.display()))?;
+    }
+
+    let store = Store::open(&data_dir)?;
+    let name = ipc::socket_name(&socket)
+        .with_context(|| format!("invalid socket path {}", socket.display()))?;
+    let listener = ListenerOptions::new()
+        .name(name)
+        .reclaim_name(true)
+        .create_tokio()
+        .with_context(|| format!("cannot listen on {}", socket.display()))?;
+    #[cfg(unix)]
+    let our_uid = {
+        use std::os::unix::fs::{MetadataExt, PermissionsExt};
+        let _ = std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600));
+        std::fs::metadata(&socket).ok().map(|meta| meta.uid())
+    };
+    #[cfg(not(unix))]
+    let our_uid: Option<u32> = None;
+
+    let shutdown = CancellationToken::new();
+    let stop = CancellationToken::new();
+    let max_connections = config.server.max_connections;
+    let grace = Duration::from_secs(config.server.shutdown_grace_secs);
+    let engine = Engine::new(config, store, socket.clone(), shutdown.clone())?;
+    tracing::info!(
+        socket = %socket.display(),
+        store = %engine.store().path().display(),
+        roots = engine.roots().len(),
+        pid = std::process::id(),
+        version = codesage_shared::VERSION,
+        "codesaged listening"
+    );
+    // Bring every registered root up to date with changes made while the daemon was down;
+    // unchanged files are recognised by size and modification time and not read.
+    for root in engine.roots() {
+        engine.start_index(&root);
+    }
+
+    let connections = TaskTracker::new();
+    let permits = Arc::new(Semaphore::new(max_connections));
+    let signals = Signals {
+        shutdown: shutdown.clone(),
+        stop: stop.clone(),
+    };
+    let mut termination = Box::pin(termination_signal());
+    loop {
+        tokio::select! {
+            accepted = listener.accept() => {
+                let stream = match accepted {
+                    Ok(stream) => stream,
+                    Err(err) => {
+                        tracing::warn!(error = %err, "accept failed");
+                        // Avoid a hot loop if accepting keeps failing (e.g. out of fds).
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                        continue;
+                    }
+                };
+                if !connection::peer_is_same_user(&stream, our_uid) {
+                    tracing::warn!("refused a connection from another user");
+                    continue;
+                }
+                match Arc::clone(&permits).try_acquire_owned() {
+                    Ok(permit) => {
+                        let engine = Arc::clone(&engine);
+                        let signals = signals.clone();
+                        connections.spawn(async move {
+                            connection::handle(engine, stream, signals).await;
+                            drop(permit);
+                        });
+                    }
+                    Err(_) => {
+                        connections.spawn(connection::refuse_busy(stream, max_connections));
+                    }
+                }
+            }
+            reason = &mut termination => {
+                tracing::info!("{reason}: shutting down");
+                break;
+            }
+            _ = stop.cancelled() => {
+                tracing::info!("shutting down on request");
+                break;
+            }
+        }
+    }
+
+    // Stop accepting and free the socket name first, so a new daemon can start at once.
+    drop(listener);
+    shutdown.cancel();
+    engine.in_flight().close();
+    connections.close();
+    if tokio::time::timeout(grace + Duration::from_secs(5), connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!("some connections did not close in time");
+    }
+    engine.shutdown(grace).await;
+    drop(engine);
+    tracing::info!("codesaged stopped");
+    Ok(Exit::Stopped)
+}
+
+/// Resolves when the process is asked to terminate, naming the signal.
+async fn termination_signal() -> &'static str {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (Ok(mut term), Ok(mut int), Ok(mut hup)) = (
+            signal(SignalKind::terminate()),
+            signal(SignalKind::interrupt()),
+            signal(SignalKind::hangup()),
+        ) else {
+            tracing::warn!("cannot install signal handlers; stop the daemon with `codesage stop`");
+            return std::future::pending().await;
+        };
+        loop {
+            tokio::select! {
+                _ = term.recv() => return "SIGTERM",
+                _ = int.recv() => return "SIGINT",
+                // The daemon is detached from any terminal; a hangup is not a reason to stop.
+                _ = hup.recv() => tracing::info!("ignoring SIGHUP"),
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+        "Ctrl-C"
+    }
+}
