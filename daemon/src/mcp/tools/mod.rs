@@ -134,6 +134,9 @@ pub fn input_schema<P: JsonSchema>() -> JsonObject {
     match value {
         Value::Object(mut object) => {
             object.remove("$schema");
+            // The parameter struct's own doc comment and name mean nothing to a model.
+            object.remove("description");
+            object.remove("title");
             object
                 .entry("type")
                 .or_insert_with(|| Value::String("object".into()));

@@ -1,0 +1,100 @@
+//! `codesage index PATH`: register and index a directory through the daemon (starting it if
+//! needed), with a progress bar, then a summary.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{Context, Result, bail};
+use codesage_shared::protocol::{ControlEvent, ControlRequest, IndexSummary};
+use indicatif::{ProgressBar, ProgressStyle};
+
+use super::{human_bytes, human_count};
+use crate::control;
+use crate::target::Target;
+
+/// Runs the command.
+pub fn run(target: &Target, path: &Path, json: bool) -> Result<()> {
+    let path = path
+        .canonicalize()
+        .with_context(|| format!("cannot index {}", path.display()))?;
+    if !path.is_dir() {
+        bail!("{} is not a directory", path.display());
+    }
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} indexing [{elapsed_precise}] {bar:30} {pos}/{len} files {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    let result = control::request(target, &ControlRequest::Index { path }, true, |event| {
+        if let ControlEvent::Progress(progress) = event {
+            bar.set_length(progress.files_seen.max(progress.files_done));
+            bar.set_position(progress.files_done);
+            bar.set_message(format!(
+                "{}{}",
+                human_bytes(progress.bytes_read),
+                if progress.walk_done {
+                    ""
+                } else {
+                    " (still walking)"
+                }
+            ));
+        }
+    });
+    bar.finish_and_clear();
+    match result? {
+        ControlEvent::Indexed(summary) if json => {
+            println!("{}", serde_json::to_string_pretty(&summary)?);
+            Ok(())
+        }
+        ControlEvent::Indexed(summary) => {
+            print_summary(&summary);
+            Ok(())
+        }
+        ControlEvent::Error { message } => bail!(message),
+        other => bail!("unexpected answer from the daemon: {other:?}"),
+    }
+}
+
+fn print_summary(summary: &IndexSummary) {
+    let seconds = (summary.elapsed_ms as f64 / 1000.0).max(0.001);
+    let processed = summary.files_read + summary.files_unchanged;
+    println!("Indexed {}", summary.root.display());
+    println!(
+        "  files      {} ({} read, {} unchanged, {} removed)",
+        human_count(summary.files),
+        human_count(summary.files_read),
+        human_count(summary.files_unchanged),
+        human_count(summary.files_removed)
+    );
+    println!("  size       {}", human_bytes(summary.bytes));
+    if summary.skipped_binary + summary.skipped_too_large + summary.errors > 0 {
+        println!(
+            "  skipped    {} binary, {} too large, {} unreadable",
+            summary.skipped_binary, summary.skipped_too_large, summary.errors
+        );
+    }
+    let mut languages: Vec<(&String, &u64)> = summary.languages.iter().collect();
+    languages.sort_by(|a, b| b.1.cmp(a.1).then(a.0.cmp(b.0)));
+    let listed: Vec<String> = languages
+        .iter()
+        .take(8)
+        .map(|(name, files)| format!("{name} {}", human_count(**files)))
+        .collect();
+    if !listed.is_empty() {
+        let more = languages.len().saturating_sub(listed.len());
+        let suffix = if more > 0 {
+            format!(" · +{more} more")
+        } else {
+            String::new()
+        };
+        println!("  languages  {}{suffix}", listed.join(" · "));
+    }
+    println!(
+        "  time       {:.2} s ({} files/s)",
+        seconds,
+        human_count((processed as f64 / seconds) as u64)
+    );
+}

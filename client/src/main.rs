@@ -1,0 +1,180 @@
+//! `codesage`: the CodeSage command line.
+//!
+//! `codesage mcp` is the stdio MCP server an editor or agent registers; it forwards to the
+//! per-user daemon (`codesaged`), starting it when needed. The other commands control and
+//! query that daemon. See `ARCHITECTURE.md` for the codemap.
+
+mod commands;
+mod control;
+mod shim;
+mod target;
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Result;
+use clap::{Parser, Subcommand};
+use codesage_shared::paths;
+
+use crate::target::Target;
+
+/// Fast code search and code intelligence for AI coding agents.
+#[derive(Debug, Parser)]
+#[command(name = "codesage", version, about, long_about = None)]
+struct Cli {
+    /// Socket of the daemon [env: CODESAGE_SOCKET] [default: per-user runtime directory].
+    #[arg(long, global = true, value_name = "PATH")]
+    socket: Option<PathBuf>,
+    /// Data directory for a daemon this command starts [env: CODESAGE_DATA_DIR].
+    #[arg(long, global = true, value_name = "DIR")]
+    data_dir: Option<PathBuf>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve MCP on stdin/stdout (register this command in your MCP client).
+    Mcp,
+    /// Index a directory (starting the daemon if needed) and keep it fresh.
+    Index {
+        /// Directory to index.
+        path: PathBuf,
+        /// Print the summary as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Show the daemon's state: version, uptime, roots, store size, requests.
+    Status {
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Stop the daemon gracefully.
+    Stop,
+    /// Search indexed code; prints `path:line:text` like `rg -n --no-heading`.
+    Search {
+        /// Regular expression (Rust regex syntax), or literal text with -F.
+        pattern: String,
+        /// Root (or directory inside one) to search [default: the current directory].
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Case-insensitive.
+        #[arg(short = 'i', long)]
+        ignore_case: bool,
+        /// Treat the pattern as literal text.
+        #[arg(short = 'F', long)]
+        fixed_strings: bool,
+        /// Only files of this extension or language (repeatable).
+        #[arg(short = 't', long = "type", value_name = "TYPE")]
+        file_types: Vec<String>,
+        /// Skip paths matching this glob (repeatable).
+        #[arg(short = 'g', long = "exclude", value_name = "GLOB")]
+        excludes: Vec<String>,
+        /// Lines of context around each match.
+        #[arg(short = 'C', long, default_value_t = 0)]
+        context: usize,
+        /// Most matching lines to print (0 for all) [default: the daemon's, 200].
+        #[arg(long)]
+        max_results: Option<usize>,
+        /// Print the full report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the daemon's log.
+    Logs {
+        /// Lines to print from the end.
+        #[arg(short = 'n', long, default_value_t = 50)]
+        lines: usize,
+        /// Keep printing as the log grows.
+        #[arg(short, long)]
+        follow: bool,
+    },
+    /// Run the daemon in this process (what `codesage` starts when no `codesaged` executable
+    /// is installed beside it). Arguments are those of `codesaged`.
+    #[command(hide = true)]
+    Daemon {
+        /// Arguments passed to the daemon.
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<OsString>,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("codesage: error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<ExitCode> {
+    let target = Target::resolve(cli.socket.as_deref(), cli.data_dir.as_deref())?;
+    match cli.command {
+        Command::Mcp => shim::run(&target),
+        Command::Index { path, json } => {
+            commands::index::run(&target, &path, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Status { json } => {
+            commands::status::run(&target, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Stop => {
+            commands::stop::run(&target)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Search {
+            pattern,
+            root,
+            ignore_case,
+            fixed_strings,
+            file_types,
+            excludes,
+            context,
+            max_results,
+            json,
+        } => {
+            let matched = commands::search::run(
+                &target,
+                commands::search::SearchArgs {
+                    pattern,
+                    root,
+                    ignore_case,
+                    fixed_strings,
+                    file_types,
+                    excludes,
+                    context,
+                    max_results,
+                    json,
+                },
+            )?;
+            // Like grep and ripgrep: 0 when something matched, 1 when nothing did.
+            Ok(if matched {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Logs { lines, follow } => {
+            let data_dir = paths::data_dir(cli.data_dir.as_deref())?;
+            commands::logs::run(&paths::log_dir(None, &data_dir), lines, follow)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Daemon { args } => {
+            let mut daemon_args = vec![OsString::from("codesaged")];
+            if let Some(socket) = cli.socket {
+                daemon_args.extend([OsString::from("--socket"), socket.into_os_string()]);
+            }
+            if let Some(data_dir) = cli.data_dir {
+                daemon_args.extend([OsString::from("--data-dir"), data_dir.into_os_string()]);
+            }
+            daemon_args.extend(args);
+            Ok(codesaged::cli::run_with_args(daemon_args))
+        }
+    }
+}
