@@ -148,6 +148,7 @@ struct RootState {
     summary: RootSummary,
     last_indexed_ms: u64,
     last_error: Option<String>,
+    last_run: Option<IndexSummary>,
 }
 
 /// A registered root.
@@ -374,6 +375,8 @@ impl Engine {
             }
         }
         let elapsed_ms = job.progress.snapshot(&root.path).elapsed_ms;
+        let result = index_summary(&root.path, &summary, &stats, elapsed_ms);
+        root.state.lock().last_run = Some(result.clone());
         tracing::info!(
             root = %root.path.display(),
             files = summary.files,
@@ -383,7 +386,7 @@ impl Engine {
             elapsed_ms,
             "indexing finished"
         );
-        Ok(index_summary(&root.path, &summary, &stats, elapsed_ms))
+        Ok(result)
     }
 
     /// The summary of a root as it is now (for answers while a run continues).
@@ -574,6 +577,7 @@ fn root_status(root: &Root) -> RootStatus {
         bytes: state.summary.bytes,
         last_indexed_ms: state.last_indexed_ms,
         error,
+        last_run: state.last_run.clone(),
     }
 }
 

@@ -248,6 +248,8 @@ pub struct RootStatus {
     pub last_indexed_ms: u64,
     /// What went wrong, when `state` is `failed`.
     pub error: Option<String>,
+    /// What the last finished indexing run did (since the daemon started).
+    pub last_run: Option<IndexSummary>,
 }
 
 /// Parameters of an exact (regex) search, shared by `search_codebase` and `codesage search`.
