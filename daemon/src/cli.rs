@@ -54,7 +54,7 @@ pub fn run_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
         }
     };
     match run(args) {
-        Ok(Exit::Stopped) => ExitCode::SUCCESS,
+        Ok(Exit::Stopped(_)) => ExitCode::SUCCESS,
         Ok(Exit::AlreadyRunning) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("codesaged: error: {err:#}");
@@ -100,7 +100,7 @@ fn run(args: Args) -> Result<Exit> {
         data_dir,
         config,
     }))?;
-    if exit == Exit::AlreadyRunning {
+    if matches!(exit, Exit::AlreadyRunning) {
         let message = format!(
             "codesaged is already running for {}; nothing to do",
             socket.display()
@@ -109,6 +109,10 @@ fn run(args: Args) -> Result<Exit> {
         eprintln!("{message}");
     }
     // Indexing threads may still be unwinding from cancellation; do not wait on them forever.
+    // Dropping the runtime's remaining tasks releases the last references to the store.
     runtime.shutdown_timeout(std::time::Duration::from_secs(5));
+    if let Exit::Stopped(waiters) = &exit {
+        waiters.close_at_exit();
+    }
     Ok(exit)
 }

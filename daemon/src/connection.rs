@@ -21,6 +21,27 @@ pub struct Signals {
     pub shutdown: CancellationToken,
     /// Cancelled by a control `stop` request, to start the shutdown.
     pub stop: CancellationToken,
+    /// Connections that asked for the stop, held open until the daemon has stopped.
+    pub stop_waiters: StopWaiters,
+}
+
+/// Connections that asked the daemon to stop. They stay open until the daemon has fully
+/// stopped (store closed), so `codesage stop` returns only then: the client reads until the
+/// connection closes.
+#[derive(Clone, Default)]
+pub struct StopWaiters(Arc<parking_lot::Mutex<Vec<Box<dyn Send>>>>);
+
+impl StopWaiters {
+    /// Keeps `connection` open until the held connections are released.
+    pub fn hold(&self, connection: impl Send + 'static) {
+        self.0.lock().push(Box::new(connection));
+    }
+
+    /// Leaves every held connection open until the process exits, when the operating system
+    /// closes them: the requester then knows the daemon is gone, not merely finishing.
+    pub fn close_at_exit(&self) {
+        std::mem::forget(std::mem::take(&mut *self.0.lock()));
+    }
 }
 
 /// Serves one connection to completion. Never panics on client input.
@@ -62,7 +83,10 @@ pub async fn handle(engine: Arc<Engine>, stream: Stream, signals: Signals) {
     match channel {
         Channel::Mcp => crate::mcp::serve(engine, reader, writer, signals.shutdown).await,
         Channel::Control => {
-            if let Err(err) = crate::control::serve(engine, reader, writer, signals.stop).await {
+            if let Err(err) =
+                crate::control::serve(engine, reader, writer, signals.stop, signals.stop_waiters)
+                    .await
+            {
                 tracing::debug!(error = %err, "control connection ended early");
             }
         }

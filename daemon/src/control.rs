@@ -8,6 +8,7 @@ use codesage_shared::protocol::{ControlEvent, ControlRequest, MAX_CONTROL_REQUES
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
+use crate::connection::StopWaiters;
 use crate::engine::Engine;
 
 /// How often progress events are sent during `index`.
@@ -22,16 +23,18 @@ async fn send<W: AsyncWrite + Unpin>(writer: &mut W, event: &ControlEvent) -> st
     writer.flush().await
 }
 
-/// Serves one control request on `reader`/`writer`. `stop` is cancelled on a stop request.
+/// Serves one control request on `reader`/`writer`. A stop request cancels `stop` and leaves
+/// the connection with `stop_waiters`, to be closed once the daemon has stopped.
 pub async fn serve<R, W>(
     engine: Arc<Engine>,
     mut reader: BufReader<R>,
     mut writer: W,
     stop: CancellationToken,
+    stop_waiters: StopWaiters,
 ) -> std::io::Result<()>
 where
     R: AsyncRead + Unpin,
-    W: AsyncWrite + Unpin,
+    W: AsyncWrite + Unpin + Send + 'static,
 {
     let mut line = String::new();
     let read = tokio::time::timeout(
@@ -50,6 +53,8 @@ where
             let message = format!("cannot read the request: {err}");
             return send(&mut writer, &ControlEvent::Error { message }).await;
         }
+        // The client connected and left without asking anything (e.g. a liveness probe).
+        Ok(Ok(0)) => return Ok(()),
         Ok(Ok(_)) => match serde_json::from_str::<ControlRequest>(line.trim()) {
             Ok(request) => request,
             Err(err) => {
@@ -82,6 +87,7 @@ where
             tracing::info!("stop requested over the control socket");
             send(&mut writer, &ControlEvent::Stopping).await?;
             engine.metrics().record(kind, started.elapsed(), true);
+            stop_waiters.hold(writer);
             stop.cancel();
             return Ok(());
         }

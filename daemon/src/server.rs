@@ -18,7 +18,7 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::connection::{self, Signals};
+use crate::connection::{self, Signals, StopWaiters};
 use crate::engine::Engine;
 use crate::store::Store;
 
@@ -33,10 +33,10 @@ pub struct DaemonOptions {
 }
 
 /// How the daemon run ended.
-#[derive(Debug, PartialEq, Eq)]
 pub enum Exit {
-    /// It served and shut down cleanly.
-    Stopped,
+    /// It served and shut down cleanly. The connections that asked for the stop are still
+    /// open; release them when the process is done with everything.
+    Stopped(StopWaiters),
     /// Another daemon already serves this socket; nothing was started.
     AlreadyRunning,
 }
@@ -137,6 +137,7 @@ pub async fn run(options: DaemonOptions) -> Result<Exit> {
     let signals = Signals {
         shutdown: shutdown.clone(),
         stop: stop.clone(),
+        stop_waiters: StopWaiters::default(),
     };
     let mut termination = Box::pin(termination_signal());
     loop {
@@ -192,9 +193,12 @@ pub async fn run(options: DaemonOptions) -> Result<Exit> {
         tracing::warn!("some connections did not close in time");
     }
     engine.shutdown(grace).await;
+    if Arc::strong_count(&engine) > 1 {
+        tracing::debug!("engine still referenced by finishing tasks; the store closes with them");
+    }
     drop(engine);
     tracing::info!("codesaged stopped");
-    Ok(Exit::Stopped)
+    Ok(Exit::Stopped(signals.stop_waiters))
 }
 
 /// Resolves when the process is asked to terminate, naming the signal.

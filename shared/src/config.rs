@@ -212,14 +212,14 @@ impl Config {
         for provider in file_provider() {
             profile_figment = profile_figment.merge(provider);
         }
-        let profile: Profile = profile_figment
-            .merge(env().only(&["profile"]))
-            .extract_inner("profile")
-            .or_else(|err| match err.kind {
-                figment::error::Kind::MissingField(_) => Ok(Profile::default()),
-                _ => Err(err),
-            })
-            .map_err(ConfigError::from_figment)?;
+        let profile_figment = profile_figment.merge(env().only(&["profile"]));
+        let profile: Profile = if profile_figment.contains("profile") {
+            profile_figment
+                .extract_inner("profile")
+                .map_err(ConfigError::from_figment)?
+        } else {
+            Profile::default()
+        };
 
         let mut figment = Figment::from(Serialized::defaults(Config::for_profile(profile)));
         for provider in file_provider() {

@@ -37,7 +37,10 @@ pub fn bin_dir() -> &'static Path {
             .arg("--target-dir")
             .arg(&target_dir)
             .current_dir(env!("CARGO_MANIFEST_DIR"));
-        if profile_dir.file_name().is_some_and(|name| name == "release") {
+        if profile_dir
+            .file_name()
+            .is_some_and(|name| name == "release")
+        {
             build.arg("--release");
         }
         let status = build.status().expect("run cargo build for the binaries");
@@ -63,7 +66,10 @@ pub fn wait_for<T>(timeout: Duration, what: &str, mut check: impl FnMut() -> Opt
         if let Some(value) = check() {
             return value;
         }
-        assert!(Instant::now() < deadline, "timed out after {timeout:?} waiting for {what}");
+        assert!(
+            Instant::now() < deadline,
+            "timed out after {timeout:?} waiting for {what}"
+        );
         std::thread::sleep(Duration::from_millis(10));
     }
 }
@@ -163,8 +169,8 @@ impl TestEnv {
         }
     }
 
-    /// Starts `codesaged` in the foreground of this test and waits until it listens.
-    pub fn start_daemon(&self) -> Child {
+    /// Starts `codesaged` as a child of this test and waits until it listens.
+    pub fn start_daemon(&self) -> Daemon {
         let child = self
             .command(&codesaged_bin())
             .stdin(Stdio::null())
@@ -173,7 +179,7 @@ impl TestEnv {
             .spawn()
             .expect("spawn codesaged");
         self.wait_until_listening();
-        child
+        Daemon(child)
     }
 
     /// Waits until a daemon answers on the socket.
@@ -311,6 +317,31 @@ impl Drop for TestEnv {
     }
 }
 
+/// A daemon started by a test. Dropping it stops it (SIGTERM, then SIGKILL) and reaps it.
+pub struct Daemon(pub Child);
+
+impl Daemon {
+    /// Waits for the daemon to exit.
+    pub fn wait(&mut self) -> std::process::ExitStatus {
+        self.0.wait().expect("wait for codesaged")
+    }
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        if matches!(self.0.try_wait(), Ok(None)) {
+            let pid = self.0.id().to_string();
+            let _ = Command::new("kill").arg("-TERM").arg(&pid).status();
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while matches!(self.0.try_wait(), Ok(None)) && Instant::now() < deadline {
+                std::thread::sleep(Duration::from_millis(10));
+            }
+            let _ = self.0.kill();
+        }
+        let _ = self.0.wait();
+    }
+}
+
 /// Whether process `pid` exists (and is not a zombie).
 pub fn process_alive(pid: u32) -> bool {
     match std::fs::read_to_string(format!("/proc/{pid}/stat")) {
@@ -358,7 +389,10 @@ impl<H: rmcp::ClientHandler> McpClient<H> {
         let text: Value = serde_json::from_str(&text_of(&result))
             .unwrap_or_else(|err| panic!("{name}: text block is not JSON: {err}"));
         assert!(text.is_object(), "{name}: text block must be a JSON object");
-        assert_eq!(text, structured, "{name}: text and structured content differ");
+        assert_eq!(
+            text, structured,
+            "{name}: text and structured content differ"
+        );
         structured
     }
 
@@ -421,7 +455,8 @@ impl RawShim {
         let mut line = String::new();
         let read = self.stdout.read_line(&mut line).expect("read from shim");
         assert!(read > 0, "the shim closed its stdout");
-        serde_json::from_str(&line).unwrap_or_else(|err| panic!("shim wrote non-JSON {line:?}: {err}"))
+        serde_json::from_str(&line)
+            .unwrap_or_else(|err| panic!("shim wrote non-JSON {line:?}: {err}"))
     }
 
     /// Reads until the response with `id` arrives, skipping notifications.
@@ -488,9 +523,17 @@ pub fn sample_project(root: &Path) {
         "app/tests/test_service.py",
         "from app.service import handle_request\n\ndef test_handle_request():\n    assert handle_request(\"x\")\n",
     );
-    write(root, "docs/README.md", "# Sample\n\nhello world from the docs\n");
+    write(
+        root,
+        "docs/README.md",
+        "# Sample\n\nhello world from the docs\n",
+    );
     write(root, ".gitignore", "build/\n*.log\n");
-    write(root, "build/generated.rs", "fn generated_hello_world() {}\n");
+    write(
+        root,
+        "build/generated.rs",
+        "fn generated_hello_world() {}\n",
+    );
     write(root, "debug.log", "hello world in a log\n");
     std::fs::write(root.join("image.bin"), [0u8, 159, 146, 150, 0, 1]).expect("binary fixture");
 }

@@ -19,7 +19,10 @@ async fn tools_list_has_valid_schemas_for_every_tool() {
     let env = TestEnv::new();
     let client = env.mcp().await.expect("connect");
     let info = client.service.peer_info().expect("server info");
-    assert_eq!(info.server_info.as_ref().map(|s| s.name.as_str()), Some("codesage"));
+    assert_eq!(
+        info.server_info.as_ref().map(|s| s.name.as_str()),
+        Some("codesage")
+    );
     assert!(info.capabilities.tools.is_some());
 
     let tools = client.service.list_all_tools().await.expect("tools/list");
@@ -32,7 +35,10 @@ async fn tools_list_has_valid_schemas_for_every_tool() {
         "get_configuration",
         "get_performance_metrics",
     ] {
-        assert!(names.contains(&expected), "{expected} missing from {names:?}");
+        assert!(
+            names.contains(&expected),
+            "{expected} missing from {names:?}"
+        );
     }
     for tool in &tools {
         let schema = Value::Object(tool.input_schema.as_ref().clone());
@@ -55,7 +61,10 @@ async fn tools_list_has_valid_schemas_for_every_tool() {
         "search_mode",
         "context_depth",
     ] {
-        assert!(properties.get(parameter).is_some(), "search_codebase lacks {parameter}");
+        assert!(
+            properties.get(parameter).is_some(),
+            "search_codebase lacks {parameter}"
+        );
     }
     assert_eq!(search.input_schema["required"], json!(["pattern"]));
     client.close().await;
@@ -66,7 +75,10 @@ async fn index_codebase_counts_files_and_refuses_bad_paths() {
     let (env, root) = indexed_env().await;
     let client = env.mcp().await.expect("connect");
     let summary = client
-        .ok("index_codebase", json!({"path": root.display().to_string()}))
+        .ok(
+            "index_codebase",
+            json!({"path": root.display().to_string()}),
+        )
         .await;
     // main.rs, util.rs, service.py, test_service.py, README.md, .gitignore is hidden,
     // build/ and *.log are ignored, image.bin is binary.
@@ -75,17 +87,28 @@ async fn index_codebase_counts_files_and_refuses_bad_paths() {
     assert_eq!(summary["languages"]["Rust"], 2);
     assert_eq!(summary["languages"]["Python"], 2);
     assert_eq!(summary["languages"]["Markdown"], 1);
-    assert!(summary["message"].as_str().unwrap().contains("Indexed 5 files"));
+    assert!(
+        summary["message"]
+            .as_str()
+            .unwrap()
+            .contains("Indexed 5 files")
+    );
 
     // Indexing again reads nothing: every file is unchanged.
     let again = client
-        .ok("index_codebase", json!({"path": root.display().to_string()}))
+        .ok(
+            "index_codebase",
+            json!({"path": root.display().to_string()}),
+        )
         .await;
     assert_eq!(again["files_read"], 0, "{again}");
     assert_eq!(again["files_unchanged"], 6, "{again}");
 
     let missing = client
-        .err("index_codebase", json!({"path": root.join("nope").display().to_string()}))
+        .err(
+            "index_codebase",
+            json!({"path": root.join("nope").display().to_string()}),
+        )
         .await;
     assert!(missing.contains("does not exist"), "{missing}");
     let file = client
@@ -97,12 +120,17 @@ async fn index_codebase_counts_files_and_refuses_bad_paths() {
     assert!(file.contains("not a directory"), "{file}");
     let slash = client.err("index_codebase", json!({"path": "/"})).await;
     assert!(slash.contains("refusing"), "{slash}");
-    let relative = client.err("index_codebase", json!({"path": "project"})).await;
+    let relative = client
+        .err("index_codebase", json!({"path": "project"}))
+        .await;
     assert!(relative.contains("absolute path"), "{relative}");
     let wrong_type = client.err("index_codebase", json!({"path": 42})).await;
     assert!(wrong_type.contains("invalid arguments"), "{wrong_type}");
     let missing_arg = client.err("index_codebase", json!({})).await;
-    assert!(missing_arg.contains("missing field `path`"), "{missing_arg}");
+    assert!(
+        missing_arg.contains("missing field `path`"),
+        "{missing_arg}"
+    );
     client.close().await;
 }
 
@@ -111,10 +139,15 @@ async fn search_codebase_filters_excludes_context_and_truncation() {
     let (env, root) = indexed_env().await;
     let client = env.mcp().await.expect("connect");
     let root_text = root.display().to_string();
-    client.ok("index_codebase", json!({"path": root_text})).await;
+    client
+        .ok("index_codebase", json!({"path": root_text}))
+        .await;
 
     let found = client
-        .ok("search_codebase", json!({"codebase_path": root_text, "pattern": "hello world"}))
+        .ok(
+            "search_codebase",
+            json!({"codebase_path": root_text, "pattern": "hello world"}),
+        )
         .await;
     let files: Vec<&str> = found["results"]
         .as_array()
@@ -138,7 +171,11 @@ async fn search_codebase_filters_excludes_context_and_truncation() {
             json!({"codebase_path": root_text, "pattern": "hello", "file_types": ["rs"]}),
         )
         .await;
-    assert_eq!(only_rust["results"].as_array().unwrap().len(), 1, "{only_rust}");
+    assert_eq!(
+        only_rust["results"].as_array().unwrap().len(),
+        1,
+        "{only_rust}"
+    );
 
     let by_language = client
         .ok(
@@ -147,7 +184,11 @@ async fn search_codebase_filters_excludes_context_and_truncation() {
                    "exclude_patterns": ["tests"]}),
         )
         .await;
-    assert_eq!(by_language["results"].as_array().unwrap().len(), 1, "{by_language}");
+    assert_eq!(
+        by_language["results"].as_array().unwrap().len(),
+        1,
+        "{by_language}"
+    );
     assert_eq!(by_language["results"][0]["file_path"], "app/service.py");
 
     let context = client
@@ -158,7 +199,10 @@ async fn search_codebase_filters_excludes_context_and_truncation() {
         .await;
     let hit = &context["results"][0]["matches"][0];
     assert_eq!(hit["line_number"], 3, "{context}");
-    assert_eq!(hit["context_before"], json!(["pub fn add(a: i32, b: i32) -> i32 {"]));
+    assert_eq!(
+        hit["context_before"],
+        json!(["pub fn add(a: i32, b: i32) -> i32 {"])
+    );
     assert_eq!(hit["context_after"], json!(["}"]));
 
     let truncated = client
@@ -170,7 +214,10 @@ async fn search_codebase_filters_excludes_context_and_truncation() {
     assert_eq!(truncated["total_matches"], 3, "{truncated}");
     assert_eq!(truncated["truncated"], true);
     assert!(
-        truncated["notes"][0].as_str().unwrap().contains("truncated"),
+        truncated["notes"][0]
+            .as_str()
+            .unwrap()
+            .contains("truncated"),
         "{truncated}"
     );
 
@@ -195,16 +242,28 @@ async fn search_codebase_filters_excludes_context_and_truncation() {
             json!({"codebase_path": root.join("src").display().to_string(), "pattern": "hello"}),
         )
         .await;
-    assert_eq!(subdir["total_matches"], 1, "a directory inside the root narrows the search");
+    assert_eq!(
+        subdir["total_matches"], 1,
+        "a directory inside the root narrows the search"
+    );
 
     let invalid = client
-        .err("search_codebase", json!({"codebase_path": root_text, "pattern": "fn ("}))
+        .err(
+            "search_codebase",
+            json!({"codebase_path": root_text, "pattern": "fn ("}),
+        )
         .await;
     assert!(invalid.contains("invalid regular expression"), "{invalid}");
     let outside = client
-        .err("search_codebase", json!({"codebase_path": "/usr", "pattern": "x"}))
+        .err(
+            "search_codebase",
+            json!({"codebase_path": "/usr", "pattern": "x"}),
+        )
         .await;
-    assert!(outside.contains("outside the indexed codebases"), "{outside}");
+    assert!(
+        outside.contains("outside the indexed codebases"),
+        "{outside}"
+    );
     let semantic = client
         .err(
             "search_codebase",
@@ -220,7 +279,10 @@ async fn search_codebase_filters_excludes_context_and_truncation() {
         .await;
     assert!(bad_glob.contains("invalid exclude pattern"), "{bad_glob}");
     let empty = client
-        .err("search_codebase", json!({"codebase_path": root_text, "pattern": ""}))
+        .err(
+            "search_codebase",
+            json!({"codebase_path": root_text, "pattern": ""}),
+        )
         .await;
     assert!(empty.contains("empty"), "{empty}");
     client.close().await;
@@ -235,10 +297,15 @@ async fn read_code_file_numbers_lines_and_refuses_what_it_must() {
     std::fs::write(root.join("huge.txt"), vec![b'x'; 3 * 1024 * 1024]).unwrap();
     let client = env.mcp().await.expect("connect");
     let root_text = root.display().to_string();
-    client.ok("index_codebase", json!({"path": root_text})).await;
+    client
+        .ok("index_codebase", json!({"path": root_text}))
+        .await;
 
     let whole = client
-        .ok("read_code_file", json!({"file_path": root.join("src/util.rs").display().to_string()}))
+        .ok(
+            "read_code_file",
+            json!({"file_path": root.join("src/util.rs").display().to_string()}),
+        )
         .await;
     assert_eq!(whole["total_lines"], 8);
     assert_eq!(whole["language"], "Rust");
@@ -255,19 +322,49 @@ async fn read_code_file_numbers_lines_and_refuses_what_it_must() {
             json!({"file_path": "src/util.rs", "start_line": 2, "end_line": 3}),
         )
         .await;
-    assert_eq!(part["content"], "2 | pub fn add(a: i32, b: i32) -> i32 {\n3 |     a + b\n");
+    assert_eq!(
+        part["content"],
+        "2 | pub fn add(a: i32, b: i32) -> i32 {\n3 |     a + b\n"
+    );
     assert_eq!(part["file_path"], "src/util.rs");
 
     let cases = [
-        (json!({"file_path": "/etc/passwd"}), "outside the indexed codebases"),
-        (json!({"file_path": "src/../../etc/passwd"}), "outside the indexed codebases"),
-        (json!({"file_path": root.join("src/missing.rs").display().to_string()}), "file not found"),
-        (json!({"file_path": root.join("src").display().to_string()}), "is a directory"),
-        (json!({"file_path": root.join("image.bin").display().to_string()}), "binary"),
-        (json!({"file_path": root.join("huge.txt").display().to_string()}), "over the"),
-        (json!({"file_path": root.join("link.txt").display().to_string()}), "outside the indexed codebases"),
-        (json!({"file_path": "src/util.rs", "start_line": 50}), "past the end"),
-        (json!({"file_path": "src/util.rs", "start_line": 5, "end_line": 2}), "before start_line"),
+        (
+            json!({"file_path": "/etc/passwd"}),
+            "outside the indexed codebases",
+        ),
+        (
+            json!({"file_path": "src/../../etc/passwd"}),
+            "outside the indexed codebases",
+        ),
+        (
+            json!({"file_path": root.join("src/missing.rs").display().to_string()}),
+            "file not found",
+        ),
+        (
+            json!({"file_path": root.join("src").display().to_string()}),
+            "is a directory",
+        ),
+        (
+            json!({"file_path": root.join("image.bin").display().to_string()}),
+            "binary",
+        ),
+        (
+            json!({"file_path": root.join("huge.txt").display().to_string()}),
+            "over the",
+        ),
+        (
+            json!({"file_path": root.join("link.txt").display().to_string()}),
+            "outside the indexed codebases",
+        ),
+        (
+            json!({"file_path": "src/util.rs", "start_line": 50}),
+            "past the end",
+        ),
+        (
+            json!({"file_path": "src/util.rs", "start_line": 5, "end_line": 2}),
+            "before start_line",
+        ),
         (json!({"file_path": root_text}), "codebase root"),
         (json!({"file_path": ""}), "empty"),
     ];
@@ -285,7 +382,9 @@ async fn count_lines_configuration_and_metrics() {
     let env = env.with_env("GROQ_API_KEY", "gsk_test_secret_value_123");
     let client = env.mcp().await.expect("connect");
     let root_text = root.display().to_string();
-    client.ok("index_codebase", json!({"path": root_text})).await;
+    client
+        .ok("index_codebase", json!({"path": root_text}))
+        .await;
 
     let counts = client
         .ok("count_lines_of_code", json!({"codebase_path": root_text}))
@@ -303,7 +402,10 @@ async fn count_lines_configuration_and_metrics() {
     assert_eq!(rust["blank"], 1, "{counts}");
     assert_eq!(counts["total"]["files"], 5);
     let bad = client
-        .err("count_lines_of_code", json!({"codebase_path": "/nonexistent/place"}))
+        .err(
+            "count_lines_of_code",
+            json!({"codebase_path": "/nonexistent/place"}),
+        )
         .await;
     assert!(bad.contains("outside the indexed codebases"), "{bad}");
 
@@ -311,15 +413,31 @@ async fn count_lines_configuration_and_metrics() {
     assert_eq!(config["index"]["max_file_size"], 2 * 1024 * 1024);
     assert_eq!(config["profile"], "production");
     let text = config.to_string();
-    assert!(!text.contains("gsk_test_secret_value_123"), "secret leaked: {text}");
+    assert!(
+        !text.contains("gsk_test_secret_value_123"),
+        "secret leaked: {text}"
+    );
     assert_eq!(config["secrets"]["groq_api_key"], "******** (set)");
     assert!(config["secrets"]["openai_api_key"].is_null());
 
-    client.err("read_code_file", json!({"file_path": "/etc/passwd"})).await;
+    client
+        .err("read_code_file", json!({"file_path": "/etc/passwd"}))
+        .await;
     let metrics = client.ok("get_performance_metrics", json!({})).await;
-    assert_eq!(metrics["requests"]["index_codebase"]["calls"], 1, "{metrics}");
-    assert_eq!(metrics["requests"]["read_code_file"]["errors"], 1, "{metrics}");
-    assert!(metrics["requests"]["count_lines_of_code"]["p95_ms"].as_f64().unwrap() > 0.0);
+    assert_eq!(
+        metrics["requests"]["index_codebase"]["calls"], 1,
+        "{metrics}"
+    );
+    assert_eq!(
+        metrics["requests"]["read_code_file"]["errors"], 1,
+        "{metrics}"
+    );
+    assert!(
+        metrics["requests"]["count_lines_of_code"]["p95_ms"]
+            .as_f64()
+            .unwrap()
+            > 0.0
+    );
     assert!(metrics["memory"]["rss_bytes"].as_u64().unwrap() > 1_000_000);
     assert!(metrics["store"]["bytes"].as_u64().unwrap() > 0);
     client.close().await;

@@ -1,12 +1,13 @@
 //! `codesage stop`: ask the daemon to shut down gracefully and wait until it has.
 
+use std::io::{BufRead, Read, Write};
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
+use anyhow::{Context, Result, bail};
 use codesage_shared::ipc::ConnectError;
 use codesage_shared::protocol::{Channel, ControlEvent, ControlRequest};
+use interprocess::local_socket::traits::Stream as _;
 
-use crate::control;
 use crate::target::Target;
 
 /// How long to wait for the daemon to finish shutting down.
@@ -14,32 +15,45 @@ const STOP_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Runs the command.
 pub fn run(target: &Target) -> Result<()> {
-    match target.connect(Channel::Control) {
+    // The daemon keeps this connection open until it has fully stopped (requests finished,
+    // store closed), then the connection ends.
+    let mut stream = match target.connect(Channel::Control) {
+        Ok(connection) => connection.stream,
         Err(ConnectError::NotRunning { .. }) => {
             println!("codesaged is not running");
             return Ok(());
         }
         Err(err) => return Err(err.into()),
-        Ok(_) => {}
+    };
+    let mut line = serde_json::to_vec(&ControlRequest::Stop)?;
+    line.push(b'\n');
+    stream.get_mut().write_all(&line)?;
+    stream
+        .get_ref()
+        .set_recv_timeout(Some(STOP_TIMEOUT))
+        .context("cannot set a timeout on the connection")?;
+    let mut answer = String::new();
+    stream.read_line(&mut answer)?;
+    match serde_json::from_str::<ControlEvent>(answer.trim_end()) {
+        Ok(ControlEvent::Stopping) => {}
+        Ok(ControlEvent::Error { message }) => bail!(message),
+        _ => bail!("unexpected answer from the daemon: {}", answer.trim_end()),
     }
-    match control::request(target, &ControlRequest::Stop, false, |_| {})? {
-        ControlEvent::Stopping => {}
-        ControlEvent::Error { message } => bail!(message),
-        other => bail!("unexpected answer from the daemon: {other:?}"),
-    }
-    let deadline = Instant::now() + STOP_TIMEOUT;
-    while Instant::now() < deadline {
-        if matches!(
-            target.connect(Channel::Control),
-            Err(ConnectError::NotRunning { .. })
-        ) {
+    let started = Instant::now();
+    let mut rest = Vec::new();
+    match stream.read_to_end(&mut rest) {
+        Ok(_) => {
             println!("codesaged stopped");
-            return Ok(());
+            Ok(())
         }
-        std::thread::sleep(Duration::from_millis(20));
+        Err(err) if started.elapsed() >= STOP_TIMEOUT => bail!(
+            "codesaged accepted the stop request but had not stopped after {} s ({err})",
+            STOP_TIMEOUT.as_secs()
+        ),
+        // The connection broke rather than closed: the daemon is gone either way.
+        Err(_) => {
+            println!("codesaged stopped");
+            Ok(())
+        }
     }
-    bail!(
-        "codesaged accepted the stop request but still listens after {} s",
-        STOP_TIMEOUT.as_secs()
-    )
 }

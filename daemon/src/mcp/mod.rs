@@ -202,6 +202,9 @@ pub async fn serve<R, W>(
         // Let requests already handed to rmcp finish before the session is closed.
         let _ = tokio::time::timeout(grace, engine.in_flight().wait()).await;
     }
+    // Dropping one half of a split duplex does not close it; shut it down so rmcp sees the
+    // end of its input and ends the session.
+    let _ = to_rmcp.shutdown().await;
     drop(to_rmcp);
     drop(error_sender);
     if tokio::time::timeout(CLOSE_TIMEOUT, service).await.is_err() {
