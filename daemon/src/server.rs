@@ -96,7 +96,7 @@ pub async fn run(options: DaemonOptions) -> Result<Exit> {
             .with_context(|| format!("cannot remove the stale socket {}", socket.display()))?;
     }
 
-    let store = Store::open(&data_dir)?;
+    let store = Store::open(&data_dir, config.index.store_cache_mb * 1024 * 1024)?;
     let name = ipc::socket_name(&socket)
         .with_context(|| format!("invalid socket path {}", socket.display()))?;
     let listener = ListenerOptions::new()

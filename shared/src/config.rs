@@ -64,6 +64,8 @@ pub struct IndexConfig {
     pub commit_batch_files: usize,
     /// Register and index the roots an MCP client declares (its workspace folders).
     pub auto_index_client_roots: bool,
+    /// Memory the store may use to cache database pages, in MiB.
+    pub store_cache_mb: usize,
 }
 
 /// How searches answer.
@@ -155,6 +157,7 @@ impl Config {
                 compression_level: 3,
                 commit_batch_files: 2000,
                 auto_index_client_roots: true,
+                store_cache_mb: 64,
             },
             search: SearchConfig {
                 default_max_results: 200,
@@ -183,6 +186,7 @@ impl Config {
             Profile::HighPerformance => {
                 config.index.compression_level = 1;
                 config.index.commit_batch_files = 5000;
+                config.index.store_cache_mb = 512;
                 config.search.default_max_results = 500;
                 config.server.max_connections = 256;
                 config.log.level = "warn".into();
@@ -192,6 +196,7 @@ impl Config {
                 config.index.compression_level = 9;
                 config.index.max_file_size = 1024 * 1024;
                 config.index.commit_batch_files = 500;
+                config.index.store_cache_mb = 16;
                 config.search.default_max_results = 100;
                 config.search.max_results_limit = 2000;
                 config.server.max_connections = 16;

@@ -351,7 +351,7 @@ mod tests {
         std::fs::write(base.join("big.txt"), vec![b'a'; 5000]).unwrap();
 
         let data = tempfile::tempdir().unwrap();
-        let store = Store::open(data.path()).unwrap();
+        let store = Store::open(data.path(), 1 << 20).unwrap();
         let root = store
             .add_root(base.canonicalize().unwrap().to_str().unwrap(), 0)
             .unwrap();

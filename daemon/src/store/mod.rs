@@ -119,14 +119,18 @@ pub struct Store {
 }
 
 impl Store {
-    /// Opens (creating if needed) the store in `data_dir`.
-    pub fn open(data_dir: &Path) -> Result<Store> {
+    /// Opens (creating if needed) the store in `data_dir`, caching up to `cache_bytes` of
+    /// database pages in memory.
+    pub fn open(data_dir: &Path, cache_bytes: usize) -> Result<Store> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
             path: data_dir.to_path_buf(),
             source,
         })?;
         let path = data_dir.join(codesage_shared::paths::STORE_FILE_NAME);
-        let db = match Database::create(&path) {
+        let db = match Database::builder()
+            .set_cache_size(cache_bytes)
+            .create(&path)
+        {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(StoreError::Locked { path });
@@ -416,7 +420,7 @@ mod tests {
     #[test]
     fn contents_are_shared_and_refcounted() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
         let a = store.add_root("/a", 0).unwrap();
         let b = store.add_root("/b", 0).unwrap();
         assert_ne!(a.id, b.id);
@@ -477,7 +481,7 @@ mod tests {
     #[test]
     fn files_are_scoped_to_their_root_and_sorted() {
         let dir = tempfile::tempdir().unwrap();
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
         let a = store.add_root("/a", 0).unwrap();
         let b = store.add_root("/b", 0).unwrap();
         let (rec, blob) = record(b"x");
@@ -503,10 +507,10 @@ mod tests {
     fn reopening_keeps_data_and_newer_schema_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         {
-            let store = Store::open(dir.path()).unwrap();
+            let store = Store::open(dir.path(), 1 << 20).unwrap();
             store.add_root("/kept", 0).unwrap();
         }
-        let store = Store::open(dir.path()).unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
         assert_eq!(store.roots().unwrap()[0].path, "/kept");
         {
             let txn = store.db.begin_write().unwrap();
@@ -517,7 +521,7 @@ mod tests {
             txn.commit().unwrap();
         }
         drop(store);
-        let err = Store::open(dir.path()).err().unwrap();
+        let err = Store::open(dir.path(), 1 << 20).err().unwrap();
         assert!(matches!(err, StoreError::NewerSchema { .. }), "{err}");
         assert!(err.to_string().contains("upgrade"), "{err}");
     }
@@ -525,8 +529,8 @@ mod tests {
     #[test]
     fn second_open_reports_lock() {
         let dir = tempfile::tempdir().unwrap();
-        let _first = Store::open(dir.path()).unwrap();
-        let err = Store::open(dir.path()).err().unwrap();
+        let _first = Store::open(dir.path(), 1 << 20).unwrap();
+        let err = Store::open(dir.path(), 1 << 20).err().unwrap();
         assert!(matches!(err, StoreError::Locked { .. }), "{err}");
     }
 }

@@ -1,0 +1,86 @@
+//! Criterion micro-benchmarks of the per-file work on the indexing and search paths, over the
+//! repository's own Rust sources (always present, so these run anywhere): analysis of one file
+//! (hash, line counts, zstd), line counting alone, and regex matching of stored content.
+
+use std::hint::black_box;
+use std::path::{Path, PathBuf};
+
+use codesage_shared::config::Config;
+use codesage_shared::protocol::SearchParams;
+use codesaged::indexer::{self, language, lines};
+use codesaged::search::Query;
+use criterion::{Criterion, Throughput, criterion_group, criterion_main};
+
+fn sources() -> Vec<(PathBuf, Vec<u8>)> {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap();
+    let mut out = Vec::new();
+    for dir in ["daemon/src", "client/src", "shared/src", "tests"] {
+        collect(&root.join(dir), &mut out);
+    }
+    out
+}
+
+fn collect(dir: &Path, out: &mut Vec<(PathBuf, Vec<u8>)>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            collect(&path, out);
+        } else if path.extension().is_some_and(|ext| ext == "rs") {
+            let content = std::fs::read(&path).unwrap();
+            out.push((path, content));
+        }
+    }
+}
+
+fn pipeline(c: &mut Criterion) {
+    let files = sources();
+    let total: u64 = files.iter().map(|(_, content)| content.len() as u64).sum();
+    let config = Config::default();
+    let mut group = c.benchmark_group("per_file");
+    group.throughput(Throughput::Bytes(total));
+
+    group.bench_function("analyze (hash + lines + zstd)", |b| {
+        b.iter(|| {
+            for (path, content) in &files {
+                let analyzed =
+                    indexer::analyze("x.rs", path, content.len() as u64, 0, None, &config.index)
+                        .unwrap();
+                black_box(analyzed);
+            }
+        })
+    });
+
+    let rust = language::detect("x.rs", b"");
+    group.bench_function("line counts", |b| {
+        b.iter(|| {
+            for (_, content) in &files {
+                black_box(lines::count(content, rust));
+            }
+        })
+    });
+
+    for (name, pattern) in [("literal", "CancellationToken"), ("regex", r"fn \w+\(")] {
+        let query = Query::compile(
+            &SearchParams {
+                pattern: pattern.into(),
+                case_sensitive: true,
+                max_results: Some(0),
+                ..SearchParams::default()
+            },
+            None,
+            &config.search,
+        )
+        .unwrap();
+        group.bench_function(format!("match {name}"), |b| {
+            b.iter(|| {
+                for (_, content) in &files {
+                    black_box(query.search_content("x.rs", content));
+                }
+            })
+        });
+    }
+    group.finish();
+}
+
+criterion_group!(benches, pipeline);
+criterion_main!(benches);
