@@ -6,6 +6,7 @@
 use std::collections::BTreeMap;
 use std::path::{Component, Path, PathBuf};
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use codesage_shared::config::Config;
@@ -192,7 +193,16 @@ pub struct Engine {
     socket: PathBuf,
     shutdown: CancellationToken,
     jobs: TaskTracker,
-    in_flight: TaskTracker,
+    mcp_requests: McpRequestCounts,
+}
+
+/// MCP requests as the framing layer sees them, across all connections.
+#[derive(Debug, Default)]
+pub struct McpRequestCounts {
+    /// Requests received since start.
+    pub received: std::sync::atomic::AtomicU64,
+    /// Requests received and not yet answered.
+    pub in_flight: std::sync::atomic::AtomicU64,
 }
 
 impl Engine {
@@ -226,7 +236,7 @@ impl Engine {
             socket,
             shutdown,
             jobs: TaskTracker::new(),
-            in_flight: TaskTracker::new(),
+            mcp_requests: McpRequestCounts::default(),
         }))
     }
 
@@ -245,9 +255,9 @@ impl Engine {
         &self.store
     }
 
-    /// Requests being served right now; shutdown waits for them.
-    pub fn in_flight(&self) -> &TaskTracker {
-        &self.in_flight
+    /// MCP request counters, kept by the framing layer.
+    pub fn mcp_requests(&self) -> &McpRequestCounts {
+        &self.mcp_requests
     }
 
     /// Time since the daemon started.
@@ -547,6 +557,8 @@ impl Engine {
             requests_served,
             request_errors,
             connections_active: self.metrics.connections_active(),
+            mcp_requests_received: self.mcp_requests.received.load(Ordering::Relaxed),
+            mcp_requests_in_flight: self.mcp_requests.in_flight.load(Ordering::Relaxed),
             roots: self.roots().iter().map(|root| root_status(root)).collect(),
         }
     }

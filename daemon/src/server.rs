@@ -184,7 +184,6 @@ pub async fn run(options: DaemonOptions) -> Result<Exit> {
     // Stop accepting and free the socket name first, so a new daemon can start at once.
     drop(listener);
     shutdown.cancel();
-    engine.in_flight().close();
     connections.close();
     if tokio::time::timeout(grace + Duration::from_secs(5), connections.wait())
         .await

@@ -229,6 +229,10 @@ pub struct StatusReport {
     pub request_errors: u64,
     /// Open connections right now.
     pub connections_active: u64,
+    /// MCP requests received since start.
+    pub mcp_requests_received: u64,
+    /// MCP requests received and not yet answered.
+    pub mcp_requests_in_flight: u64,
     /// Registered roots.
     pub roots: Vec<RootStatus>,
 }
@@ -269,8 +273,13 @@ pub struct SearchParams {
     pub exclude_patterns: Vec<String>,
     /// Lines of context before and after each match.
     pub context_lines: usize,
-    /// Most matching lines to return; `None` uses the daemon's default, `Some(0)` means all.
+    /// Most matching lines to return; `None` uses the daemon's default, `Some(0)` as many as
+    /// the daemon allows (`search.max_results_limit`).
     pub max_results: Option<usize>,
+    /// Lift the daemon's limit entirely (the command line's `--max-results 0`, for output
+    /// compared line for line with ripgrep). Never set for MCP requests.
+    #[serde(default)]
+    pub unbounded: bool,
 }
 
 /// Result of an exact search.

@@ -298,6 +298,13 @@ impl TestEnv {
 
 impl Drop for TestEnv {
     fn drop(&mut self) {
+        if std::env::var_os("CODESAGE_KEEP_TEST_DIRS").is_some() {
+            let kept = std::mem::replace(
+                &mut self.dir,
+                tempfile::tempdir().expect("placeholder temp dir"),
+            );
+            eprintln!("keeping test directory {}", kept.keep().display());
+        }
         // Never leave a daemon behind: ask politely, then insist.
         if let Some(pid) = self.daemon_pid().filter(|pid| process_alive(*pid)) {
             let _ = self

@@ -52,6 +52,7 @@ pub fn run(target: &Target, args: SearchArgs) -> Result<bool> {
         exclude_patterns: args.excludes,
         context_lines: args.context,
         max_results: args.max_results,
+        unbounded: true,
     };
     let report = match control::request(target, &ControlRequest::Search(params), true, |_| {})? {
         ControlEvent::Search(report) => report,

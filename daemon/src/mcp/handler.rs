@@ -189,7 +189,7 @@ impl ServerHandler for CodeSageServer {
             progress_token,
         };
         let call = AssertUnwindSafe(tools::call(&name, request.arguments, &ctx)).catch_unwind();
-        let outcome = self.engine.in_flight().track_future(call).await;
+        let outcome = call.await;
         let result = match outcome {
             Ok(Some(Ok(object))) => {
                 let mut value = Value::Object(object);

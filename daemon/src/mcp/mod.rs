@@ -2,12 +2,23 @@
 //! it, answering malformed JSON with a JSON-RPC parse error and oversized messages with an
 //! invalid-request error (rmcp alone would drop both silently), then hands valid messages to
 //! the rmcp service ([`handler::CodeSageServer`]) and copies its answers back.
+//!
+//! The framing layer also tracks which requests are still unanswered (by JSON-RPC id), so a
+//! shutdown stops reading new requests but lets every received one finish before the session
+//! closes.
 
 pub mod handler;
 pub mod tools;
 
+use std::collections::HashSet;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Duration;
+
+use parking_lot::Mutex;
+use serde::Deserialize;
+use serde_json::Value;
+use tokio::sync::Notify;
 
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncRead, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio::sync::mpsc;
@@ -33,6 +44,114 @@ fn error_line(code: i64, message: &str) -> Vec<u8> {
     .unwrap_or_default();
     line.push(b'\n');
     line
+}
+
+/// The parts of a JSON-RPC message that tell requests, responses and cancellations apart.
+#[derive(Deserialize)]
+struct Envelope {
+    #[serde(default)]
+    id: Option<Value>,
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default)]
+    params: Option<CancelParams>,
+}
+
+#[derive(Deserialize)]
+struct CancelParams {
+    #[serde(default, rename = "requestId")]
+    request_id: Option<Value>,
+}
+
+/// Requests of one connection that have been received and not yet answered.
+struct Pending {
+    engine: Arc<Engine>,
+    ids: Mutex<HashSet<String>>,
+    changed: Notify,
+}
+
+impl Pending {
+    fn new(engine: Arc<Engine>) -> Pending {
+        Pending {
+            engine,
+            ids: Mutex::new(HashSet::new()),
+            changed: Notify::new(),
+        }
+    }
+
+    /// Notes what an incoming message means for the set of open requests.
+    fn incoming(&self, message: &[u8]) {
+        let Ok(envelope) = serde_json::from_slice::<Envelope>(message) else {
+            return;
+        };
+        match (envelope.id, envelope.method.as_deref()) {
+            (Some(id), Some(_)) => {
+                let counts = self.engine.mcp_requests();
+                counts.received.fetch_add(1, Ordering::Relaxed);
+                if self.ids.lock().insert(id.to_string()) {
+                    counts.in_flight.fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            // A cancelled request may never be answered; stop waiting for it.
+            (None, Some("notifications/cancelled")) => {
+                if let Some(id) = envelope.params.and_then(|params| params.request_id) {
+                    self.answered(&id);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Notes an outgoing message; responses close their request.
+    fn outgoing(&self, message: &[u8]) {
+        if let Ok(Envelope {
+            id: Some(id),
+            method: None,
+            ..
+        }) = serde_json::from_slice::<Envelope>(message)
+        {
+            self.answered(&id);
+        }
+    }
+
+    fn answered(&self, id: &Value) {
+        if self.ids.lock().remove(&id.to_string()) {
+            self.engine
+                .mcp_requests()
+                .in_flight
+                .fetch_sub(1, Ordering::Relaxed);
+            self.changed.notify_waiters();
+        }
+    }
+
+    /// Waits until every open request is answered, or `timeout` passes.
+    async fn drained(&self, timeout: Duration) {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let changed = self.changed.notified();
+            let open = self.ids.lock().len();
+            if open == 0 {
+                return;
+            }
+            tokio::select! {
+                _ = changed => {}
+                _ = tokio::time::sleep_until(deadline) => {
+                    tracing::warn!(open, "closing a session with unanswered requests");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        let open = self.ids.lock().len() as u64;
+        self.engine
+            .mcp_requests()
+            .in_flight
+            .fetch_sub(open, Ordering::Relaxed);
+    }
 }
 
 /// What [`read_message`] found.
@@ -100,6 +219,7 @@ pub async fn serve<R, W>(
     let (rmcp_side, our_side) = tokio::io::duplex(256 * 1024);
     let (from_rmcp, mut to_rmcp) = tokio::io::split(our_side);
     let (error_sender, mut errors) = mpsc::channel::<Vec<u8>>(16);
+    let pending = Arc::new(Pending::new(Arc::clone(&engine)));
 
     let server = handler::CodeSageServer::new(Arc::clone(&engine));
     let service_cancel = CancellationToken::new();
@@ -115,6 +235,7 @@ pub async fn serve<R, W>(
     });
 
     // Answers from rmcp and our own error lines, interleaved only at line boundaries.
+    let answered = Arc::clone(&pending);
     let outbound = tokio::spawn(async move {
         let mut answers = BufReader::new(from_rmcp);
         let mut line = Vec::new();
@@ -124,7 +245,10 @@ pub async fn serve<R, W>(
                     match read {
                         Ok(0) | Err(_) => break,
                         Ok(_) => {
-                            if writer.write_all(&line).await.is_err() || writer.flush().await.is_err() {
+                            let written = writer.write_all(&line).await.is_ok()
+                                && writer.flush().await.is_ok();
+                            answered.outgoing(&line);
+                            if !written {
                                 break;
                             }
                             line.clear();
@@ -185,6 +309,7 @@ pub async fn serve<R, W>(
                     }
                     continue;
                 }
+                pending.incoming(message);
                 let forwarded = async {
                     to_rmcp.write_all(message).await?;
                     to_rmcp.write_all(b"\n").await?;
@@ -199,8 +324,8 @@ pub async fn serve<R, W>(
     }
 
     if draining {
-        // Let requests already handed to rmcp finish before the session is closed.
-        let _ = tokio::time::timeout(grace, engine.in_flight().wait()).await;
+        // Let requests already received finish before the session is closed.
+        pending.drained(grace).await;
     }
     // Dropping one half of a split duplex does not close it; shut it down so rmcp sees the
     // end of its input and ends the session.

@@ -168,10 +168,12 @@ impl Query {
         if !params.exclude_patterns.is_empty() {
             filter.excludes = Some(exclude_globs(&params.exclude_patterns)?);
         }
-        let limit = match params.max_results {
-            Some(0) => usize::MAX,
-            Some(n) => n.min(config.max_results_limit),
-            None => config.default_max_results,
+        let limit = match (params.max_results, params.unbounded) {
+            (Some(0), true) => usize::MAX,
+            (Some(n), true) => n,
+            (Some(0), false) => config.max_results_limit,
+            (Some(n), false) => n.min(config.max_results_limit),
+            (None, _) => config.default_max_results,
         };
         Ok(Query {
             regex,

@@ -89,6 +89,7 @@ pub async fn call(ctx: &ToolContext, params: Params) -> ToolResult {
         exclude_patterns: params.exclude_patterns.unwrap_or_default(),
         context_lines: params.context_depth.unwrap_or(0) as usize,
         max_results: params.max_results.map(|n| n as usize),
+        unbounded: false,
     };
     let report = ctx.engine.search(&search, &ctx.client_roots).await?;
     let mut object = to_object(&report)?;
