@@ -364,6 +364,19 @@ impl Engine {
                 return Err(message);
             }
         };
+        if stats.files_read + stats.files_removed > 0 {
+            // Rewrites leave free pages behind; after a run that wrote, hand them back.
+            let before = self.store.file_size();
+            match self.store.compact() {
+                Ok(true) => tracing::info!(
+                    before,
+                    after = self.store.file_size(),
+                    "compacted the store"
+                ),
+                Ok(false) => {}
+                Err(err) => tracing::warn!(error = %err, "store compaction failed"),
+            }
+        }
         let records = self.store.files(root.id).map_err(|err| err.to_string())?;
         let summary = RootSummary::from_records(&records);
         let finished_ms = now_ms();

@@ -114,7 +114,9 @@ pub enum FileChange {
 
 /// The open store.
 pub struct Store {
-    db: Database,
+    /// Transactions begin under the read lock; compaction, which needs the database to
+    /// itself, takes the write lock.
+    db: parking_lot::RwLock<Database>,
     path: PathBuf,
 }
 
@@ -137,13 +139,16 @@ impl Store {
             }
             Err(err) => return Err(err.into()),
         };
-        let store = Store { db, path };
+        let store = Store {
+            db: parking_lot::RwLock::new(db),
+            path,
+        };
         store.check_schema()?;
         Ok(store)
     }
 
     fn check_schema(&self) -> Result<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db.read().begin_write()?;
         {
             let mut meta = txn.open_table(META)?;
             let found = meta
@@ -185,9 +190,24 @@ impl Store {
             .unwrap_or(0)
     }
 
+    /// Gives free space back to the filesystem and defragments (cheap: tens of milliseconds
+    /// for a few hundred MiB). Skipped, returning `false`, while any transaction is open.
+    pub fn compact(&self) -> Result<bool> {
+        let mut db = self.db.write();
+        let mut compacted = false;
+        loop {
+            match db.compact() {
+                Ok(true) => compacted = true,
+                Ok(false) => return Ok(compacted),
+                Err(redb::CompactionError::TransactionInProgress) => return Ok(compacted),
+                Err(err) => return Err(StoreError::Db(err.into())),
+            }
+        }
+    }
+
     /// Every registered root.
     pub fn roots(&self) -> Result<Vec<RootRecord>> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db.read().begin_read()?;
         let table = txn.open_table(ROOTS)?;
         let mut roots = Vec::new();
         for entry in table.iter()? {
@@ -204,7 +224,7 @@ impl Store {
         if let Some(existing) = self.roots()?.into_iter().find(|root| root.path == path) {
             return Ok(existing);
         }
-        let txn = self.db.begin_write()?;
+        let txn = self.db.read().begin_write()?;
         let record = {
             let mut table = txn.open_table(ROOTS)?;
             let id = match table.last()? {
@@ -226,7 +246,7 @@ impl Store {
 
     /// Saves a root's record (after an indexing run).
     pub fn update_root(&self, record: &RootRecord) -> Result<()> {
-        let txn = self.db.begin_write()?;
+        let txn = self.db.read().begin_write()?;
         txn.open_table(ROOTS)?
             .insert(record.id, encode(record)?.as_slice())?;
         txn.commit()?;
@@ -243,7 +263,7 @@ impl Store {
         if changes.is_empty() {
             return Ok(());
         }
-        let txn = self.db.begin_write()?;
+        let txn = self.db.read().begin_write()?;
         {
             let mut files = txn.open_table(FILES)?;
             let mut blobs = txn.open_table(BLOBS)?;
@@ -285,7 +305,7 @@ impl Store {
 
     /// A consistent read-only view of the whole store.
     pub fn snapshot(&self) -> Result<Snapshot> {
-        let txn = self.db.begin_read()?;
+        let txn = self.db.read().begin_read()?;
         let files = txn.open_table(FILES)?;
         let blobs = txn.open_table(BLOBS)?;
         Ok(Snapshot {
@@ -513,7 +533,7 @@ mod tests {
         let store = Store::open(dir.path(), 1 << 20).unwrap();
         assert_eq!(store.roots().unwrap()[0].path, "/kept");
         {
-            let txn = store.db.begin_write().unwrap();
+            let txn = store.db.read().begin_write().unwrap();
             txn.open_table(META)
                 .unwrap()
                 .insert(SCHEMA_KEY, (SCHEMA_VERSION + 1).to_le_bytes().as_slice())
