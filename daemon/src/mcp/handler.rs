@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use futures::FutureExt;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
-    ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
+    InitializeRequestParams, InitializeResult, ListToolsResult, PaginatedRequestParams, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::{NotificationContext, Peer, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
@@ -73,6 +73,7 @@ impl CodeSageServer {
             .peer_info()
             .is_some_and(|info| info.capabilities.roots.is_some());
         if !declares_roots {
+            self.client_roots.send_modify(|roots| roots.pending = false);
             return;
         }
         self.client_roots.send_modify(|roots| roots.pending = true);
@@ -147,6 +148,21 @@ impl ServerHandler for CodeSageServer {
         ServerConfig::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("codesage", codesage_shared::VERSION))
             .with_instructions(INSTRUCTIONS)
+    }
+
+    async fn initialize(
+        &self,
+        request: InitializeRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<InitializeResult, McpError> {
+        // Tool calls may arrive before the `initialized` notification is handled; mark the
+        // roots as pending now so that they wait for the client's answer to `roots/list`.
+        #[allow(deprecated)]
+        if request.capabilities.roots.is_some() {
+            self.client_roots.send_modify(|roots| roots.pending = true);
+        }
+        context.peer.set_peer_info(request.clone());
+        self.negotiate_initialize(&request)
     }
 
     async fn list_tools(
