@@ -22,6 +22,9 @@ use crate::connection::{self, Signals, StopWaiters};
 use crate::engine::Engine;
 use crate::store::Store;
 
+/// How long a connection over the limit waits for a free slot before it is refused.
+const PERMIT_WAIT: Duration = Duration::from_secs(1);
+
 /// Where the daemon lives and how it behaves.
 pub struct DaemonOptions {
     /// Socket path.
@@ -156,19 +159,22 @@ pub async fn run(options: DaemonOptions) -> Result<Exit> {
                     tracing::warn!("refused a connection from another user");
                     continue;
                 }
-                match Arc::clone(&permits).try_acquire_owned() {
-                    Ok(permit) => {
-                        let engine = Arc::clone(&engine);
-                        let signals = signals.clone();
-                        connections.spawn(async move {
+                let engine = Arc::clone(&engine);
+                let signals = signals.clone();
+                let permits = Arc::clone(&permits);
+                connections.spawn(async move {
+                    // Over the limit, a connection waits briefly for a slot (absorbing
+                    // bursts and clients that reconnect at once), then is told why it is
+                    // refused.
+                    let slot = tokio::time::timeout(PERMIT_WAIT, permits.acquire_owned()).await;
+                    match slot {
+                        Ok(Ok(permit)) => {
                             connection::handle(engine, stream, signals).await;
                             drop(permit);
-                        });
+                        }
+                        _ => connection::refuse_busy(stream, max_connections).await,
                     }
-                    Err(_) => {
-                        connections.spawn(connection::refuse_busy(stream, max_connections));
-                    }
-                }
+                });
             }
             reason = &mut termination => {
                 tracing::info!("{reason}: shutting down");

@@ -296,8 +296,31 @@ impl TestEnv {
     }
 }
 
+impl TestEnv {
+    /// Prints the tail of every daemon log of this environment (for failing tests).
+    pub fn dump_logs(&self) {
+        let mut logs: Vec<PathBuf> = std::fs::read_dir(self.data_dir.join("logs"))
+            .map(|entries| entries.flatten().map(|entry| entry.path()).collect())
+            .unwrap_or_default();
+        logs.push(self.socket.with_file_name("codesaged.start.log"));
+        for log in logs {
+            let Ok(text) = std::fs::read_to_string(&log) else {
+                continue;
+            };
+            let lines: Vec<&str> = text.lines().collect();
+            eprintln!("---- {} (last 60 lines) ----", log.display());
+            for line in &lines[lines.len().saturating_sub(60)..] {
+                eprintln!("{line}");
+            }
+        }
+    }
+}
+
 impl Drop for TestEnv {
     fn drop(&mut self) {
+        if std::thread::panicking() {
+            self.dump_logs();
+        }
         if std::env::var_os("CODESAGE_KEEP_TEST_DIRS").is_some() {
             let kept = std::mem::replace(
                 &mut self.dir,

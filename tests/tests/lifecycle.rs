@@ -212,7 +212,8 @@ fn bad_hellos_and_connection_limit_are_refused_with_a_reason() {
     assert!(reply.starts_with("ERR "), "{reply}");
     assert!(reply.contains("codesage mcp"), "{reply}");
 
-    // Two idle connections fill the limit; the third is told why it is refused.
+    // Two idle connections fill the limit; the third waits a moment for a slot, then is told
+    // why it is refused.
     let mut held = Vec::new();
     for _ in 0..2 {
         let mut stream = UnixStream::connect(&env.socket).unwrap();
