@@ -45,6 +45,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Rebuild the index of the root containing PATH (default: every root) from the disk.
+    Reindex {
+        /// A directory inside the root to rebuild.
+        path: Option<PathBuf>,
+        /// Print the summaries as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Show the daemon's state: version, uptime, roots, store size, requests.
     Status {
         /// Print as JSON.
@@ -118,6 +126,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
         Command::Mcp => shim::run(&target),
         Command::Index { path, json } => {
             commands::index::run(&target, &path, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Reindex { path, json } => {
+            commands::index::reindex(&target, path.as_deref(), json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Status { json } => {

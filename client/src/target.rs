@@ -13,6 +13,8 @@ use codesage_shared::protocol::Channel;
 /// How long to wait for a freshly started daemon to listen, unless
 /// `CODESAGE_START_TIMEOUT_MS` says otherwise.
 const DEFAULT_START_TIMEOUT: Duration = Duration::from_secs(10);
+/// How many times one command starts a daemon before giving up.
+const MAX_STARTS: u32 = 5;
 /// Environment variable naming the daemon executable to start.
 pub const ENV_DAEMON_BIN: &str = "CODESAGE_DAEMON_BIN";
 /// Name of the log file that captures a started daemon's stderr, beside the socket.
@@ -48,12 +50,13 @@ impl Target {
             Err(ConnectError::NotRunning { .. }) => {}
             Err(err) => return Err(err.into()),
         }
-        let mut child = self.start_daemon()?;
         let timeout = std::env::var("CODESAGE_START_TIMEOUT_MS")
             .ok()
             .and_then(|ms| ms.parse().ok())
             .map_or(DEFAULT_START_TIMEOUT, Duration::from_millis);
         let deadline = Instant::now() + timeout;
+        let mut child = self.start_daemon()?;
+        let mut starts = 1;
         let mut delay = Duration::from_millis(2);
         loop {
             match self.connect(channel) {
@@ -62,13 +65,19 @@ impl Target {
                 Err(err) => return Err(err.into()),
             }
             if let Ok(Some(status)) = child.try_wait() {
-                // It exits 0 when another daemon won a start race; that one will listen soon.
                 if !status.success() {
                     bail!(
                         "codesaged exited ({status}) before listening on {}{}",
                         self.socket.display(),
                         self.start_log_excerpt()
                     );
+                }
+                // It exits 0 when another daemon held the socket's lock: one that won a start
+                // race (and will listen soon) or one that was just stopping. If nobody listens
+                // by now, start another.
+                if starts < MAX_STARTS {
+                    child = self.start_daemon()?;
+                    starts += 1;
                 }
             }
             if Instant::now() >= deadline {

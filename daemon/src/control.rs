@@ -16,6 +16,20 @@ const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
 /// How long a client gets to send its request line.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 
+/// Streams `job`'s progress to the client until it finishes. A client that goes away does
+/// not stop the run.
+async fn follow<W: AsyncWrite + Unpin>(
+    job: &crate::engine::IndexJob,
+    writer: &mut W,
+) -> std::io::Result<crate::engine::JobResult> {
+    loop {
+        if let Some(result) = job.wait(PROGRESS_INTERVAL).await {
+            return Ok(result);
+        }
+        send(writer, &ControlEvent::Progress(job.snapshot())).await?;
+    }
+}
+
 async fn send<W: AsyncWrite + Unpin>(writer: &mut W, event: &ControlEvent) -> std::io::Result<()> {
     let mut line = serde_json::to_vec(event).map_err(std::io::Error::other)?;
     line.push(b'\n');
@@ -75,6 +89,7 @@ where
         ControlRequest::Status => "control.status",
         ControlRequest::Index { .. } => "control.index",
         ControlRequest::Search(_) => "control.search",
+        ControlRequest::Reindex { .. } => "control.reindex",
         ControlRequest::Stop => "control.stop",
     };
     let event = match request {
@@ -101,20 +116,42 @@ where
             Err(err) => ControlEvent::Error {
                 message: err.to_string(),
             },
-            Ok(root) => {
-                let job = engine.start_index(&root);
-                loop {
-                    if let Some(result) = job.wait(PROGRESS_INTERVAL).await {
-                        break match result {
-                            Ok(summary) => ControlEvent::Indexed(summary),
-                            Err(message) => ControlEvent::Error { message },
-                        };
+            Ok(root) => match follow(&engine.start_index(&root), &mut writer).await? {
+                Ok(summary) => ControlEvent::Indexed(summary),
+                Err(message) => ControlEvent::Error { message },
+            },
+        },
+        ControlRequest::Reindex { path } => {
+            let roots = match &path {
+                Some(path) => engine.locate(path).map(|(root, _)| vec![root]),
+                None => Ok(engine.roots()),
+            };
+            match roots {
+                Err(err) => ControlEvent::Error {
+                    message: err.to_string(),
+                },
+                Ok(roots) if roots.is_empty() => ControlEvent::Error {
+                    message: "no codebase is indexed yet; run `codesage index PATH` first".into(),
+                },
+                Ok(roots) => {
+                    let mut summaries = Vec::new();
+                    let mut failure = None;
+                    for root in roots {
+                        match follow(&engine.start_reindex(&root), &mut writer).await? {
+                            Ok(summary) => summaries.push(summary),
+                            Err(message) => {
+                                failure = Some(format!("{}: {message}", root.path.display()));
+                                break;
+                            }
+                        }
                     }
-                    // A client that went away does not stop the run.
-                    send(&mut writer, &ControlEvent::Progress(job.snapshot())).await?;
+                    match failure {
+                        Some(message) => ControlEvent::Error { message },
+                        None => ControlEvent::Reindexed(summaries),
+                    }
                 }
             }
-        },
+        }
     };
     let ok = !matches!(event, ControlEvent::Error { .. });
     engine.metrics().record(kind, started.elapsed(), ok);

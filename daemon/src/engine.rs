@@ -22,6 +22,7 @@ use crate::indexer::{self, IndexError, Progress, RunStats};
 use crate::metrics::{self, Metrics};
 use crate::search::{Query, SearchError};
 use crate::store::{FileRecord, RootId, RootRecord, Store, StoreError};
+use crate::watch::{Context as WatchContext, Freshness, RootWatcher};
 
 /// A request the engine cannot serve, with a message that says what to do instead.
 #[derive(Debug, thiserror::Error)]
@@ -146,7 +147,6 @@ impl IndexJob {
 #[derive(Default)]
 struct RootState {
     job: Option<Arc<IndexJob>>,
-    summary: RootSummary,
     last_indexed_ms: u64,
     last_error: Option<String>,
     last_run: Option<IndexSummary>,
@@ -160,6 +160,11 @@ pub struct Root {
     pub path: PathBuf,
     added_ms: u64,
     state: Mutex<RootState>,
+    /// Keeps the index fresh once the root is registered.
+    watcher: Mutex<Option<Arc<RootWatcher>>>,
+    /// Held while writing this root's records, so indexing runs and the watcher's batches
+    /// never interleave.
+    write_lock: Arc<Mutex<()>>,
 }
 
 impl Root {
@@ -172,14 +177,23 @@ impl Root {
             .filter(|job| job.result().is_none())
     }
 
-    /// Current totals.
-    pub fn summary(&self) -> RootSummary {
-        self.state.lock().summary.clone()
-    }
-
     /// Whether a complete run has ever finished for this root.
     pub fn ever_indexed(&self) -> bool {
         self.state.lock().last_indexed_ms > 0
+    }
+
+    /// The root's watcher, if it has one.
+    pub fn watcher(&self) -> Option<Arc<RootWatcher>> {
+        self.watcher.lock().clone()
+    }
+
+    fn record(&self) -> RootRecord {
+        RootRecord {
+            id: self.id,
+            path: self.path.to_string_lossy().into_owned(),
+            added_ms: self.added_ms,
+            last_indexed_ms: self.state.lock().last_indexed_ms,
+        }
     }
 }
 
@@ -215,16 +229,16 @@ impl Engine {
     ) -> Result<Arc<Engine>, StoreError> {
         let mut roots = Vec::new();
         for record in store.roots()? {
-            let summary = RootSummary::from_records(&store.files(record.id)?);
             roots.push(Arc::new(Root {
                 id: record.id,
                 path: PathBuf::from(&record.path),
                 added_ms: record.added_ms,
                 state: Mutex::new(RootState {
-                    summary,
                     last_indexed_ms: record.last_indexed_ms,
                     ..RootState::default()
                 }),
+                watcher: Mutex::new(None),
+                write_lock: Arc::new(Mutex::new(())),
             }));
         }
         Ok(Arc::new(Engine {
@@ -309,14 +323,56 @@ impl Engine {
             path: canonical,
             added_ms: record.added_ms,
             state: Mutex::new(RootState::default()),
+            watcher: Mutex::new(None),
+            write_lock: Arc::new(Mutex::new(())),
         });
         roots.push(Arc::clone(&root));
         tracing::info!(root = %root.path.display(), "registered root");
         Ok(root)
     }
 
+    /// Starts watching `root` for changes (once; later calls do nothing).
+    pub fn start_watch(&self, root: &Arc<Root>) {
+        let mut watcher = root.watcher.lock();
+        if watcher.is_some() || self.shutdown.is_cancelled() {
+            return;
+        }
+        *watcher = Some(RootWatcher::start(WatchContext {
+            store: Arc::clone(&self.store),
+            root: root.record(),
+            config: Arc::clone(&self.config),
+            write_lock: Arc::clone(&root.write_lock),
+            cancel: self.shutdown.child_token(),
+        }));
+    }
+
+    /// Waits until every change made to `root` before this call is in its index, and says how
+    /// fresh the index is. Roots without a watcher answer at once, unconfirmed.
+    pub async fn sync_root(&self, root: &Root) -> Freshness {
+        match root.watcher() {
+            Some(watcher) => watcher.sync().await,
+            None => Freshness {
+                index_generation: 0,
+                fresh_as_of_ms: root.state.lock().last_indexed_ms,
+                watch: "stopped",
+                confirmed: false,
+            },
+        }
+    }
+
     /// Starts bringing `root`'s index up to date, or returns the run already going.
     pub fn start_index(self: &Arc<Self>, root: &Arc<Root>) -> Arc<IndexJob> {
+        self.start_index_with(root, false)
+    }
+
+    /// Starts a full rebuild of `root`'s index that trusts nothing stored (every file is read
+    /// and hashed again), or returns the run already going.
+    pub fn start_reindex(self: &Arc<Self>, root: &Arc<Root>) -> Arc<IndexJob> {
+        self.start_index_with(root, true)
+    }
+
+    fn start_index_with(self: &Arc<Self>, root: &Arc<Root>, force: bool) -> Arc<IndexJob> {
+        self.start_watch(root);
         let mut state = root.state.lock();
         if let Some(job) = state.job.as_ref().filter(|job| job.result().is_none()) {
             return Arc::clone(job);
@@ -333,7 +389,7 @@ impl Engine {
         let root = Arc::clone(root);
         let job_for_task = Arc::clone(&job);
         self.jobs.spawn_blocking(move || {
-            let result = engine.run_index(&root, &job_for_task);
+            let result = engine.run_index(&root, &job_for_task, force);
             if let Err(err) = &result {
                 tracing::warn!(root = %root.path.display(), error = %err, "indexing failed");
             }
@@ -342,21 +398,21 @@ impl Engine {
         job
     }
 
-    fn run_index(&self, root: &Root, job: &IndexJob) -> JobResult {
-        let record = RootRecord {
-            id: root.id,
-            path: root.path.to_string_lossy().into_owned(),
-            added_ms: root.added_ms,
-            last_indexed_ms: root.state.lock().last_indexed_ms,
+    fn run_index(&self, root: &Root, job: &IndexJob, force: bool) -> JobResult {
+        let record = root.record();
+        let outcome = {
+            let _writing = root.write_lock.lock();
+            indexer::reconcile(
+                &self.store,
+                &record,
+                &self.config.index,
+                "",
+                force,
+                &job.progress,
+                &self.shutdown,
+            )
         };
-        let outcome = indexer::index_root(
-            &self.store,
-            &record,
-            &self.config.index,
-            &job.progress,
-            &self.shutdown,
-        );
-        let stats = match outcome {
+        let mut stats = match outcome {
             Ok(stats) => stats,
             Err(err) => {
                 let message = err.to_string();
@@ -364,6 +420,9 @@ impl Engine {
                 return Err(message);
             }
         };
+        if let Some(watcher) = root.watcher() {
+            watcher.reconciled(std::mem::take(&mut stats.dirs));
+        }
         if stats.files_read + stats.files_removed > 0 {
             // Rewrites leave free pages behind; after a run that wrote, hand them back.
             let before = self.store.file_size();
@@ -391,7 +450,6 @@ impl Engine {
         }
         {
             let mut state = root.state.lock();
-            state.summary = summary.clone();
             state.last_error = None;
             if !stats.cancelled {
                 state.last_indexed_ms = finished_ms;
@@ -412,12 +470,31 @@ impl Engine {
         Ok(result)
     }
 
+    /// Totals of a root's index as it stands (read from the store: the watcher changes the
+    /// index between indexing runs).
+    pub fn root_summary(&self, root: &Root) -> RootSummary {
+        self.store
+            .files(root.id)
+            .map(|records| RootSummary::from_records(&records))
+            .unwrap_or_default()
+    }
+
+    /// The summary of a root's index as it stands, for an answer that did no indexing.
+    pub fn current_summary(&self, root: &Root) -> IndexSummary {
+        index_summary(
+            &root.path,
+            &self.root_summary(root),
+            &RunStats::default(),
+            0,
+        )
+    }
+
     /// The summary of a root as it is now (for answers while a run continues).
     pub fn partial_summary(&self, root: &Root, job: &IndexJob) -> IndexSummary {
         let progress = job.snapshot();
         let mut summary = index_summary(
             &root.path,
-            &root.summary(),
+            &self.root_summary(root),
             &RunStats::default(),
             progress.elapsed_ms,
         );
@@ -516,6 +593,7 @@ impl Engine {
         let started = Instant::now();
         let (root, prefix) = self.scope(params.root.as_deref(), defaults)?;
         let query = Query::compile(params, Some(prefix), &self.config.search)?;
+        let freshness = self.sync_root(&root).await;
         let engine = Arc::clone(self);
         let root_id = root.id;
         let outcome = tokio::task::spawn_blocking(move || {
@@ -538,6 +616,7 @@ impl Engine {
                 if progress.walk_done { "" } else { "+" }
             ));
         }
+        notes.extend(freshness_note(&root, &freshness));
         if outcome.truncated {
             notes.push(format!(
                 "results truncated to the first {} matching lines; narrow the pattern, add \
@@ -553,6 +632,9 @@ impl Engine {
             files_searched: outcome.files_searched,
             elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
             notes,
+            index_generation: freshness.index_generation,
+            fresh_as_of_ms: freshness.fresh_as_of_ms,
+            watch: freshness.watch.to_string(),
         })
     }
 
@@ -572,13 +654,30 @@ impl Engine {
             connections_active: self.metrics.connections_active(),
             mcp_requests_received: self.mcp_requests.received.load(Ordering::Relaxed),
             mcp_requests_in_flight: self.mcp_requests.in_flight.load(Ordering::Relaxed),
-            roots: self.roots().iter().map(|root| root_status(root)).collect(),
+            roots: self
+                .roots()
+                .iter()
+                .map(|root| root_status(root, &self.root_summary(root)))
+                .collect(),
         }
     }
 
-    /// Stops indexing jobs and waits (up to `grace`) for them to end.
+    /// Stops watchers and indexing jobs and waits (up to `grace`) for them to end.
     pub async fn shutdown(&self, grace: Duration) {
         self.shutdown.cancel();
+        let watchers: Vec<Arc<RootWatcher>> = self
+            .roots()
+            .iter()
+            .filter_map(|root| root.watcher())
+            .collect();
+        let stopped = tokio::task::spawn_blocking(move || {
+            for watcher in watchers {
+                watcher.stop();
+            }
+        });
+        if tokio::time::timeout(grace, stopped).await.is_err() {
+            tracing::warn!("watchers did not stop within {grace:?}");
+        }
         self.jobs.close();
         if tokio::time::timeout(grace, self.jobs.wait()).await.is_err() {
             tracing::warn!("indexing jobs did not stop within {grace:?}");
@@ -586,7 +685,25 @@ impl Engine {
     }
 }
 
-fn root_status(root: &Root) -> RootStatus {
+/// What an answer must say about a root that is not known to be fresh.
+pub fn freshness_note(root: &Root, freshness: &Freshness) -> Option<String> {
+    match freshness.watch {
+        "watching" | "polling" if freshness.confirmed => None,
+        "watching" | "polling" | "rescanning" => Some(format!(
+            "could not confirm that the index of {} has caught up with the latest changes; a \
+             rescan was started",
+            root.path.display()
+        )),
+        "starting" => None,
+        _ => Some(format!(
+            "the index of {} is not being kept fresh (its watcher is stopped); results reflect \
+             the last indexing run",
+            root.path.display()
+        )),
+    }
+}
+
+fn root_status(root: &Root, summary: &RootSummary) -> RootStatus {
     let state = root.state.lock();
     let running = state.job.as_ref().is_some_and(|job| job.result().is_none());
     let (label, error) = match (&state.last_error, running) {
@@ -598,11 +715,12 @@ fn root_status(root: &Root) -> RootStatus {
     RootStatus {
         path: root.path.clone(),
         state: label.to_string(),
-        files: state.summary.files,
-        bytes: state.summary.bytes,
+        files: summary.files,
+        bytes: summary.bytes,
         last_indexed_ms: state.last_indexed_ms,
         error,
         last_run: state.last_run.clone(),
+        watch: root.watcher().map(|watcher| watcher.report()),
     }
 }
 

@@ -15,3 +15,4 @@ pub mod metrics;
 pub mod search;
 pub mod server;
 pub mod store;
+pub mod watch;

@@ -81,6 +81,27 @@ pub struct SearchConfig {
     pub max_line_chars: usize,
 }
 
+/// How registered roots are kept fresh.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct WatchConfig {
+    /// Watch roots with filesystem notifications (otherwise poll them).
+    pub enabled: bool,
+    /// A batch of changes is applied once no new event arrived for this long (ms).
+    pub settle_ms: u64,
+    /// ...or once its oldest change has waited this long, even if events keep coming (ms).
+    pub max_delay_ms: u64,
+    /// Most directories watched per root; beyond it the root is polled instead.
+    pub max_watches: usize,
+    /// Events buffered per root; an overflow triggers a rescan of the root.
+    pub event_queue: usize,
+    /// Distinct changed paths held per batch; beyond it the root is rescanned instead.
+    pub max_batch_paths: usize,
+    /// How often a root that cannot be watched is rescanned (ms).
+    pub poll_interval_ms: u64,
+    /// How long a query waits for its freshness cookie before rescanning (ms).
+    pub cookie_timeout_ms: u64,
+}
+
 /// How the daemon serves connections.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct ServerConfig {
@@ -115,6 +136,8 @@ pub struct Config {
     pub search: SearchConfig,
     /// Serving.
     pub server: ServerConfig,
+    /// Keeping roots fresh.
+    pub watch: WatchConfig,
     /// Logging.
     pub log: LogConfig,
     /// API keys, from the environment only.
@@ -164,6 +187,16 @@ impl Config {
                 max_results_limit: 10_000,
                 max_context_lines: 20,
                 max_line_chars: 400,
+            },
+            watch: WatchConfig {
+                enabled: true,
+                settle_ms: 20,
+                max_delay_ms: 200,
+                max_watches: 100_000,
+                event_queue: 65_536,
+                max_batch_paths: 100_000,
+                poll_interval_ms: 2_000,
+                cookie_timeout_ms: 1_000,
             },
             server: ServerConfig {
                 max_connections: 64,
@@ -255,6 +288,14 @@ impl Config {
         }
         if self.index.commit_batch_files == 0 {
             return invalid("index.commit_batch_files must be at least 1".into());
+        }
+        if self.watch.event_queue == 0 || self.watch.max_batch_paths == 0 {
+            return invalid(
+                "watch.event_queue and watch.max_batch_paths must be at least 1".into(),
+            );
+        }
+        if self.watch.poll_interval_ms == 0 {
+            return invalid("watch.poll_interval_ms must be at least 1".into());
         }
         if self.search.default_max_results == 0 || self.search.max_results_limit == 0 {
             return invalid("search result limits must be at least 1".into());

@@ -47,15 +47,29 @@ pub fn connect_raw(socket: &Path) -> Result<Stream, ConnectError> {
         socket: describe(),
         source,
     })?;
-    Stream::connect(name).map_err(|source| match source.kind() {
-        io::ErrorKind::NotFound | io::ErrorKind::ConnectionRefused => {
+    Stream::connect(name).map_err(|source| {
+        if is_gone(&source) {
             ConnectError::NotRunning { socket: describe() }
+        } else {
+            ConnectError::Io {
+                socket: describe(),
+                source,
+            }
         }
-        _ => ConnectError::Io {
-            socket: describe(),
-            source,
-        },
     })
+}
+
+/// Whether an I/O error means nobody (any more) serves the socket: it does not exist, it is
+/// stale, or its daemon died while we were connecting.
+fn is_gone(err: &io::Error) -> bool {
+    matches!(
+        err.kind(),
+        io::ErrorKind::NotFound
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+    )
 }
 
 /// An open, handshaken connection to the daemon.
@@ -69,9 +83,17 @@ pub struct Connection {
 /// Connects to the daemon at `socket` and opens `channel`.
 pub fn connect(socket: &Path, channel: Channel) -> Result<Connection, ConnectError> {
     let stream = connect_raw(socket)?;
-    let io_error = |source| ConnectError::Io {
-        socket: socket.display().to_string(),
-        source,
+    let io_error = |source: io::Error| {
+        if is_gone(&source) {
+            ConnectError::NotRunning {
+                socket: socket.display().to_string(),
+            }
+        } else {
+            ConnectError::Io {
+                socket: socket.display().to_string(),
+                source,
+            }
+        }
     };
     stream
         .set_recv_timeout(Some(HELLO_TIMEOUT))
@@ -87,9 +109,10 @@ pub fn connect(socket: &Path, channel: Channel) -> Result<Connection, ConnectErr
         .read_line(&mut reply)
         .map_err(io_error)?;
     if read == 0 {
-        return Err(ConnectError::Refused(
-            "the daemon closed the connection before answering".into(),
-        ));
+        // The daemon died (or is shutting down) between accepting and answering.
+        return Err(ConnectError::NotRunning {
+            socket: socket.display().to_string(),
+        });
     }
     let daemon_version =
         parse_hello_reply(reply.trim_end_matches('\n')).map_err(ConnectError::Refused)?;

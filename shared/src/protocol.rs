@@ -121,6 +121,12 @@ pub enum ControlRequest {
     },
     /// Search a root (or every root) with the same engine as `search_codebase`.
     Search(SearchParams),
+    /// Rebuild the index of the root containing `path` (or of every root) from the disk,
+    /// trusting nothing stored, streaming progress.
+    Reindex {
+        /// A path inside the root to rebuild; `None` for all roots.
+        path: Option<PathBuf>,
+    },
     /// Shut the daemon down gracefully; answered with [`ControlEvent::Stopping`].
     Stop,
 }
@@ -140,6 +146,8 @@ pub enum ControlEvent {
     Progress(IndexProgress),
     /// An indexing run finished.
     Indexed(IndexSummary),
+    /// Rebuilds of one or more roots finished.
+    Reindexed(Vec<IndexSummary>),
     /// Answer to [`ControlRequest::Status`].
     Status(StatusReport),
     /// Answer to [`ControlRequest::Search`].
@@ -254,6 +262,35 @@ pub struct RootStatus {
     pub error: Option<String>,
     /// What the last finished indexing run did (since the daemon started).
     pub last_run: Option<IndexSummary>,
+    /// How the root is kept fresh.
+    pub watch: Option<WatchStatus>,
+}
+
+/// How a root is kept fresh, for `codesage status`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct WatchStatus {
+    /// `starting`, `watching`, `polling`, `rescanning` or `stopped`.
+    pub mode: String,
+    /// Changed paths applied since the daemon started.
+    pub events_applied: u64,
+    /// Batches applied.
+    pub batches: u64,
+    /// When the index last changed (ms since the Unix epoch; 0 = not since start).
+    pub last_update_ms: u64,
+    /// Changed paths waiting in the current batch.
+    pub pending: u64,
+    /// Full rescans (lost events, polling, watcher errors).
+    pub rescans: u64,
+    /// Directories with a watch.
+    pub watched_dirs: u64,
+    /// Time from the first event of the last batch to its commit (write-to-searchable), ms.
+    pub last_latency_ms: Option<f64>,
+    /// Median of that latency over all batches, ms.
+    pub latency_p50_ms: Option<f64>,
+    /// 95th percentile of that latency, ms.
+    pub latency_p95_ms: Option<f64>,
+    /// Why the root is not watched, or the last watcher error.
+    pub error: Option<String>,
 }
 
 /// Parameters of an exact (regex) search, shared by `search_codebase` and `codesage search`.
@@ -299,6 +336,16 @@ pub struct SearchReport {
     pub elapsed_ms: f64,
     /// Caveats the caller should know (partial index, truncation, ...).
     pub notes: Vec<String>,
+    /// Index generation of the root when searched (grows with every applied change).
+    #[serde(default)]
+    pub index_generation: u64,
+    /// The index reflected every change made to the root before this moment (ms since the
+    /// Unix epoch).
+    #[serde(default)]
+    pub fresh_as_of_ms: u64,
+    /// How the root is kept fresh (`watching`, `polling`, `stopped`, ...).
+    #[serde(default)]
+    pub watch: String,
 }
 
 /// The matches in one file.

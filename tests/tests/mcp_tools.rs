@@ -94,7 +94,7 @@ async fn index_codebase_counts_files_and_refuses_bad_paths() {
             .contains("Indexed 5 files")
     );
 
-    // Indexing again reads nothing: every file is unchanged.
+    // Indexing again returns at once: the watcher keeps the index fresh.
     let again = client
         .ok(
             "index_codebase",
@@ -102,7 +102,14 @@ async fn index_codebase_counts_files_and_refuses_bad_paths() {
         )
         .await;
     assert_eq!(again["files_read"], 0, "{again}");
-    assert_eq!(again["files_unchanged"], 6, "{again}");
+    assert_eq!(again["files"], 5, "{again}");
+    assert!(
+        again["message"]
+            .as_str()
+            .unwrap()
+            .contains("already indexed"),
+        "{again}"
+    );
 
     let missing = client
         .err(

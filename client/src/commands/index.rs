@@ -20,28 +20,9 @@ pub fn run(target: &Target, path: &Path, json: bool) -> Result<()> {
     if !path.is_dir() {
         bail!("{} is not a directory", path.display());
     }
-    let bar = ProgressBar::new(0);
-    bar.set_style(
-        ProgressStyle::with_template(
-            "{spinner} indexing [{elapsed_precise}] {bar:30} {pos}/{len} files {msg}",
-        )
-        .unwrap_or_else(|_| ProgressStyle::default_bar()),
-    );
-    bar.enable_steady_tick(Duration::from_millis(120));
+    let bar = progress_bar();
     let result = control::request(target, &ControlRequest::Index { path }, true, |event| {
-        if let ControlEvent::Progress(progress) = event {
-            bar.set_length(progress.files_seen.max(progress.files_done));
-            bar.set_position(progress.files_done);
-            bar.set_message(format!(
-                "{}{}",
-                human_bytes(progress.bytes_read),
-                if progress.walk_done {
-                    ""
-                } else {
-                    " (still walking)"
-                }
-            ));
-        }
+        show_progress(&bar, event)
     });
     bar.finish_and_clear();
     match result? {
@@ -55,6 +36,63 @@ pub fn run(target: &Target, path: &Path, json: bool) -> Result<()> {
         }
         ControlEvent::Error { message } => bail!(message),
         other => bail!("unexpected answer from the daemon: {other:?}"),
+    }
+}
+
+/// `codesage reindex [PATH]`: rebuild one root (or all) from the disk, trusting nothing stored.
+pub fn reindex(target: &Target, path: Option<&Path>, json: bool) -> Result<()> {
+    let path = path
+        .map(|path| {
+            path.canonicalize()
+                .with_context(|| format!("cannot reindex {}", path.display()))
+        })
+        .transpose()?;
+    let bar = progress_bar();
+    let result = control::request(target, &ControlRequest::Reindex { path }, false, |event| {
+        show_progress(&bar, event)
+    });
+    bar.finish_and_clear();
+    match result? {
+        ControlEvent::Reindexed(summaries) if json => {
+            println!("{}", serde_json::to_string_pretty(&summaries)?);
+            Ok(())
+        }
+        ControlEvent::Reindexed(summaries) => {
+            for summary in &summaries {
+                print_summary(summary);
+            }
+            Ok(())
+        }
+        ControlEvent::Error { message } => bail!(message),
+        other => bail!("unexpected answer from the daemon: {other:?}"),
+    }
+}
+
+fn progress_bar() -> ProgressBar {
+    let bar = ProgressBar::new(0);
+    bar.set_style(
+        ProgressStyle::with_template(
+            "{spinner} indexing [{elapsed_precise}] {bar:30} {pos}/{len} files {msg}",
+        )
+        .unwrap_or_else(|_| ProgressStyle::default_bar()),
+    );
+    bar.enable_steady_tick(Duration::from_millis(120));
+    bar
+}
+
+fn show_progress(bar: &ProgressBar, event: &ControlEvent) {
+    if let ControlEvent::Progress(progress) = event {
+        bar.set_length(progress.files_seen.max(progress.files_done));
+        bar.set_position(progress.files_done);
+        bar.set_message(format!(
+            "{}{}",
+            human_bytes(progress.bytes_read),
+            if progress.walk_done {
+                ""
+            } else {
+                " (still walking)"
+            }
+        ));
     }
 }
 

@@ -7,6 +7,19 @@ use super::{human_bytes, human_count};
 use crate::control;
 use crate::target::Target;
 
+/// "12 s ago" for a time in ms since the Unix epoch.
+fn ago(ms: u64) -> String {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.as_millis() as u64);
+    let seconds = now.saturating_sub(ms) / 1000;
+    match seconds {
+        0..=59 => format!("{seconds} s ago"),
+        60..=3599 => format!("{} min ago", seconds / 60),
+        _ => format!("{} h ago", seconds / 3600),
+    }
+}
+
 /// Runs the command.
 pub fn run(target: &Target, json: bool) -> Result<()> {
     let report = match control::request(target, &ControlRequest::Status, false, |_| {})? {
@@ -53,6 +66,34 @@ pub fn run(target: &Target, json: bool) -> Result<()> {
         );
         if let Some(error) = &root.error {
             println!("             error: {error}");
+        }
+        if let Some(watch) = &root.watch {
+            let latency =
+                |value: Option<f64>| value.map_or("-".to_string(), |ms| format!("{ms:.1} ms"));
+            let last_update = if watch.last_update_ms == 0 {
+                "no change since start".to_string()
+            } else {
+                format!("last update {}", ago(watch.last_update_ms))
+            };
+            println!(
+                "             {}: {} dirs watched, {} changes applied in {} batches, {} pending, \
+                 {} rescans, {last_update}",
+                watch.mode,
+                watch.watched_dirs,
+                human_count(watch.events_applied),
+                human_count(watch.batches),
+                watch.pending,
+                watch.rescans,
+            );
+            println!(
+                "             write-to-searchable: last {}, p50 {}, p95 {}",
+                latency(watch.last_latency_ms),
+                latency(watch.latency_p50_ms),
+                latency(watch.latency_p95_ms)
+            );
+            if let Some(error) = &watch.error {
+                println!("             watcher: {error}");
+            }
         }
     }
     Ok(())

@@ -8,7 +8,7 @@
 
 pub mod language;
 pub mod lines;
-mod walk;
+pub mod walk;
 
 use std::collections::{HashMap, HashSet};
 use std::io::Read;
@@ -102,16 +102,21 @@ pub struct RunStats {
     pub errors: u64,
     /// True if the run was cancelled before finishing (nothing was removed then).
     pub cancelled: bool,
+    /// Directories the walk descended into, relative to the root (the watcher watches them).
+    pub dirs: Vec<String>,
 }
 
-/// What a walker thread found out about one file.
+/// What a walker thread found out about one entry.
 enum Outcome {
     Unchanged(String),
     Changed(String, FileRecord, Option<Vec<u8>>),
-    /// Could not be read; keep whatever record exists (it may be retried later).
-    Failed(String),
+    /// Could not be read (e.g. permission denied): its record is dropped rather than served
+    /// stale, and the error counted.
+    Failed,
     /// Disappeared between listing and reading.
     Vanished,
+    /// A directory descended into.
+    Dir(String),
 }
 
 /// Current time in nanoseconds since the Unix epoch.
@@ -131,11 +136,26 @@ pub fn mtime_ns(meta: &std::fs::Metadata) -> i64 {
         .unwrap_or(0)
 }
 
-/// Brings `root`'s index in line with the disk.
+/// Brings `root`'s whole index in line with the disk.
 pub fn index_root(
     store: &Store,
     root: &RootRecord,
     config: &IndexConfig,
+    progress: &Progress,
+    cancel: &CancellationToken,
+) -> Result<RunStats, IndexError> {
+    reconcile(store, root, config, "", false, progress, cancel)
+}
+
+/// Brings the part of `root`'s index under directory `prefix` (relative; `""` for all of it)
+/// in line with the disk. Files whose size and modification time match their record are not
+/// read, unless `force` (a full rebuild) says to trust nothing.
+pub fn reconcile(
+    store: &Store,
+    root: &RootRecord,
+    config: &IndexConfig,
+    prefix: &str,
+    force: bool,
     progress: &Progress,
     cancel: &CancellationToken,
 ) -> Result<RunStats, IndexError> {
@@ -147,8 +167,20 @@ pub fn index_root(
         });
     }
     let existing: Arc<HashMap<String, FileRecord>> =
-        Arc::new(store.files(root.id)?.into_iter().collect());
-    let walker = walk::Walker::new(&root_path, config)?;
+        Arc::new(store.files_under(root.id, prefix)?.into_iter().collect());
+    let mut stats = RunStats::default();
+    if !prefix.is_empty() && !root_path.join(prefix).is_dir() {
+        // The directory is gone: everything that was under it goes too.
+        let removals: Vec<FileChange> = existing
+            .keys()
+            .map(|path| FileChange::Remove { path: path.clone() })
+            .collect();
+        stats.files_removed = removals.len() as u64;
+        store.apply(root.id, removals)?;
+        progress.walk_done.store(true, Ordering::Relaxed);
+        return Ok(stats);
+    }
+    let walker = walk::Walker::subtree(&root_path, prefix, config, None, None)?;
     let (sender, receiver) = crossbeam_channel::bounded::<Outcome>(256);
 
     let mut stats = RunStats::default();
@@ -156,16 +188,26 @@ pub fn index_root(
         let walk_progress = &*progress;
         let existing_for_walk = Arc::clone(&existing);
         scope.spawn(move || {
-            walker.run(cancel, |relative, absolute, meta| {
-                walk_progress.files_seen.fetch_add(1, Ordering::Relaxed);
-                let outcome = examine(
-                    relative,
-                    absolute,
-                    meta,
-                    &existing_for_walk,
-                    config,
-                    walk_progress,
-                );
+            walker.run(cancel, |found| {
+                let outcome = match found {
+                    walk::Found::Dir { relative } => Outcome::Dir(relative),
+                    walk::Found::File {
+                        relative,
+                        absolute,
+                        meta,
+                    } => {
+                        walk_progress.files_seen.fetch_add(1, Ordering::Relaxed);
+                        examine(
+                            relative,
+                            absolute,
+                            meta,
+                            &existing_for_walk,
+                            config,
+                            force,
+                            walk_progress,
+                        )
+                    }
+                };
                 sender.send(outcome).is_ok()
             });
             walk_progress.walk_done.store(true, Ordering::Relaxed);
@@ -175,16 +217,16 @@ pub fn index_root(
         let mut batch: Vec<FileChange> = Vec::new();
         let mut batch_bytes = 0usize;
         for outcome in receiver {
-            progress.files_done.fetch_add(1, Ordering::Relaxed);
+            if !matches!(outcome, Outcome::Dir(_)) {
+                progress.files_done.fetch_add(1, Ordering::Relaxed);
+            }
             match outcome {
+                Outcome::Dir(dir) => stats.dirs.push(dir),
                 Outcome::Unchanged(path) => {
                     stats.files_unchanged += 1;
                     seen.insert(path);
                 }
-                Outcome::Failed(path) => {
-                    stats.errors += 1;
-                    seen.insert(path);
-                }
+                Outcome::Failed => stats.errors += 1,
                 Outcome::Vanished => {}
                 Outcome::Changed(path, record, blob) => {
                     match record.skipped {
@@ -228,12 +270,13 @@ fn examine(
     meta: &std::fs::Metadata,
     existing: &HashMap<String, FileRecord>,
     config: &IndexConfig,
+    force: bool,
     progress: &Progress,
 ) -> Outcome {
     let size = meta.len();
     let mtime = mtime_ns(meta);
     let previous = existing.get(&relative);
-    if previous.is_some_and(|record| record.matches_stat(size, mtime)) {
+    if !force && previous.is_some_and(|record| record.matches_stat(size, mtime)) {
         return Outcome::Unchanged(relative);
     }
     match analyze(&relative, absolute, size, mtime, previous, config) {
@@ -246,7 +289,7 @@ fn examine(
         Ok(None) => Outcome::Vanished,
         Err(err) => {
             tracing::warn!(path = %absolute.display(), error = %err, "cannot read file; skipped");
-            Outcome::Failed(relative)
+            Outcome::Failed
         }
     }
 }

@@ -1,6 +1,11 @@
 //! The parallel, ignore-aware directory walk (ripgrep's `ignore` crate), configured from
 //! [`IndexConfig`]: `.gitignore`/`.ignore`/`.codesageignore` files, hidden entries, excluded
 //! directory names and file globs, symlink policy.
+//!
+//! A walk can cover a whole root or start at a directory inside it (ignore files of every
+//! ancestor still apply), optionally one level deep and only for some names: that is how
+//! the watcher decides whether a changed path belongs in the index with exactly the rules of
+//! a full walk.
 
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
@@ -16,12 +21,11 @@ use super::IndexError;
 /// Per-directory ignore file specific to CodeSage, with gitignore syntax.
 pub const CUSTOM_IGNORE_FILE: &str = ".codesageignore";
 
-/// A configured walk over one root.
-pub struct Walker {
-    root: PathBuf,
-    builder: WalkBuilder,
-    exclude_globs: GlobSet,
-}
+/// Names of files whose contents change what is ignored.
+pub const IGNORE_FILES: [&str; 3] = [".gitignore", ".ignore", CUSTOM_IGNORE_FILE];
+
+/// Prefix of the marker files queries write to check that the index has caught up.
+pub const COOKIE_PREFIX: &str = ".codesage-cookie-";
 
 /// Builds the glob set of `patterns` (matched against `/`-separated relative paths).
 pub fn glob_set(patterns: &[String]) -> Result<GlobSet, globset::Error> {
@@ -41,9 +45,47 @@ pub fn is_excluded_dir(name: &str, exclude_dirs: &HashSet<String>) -> bool {
     name == ".git" || exclude_dirs.contains(name)
 }
 
+/// What the walk found.
+pub enum Found<'a> {
+    /// A regular file that belongs in the index.
+    File {
+        /// Path relative to the root.
+        relative: String,
+        /// Absolute path.
+        absolute: &'a Path,
+        /// Its metadata.
+        meta: &'a std::fs::Metadata,
+    },
+    /// A directory the walk descends into (or, one level deep, would).
+    Dir {
+        /// Path relative to the root (`""` for the root itself).
+        relative: String,
+    },
+}
+
+/// A configured walk over one root, or a directory inside it.
+pub struct Walker {
+    root: PathBuf,
+    builder: WalkBuilder,
+    exclude_globs: GlobSet,
+}
+
 impl Walker {
-    /// Prepares a walk of `root` under `config`.
+    /// Prepares a walk of the whole of `root` under `config`.
     pub fn new(root: &Path, config: &IndexConfig) -> Result<Walker, IndexError> {
+        Walker::subtree(root, "", config, None, None)
+    }
+
+    /// Prepares a walk of `root/start` (`start` relative, `""` for the root), at most
+    /// `max_depth` levels deep, and, when `only` is given, only into the entries of `start`
+    /// with those names.
+    pub fn subtree(
+        root: &Path,
+        start: &str,
+        config: &IndexConfig,
+        max_depth: Option<usize>,
+        only: Option<HashSet<String>>,
+    ) -> Result<Walker, IndexError> {
         let exclude_globs =
             glob_set(&config.exclude_globs).map_err(|err| IndexError::Glob(err.to_string()))?;
         let exclude_dirs: Arc<HashSet<String>> =
@@ -53,7 +95,12 @@ impl Walker {
             n => n,
         };
         let respect = config.respect_gitignore;
-        let mut builder = WalkBuilder::new(root);
+        let start_path = if start.is_empty() {
+            root.to_path_buf()
+        } else {
+            root.join(start)
+        };
+        let mut builder = WalkBuilder::new(&start_path);
         builder
             .hidden(!config.include_hidden)
             .follow_links(config.follow_symlinks)
@@ -63,15 +110,24 @@ impl Walker {
             .ignore(respect)
             .parents(respect)
             .require_git(false)
+            .max_depth(max_depth)
             .threads(threads)
             .filter_entry(move |entry| {
+                if entry.depth() == 0 {
+                    return true;
+                }
+                let name = entry.file_name().to_str();
+                if entry.depth() == 1
+                    && let Some(only) = &only
+                    && !name.is_some_and(|name| only.contains(name))
+                {
+                    return false;
+                }
+                if name.is_some_and(|name| name.starts_with(COOKIE_PREFIX)) {
+                    return false;
+                }
                 let is_dir = entry.file_type().is_some_and(|kind| kind.is_dir());
-                !(is_dir
-                    && entry.depth() > 0
-                    && entry
-                        .file_name()
-                        .to_str()
-                        .is_some_and(|name| is_excluded_dir(name, &exclude_dirs)))
+                !(is_dir && name.is_some_and(|name| is_excluded_dir(name, &exclude_dirs)))
             });
         if respect {
             builder.add_custom_ignore_filename(CUSTOM_IGNORE_FILE);
@@ -83,11 +139,11 @@ impl Walker {
         })
     }
 
-    /// Walks in parallel, calling `visit(relative_path, absolute_path, metadata)` for every
-    /// regular file that is not excluded. `visit` returns false to stop the walk.
+    /// Walks in parallel, calling `visit` for every regular file that belongs in the index and
+    /// every directory descended into. `visit` returns false to stop the walk.
     pub fn run<F>(&self, cancel: &CancellationToken, visit: F)
     where
-        F: Fn(String, &Path, &std::fs::Metadata) -> bool + Sync,
+        F: Fn(Found<'_>) -> bool + Sync,
     {
         let visit = &visit;
         let root = &self.root;
@@ -104,27 +160,37 @@ impl Walker {
                         return WalkState::Continue;
                     }
                 };
-                // Directories are descended into by the walker itself. A symlink reports its
-                // target's type only when links are followed, so unfollowed links (and sockets,
-                // fifos, devices) are skipped here.
-                if !entry.file_type().is_some_and(|kind| kind.is_file()) {
+                let Some(kind) = entry.file_type() else {
                     return WalkState::Continue;
-                }
+                };
                 let Some(relative) = relative_path(root, entry.path()) else {
                     tracing::warn!(path = %entry.path().display(), "path is not valid UTF-8; skipped");
                     return WalkState::Continue;
                 };
-                if exclude_globs.is_match(&relative) {
-                    return WalkState::Continue;
-                }
-                let meta = match entry.metadata() {
-                    Ok(meta) => meta,
-                    Err(err) => {
-                        tracing::debug!(path = %entry.path().display(), error = %err, "cannot stat");
+                let keep_going = if kind.is_dir() {
+                    visit(Found::Dir { relative })
+                } else if kind.is_file() {
+                    // A symlink reports its target's type only when links are followed, so
+                    // unfollowed links (and sockets, fifos, devices) never get here.
+                    if exclude_globs.is_match(&relative) {
                         return WalkState::Continue;
                     }
+                    let meta = match entry.metadata() {
+                        Ok(meta) => meta,
+                        Err(err) => {
+                            tracing::debug!(path = %entry.path().display(), error = %err, "cannot stat");
+                            return WalkState::Continue;
+                        }
+                    };
+                    visit(Found::File {
+                        relative,
+                        absolute: entry.path(),
+                        meta: &meta,
+                    })
+                } else {
+                    true
                 };
-                if visit(relative, entry.path(), &meta) {
+                if keep_going {
                     WalkState::Continue
                 } else {
                     WalkState::Quit
@@ -134,12 +200,10 @@ impl Walker {
     }
 }
 
-/// `path` relative to `root`, `/`-separated, if it is inside `root` and valid UTF-8.
+/// `path` relative to `root`, `/`-separated (`""` for the root itself), if it is inside
+/// `root` and valid UTF-8.
 pub fn relative_path(root: &Path, path: &Path) -> Option<String> {
     let relative = path.strip_prefix(root).ok()?.to_str()?;
-    if relative.is_empty() {
-        return None;
-    }
     Some(if std::path::MAIN_SEPARATOR == '/' {
         relative.to_string()
     } else {

@@ -258,6 +258,11 @@ impl Store {
         self.snapshot()?.files(root)
     }
 
+    /// The file records of `root` under directory `prefix` (`""` for all), in path order.
+    pub fn files_under(&self, root: RootId, prefix: &str) -> Result<Vec<(String, FileRecord)>> {
+        self.snapshot()?.files_under(root, prefix)
+    }
+
     /// Applies `changes` to `root` in one transaction.
     pub fn apply(&self, root: RootId, changes: Vec<FileChange>) -> Result<()> {
         if changes.is_empty() {
@@ -364,6 +369,25 @@ impl Snapshot {
     pub fn files(&self, root: RootId) -> Result<Vec<(String, FileRecord)>> {
         let mut out = Vec::new();
         for entry in self.files.range((root, "")..(root + 1, ""))? {
+            let (key, value) = entry?;
+            out.push((key.value().1.to_string(), decode(value.value())?));
+        }
+        Ok(out)
+    }
+
+    /// The file records of `root` under directory `prefix` (`""` for all), in path order.
+    pub fn files_under(&self, root: RootId, prefix: &str) -> Result<Vec<(String, FileRecord)>> {
+        if prefix.is_empty() {
+            return self.files(root);
+        }
+        // Every path under `a/b` sorts between `a/b/` and `a/b0` ('0' follows '/').
+        let start = format!("{prefix}/");
+        let end = format!("{prefix}0");
+        let mut out = Vec::new();
+        for entry in self
+            .files
+            .range((root, start.as_str())..(root, end.as_str()))?
+        {
             let (key, value) = entry?;
             out.push((key.value().1.to_string(), decode(value.value())?));
         }

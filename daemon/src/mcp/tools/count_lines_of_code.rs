@@ -70,6 +70,7 @@ pub async fn call(ctx: &ToolContext, params: Params) -> ToolResult {
         .transpose()?;
     let (root, prefix) = ctx.engine.scope(explicit.as_deref(), &ctx.client_roots)?;
     let prefix = (!prefix.is_empty()).then(|| format!("{prefix}/"));
+    let freshness = ctx.engine.sync_root(&root).await;
     let files = ctx
         .engine
         .store()
@@ -111,6 +112,12 @@ pub async fn call(ctx: &ToolContext, params: Params) -> ToolResult {
         total,
         languages,
     })?;
+    object.insert("index_generation".into(), freshness.index_generation.into());
+    object.insert("fresh_as_of_ms".into(), freshness.fresh_as_of_ms.into());
+    object.insert("watch".into(), freshness.watch.into());
+    if let Some(note) = crate::engine::freshness_note(&root, &freshness) {
+        object.insert("freshness_note".into(), note.into());
+    }
     if let Some(job) = root.running_job() {
         let progress = job.snapshot();
         object.insert(

@@ -28,6 +28,28 @@ pub fn tool() -> rmcp::model::Tool {
     )
 }
 
+/// The root's summary if it is already indexed and kept fresh, after catching up with any
+/// change made before this call: then there is nothing to index.
+async fn up_to_date(
+    ctx: &ToolContext,
+    root: &crate::engine::Root,
+) -> Option<codesage_shared::protocol::IndexSummary> {
+    if !root.ever_indexed() || root.running_job().is_some() {
+        return None;
+    }
+    let watcher = root.watcher()?;
+    if !matches!(
+        watcher.mode(),
+        crate::watch::WatchMode::Watching | crate::watch::WatchMode::Polling
+    ) {
+        return None;
+    }
+    if !ctx.engine.sync_root(root).await.confirmed {
+        return None;
+    }
+    Some(ctx.engine.current_summary(root))
+}
+
 /// How often progress notifications are sent while waiting.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(500);
 
@@ -35,6 +57,19 @@ const PROGRESS_INTERVAL: Duration = Duration::from_millis(500);
 pub async fn call(ctx: &ToolContext, params: Params) -> ToolResult {
     let path = resolve_argument_path(ctx, &params.path)?;
     let root = ctx.engine.register_root(&path, false)?;
+    if let Some(summary) = up_to_date(ctx, &root).await {
+        let mut object = to_object(&summary)?;
+        object.insert(
+            "message".into(),
+            format!(
+                "{} is already indexed ({} files) and kept fresh by its watcher; nothing to do.",
+                root.path.display(),
+                summary.files
+            )
+            .into(),
+        );
+        return Ok(object);
+    }
     let job = ctx.engine.start_index(&root);
     let deadline = tokio::time::Instant::now()
         + Duration::from_secs(ctx.engine.config().server.index_wait_secs);
