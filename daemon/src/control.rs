@@ -31,7 +31,10 @@ async fn follow<W: AsyncWrite + Unpin>(
 }
 
 async fn send<W: AsyncWrite + Unpin>(writer: &mut W, event: &ControlEvent) -> std::io::Result<()> {
-    let mut line = serde_json::to_vec(event).map_err(std::io::Error::other)?;
+    let mut line = serde_json::to_vec(event).map_err(|err| {
+        tracing::error!(error = %err, "cannot encode a control event (a bug)");
+        std::io::Error::other(err)
+    })?;
     line.push(b'\n');
     writer.write_all(&line).await?;
     writer.flush().await
@@ -147,7 +150,7 @@ where
                     }
                     match failure {
                         Some(message) => ControlEvent::Error { message },
-                        None => ControlEvent::Reindexed(summaries),
+                        None => ControlEvent::Reindexed { roots: summaries },
                     }
                 }
             }

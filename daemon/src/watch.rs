@@ -350,7 +350,7 @@ impl Applier {
                 Some(Message::Stop) => break,
                 Some(Message::Event(event)) => self.on_event(event),
                 Some(Message::Sync(request)) => self.on_sync(request),
-                Some(Message::Reconciled(dirs)) => self.add_dirs(dirs),
+                Some(Message::Reconciled(dirs)) => self.add_dirs(dirs, true),
                 None => {}
             }
             // Drain whatever else is queued before deciding, so a burst becomes one batch.
@@ -362,7 +362,7 @@ impl Applier {
                     }
                     Message::Event(event) => self.on_event(event),
                     Message::Sync(request) => self.on_sync(request),
-                    Message::Reconciled(dirs) => self.add_dirs(dirs),
+                    Message::Reconciled(dirs) => self.add_dirs(dirs, true),
                 }
             }
             if self.context.cancel.is_cancelled() {
@@ -419,6 +419,11 @@ impl Applier {
         let sender = self.sender.clone();
         let shared = Arc::clone(&self.shared);
         let handler = move |event: notify::Result<notify::Event>| {
+            // inotify reports every open; reading files (ours included) must not fill the
+            // queue, so only events that can mean a change are queued.
+            if event.as_ref().is_ok_and(|event| !may_change(&event.kind)) {
+                return;
+            }
             if let Err(TrySendError::Full(_)) = sender.try_send(Message::Event(event)) {
                 shared.overflowed.store(true, Ordering::SeqCst);
             }
@@ -497,13 +502,20 @@ impl Applier {
         self.shared.report.lock().watched_dirs = count as u64;
     }
 
-    /// Records new indexed directories and watches them.
-    fn add_dirs(&mut self, dirs: Vec<String>) {
+    /// Records new indexed directories and watches them. With `rescan_new`, each directory
+    /// that was not known yet is also marked changed: it was read before its watch existed,
+    /// so files created in between would otherwise be missed. (Directories about to be read
+    /// anyway pass `false`.)
+    fn add_dirs(&mut self, dirs: Vec<String>, rescan_new: bool) {
         for dir in dirs {
-            if self.known_dirs.insert(dir.clone())
-                && per_directory_watches()
-                && self.watcher.is_some()
-            {
+            let new = self.known_dirs.insert(dir.clone());
+            if new && rescan_new && !dir.is_empty() {
+                let now = Instant::now();
+                self.dirty.insert(self.root.join(&dir), true);
+                self.first_event.get_or_insert(now);
+                self.last_event = Some(now);
+            }
+            if new && per_directory_watches() && self.watcher.is_some() {
                 if self.known_dirs.len() > self.config().max_watches {
                     let message = format!(
                         "the root grew past watch.max_watches ({}) directories",
@@ -580,23 +592,15 @@ impl Applier {
             self.rescan = true;
             return;
         }
+        if !may_change(&event.kind) {
+            return;
+        }
         let structural = !matches!(
             event.kind,
             EventKind::Access(_)
                 | EventKind::Modify(notify::event::ModifyKind::Data(_))
                 | EventKind::Modify(notify::event::ModifyKind::Metadata(_))
         );
-        if matches!(event.kind, EventKind::Access(_))
-            && !matches!(
-                event.kind,
-                EventKind::Access(notify::event::AccessKind::Close(
-                    notify::event::AccessMode::Write
-                ))
-            )
-        {
-            // Reads and opens change nothing.
-            return;
-        }
         let now = Instant::now();
         for path in event.paths {
             if path
@@ -723,7 +727,7 @@ impl Applier {
                 for dir in stale {
                     self.remove_dirs_under(&dir);
                 }
-                self.add_dirs(dirs);
+                self.add_dirs(dirs, true);
                 self.finish_batch(started, changed, true);
             }
             Err(err) => {
@@ -867,6 +871,11 @@ impl Applier {
             }) {
                 continue;
             }
+            // Watch the new directories before reading them: a file created after its
+            // directory's watch exists produces an event, one created before is seen by the
+            // walk below; none falls between.
+            let dirs = self.walk_dirs(&subtree);
+            self.add_dirs(dirs, false);
             let root_record = self.context.root.clone();
             match indexer::reconcile(
                 store,
@@ -891,7 +900,7 @@ impl Applier {
                     for dir in stale {
                         self.remove_dirs_under(&dir);
                     }
-                    self.add_dirs(stats.dirs);
+                    self.add_dirs(stats.dirs, true);
                 }
                 Err(err) => {
                     tracing::warn!(root = %self.root.display(), %subtree, error = %err, "cannot reconcile directory; rescanning");
@@ -1010,6 +1019,18 @@ impl Applier {
 enum Entry {
     Dir,
     File(std::fs::Metadata),
+}
+
+/// Whether an event kind can mean that a file's content, name or existence changed (opens
+/// and reads cannot; a close after writing can).
+fn may_change(kind: &EventKind) -> bool {
+    match kind {
+        EventKind::Access(notify::event::AccessKind::Close(notify::event::AccessMode::Write)) => {
+            true
+        }
+        EventKind::Access(_) => false,
+        _ => true,
+    }
 }
 
 /// Whether each directory gets its own (non-recursive) watch. True where watches are cheap

@@ -147,7 +147,10 @@ pub enum ControlEvent {
     /// An indexing run finished.
     Indexed(IndexSummary),
     /// Rebuilds of one or more roots finished.
-    Reindexed(Vec<IndexSummary>),
+    Reindexed {
+        /// One summary per rebuilt root.
+        roots: Vec<IndexSummary>,
+    },
     /// Answer to [`ControlRequest::Status`].
     Status(StatusReport),
     /// Answer to [`ControlRequest::Search`].
@@ -425,5 +428,20 @@ mod tests {
         };
         assert!(event.is_final());
         assert!(!ControlEvent::Progress(IndexProgress::default()).is_final());
+        // Every event must survive a round trip (internally tagged enums cannot carry bare
+        // sequences).
+        let events = [
+            ControlEvent::Reindexed {
+                roots: vec![IndexSummary::default()],
+            },
+            ControlEvent::Indexed(IndexSummary::default()),
+            ControlEvent::Status(StatusReport::default()),
+            ControlEvent::Search(SearchReport::default()),
+            ControlEvent::Stopping,
+        ];
+        for event in events {
+            let json = serde_json::to_string(&event).unwrap();
+            assert_eq!(serde_json::from_str::<ControlEvent>(&json).unwrap(), event);
+        }
     }
 }

@@ -53,11 +53,11 @@ pub fn reindex(target: &Target, path: Option<&Path>, json: bool) -> Result<()> {
     });
     bar.finish_and_clear();
     match result? {
-        ControlEvent::Reindexed(summaries) if json => {
+        ControlEvent::Reindexed { roots: summaries } if json => {
             println!("{}", serde_json::to_string_pretty(&summaries)?);
             Ok(())
         }
-        ControlEvent::Reindexed(summaries) => {
+        ControlEvent::Reindexed { roots: summaries } => {
             for summary in &summaries {
                 print_summary(summary);
             }
