@@ -695,6 +695,7 @@ impl Applier {
 
     fn full_rescan(&mut self, polling: bool) {
         let started = self.first_event.unwrap_or_else(Instant::now);
+        let applying = Instant::now();
         if !polling {
             self.shared.set_mode(WatchMode::Rescanning, None);
         }
@@ -728,7 +729,7 @@ impl Applier {
                     self.remove_dirs_under(&dir);
                 }
                 self.add_dirs(dirs, true);
-                self.finish_batch(started, changed, true);
+                self.finish_batch(started, applying, changed, true);
             }
             Err(err) => {
                 tracing::warn!(root = %self.root.display(), error = %err, "rescan failed");
@@ -754,6 +755,7 @@ impl Applier {
 
     fn apply_batch(&mut self) {
         let started = self.first_event.unwrap_or_else(Instant::now);
+        let applying = Instant::now();
         let dirty = std::mem::take(&mut self.dirty);
         let count = dirty.len() as u64;
         let mut changes: Vec<FileChange> = Vec::new();
@@ -911,7 +913,7 @@ impl Applier {
         }
         drop(_writing);
         self.shared.report.lock().events_applied += count;
-        self.finish_batch(started, changed, false);
+        self.finish_batch(started, applying, changed, false);
     }
 
     /// The entries among `names` in directory `parent` that belong in the index.
@@ -981,8 +983,9 @@ impl Applier {
         }
     }
 
-    fn finish_batch(&mut self, started: Instant, changed: u64, rescan: bool) {
+    fn finish_batch(&mut self, started: Instant, applying: Instant, changed: u64, rescan: bool) {
         let latency = started.elapsed();
+        let apply_ms = applying.elapsed().as_secs_f64() * 1000.0;
         self.first_event = None;
         self.last_event = None;
         if changed > 0 {
@@ -1011,6 +1014,7 @@ impl Applier {
         }
         report.pending = self.dirty.len() as u64;
         report.last_latency_ms = Some(latency.as_secs_f64() * 1000.0);
+        report.last_apply_ms = Some(apply_ms);
         report.latency_p50_ms = Some(p50);
         report.latency_p95_ms = Some(p95);
     }

@@ -288,7 +288,9 @@ pub struct WatchStatus {
     pub watched_dirs: u64,
     /// Time from the first event of the last batch to its commit (write-to-searchable), ms.
     pub last_latency_ms: Option<f64>,
-    /// Median of that latency over all batches, ms.
+    /// Time spent applying the last batch (its cost, without the settle wait), ms.
+    pub last_apply_ms: Option<f64>,
+    /// Median of the write-to-searchable latency over all batches, ms.
     pub latency_p50_ms: Option<f64>,
     /// 95th percentile of that latency, ms.
     pub latency_p95_ms: Option<f64>,

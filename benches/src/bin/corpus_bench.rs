@@ -34,7 +34,9 @@ fn parse_args() -> Result<Args> {
     let mut args = std::env::args().skip(1);
     let benchmark = args
         .next()
-        .context("usage: corpus-bench <foundation> [--corpus DIR] [--out FILE] [--rg PATH]")?;
+        .context(
+            "usage: corpus-bench <foundation|freshness> [--corpus DIR] [--out FILE] [--rg PATH]",
+        )?;
     let mut parsed = Args {
         benchmark,
         corpus: repo_root().join("benches/.corpus"),
@@ -374,6 +376,282 @@ fn foundation(args: &Args) -> Result<String> {
     Ok(report)
 }
 
+/// An MCP session through `codesage mcp`, line by line.
+struct Session {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    stdout: BufReader<std::process::ChildStdout>,
+    next_id: u64,
+}
+
+impl Session {
+    fn open(env: &Env) -> Result<Session> {
+        let mut child = env
+            .command(&binary("codesage"))
+            .arg("mcp")
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()?;
+        let stdin = child.stdin.take().context("stdin")?;
+        let stdout = BufReader::new(child.stdout.take().context("stdout")?);
+        let mut session = Session {
+            child,
+            stdin,
+            stdout,
+            next_id: 1,
+        };
+        writeln!(session.stdin, "{INITIALIZE}")?;
+        session.read_response(1)?;
+        writeln!(
+            session.stdin,
+            r#"{{"jsonrpc":"2.0","method":"notifications/initialized"}}"#
+        )?;
+        session.next_id = 2;
+        Ok(session)
+    }
+
+    fn read_response(&mut self, id: u64) -> Result<Value> {
+        loop {
+            let mut line = String::new();
+            if self.stdout.read_line(&mut line)? == 0 {
+                bail!("the shim closed its output");
+            }
+            let message: Value = serde_json::from_str(&line)?;
+            if message["id"] == id {
+                return Ok(message);
+            }
+        }
+    }
+
+    /// Calls a tool and returns its structured result.
+    fn call(&mut self, tool: &str, arguments: Value) -> Result<Value> {
+        let id = self.next_id;
+        self.next_id += 1;
+        let request = serde_json::json!({
+            "jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": tool, "arguments": arguments}
+        });
+        writeln!(self.stdin, "{request}")?;
+        self.stdin.flush()?;
+        let response = self.read_response(id)?;
+        if response["result"]["isError"] == true {
+            bail!("{tool} failed: {}", response["result"]["content"][0]["text"]);
+        }
+        Ok(response["result"]["structuredContent"].clone())
+    }
+
+    fn close(mut self) -> Result<()> {
+        drop(self.stdin);
+        self.child.wait()?;
+        Ok(())
+    }
+}
+
+/// Indexed source files of the corpus spread over its directories, for edit benchmarks.
+fn sample_files(corpus: &Path, count: usize) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![corpus.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        let mut entries: Vec<_> = entries.flatten().collect();
+        entries.sort_by_key(|entry| entry.file_name());
+        for entry in entries {
+            let path = entry.path();
+            let name = entry.file_name().to_string_lossy().into_owned();
+            if name.starts_with('.') {
+                continue;
+            }
+            if path.is_dir() {
+                stack.push(path);
+            } else if [".rs", ".py", ".js", ".ts"].iter().any(|ext| name.ends_with(ext))
+                && entry.metadata().is_ok_and(|meta| meta.len() < 64 * 1024)
+            {
+                files.push(path);
+            }
+        }
+    }
+    let step = (files.len() / count.max(1)).max(1);
+    files.into_iter().step_by(step).take(count).collect()
+}
+
+/// Restores files edited by a benchmark, even when it fails half-way.
+struct Restore(Vec<(PathBuf, Vec<u8>)>);
+
+impl Restore {
+    fn edit(&mut self, path: &Path, extra: &str) -> Result<()> {
+        if !self.0.iter().any(|(saved, _)| saved == path) {
+            self.0.push((path.to_path_buf(), std::fs::read(path)?));
+        }
+        let original = &self.0.iter().find(|(saved, _)| saved == path).context("saved")?.1;
+        let mut content = original.clone();
+        content.extend_from_slice(extra.as_bytes());
+        std::fs::write(path, content)?;
+        Ok(())
+    }
+}
+
+impl Drop for Restore {
+    fn drop(&mut self) {
+        for (path, content) in &self.0 {
+            let _ = std::fs::write(path, content);
+        }
+    }
+}
+
+fn freshness(args: &Args) -> Result<String> {
+    let (corpus_files, corpus_bytes) = corpus_size(&args.corpus);
+    let corpus = args.corpus.display().to_string();
+    let mut report = format!(
+        "Measured {}. Corpus: {} files, {} MiB. Default settings (settle window 20 ms).\n\n",
+        machine(),
+        corpus_files,
+        mib(corpus_bytes)
+    );
+
+    let env = Env::new()?;
+    let mut daemon = env.start_daemon()?;
+    let started = Instant::now();
+    env.codesage(&["index", &corpus, "--json"])?;
+    let full_index = started.elapsed();
+    let mut session = Session::open(&env)?;
+    let files = sample_files(&args.corpus, 50);
+    let mut restore = Restore(Vec::new());
+
+    // Write → visible through search_codebase (scoped to the file's directory, so the figure
+    // is freshness rather than scan time; the trigram issue makes whole-root scans cheap).
+    let writes = 200;
+    let mut scoped = Vec::with_capacity(writes);
+    let mut apply_ms = Vec::with_capacity(writes);
+    for round in 0..writes {
+        let file = &files[round % files.len()];
+        let token = format!("cs_fresh_{round}_{}", std::process::id());
+        restore.edit(file, &format!("\n// {token}\n"))?;
+        let written = Instant::now();
+        let found = session.call(
+            "search_codebase",
+            serde_json::json!({
+                "codebase_path": file.parent().context("parent")?.display().to_string(),
+                "pattern": token,
+            }),
+        )?;
+        let latency = written.elapsed();
+        if found["total_matches"] != 1 {
+            bail!("write {round} not visible: {found}");
+        }
+        scoped.push(latency);
+        let status = env.status()?;
+        if let Some(ms) = status["roots"][0]["watch"]["last_apply_ms"].as_f64() {
+            apply_ms.push(Duration::from_secs_f64(ms / 1000.0));
+        }
+    }
+    // The same through a search of the whole root (includes a full scan of stored contents).
+    let mut whole = Vec::new();
+    for round in 0..30 {
+        let file = &files[round % files.len()];
+        let token = format!("cs_whole_{round}_{}", std::process::id());
+        restore.edit(file, &format!("\n// {token}\n"))?;
+        let written = Instant::now();
+        let found = session.call(
+            "search_codebase",
+            serde_json::json!({"codebase_path": corpus, "pattern": token}),
+        )?;
+        let latency = written.elapsed();
+        if found["total_matches"] != 1 {
+            bail!("whole-root write {round} not visible: {found}");
+        }
+        whole.push(latency);
+    }
+    let watch = env.status()?["roots"][0]["watch"].clone();
+    session.close()?;
+    drop(restore);
+
+    // A forced full rebuild, for the cost ratio.
+    let started = Instant::now();
+    env.codesage(&["reindex", "--json"])?;
+    let rebuild = started.elapsed();
+
+    // Restart reconciliation with 1% of the files changed while the daemon was down.
+    env.stop()?;
+    daemon.wait()?;
+    let changed_count = (corpus_files as usize / 100).max(1);
+    let changed = sample_files(&args.corpus, changed_count);
+    let mut restore = Restore(Vec::new());
+    for file in &changed {
+        restore.edit(file, "\n// changed while the daemon was down\n")?;
+    }
+    let started = Instant::now();
+    let mut daemon = env.start_daemon()?;
+    let run = loop {
+        let status = env.status()?;
+        let run = status["roots"][0]["last_run"].clone();
+        if !run.is_null() {
+            break run;
+        }
+        if started.elapsed() > Duration::from_secs(120) {
+            bail!("no reconciliation after restart");
+        }
+        std::thread::sleep(Duration::from_millis(5));
+    };
+    let reconcile_wall = started.elapsed();
+    env.stop()?;
+    daemon.wait()?;
+    drop(restore);
+
+    report.push_str("### Write → visible in `search_codebase` (read-your-writes, through the shim)\n\n");
+    report.push_str("| case | writes | p50 ms | p95 ms | max ms |\n|---|---:|---:|---:|---:|\n");
+    for (name, samples) in [
+        ("search scoped to the edited file's directory", &scoped),
+        ("search of the whole corpus root (full scan of stored contents)", &whole),
+    ] {
+        report.push_str(&format!(
+            "| {name} | {} | {} | {} | {} |\n",
+            samples.len(),
+            ms(percentile(samples, 0.5)),
+            ms(percentile(samples, 0.95)),
+            ms(percentile(samples, 1.0)),
+        ));
+    }
+    report.push_str(&format!(
+        "\nDaemon-side write-to-searchable latency over all batches (first event → commit, \
+         includes the settle window): p50 {:.1} ms, p95 {:.1} ms.\n\n",
+        watch["latency_p50_ms"].as_f64().unwrap_or(f64::NAN),
+        watch["latency_p95_ms"].as_f64().unwrap_or(f64::NAN),
+    ));
+    let one_file = percentile(&apply_ms, 0.5);
+    report.push_str("### Cost of keeping fresh vs re-indexing\n\n| measure | value |\n|---|---:|\n");
+    let rows = [
+        ("apply one changed file (batch cost, median of 200), ms".to_string(), ms(one_file)),
+        ("full index of the corpus (fresh store), s".to_string(), format!("{:.2}", full_index.as_secs_f64())),
+        ("forced full rebuild (`codesage reindex`), s".to_string(), format!("{:.2}", rebuild.as_secs_f64())),
+        (
+            "full rebuild / one-file change".to_string(),
+            format!("{:.0}×", rebuild.as_secs_f64() / one_file.as_secs_f64().max(1e-6)),
+        ),
+        (
+            format!("restart with {} files (1%) changed: reconciliation, s", changed.len()),
+            format!("{:.2}", run["elapsed_ms"].as_u64().unwrap_or(0) as f64 / 1000.0),
+        ),
+        ("  … files read by it".to_string(), run["files_read"].to_string()),
+        (
+            "  … daemon start to reconciled, s".to_string(),
+            format!("{:.2}", reconcile_wall.as_secs_f64()),
+        ),
+        (
+            "full rebuild / restart reconciliation".to_string(),
+            format!(
+                "{:.1}×",
+                rebuild.as_secs_f64()
+                    / (run["elapsed_ms"].as_u64().unwrap_or(1).max(1) as f64 / 1000.0)
+            ),
+        ),
+    ];
+    for (name, value) in rows {
+        report.push_str(&format!("| {name} | {value} |\n"));
+    }
+    Ok(report)
+}
+
 /// Replaces (or appends) the section `name` of the markdown file at `path`.
 fn write_section(path: &Path, name: &str, title: &str, body: &str) -> Result<()> {
     let begin = format!("<!-- BEGIN {name} -->");
@@ -410,7 +688,12 @@ fn main() -> Result<()> {
                 &body,
             )?;
         }
-        other => bail!("unknown benchmark {other:?}; known: foundation"),
+        "freshness" => {
+            let body = freshness(&args)?;
+            print!("{body}");
+            write_section(&args.out, "freshness", "Live index: freshness and incremental cost", &body)?;
+        }
+        other => bail!("unknown benchmark {other:?}; known: foundation, freshness"),
     }
     Ok(())
 }
