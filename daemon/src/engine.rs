@@ -241,9 +241,11 @@ impl Engine {
                 write_lock: Arc::new(Mutex::new(())),
             }));
         }
+        let store = Arc::new(store);
+        store.start_merger();
         Ok(Arc::new(Engine {
             config: Arc::new(config),
-            store: Arc::new(store),
+            store,
             roots: RwLock::new(roots),
             metrics: Metrics::default(),
             started: Instant::now(),
@@ -597,8 +599,8 @@ impl Engine {
         let engine = Arc::clone(self);
         let root_id = root.id;
         let outcome = tokio::task::spawn_blocking(move || {
-            let snapshot = engine.store.snapshot()?;
-            query.run(&snapshot, root_id)
+            let view = engine.store.view(root_id)?;
+            query.run(&view)
         })
         .await
         .map_err(|err| {
@@ -635,6 +637,7 @@ impl Engine {
             index_generation: freshness.index_generation,
             fresh_as_of_ms: freshness.fresh_as_of_ms,
             watch: freshness.watch.to_string(),
+            strategy: outcome.strategy.to_string(),
         })
     }
 
@@ -678,6 +681,8 @@ impl Engine {
         if tokio::time::timeout(grace, stopped).await.is_err() {
             tracing::warn!("watchers did not stop within {grace:?}");
         }
+        let store = Arc::clone(&self.store);
+        let _ = tokio::task::spawn_blocking(move || store.stop_merger()).await;
         self.jobs.close();
         if tokio::time::timeout(grace, self.jobs.wait()).await.is_err() {
             tracing::warn!("indexing jobs did not stop within {grace:?}");

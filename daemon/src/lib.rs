@@ -15,4 +15,5 @@ pub mod metrics;
 pub mod search;
 pub mod server;
 pub mod store;
+pub mod trigram;
 pub mod watch;

@@ -966,16 +966,7 @@ impl Applier {
             previous,
             &self.context.config.index,
         ) {
-            Ok(Some((record, blob))) => {
-                if blob.is_none() && previous == Some(&record) {
-                    return None;
-                }
-                Some(FileChange::Upsert {
-                    path: relative.to_string(),
-                    record,
-                    blob,
-                })
-            }
+            Ok(Some(analyzed)) => Some(analyzed.into_change(relative.to_string())),
             // Vanished since the event, or unreadable (e.g. permission denied): not served.
             Ok(None) | Err(_) => Some(FileChange::Remove {
                 path: relative.to_string(),

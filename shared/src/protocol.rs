@@ -351,6 +351,10 @@ pub struct SearchReport {
     /// How the root is kept fresh (`watching`, `polling`, `stopped`, ...).
     #[serde(default)]
     pub watch: String,
+    /// `trigram` when the index selected the files to verify, `scan` when the pattern has no
+    /// usable trigram and every file was verified.
+    #[serde(default)]
+    pub strategy: String,
 }
 
 /// The matches in one file.

@@ -109,7 +109,7 @@ pub struct RunStats {
 /// What a walker thread found out about one entry.
 enum Outcome {
     Unchanged(String),
-    Changed(String, FileRecord, Option<Vec<u8>>),
+    Changed(String, Analyzed),
     /// Could not be read (e.g. permission denied): its record is dropped rather than served
     /// stale, and the error counted.
     Failed,
@@ -228,18 +228,19 @@ pub fn reconcile(
                 }
                 Outcome::Failed => stats.errors += 1,
                 Outcome::Vanished => {}
-                Outcome::Changed(path, record, blob) => {
-                    match record.skipped {
+                Outcome::Changed(path, analyzed) => {
+                    match analyzed.record.skipped {
                         Some(SkipReason::Binary) => stats.skipped_binary += 1,
                         Some(SkipReason::TooLarge) => stats.skipped_too_large += 1,
                         None => {}
                     }
-                    if record.skipped != Some(SkipReason::TooLarge) {
+                    if analyzed.record.skipped != Some(SkipReason::TooLarge) {
                         stats.files_read += 1;
                     }
-                    batch_bytes += blob.as_ref().map_or(0, Vec::len);
+                    batch_bytes += analyzed.blob.as_ref().map_or(0, Vec::len);
+                    batch_bytes += analyzed.trigrams.as_ref().map_or(0, |t| t.len() * 4);
                     seen.insert(path.clone());
-                    batch.push(FileChange::Upsert { path, record, blob });
+                    batch.push(analyzed.into_change(path));
                 }
             }
             if batch.len() >= config.commit_batch_files || batch_bytes >= BATCH_BYTES {
@@ -280,11 +281,11 @@ fn examine(
         return Outcome::Unchanged(relative);
     }
     match analyze(&relative, absolute, size, mtime, previous, config) {
-        Ok(Some((record, blob))) => {
+        Ok(Some(analyzed)) => {
             progress
                 .bytes_read
-                .fetch_add(record.size, Ordering::Relaxed);
-            Outcome::Changed(relative, record, blob)
+                .fetch_add(analyzed.record.size, Ordering::Relaxed);
+            Outcome::Changed(relative, analyzed)
         }
         Ok(None) => Outcome::Vanished,
         Err(err) => {
@@ -294,8 +295,31 @@ fn examine(
     }
 }
 
-/// Reads and analyzes one file: its record, and its compressed content when that must be
-/// stored. `Ok(None)` if the file vanished.
+/// What reading one file produced.
+#[derive(Debug)]
+pub struct Analyzed {
+    /// Its record.
+    pub record: FileRecord,
+    /// Its compressed content, when that must be stored (new or changed content).
+    pub blob: Option<Vec<u8>>,
+    /// Its distinct trigrams, when the content is new or changed.
+    pub trigrams: Option<Vec<u32>>,
+}
+
+impl Analyzed {
+    /// The store change that records this file at `path`.
+    pub fn into_change(self, path: String) -> FileChange {
+        FileChange::Upsert {
+            path,
+            record: self.record,
+            blob: self.blob,
+            trigrams: self.trigrams,
+        }
+    }
+}
+
+/// Reads and analyzes one file: its record, and its compressed content and trigrams when the
+/// content is new. `Ok(None)` if the file vanished.
 pub fn analyze(
     relative: &str,
     absolute: &Path,
@@ -303,26 +327,31 @@ pub fn analyze(
     mtime: i64,
     previous: Option<&FileRecord>,
     config: &IndexConfig,
-) -> std::io::Result<Option<(FileRecord, Option<Vec<u8>>)>> {
+) -> std::io::Result<Option<Analyzed>> {
     let indexed_ns = now_ns();
-    let skipped = |reason, language: &str| FileRecord {
-        size,
-        mtime_ns: mtime,
-        hash: [0; 32],
-        language: language.to_string(),
-        lines: LineCounts::default(),
-        skipped: Some(reason),
-        indexed_ns,
+    let skipped = |reason, language: &str| Analyzed {
+        record: FileRecord {
+            size,
+            mtime_ns: mtime,
+            hash: [0; 32],
+            language: language.to_string(),
+            lines: LineCounts::default(),
+            skipped: Some(reason),
+            indexed_ns,
+            doc_id: None,
+        },
+        blob: None,
+        trigrams: None,
     };
     if size > config.max_file_size {
         let language = language::detect(relative, b"").name;
-        return Ok(Some((skipped(SkipReason::TooLarge, language), None)));
+        return Ok(Some(skipped(SkipReason::TooLarge, language)));
     }
     let content = match read_capped(absolute, config.max_file_size) {
         Ok(Some(content)) => content,
         Ok(None) => {
             let language = language::detect(relative, b"").name;
-            return Ok(Some((skipped(SkipReason::TooLarge, language), None)));
+            return Ok(Some(skipped(SkipReason::TooLarge, language)));
         }
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(None),
         Err(err) => return Err(err),
@@ -330,7 +359,7 @@ pub fn analyze(
     let head = &content[..content.len().min(BINARY_SNIFF_LEN)];
     let language = language::detect(relative, head);
     if memchr::memchr(0, head).is_some() {
-        return Ok(Some((skipped(SkipReason::Binary, language.name), None)));
+        return Ok(Some(skipped(SkipReason::Binary, language.name)));
     }
     let hash = *blake3::hash(&content).as_bytes();
     let record = FileRecord {
@@ -341,12 +370,21 @@ pub fn analyze(
         lines: lines::count(&content, language),
         skipped: None,
         indexed_ns,
+        doc_id: None,
     };
     if previous.and_then(FileRecord::stored_hash) == Some(hash) {
-        return Ok(Some((record, None)));
+        return Ok(Some(Analyzed {
+            record,
+            blob: None,
+            trigrams: None,
+        }));
     }
     let blob = zstd::bulk::compress(&content, config.compression_level)?;
-    Ok(Some((record, Some(blob))))
+    Ok(Some(Analyzed {
+        record,
+        blob: Some(blob),
+        trigrams: Some(crate::trigram::trigrams(&content)),
+    }))
 }
 
 /// Reads a whole file, or `None` if it turns out larger than `limit` (it may have grown since

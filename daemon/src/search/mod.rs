@@ -1,9 +1,11 @@
 //! Exact (regex) search over a root's stored contents.
 //!
-//! A [`Query`] is compiled once from [`SearchParams`] (regex, file filters, limits) and run
-//! over a consistent store [`Snapshot`]: files are scanned in path order, in parallel chunks,
-//! until the result limit is reached, so answers are deterministic. This module reads the
-//! store but never changes it.
+//! A [`Query`] is compiled once from [`SearchParams`]: the regex, its trigram query, file
+//! filters and limits. It runs on a consistent [`View`] of a root: the trigram index picks
+//! candidate documents (all of them when the pattern has no usable trigram), the filters
+//! narrow them, and the candidates are verified with the real regex in path order, in
+//! parallel chunks, until the result limit is reached — so answers are exact and
+//! deterministic. This module reads the store but never changes it.
 
 pub mod matcher;
 
@@ -16,7 +18,9 @@ use rayon::prelude::*;
 use regex::bytes::{Regex, RegexBuilder};
 
 use crate::indexer::language;
-use crate::store::{FileRecord, RootId, Snapshot, StoreError};
+use crate::store::{StoreError, View};
+use crate::trigram::TrigramQuery;
+use crate::trigram::index::Doc;
 
 /// Files scanned in parallel per round; a round's results are merged in path order.
 const SCAN_CHUNK: usize = 128;
@@ -45,6 +49,7 @@ pub enum SearchError {
 #[derive(Debug)]
 pub struct Query {
     regex: Regex,
+    trigrams: TrigramQuery,
     filter: FileFilter,
     context_lines: usize,
     /// Most matching lines to return; `usize::MAX` for all.
@@ -65,10 +70,7 @@ struct FileFilter {
 }
 
 impl FileFilter {
-    fn accepts(&self, path: &str, record: &FileRecord) -> bool {
-        if record.skipped.is_some() {
-            return false;
-        }
+    fn accepts(&self, path: &str, language: &str) -> bool {
         if let Some(prefix) = &self.prefix
             && !path.starts_with(prefix.as_str())
         {
@@ -81,7 +83,7 @@ impl FileFilter {
                 .and_then(|name| name.rsplit_once('.'))
                 .map(|(_, extension)| extension.to_ascii_lowercase());
             let by_extension = extension.is_some_and(|ext| self.extensions.contains(&ext));
-            if !by_extension && !self.languages.contains(record.language.as_str()) {
+            if !by_extension && !self.languages.contains(language) {
                 return false;
             }
         }
@@ -141,6 +143,10 @@ impl Query {
             .dfa_size_limit(REGEX_SIZE_LIMIT)
             .build()
             .map_err(|err| SearchError::InvalidRegex(err.to_string()))?;
+        // Parsed with the same flags as the regex; a pattern the analysis cannot handle
+        // simply selects every document.
+        let trigrams =
+            TrigramQuery::from_regex(&pattern, !params.case_sensitive).unwrap_or(TrigramQuery::All);
 
         let mut filter = FileFilter {
             prefix: prefix
@@ -177,6 +183,7 @@ impl Query {
         };
         Ok(Query {
             regex,
+            trigrams,
             filter,
             context_lines: params.context_lines.min(config.max_context_lines),
             limit,
@@ -189,27 +196,45 @@ impl Query {
         &self.regex
     }
 
-    /// Runs the query over `root` in `snapshot`.
-    pub fn run(&self, snapshot: &Snapshot, root: RootId) -> Result<Outcome, StoreError> {
-        let files: Vec<(String, FileRecord)> = snapshot
-            .files(root)?
-            .into_iter()
-            .filter(|(path, record)| self.filter.accepts(path, record))
-            .collect();
+    /// The trigram query candidates are selected with.
+    pub fn trigram_query(&self) -> &TrigramQuery {
+        &self.trigrams
+    }
+
+    /// Runs the query on a consistent view of a root.
+    pub fn run(&self, view: &View) -> Result<Outcome, StoreError> {
+        let candidates = view.index.candidates(&self.trigrams);
+        let strategy = if candidates.is_some() {
+            "trigram"
+        } else {
+            "scan"
+        };
+        let mut docs: Vec<&Doc> = match &candidates {
+            Some(ids) => ids
+                .iter()
+                .filter_map(|&id| view.index.docs.get(id))
+                .collect(),
+            None => view.index.docs.iter().map(|(_, doc)| doc).collect(),
+        };
+        docs.retain(|doc| self.filter.accepts(&doc.path, &doc.language));
+        docs.sort_unstable_by(|a, b| a.path.cmp(&b.path));
         let mut outcome = Outcome {
-            files_searched: files.len() as u64,
+            files_searched: docs.len() as u64,
+            strategy,
             ..Outcome::default()
         };
-        for chunk in files.chunks(SCAN_CHUNK) {
+        let snapshot = &view.snapshot;
+        for chunk in docs.chunks(SCAN_CHUNK) {
             let results: Vec<Result<Option<FileMatches>, StoreError>> = chunk
                 .par_iter()
-                .map(|(path, record)| {
-                    let Some(content) = snapshot.content(&record.hash)? else {
+                .map(|doc| {
+                    let Some(content) = snapshot.content(&doc.hash)? else {
                         return Err(StoreError::Corrupt(format!(
-                            "content of {path} is missing from the store"
+                            "content of {} is missing from the store",
+                            doc.path
                         )));
                     };
-                    Ok(self.search_content(path, &content))
+                    Ok(self.search_content(&doc.path, &content))
                 })
                 .collect();
             for result in results {
@@ -223,7 +248,7 @@ impl Query {
                 if !file.matches.is_empty() {
                     outcome.files.push(file);
                 }
-                // Once the limit is reached, later files are still scanned until one matches:
+                // Once the limit is reached, later files are still searched until one matches:
                 // only then is the answer known to be truncated.
                 if outcome.truncated {
                     return Ok(outcome);
@@ -297,8 +322,11 @@ pub struct Outcome {
     pub total_matches: u64,
     /// Whether more matches exist than were returned.
     pub truncated: bool,
-    /// Files that passed the filters.
+    /// Candidate files that passed the filters (each verified until the limit was reached).
     pub files_searched: u64,
+    /// `trigram` when the index chose the candidates, `scan` when the pattern has no usable
+    /// trigram and every file is a candidate.
+    pub strategy: &'static str,
 }
 
 #[cfg(test)]
@@ -366,20 +394,11 @@ mod tests {
             ..SearchParams::default()
         })
         .unwrap();
-        let record = |language: &str| FileRecord {
-            size: 1,
-            mtime_ns: 0,
-            hash: [0; 32],
-            language: language.into(),
-            lines: Default::default(),
-            skipped: None,
-            indexed_ns: 0,
-        };
-        assert!(q.filter.accepts("src/a.rs", &record("Rust")));
-        assert!(q.filter.accepts("tool", &record("Python")), "by language");
-        assert!(!q.filter.accepts("src/a.go", &record("Go")));
-        assert!(!q.filter.accepts("vendor/a.rs", &record("Rust")));
-        assert!(!q.filter.accepts("x/vendor/a.rs", &record("Rust")));
-        assert!(!q.filter.accepts("src/a.gen.rs", &record("Rust")));
+        assert!(q.filter.accepts("src/a.rs", "Rust"));
+        assert!(q.filter.accepts("tool", "Python"), "by language");
+        assert!(!q.filter.accepts("src/a.go", "Go"));
+        assert!(!q.filter.accepts("vendor/a.rs", "Rust"));
+        assert!(!q.filter.accepts("x/vendor/a.rs", "Rust"));
+        assert!(!q.filter.accepts("src/a.gen.rs", "Rust"));
     }
 }

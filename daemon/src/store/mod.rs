@@ -1,14 +1,23 @@
-//! The persistent index: one redb database file holding registered roots, per-file metadata
-//! and zstd-compressed file contents.
+//! The persistent index: one redb database file holding registered roots, per-file metadata,
+//! zstd-compressed file contents and the trigram index, plus the in-memory view of that index
+//! that queries use.
 //!
 //! Contents are stored once per distinct content hash (blake3) with a reference count, so the
 //! same file in two roots or worktrees costs one blob. Every change to a root goes through
-//! [`Store::apply`], one transaction per batch. The store never walks the filesystem and never
-//! decides what to index; the indexer does that.
+//! [`Store::apply`], one transaction per batch, which also writes one trigram segment for the
+//! batch's new documents; a background merger combines segments (dropping dead documents).
+//! [`Store::view`] pairs a read transaction with the matching in-memory index, so a query sees
+//! one consistent state. The store never walks the filesystem and never decides what to
+//! index; the indexer does that.
 
 mod records;
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Weak};
+
+use crate::trigram::index::Doc;
+use crate::trigram::{RootIndex, Segment};
 
 use redb::{
     Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
@@ -19,14 +28,22 @@ pub use records::{
 };
 
 /// Version of the layout written by this build. Opening a store written by a newer version is
-/// refused; older versions are migrated (none exist yet).
-pub const SCHEMA_VERSION: u32 = 1;
+/// refused; older versions are migrated (version 1 had no trigram index: its file records are
+/// dropped and rebuilt by the start-up reconciliation, its roots kept).
+pub const SCHEMA_VERSION: u32 = 2;
+
+/// A root's segments are merged once a size tier holds this many of them.
+const MERGE_FANOUT: usize = 4;
 
 const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 const ROOTS: TableDefinition<u32, &[u8]> = TableDefinition::new("roots");
 const FILES: TableDefinition<(u32, &str), &[u8]> = TableDefinition::new("files");
 const BLOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blobs");
 const BLOB_REFS: TableDefinition<&[u8], u32> = TableDefinition::new("blob_refs");
+const SEGMENTS: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("segments");
+const COUNTERS: TableDefinition<(u32, &str), u64> = TableDefinition::new("counters");
+const NEXT_DOC: &str = "next_doc";
+const NEXT_SEGMENT: &str = "next_segment";
 
 const SCHEMA_KEY: &str = "schema_version";
 
@@ -100,10 +117,13 @@ pub enum FileChange {
     Upsert {
         /// Path relative to the root, `/`-separated.
         path: String,
-        /// Its metadata.
+        /// Its metadata (its `doc_id` is assigned here).
         record: FileRecord,
         /// Compressed content, if it must be stored.
         blob: Option<Vec<u8>>,
+        /// The content's distinct trigrams, whenever the content differs from the record's
+        /// previous one.
+        trigrams: Option<Vec<u32>>,
     },
     /// The file is gone or now ignored.
     Remove {
@@ -112,12 +132,32 @@ pub enum FileChange {
     },
 }
 
+/// The current index of one root. Writers replace it under the write lock while they
+/// commit, so a reader that takes the read lock gets a read transaction and an index that
+/// match.
+#[derive(Default)]
+struct RootView {
+    current: parking_lot::RwLock<Arc<RootIndex>>,
+}
+
+/// A consistent read-only state of one root: store contents and trigram index.
+pub struct View {
+    /// The store at the moment of the view.
+    pub snapshot: Snapshot,
+    /// The root's index at the same moment.
+    pub index: Arc<RootIndex>,
+}
+
 /// The open store.
 pub struct Store {
     /// Transactions begin under the read lock; compaction, which needs the database to
     /// itself, takes the write lock.
     db: parking_lot::RwLock<Database>,
     path: PathBuf,
+    views: parking_lot::RwLock<HashMap<RootId, Arc<RootView>>>,
+    /// Roots whose segments should be merged; the merger thread listens.
+    merge_requests: parking_lot::Mutex<Option<crossbeam_channel::Sender<RootId>>>,
+    merger: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 impl Store {
@@ -142,9 +182,154 @@ impl Store {
         let store = Store {
             db: parking_lot::RwLock::new(db),
             path,
+            views: parking_lot::RwLock::new(HashMap::new()),
+            merge_requests: parking_lot::Mutex::new(None),
+            merger: parking_lot::Mutex::new(None),
         };
         store.check_schema()?;
+        store.load_views()?;
         Ok(store)
+    }
+
+    /// Rebuilds every root's in-memory index from the stored records and segments.
+    fn load_views(&self) -> Result<()> {
+        let txn = self.db.read().begin_read()?;
+        let files = txn.open_table(FILES)?;
+        let segments = txn.open_table(SEGMENTS)?;
+        let mut indexes: HashMap<RootId, RootIndex> = HashMap::new();
+        for entry in files.iter()? {
+            let (key, value) = entry?;
+            let (root, path) = key.value();
+            let record: FileRecord = decode(value.value())?;
+            if let Some(id) = record.doc_id {
+                indexes.entry(root).or_default().docs.set(
+                    id,
+                    Some(Doc {
+                        path: path.into(),
+                        hash: record.hash,
+                        language: record.language.as_str().into(),
+                    }),
+                );
+            }
+        }
+        for entry in segments.iter()? {
+            let (key, value) = entry?;
+            let (root, id) = key.value();
+            let segment = decode_segment(value.value())?;
+            indexes
+                .entry(root)
+                .or_default()
+                .segments
+                .push((id, Arc::new(segment)));
+        }
+        let mut views = self.views.write();
+        for (root, index) in indexes {
+            views.insert(
+                root,
+                Arc::new(RootView {
+                    current: parking_lot::RwLock::new(Arc::new(index)),
+                }),
+            );
+        }
+        Ok(())
+    }
+
+    fn root_view(&self, root: RootId) -> Arc<RootView> {
+        if let Some(view) = self.views.read().get(&root) {
+            return Arc::clone(view);
+        }
+        Arc::clone(self.views.write().entry(root).or_default())
+    }
+
+    /// A consistent read-only state of `root`: a read transaction and the index that matches
+    /// it.
+    pub fn view(&self, root: RootId) -> Result<View> {
+        let view = self.root_view(root);
+        let current = view.current.read();
+        let snapshot = self.snapshot()?;
+        Ok(View {
+            snapshot,
+            index: Arc::clone(&current),
+        })
+    }
+
+    /// Starts the background thread that merges segments when a root has too many.
+    pub fn start_merger(self: &Arc<Self>) {
+        let (sender, receiver) = crossbeam_channel::unbounded::<RootId>();
+        let store: Weak<Store> = Arc::downgrade(self);
+        let thread = std::thread::Builder::new()
+            .name("segment merger".into())
+            .spawn(move || {
+                while let Ok(root) = receiver.recv() {
+                    let Some(store) = store.upgrade() else { break };
+                    loop {
+                        match store.merge_once(root) {
+                            Ok(true) => continue,
+                            Ok(false) => break,
+                            Err(err) => {
+                                tracing::warn!(root, error = %err, "segment merge failed");
+                                break;
+                            }
+                        }
+                    }
+                }
+            });
+        match thread {
+            Ok(thread) => {
+                *self.merge_requests.lock() = Some(sender);
+                *self.merger.lock() = Some(thread);
+            }
+            Err(err) => tracing::warn!(error = %err, "cannot start the segment merger"),
+        }
+    }
+
+    /// Stops the merger thread (after the merge it may be doing).
+    pub fn stop_merger(&self) {
+        self.merge_requests.lock().take();
+        if let Some(thread) = self.merger.lock().take() {
+            let _ = thread.join();
+        }
+    }
+
+    /// Merges one tier of `root`'s segments if one is full; `true` if it merged.
+    pub fn merge_once(&self, root: RootId) -> Result<bool> {
+        let view = self.root_view(root);
+        let index = Arc::clone(&view.current.read());
+        let Some(chosen) = merge_plan(&index.segments) else {
+            return Ok(false);
+        };
+        let parts: Vec<&Segment> = index
+            .segments
+            .iter()
+            .filter(|(id, _)| chosen.contains(id))
+            .map(|(_, segment)| segment.as_ref())
+            .collect();
+        let docs = index.docs.clone();
+        let merged = Segment::merge(&parts, &|doc| docs.get(doc).is_some());
+        let encoded = encode_segment(&merged)?;
+
+        let txn = self.db.read().begin_write()?;
+        let new_id = {
+            let mut counters = txn.open_table(COUNTERS)?;
+            let new_id = next_counter(&mut counters, root, NEXT_SEGMENT)?;
+            let mut segments = txn.open_table(SEGMENTS)?;
+            for id in &chosen {
+                segments.remove((root, *id))?;
+            }
+            if merged.trigram_count() > 0 {
+                segments.insert((root, new_id), encoded.as_slice())?;
+            }
+            new_id
+        };
+        let mut current = view.current.write();
+        txn.commit()?;
+        let mut next = RootIndex::clone(&current);
+        next.segments.retain(|(id, _)| !chosen.contains(id));
+        if merged.trigram_count() > 0 {
+            next.segments.push((new_id, Arc::new(merged)));
+        }
+        *current = Arc::new(next);
+        Ok(true)
     }
 
     fn check_schema(&self) -> Result<()> {
@@ -163,7 +348,20 @@ impl Store {
                         supported: SCHEMA_VERSION,
                     });
                 }
-                Some(_) => {}
+                Some(SCHEMA_VERSION) => {}
+                Some(old) => {
+                    tracing::info!(
+                        from = old,
+                        to = SCHEMA_VERSION,
+                        "upgrading the store; file records are rebuilt by the next indexing run"
+                    );
+                    txn.delete_table(FILES)?;
+                    txn.delete_table(BLOBS)?;
+                    txn.delete_table(BLOB_REFS)?;
+                    txn.delete_table(SEGMENTS)?;
+                    txn.delete_table(COUNTERS)?;
+                    meta.insert(SCHEMA_KEY, SCHEMA_VERSION.to_le_bytes().as_slice())?;
+                }
                 None => {
                     meta.insert(SCHEMA_KEY, SCHEMA_VERSION.to_le_bytes().as_slice())?;
                 }
@@ -173,6 +371,8 @@ impl Store {
             txn.open_table(FILES)?;
             txn.open_table(BLOBS)?;
             txn.open_table(BLOB_REFS)?;
+            txn.open_table(SEGMENTS)?;
+            txn.open_table(COUNTERS)?;
         }
         txn.commit()?;
         Ok(())
@@ -263,25 +463,53 @@ impl Store {
         self.snapshot()?.files_under(root, prefix)
     }
 
-    /// Applies `changes` to `root` in one transaction.
-    pub fn apply(&self, root: RootId, changes: Vec<FileChange>) -> Result<()> {
+    /// Applies `changes` to `root` in one transaction: records, contents, and one trigram
+    /// segment for the documents whose content is new. Returns how many segments the root has.
+    pub fn apply(&self, root: RootId, changes: Vec<FileChange>) -> Result<usize> {
         if changes.is_empty() {
-            return Ok(());
+            return Ok(self.root_view(root).current.read().segments.len());
         }
+        // Document table edits, applied to the in-memory index after the commit.
+        let mut doc_edits: Vec<(u32, Option<Doc>)> = Vec::new();
+        let mut new_docs: Vec<(u32, Vec<u32>)> = Vec::new();
         let txn = self.db.read().begin_write()?;
-        {
+        let segment_id = {
             let mut files = txn.open_table(FILES)?;
             let mut blobs = txn.open_table(BLOBS)?;
             let mut refs = txn.open_table(BLOB_REFS)?;
+            let mut counters = txn.open_table(COUNTERS)?;
             for change in changes {
                 match change {
-                    FileChange::Upsert { path, record, blob } => {
+                    FileChange::Upsert {
+                        path,
+                        mut record,
+                        blob,
+                        trigrams,
+                    } => {
                         let old = files
                             .get((root, path.as_str()))?
                             .map(|value| decode::<FileRecord>(value.value()))
                             .transpose()?;
                         let old_hash = old.as_ref().and_then(FileRecord::stored_hash);
                         let new_hash = record.stored_hash();
+                        let old_doc = old.as_ref().and_then(|old| old.doc_id);
+                        record.doc_id = match new_hash {
+                            None => None,
+                            // Same content: same document (a re-index of unchanged files
+                            // without one, e.g. after an upgrade, gets one now).
+                            Some(hash) if Some(hash) == old_hash && old_doc.is_some() => old_doc,
+                            Some(_) => {
+                                let id = next_counter(&mut counters, root, NEXT_DOC)? as u32;
+                                let trigrams = match trigrams {
+                                    Some(trigrams) => trigrams,
+                                    None => {
+                                        content_trigrams(&blobs, &record.hash, blob.as_deref())?
+                                    }
+                                };
+                                new_docs.push((id, trigrams));
+                                Some(id)
+                            }
+                        };
                         if old_hash != new_hash {
                             if let Some(hash) = new_hash {
                                 add_blob_ref(&mut blobs, &mut refs, &hash, blob.as_deref())?;
@@ -290,6 +518,21 @@ impl Store {
                                 drop_blob_ref(&mut blobs, &mut refs, &hash)?;
                             }
                         }
+                        if let Some(old_doc) = old_doc
+                            && record.doc_id != Some(old_doc)
+                        {
+                            doc_edits.push((old_doc, None));
+                        }
+                        if let Some(id) = record.doc_id {
+                            doc_edits.push((
+                                id,
+                                Some(Doc {
+                                    path: path.as_str().into(),
+                                    hash: record.hash,
+                                    language: record.language.as_str().into(),
+                                }),
+                            ));
+                        }
                         files.insert((root, path.as_str()), encode(&record)?.as_slice())?;
                     }
                     FileChange::Remove { path } => {
@@ -297,15 +540,46 @@ impl Store {
                             .remove((root, path.as_str()))?
                             .map(|value| decode::<FileRecord>(value.value()))
                             .transpose()?;
-                        if let Some(hash) = old.as_ref().and_then(FileRecord::stored_hash) {
-                            drop_blob_ref(&mut blobs, &mut refs, &hash)?;
+                        if let Some(old) = &old {
+                            if let Some(hash) = old.stored_hash() {
+                                drop_blob_ref(&mut blobs, &mut refs, &hash)?;
+                            }
+                            if let Some(doc) = old.doc_id {
+                                doc_edits.push((doc, None));
+                            }
                         }
                     }
                 }
             }
+            if new_docs.is_empty() {
+                None
+            } else {
+                Some(next_counter(&mut counters, root, NEXT_SEGMENT)?)
+            }
+        };
+        let segment = segment_id.map(|id| (id, Segment::build(&new_docs)));
+        if let Some((id, segment)) = &segment {
+            txn.open_table(SEGMENTS)?
+                .insert((root, *id), encode_segment(segment)?.as_slice())?;
         }
+        let view = self.root_view(root);
+        let mut current = view.current.write();
         txn.commit()?;
-        Ok(())
+        let mut next = RootIndex::clone(&current);
+        for (id, doc) in doc_edits {
+            next.docs.set(id, doc);
+        }
+        if let Some((id, segment)) = segment {
+            next.segments.push((id, Arc::new(segment)));
+        }
+        let segments = next.segments.len();
+        let wants_merge = merge_plan(&next.segments).is_some();
+        *current = Arc::new(next);
+        drop(current);
+        if wants_merge && let Some(sender) = self.merge_requests.lock().as_ref() {
+            let _ = sender.send(root);
+        }
+        Ok(segments)
     }
 
     /// A consistent read-only view of the whole store.
@@ -422,6 +696,71 @@ impl Snapshot {
     }
 }
 
+/// Takes the next value of a per-root counter.
+fn next_counter(
+    counters: &mut redb::Table<(u32, &str), u64>,
+    root: RootId,
+    name: &str,
+) -> Result<u64> {
+    let value = counters.get((root, name))?.map(|v| v.value()).unwrap_or(1);
+    counters.insert((root, name), value + 1)?;
+    Ok(value)
+}
+
+/// The trigrams of content the caller did not analyse (only reached when a file's document id
+/// must be created for content already stored).
+fn content_trigrams(
+    blobs: &redb::Table<&[u8], &[u8]>,
+    hash: &ContentHash,
+    blob: Option<&[u8]>,
+) -> Result<Vec<u32>> {
+    let compressed = match blob {
+        Some(blob) => blob.to_vec(),
+        None => blobs
+            .get(hash.as_slice())?
+            .map(|value| value.value().to_vec())
+            .ok_or_else(|| StoreError::Corrupt(format!("content {} is missing", hex(hash))))?,
+    };
+    let content = zstd::stream::decode_all(compressed.as_slice())
+        .map_err(|err| StoreError::Corrupt(format!("content {}: {err}", hex(hash))))?;
+    Ok(crate::trigram::trigrams(&content))
+}
+
+fn encode_segment(segment: &Segment) -> Result<Vec<u8>> {
+    zstd::bulk::compress(segment.bytes(), 1)
+        .map_err(|err| StoreError::Corrupt(format!("cannot compress a segment: {err}")))
+}
+
+fn decode_segment(bytes: &[u8]) -> Result<Segment> {
+    let raw = zstd::stream::decode_all(bytes)
+        .map_err(|err| StoreError::Corrupt(format!("trigram segment: {err}")))?;
+    Segment::from_bytes(raw).map_err(|err| StoreError::Corrupt(err.to_string()))
+}
+
+/// The segments to merge next: every segment of the first size tier (by powers of
+/// [`MERGE_FANOUT`] in documents) that holds at least [`MERGE_FANOUT`] of them.
+fn merge_plan(segments: &[(u64, Arc<Segment>)]) -> Option<Vec<u64>> {
+    let tier = |segment: &Segment| {
+        let mut docs = u64::from(segment.docs().max(1));
+        let mut tier = 0u32;
+        while docs >= MERGE_FANOUT as u64 {
+            docs /= MERGE_FANOUT as u64;
+            tier += 1;
+        }
+        tier
+    };
+    let mut tiers: HashMap<u32, Vec<u64>> = HashMap::new();
+    for (id, segment) in segments {
+        tiers.entry(tier(segment)).or_default().push(*id);
+    }
+    let mut full: Vec<(u32, Vec<u64>)> = tiers
+        .into_iter()
+        .filter(|(_, ids)| ids.len() >= MERGE_FANOUT)
+        .collect();
+    full.sort_by_key(|(tier, _)| *tier);
+    full.into_iter().next().map(|(_, ids)| ids)
+}
+
 fn encode<T: serde::Serialize>(value: &T) -> Result<Vec<u8>> {
     postcard::to_stdvec(value).map_err(|err| StoreError::Corrupt(err.to_string()))
 }
@@ -457,6 +796,7 @@ mod tests {
             lines: LineCounts::default(),
             skipped: None,
             indexed_ns: 0,
+            doc_id: None,
         };
         (record, zstd::encode_all(content, 3).unwrap())
     }
@@ -479,6 +819,7 @@ mod tests {
                         path: "main.rs".into(),
                         record: rec.clone(),
                         blob: Some(blob.clone()),
+                        trigrams: Some(crate::trigram::trigrams(b"fn main() {}\n")),
                     }],
                 )
                 .unwrap();
@@ -533,6 +874,7 @@ mod tests {
             path: path.into(),
             record: rec.clone(),
             blob: Some(blob.clone()),
+            trigrams: Some(Vec::new()),
         };
         store
             .apply(a.id, vec![upsert("z.rs"), upsert("a.rs")])

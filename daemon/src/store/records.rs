@@ -65,6 +65,9 @@ pub struct FileRecord {
     pub skipped: Option<SkipReason>,
     /// When this record was made (ns since the Unix epoch), to spot "racy" modification times.
     pub indexed_ns: i64,
+    /// Id of the content's document in the root's trigram index (`None` when not stored).
+    /// Assigned by the store; a new id whenever the content changes.
+    pub doc_id: Option<u32>,
 }
 
 impl FileRecord {

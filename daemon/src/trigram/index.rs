@@ -1,0 +1,245 @@
+//! One root's in-memory index state: the document table and the segments. Values of
+//! [`RootIndex`] are immutable snapshots; every committed change produces a new one, sharing
+//! all untouched parts, so queries run on a consistent state without locks.
+
+use std::sync::Arc;
+
+use super::query::TrigramQuery;
+use super::segment::Segment;
+use crate::store::ContentHash;
+
+/// Documents per copy-on-write chunk of the document table.
+const CHUNK: usize = 1024;
+
+/// A live document: a stored file's content.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Doc {
+    /// Path relative to the root.
+    pub path: Arc<str>,
+    /// Content hash (the key of the stored content).
+    pub hash: ContentHash,
+    /// Detected language.
+    pub language: Arc<str>,
+}
+
+/// Document id → document, for the ids that are live. Cloning shares every chunk; an update
+/// copies only the chunk it touches.
+#[derive(Debug, Clone, Default)]
+pub struct DocTable {
+    chunks: Vec<Arc<Vec<Option<Doc>>>>,
+    live: usize,
+}
+
+impl DocTable {
+    /// The live document with this id.
+    pub fn get(&self, id: u32) -> Option<&Doc> {
+        let id = id as usize;
+        self.chunks.get(id / CHUNK)?.get(id % CHUNK)?.as_ref()
+    }
+
+    /// Sets (or, with `None`, kills) document `id`.
+    pub fn set(&mut self, id: u32, doc: Option<Doc>) {
+        let id = id as usize;
+        while self.chunks.len() <= id / CHUNK {
+            self.chunks.push(Arc::new(vec![None; CHUNK]));
+        }
+        let chunk = Arc::make_mut(&mut self.chunks[id / CHUNK]);
+        let slot = &mut chunk[id % CHUNK];
+        match (slot.is_some(), doc.is_some()) {
+            (false, true) => self.live += 1,
+            (true, false) => self.live -= 1,
+            _ => {}
+        }
+        *slot = doc;
+    }
+
+    /// Number of live documents.
+    pub fn live(&self) -> usize {
+        self.live
+    }
+
+    /// Every live document with its id.
+    pub fn iter(&self) -> impl Iterator<Item = (u32, &Doc)> {
+        self.chunks
+            .iter()
+            .enumerate()
+            .flat_map(|(chunk_index, chunk)| {
+                chunk.iter().enumerate().filter_map(move |(offset, doc)| {
+                    doc.as_ref()
+                        .map(|doc| ((chunk_index * CHUNK + offset) as u32, doc))
+                })
+            })
+    }
+}
+
+/// A root's index at one moment.
+#[derive(Debug, Clone, Default)]
+pub struct RootIndex {
+    /// Live documents.
+    pub docs: DocTable,
+    /// Segments with their store keys.
+    pub segments: Vec<(u64, Arc<Segment>)>,
+}
+
+impl RootIndex {
+    /// The ids of live documents that may match `query`, ascending; `None` when the query
+    /// cannot narrow anything down (every live document is a candidate).
+    pub fn candidates(&self, query: &TrigramQuery) -> Option<Vec<u32>> {
+        if query.is_all() {
+            return None;
+        }
+        let mut ids = self.evaluate(query);
+        ids.retain(|&id| self.docs.get(id).is_some());
+        Some(ids)
+    }
+
+    fn estimate(&self, query: &TrigramQuery) -> u64 {
+        match query {
+            TrigramQuery::All => self.docs.live() as u64,
+            TrigramQuery::None => 0,
+            TrigramQuery::Trigram(trigram) => self
+                .segments
+                .iter()
+                .map(|(_, segment)| u64::from(segment.count(*trigram)))
+                .sum(),
+            TrigramQuery::And(parts) => parts
+                .iter()
+                .map(|part| self.estimate(part))
+                .min()
+                .unwrap_or(0),
+            TrigramQuery::Or(parts) => parts.iter().map(|part| self.estimate(part)).sum(),
+        }
+    }
+
+    /// Sorted ids (possibly dead) satisfying `query`.
+    fn evaluate(&self, query: &TrigramQuery) -> Vec<u32> {
+        match query {
+            TrigramQuery::All => self.docs.iter().map(|(id, _)| id).collect(),
+            TrigramQuery::None => Vec::new(),
+            TrigramQuery::Trigram(trigram) => {
+                let mut ids = Vec::new();
+                for (_, segment) in &self.segments {
+                    segment.postings_into(*trigram, &mut ids);
+                }
+                if self.segments.len() > 1 {
+                    ids.sort_unstable();
+                }
+                ids
+            }
+            TrigramQuery::And(parts) => {
+                let mut ordered: Vec<(u64, &TrigramQuery)> = parts
+                    .iter()
+                    .map(|part| (self.estimate(part), part))
+                    .collect();
+                ordered.sort_by_key(|(estimate, _)| *estimate);
+                let mut result: Option<Vec<u32>> = None;
+                for (_, part) in ordered {
+                    let ids = self.evaluate(part);
+                    result = Some(match result {
+                        None => ids,
+                        Some(previous) => intersect(&previous, &ids),
+                    });
+                    if result.as_ref().is_some_and(Vec::is_empty) {
+                        break;
+                    }
+                }
+                result.unwrap_or_default()
+            }
+            TrigramQuery::Or(parts) => {
+                let mut ids: Vec<u32> = parts.iter().flat_map(|part| self.evaluate(part)).collect();
+                ids.sort_unstable();
+                ids.dedup();
+                ids
+            }
+        }
+    }
+
+    /// Total encoded size of the segments, in bytes.
+    pub fn segment_bytes(&self) -> u64 {
+        self.segments
+            .iter()
+            .map(|(_, segment)| segment.bytes().len() as u64)
+            .sum()
+    }
+}
+
+/// Intersection of two ascending lists.
+fn intersect(left: &[u32], right: &[u32]) -> Vec<u32> {
+    let (small, large) = if left.len() <= right.len() {
+        (left, right)
+    } else {
+        (right, left)
+    };
+    let mut out = Vec::with_capacity(small.len());
+    let mut from = 0;
+    for &id in small {
+        // Galloping would help for very skewed sizes; binary search on the rest is enough.
+        match large[from..].binary_search(&id) {
+            Ok(position) => {
+                out.push(id);
+                from += position + 1;
+            }
+            Err(position) => from += position,
+        }
+        if from >= large.len() {
+            break;
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trigram::extract::trigrams;
+
+    fn doc(path: &str) -> Option<Doc> {
+        Some(Doc {
+            path: path.into(),
+            hash: [0; 32],
+            language: "Text".into(),
+        })
+    }
+
+    #[test]
+    fn doc_table_counts_and_shares() {
+        let mut table = DocTable::default();
+        table.set(5, doc("a"));
+        table.set(2000, doc("b"));
+        let snapshot = table.clone();
+        table.set(5, None);
+        assert_eq!(table.live(), 1);
+        assert_eq!(snapshot.live(), 2, "the snapshot is unaffected");
+        assert_eq!(snapshot.get(5).unwrap().path.as_ref(), "a");
+        assert_eq!(
+            snapshot.iter().map(|(id, _)| id).collect::<Vec<_>>(),
+            [5, 2000]
+        );
+    }
+
+    #[test]
+    fn candidates_follow_the_query_and_skip_dead_docs() {
+        let mut index = RootIndex::default();
+        for (id, path) in [(1, "x"), (2, "y"), (3, "z")] {
+            index.docs.set(id, doc(path));
+        }
+        index.segments.push((
+            1,
+            Arc::new(Segment::build(&[
+                (1, trigrams(b"hello world")),
+                (2, trigrams(b"help")),
+            ])),
+        ));
+        index.segments.push((
+            2,
+            Arc::new(Segment::build(&[(3, trigrams(b"shell world"))])),
+        ));
+        let query = TrigramQuery::from_regex("world", false).unwrap();
+        assert_eq!(index.candidates(&query), Some(vec![1, 3]));
+        index.docs.set(3, None);
+        assert_eq!(index.candidates(&query), Some(vec![1]));
+        let all = TrigramQuery::from_regex("w.r", false).unwrap();
+        assert_eq!(index.candidates(&all), None);
+        assert_eq!(intersect(&[1, 3, 5, 7], &[2, 3, 7, 9]), [3, 7]);
+    }
+}

@@ -1,0 +1,320 @@
+//! Immutable segments: a sorted trigram table and delta+varint-encoded postings, in one
+//! contiguous byte buffer that is stored (zstd-compressed) as a single redb value and held in
+//! memory for queries.
+//!
+//! Layout (little endian):
+//!
+//! ```text
+//! "CSTG" version:u8 0 0 0   trigrams:u32   docs:u32   min_doc:u32   max_doc:u32
+//! table:    trigrams × (trigram:u32, postings_offset:u32, postings_count:u32)
+//! postings: per trigram, ascending doc ids as LEB128 varints of the gaps
+//! ```
+
+use std::collections::HashSet;
+
+use rayon::prelude::*;
+
+use super::extract::Trigram;
+
+const MAGIC: &[u8; 4] = b"CSTG";
+const VERSION: u8 = 1;
+const HEADER_LEN: usize = 24;
+const ENTRY_LEN: usize = 12;
+
+/// A segment that cannot be decoded.
+#[derive(Debug, thiserror::Error)]
+#[error("corrupt trigram segment: {0}")]
+pub struct SegmentError(pub String);
+
+/// An immutable trigram segment.
+#[derive(Debug, Clone)]
+pub struct Segment {
+    bytes: Vec<u8>,
+    trigrams: usize,
+    docs: u32,
+    min_doc: u32,
+    max_doc: u32,
+}
+
+fn read_u32(bytes: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
+}
+
+fn push_varint(out: &mut Vec<u8>, mut value: u32) {
+    while value >= 0x80 {
+        out.push((value as u8) | 0x80);
+        value >>= 7;
+    }
+    out.push(value as u8);
+}
+
+impl Segment {
+    /// Builds a segment from documents and their (sorted, distinct) trigrams.
+    pub fn build(docs: &[(u32, Vec<Trigram>)]) -> Segment {
+        let total: usize = docs.iter().map(|(_, trigrams)| trigrams.len()).sum();
+        // (trigram, doc) pairs packed into u64s sort into exactly the table order.
+        let mut pairs: Vec<u64> = Vec::with_capacity(total);
+        for (doc, trigrams) in docs {
+            pairs.extend(
+                trigrams
+                    .iter()
+                    .map(|&trigram| (u64::from(trigram) << 32) | u64::from(*doc)),
+            );
+        }
+        if pairs.len() > 1 << 20 {
+            pairs.par_sort_unstable();
+        } else {
+            pairs.sort_unstable();
+        }
+        pairs.dedup();
+        let mut table: Vec<(Trigram, Vec<u32>)> = Vec::new();
+        for pair in pairs {
+            let trigram = (pair >> 32) as Trigram;
+            let doc = pair as u32;
+            match table.last_mut() {
+                Some((last, postings)) if *last == trigram => postings.push(doc),
+                _ => table.push((trigram, vec![doc])),
+            }
+        }
+        let ids = docs.iter().map(|(doc, _)| *doc);
+        Segment::encode(
+            &table,
+            docs.len() as u32,
+            ids.clone().min().unwrap_or(0),
+            ids.max().unwrap_or(0),
+        )
+    }
+
+    fn encode(table: &[(Trigram, Vec<u32>)], docs: u32, min_doc: u32, max_doc: u32) -> Segment {
+        let mut postings = Vec::new();
+        let mut entries = Vec::with_capacity(table.len() * ENTRY_LEN);
+        for (trigram, docs) in table {
+            entries.extend_from_slice(&trigram.to_le_bytes());
+            entries.extend_from_slice(&(postings.len() as u32).to_le_bytes());
+            entries.extend_from_slice(&(docs.len() as u32).to_le_bytes());
+            let mut previous = 0u32;
+            for (index, &doc) in docs.iter().enumerate() {
+                let gap = if index == 0 { doc } else { doc - previous };
+                push_varint(&mut postings, gap);
+                previous = doc;
+            }
+        }
+        let mut bytes = Vec::with_capacity(HEADER_LEN + entries.len() + postings.len());
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&[VERSION, 0, 0, 0]);
+        bytes.extend_from_slice(&(table.len() as u32).to_le_bytes());
+        bytes.extend_from_slice(&docs.to_le_bytes());
+        bytes.extend_from_slice(&min_doc.to_le_bytes());
+        bytes.extend_from_slice(&max_doc.to_le_bytes());
+        bytes.extend_from_slice(&entries);
+        bytes.extend_from_slice(&postings);
+        Segment {
+            bytes,
+            trigrams: table.len(),
+            docs,
+            min_doc,
+            max_doc,
+        }
+    }
+
+    /// Decodes a segment from its bytes, checking its structure.
+    pub fn from_bytes(bytes: Vec<u8>) -> Result<Segment, SegmentError> {
+        if bytes.len() < HEADER_LEN || &bytes[..4] != MAGIC {
+            return Err(SegmentError("bad header".into()));
+        }
+        if bytes[4] != VERSION {
+            return Err(SegmentError(format!("unknown version {}", bytes[4])));
+        }
+        let trigrams = read_u32(&bytes, 8) as usize;
+        let docs = read_u32(&bytes, 12);
+        let min_doc = read_u32(&bytes, 16);
+        let max_doc = read_u32(&bytes, 20);
+        let postings_start = HEADER_LEN + trigrams * ENTRY_LEN;
+        if bytes.len() < postings_start {
+            return Err(SegmentError("truncated table".into()));
+        }
+        let segment = Segment {
+            bytes,
+            trigrams,
+            docs,
+            min_doc,
+            max_doc,
+        };
+        // Every postings offset must lie inside the buffer.
+        let postings_len = segment.bytes.len() - postings_start;
+        for index in 0..trigrams {
+            let (_, offset, _) = segment.entry(index);
+            if offset as usize > postings_len {
+                return Err(SegmentError("postings offset out of range".into()));
+            }
+        }
+        Ok(segment)
+    }
+
+    /// The encoded bytes (what is stored).
+    pub fn bytes(&self) -> &[u8] {
+        &self.bytes
+    }
+
+    /// Documents indexed in this segment (live or not).
+    pub fn docs(&self) -> u32 {
+        self.docs
+    }
+
+    /// Distinct trigrams.
+    pub fn trigram_count(&self) -> usize {
+        self.trigrams
+    }
+
+    /// Smallest and largest document id.
+    pub fn doc_range(&self) -> (u32, u32) {
+        (self.min_doc, self.max_doc)
+    }
+
+    fn entry(&self, index: usize) -> (Trigram, u32, u32) {
+        let at = HEADER_LEN + index * ENTRY_LEN;
+        (
+            read_u32(&self.bytes, at),
+            read_u32(&self.bytes, at + 4),
+            read_u32(&self.bytes, at + 8),
+        )
+    }
+
+    fn find(&self, trigram: Trigram) -> Option<(u32, u32)> {
+        let (mut low, mut high) = (0usize, self.trigrams);
+        while low < high {
+            let middle = (low + high) / 2;
+            let (found, offset, count) = self.entry(middle);
+            match found.cmp(&trigram) {
+                std::cmp::Ordering::Less => low = middle + 1,
+                std::cmp::Ordering::Greater => high = middle,
+                std::cmp::Ordering::Equal => return Some((offset, count)),
+            }
+        }
+        None
+    }
+
+    /// How many documents contain `trigram` (0 if none).
+    pub fn count(&self, trigram: Trigram) -> u32 {
+        self.find(trigram).map_or(0, |(_, count)| count)
+    }
+
+    /// Appends the documents containing `trigram`, ascending, to `out`.
+    pub fn postings_into(&self, trigram: Trigram, out: &mut Vec<u32>) {
+        let Some((offset, count)) = self.find(trigram) else {
+            return;
+        };
+        let postings_start = HEADER_LEN + self.trigrams * ENTRY_LEN;
+        let mut at = postings_start + offset as usize;
+        let mut previous = 0u32;
+        out.reserve(count as usize);
+        for index in 0..count {
+            let mut value = 0u32;
+            let mut shift = 0;
+            // Structure was checked on load; a truncated varint ends the list early.
+            while let Some(&byte) = self.bytes.get(at) {
+                at += 1;
+                value |= u32::from(byte & 0x7f) << shift;
+                if byte & 0x80 == 0 {
+                    break;
+                }
+                shift += 7;
+                if shift > 28 {
+                    break;
+                }
+            }
+            previous = if index == 0 {
+                value
+            } else {
+                previous.wrapping_add(value)
+            };
+            out.push(previous);
+        }
+    }
+
+    /// Every trigram of the table with its postings, in order (for merging).
+    fn table(&self) -> impl Iterator<Item = (Trigram, Vec<u32>)> + '_ {
+        (0..self.trigrams).map(move |index| {
+            let (trigram, _, _) = self.entry(index);
+            let mut postings = Vec::new();
+            self.postings_into(trigram, &mut postings);
+            (trigram, postings)
+        })
+    }
+
+    /// Merges `segments` into one, keeping only the documents for which `live` holds.
+    pub fn merge(segments: &[&Segment], live: &dyn Fn(u32) -> bool) -> Segment {
+        let mut tables: Vec<std::iter::Peekable<_>> = segments
+            .iter()
+            .map(|segment| segment.table().peekable())
+            .collect();
+        let mut merged: Vec<(Trigram, Vec<u32>)> = Vec::new();
+        loop {
+            let next = tables
+                .iter_mut()
+                .filter_map(|table| table.peek().map(|(trigram, _)| *trigram))
+                .min();
+            let Some(trigram) = next else { break };
+            let mut postings = Vec::new();
+            for table in tables.iter_mut() {
+                if table.peek().is_some_and(|(found, _)| *found == trigram)
+                    && let Some((_, docs)) = table.next()
+                {
+                    postings.extend(docs.into_iter().filter(|&doc| live(doc)));
+                }
+            }
+            if postings.is_empty() {
+                continue;
+            }
+            postings.sort_unstable();
+            postings.dedup();
+            merged.push((trigram, postings));
+        }
+        let live_docs: HashSet<u32> = merged
+            .iter()
+            .flat_map(|(_, docs)| docs.iter().copied())
+            .collect();
+        let min_doc = live_docs.iter().copied().min().unwrap_or(0);
+        let max_doc = live_docs.iter().copied().max().unwrap_or(0);
+        Segment::encode(&merged, live_docs.len() as u32, min_doc, max_doc)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::trigram::extract::trigrams;
+
+    #[test]
+    fn build_lookup_round_trip_and_merge() {
+        let docs = vec![
+            (1, trigrams(b"hello world")),
+            (2, trigrams(b"yellow")),
+            (300, trigrams(b"hello again")),
+        ];
+        let segment = Segment::build(&docs);
+        let ell = crate::trigram::extract::pack(b'e', b'l', b'l');
+        let mut found = Vec::new();
+        segment.postings_into(ell, &mut found);
+        assert_eq!(found, [1, 2, 300]);
+        assert_eq!(segment.count(ell), 3);
+        assert_eq!(
+            segment.count(crate::trigram::extract::pack(b'z', b'z', b'z')),
+            0
+        );
+
+        let reloaded = Segment::from_bytes(segment.bytes().to_vec()).unwrap();
+        let mut again = Vec::new();
+        reloaded.postings_into(ell, &mut again);
+        assert_eq!(again, found);
+        assert!(Segment::from_bytes(b"nonsense".to_vec()).is_err());
+
+        let other = Segment::build(&[(400, trigrams(b"shell"))]);
+        let merged = Segment::merge(&[&segment, &other], &|doc| doc != 2);
+        let mut merged_postings = Vec::new();
+        merged.postings_into(ell, &mut merged_postings);
+        assert_eq!(merged_postings, [1, 300, 400]);
+        let yel = crate::trigram::extract::pack(b'y', b'e', b'l');
+        assert_eq!(merged.count(yel), 0, "dead documents are dropped");
+    }
+}
