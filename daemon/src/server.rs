@@ -99,7 +99,11 @@ pub async fn run(options: DaemonOptions) -> Result<Exit> {
             .with_context(|| format!("cannot remove the stale socket {}", socket.display()))?;
     }
 
-    let store = Store::open(&data_dir, config.index.store_cache_mb * 1024 * 1024)?;
+    let store = Store::open_with(
+        &data_dir,
+        config.index.store_cache_mb * 1024 * 1024,
+        config.index.trigram_index,
+    )?;
     let name = ipc::socket_name(&socket)
         .with_context(|| format!("invalid socket path {}", socket.display()))?;
     let listener = ListenerOptions::new()

@@ -383,7 +383,9 @@ pub fn analyze(
     Ok(Some(Analyzed {
         record,
         blob: Some(blob),
-        trigrams: Some(crate::trigram::trigrams(&content)),
+        trigrams: config
+            .trigram_index
+            .then(|| crate::trigram::trigrams(&content)),
     }))
 }
 

@@ -203,7 +203,11 @@ impl Query {
 
     /// Runs the query on a consistent view of a root.
     pub fn run(&self, view: &View) -> Result<Outcome, StoreError> {
-        let candidates = view.index.candidates(&self.trigrams);
+        let candidates = if view.trigram_index {
+            view.index.candidates(&self.trigrams)
+        } else {
+            None
+        };
         let strategy = if candidates.is_some() {
             "trigram"
         } else {

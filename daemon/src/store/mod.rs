@@ -46,6 +46,7 @@ const NEXT_DOC: &str = "next_doc";
 const NEXT_SEGMENT: &str = "next_segment";
 
 const SCHEMA_KEY: &str = "schema_version";
+const TRIGRAM_KEY: &str = "trigram_index";
 
 /// Something went wrong with the store.
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +147,8 @@ pub struct View {
     pub snapshot: Snapshot,
     /// The root's index at the same moment.
     pub index: Arc<RootIndex>,
+    /// Whether the index has trigram segments (otherwise every document is a candidate).
+    pub trigram_index: bool,
 }
 
 /// The open store.
@@ -158,12 +161,21 @@ pub struct Store {
     /// Roots whose segments should be merged; the merger thread listens.
     merge_requests: parking_lot::Mutex<Option<crossbeam_channel::Sender<RootId>>>,
     merger: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Whether documents get trigram segments (otherwise every search scans).
+    trigram_index: bool,
 }
 
 impl Store {
     /// Opens (creating if needed) the store in `data_dir`, caching up to `cache_bytes` of
     /// database pages in memory.
     pub fn open(data_dir: &Path, cache_bytes: usize) -> Result<Store> {
+        Store::open_with(data_dir, cache_bytes, true)
+    }
+
+    /// Like [`Store::open`], choosing whether the trigram index is kept. A store written with
+    /// the other choice has its file records dropped (the next indexing run rebuilds them): a
+    /// partial trigram index would miss matches.
+    pub fn open_with(data_dir: &Path, cache_bytes: usize, trigram_index: bool) -> Result<Store> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
             path: data_dir.to_path_buf(),
             source,
@@ -185,6 +197,7 @@ impl Store {
             views: parking_lot::RwLock::new(HashMap::new()),
             merge_requests: parking_lot::Mutex::new(None),
             merger: parking_lot::Mutex::new(None),
+            trigram_index,
         };
         store.check_schema()?;
         store.load_views()?;
@@ -250,6 +263,7 @@ impl Store {
         Ok(View {
             snapshot,
             index: Arc::clone(&current),
+            trigram_index: self.trigram_index,
         })
     }
 
@@ -340,6 +354,21 @@ impl Store {
                 .get(SCHEMA_KEY)?
                 .map(|value| decode_u32(value.value()))
                 .transpose()?;
+            let indexed = meta
+                .get(TRIGRAM_KEY)?
+                .map(|value| value.value() == [1])
+                .unwrap_or(self.trigram_index);
+            let found = if indexed != self.trigram_index && found == Some(SCHEMA_VERSION) {
+                tracing::info!(
+                    trigram_index = self.trigram_index,
+                    "index.trigram_index changed; file records are rebuilt by the next indexing run"
+                );
+                // Treated as an upgrade from an older layout: everything but the roots goes.
+                Some(0)
+            } else {
+                found
+            };
+            meta.insert(TRIGRAM_KEY, [u8::from(self.trigram_index)].as_slice())?;
             match found {
                 Some(found) if found > SCHEMA_VERSION => {
                     return Err(StoreError::NewerSchema {
@@ -500,13 +529,15 @@ impl Store {
                             Some(hash) if Some(hash) == old_hash && old_doc.is_some() => old_doc,
                             Some(_) => {
                                 let id = next_counter(&mut counters, root, NEXT_DOC)? as u32;
-                                let trigrams = match trigrams {
-                                    Some(trigrams) => trigrams,
-                                    None => {
-                                        content_trigrams(&blobs, &record.hash, blob.as_deref())?
-                                    }
-                                };
-                                new_docs.push((id, trigrams));
+                                if self.trigram_index {
+                                    let trigrams = match trigrams {
+                                        Some(trigrams) => trigrams,
+                                        None => {
+                                            content_trigrams(&blobs, &record.hash, blob.as_deref())?
+                                        }
+                                    };
+                                    new_docs.push((id, trigrams));
+                                }
                                 Some(id)
                             }
                         };
@@ -910,6 +941,35 @@ mod tests {
         let err = Store::open(dir.path(), 1 << 20).err().unwrap();
         assert!(matches!(err, StoreError::NewerSchema { .. }), "{err}");
         assert!(err.to_string().contains("upgrade"), "{err}");
+    }
+
+    #[test]
+    fn switching_the_trigram_index_drops_file_records_but_keeps_roots() {
+        let dir = tempfile::tempdir().unwrap();
+        let (rec, blob) = record(b"fn main() {}\n");
+        {
+            let store = Store::open(dir.path(), 1 << 20).unwrap();
+            let root = store.add_root("/kept", 0).unwrap();
+            store
+                .apply(
+                    root.id,
+                    vec![FileChange::Upsert {
+                        path: "main.rs".into(),
+                        record: rec.clone(),
+                        blob: Some(blob.clone()),
+                        trigrams: Some(crate::trigram::trigrams(b"fn main() {}\n")),
+                    }],
+                )
+                .unwrap();
+            assert_eq!(store.view(root.id).unwrap().index.segments.len(), 1);
+        }
+        let store = Store::open_with(dir.path(), 1 << 20, false).unwrap();
+        let roots = store.roots().unwrap();
+        assert_eq!(roots.len(), 1);
+        assert!(store.files(roots[0].id).unwrap().is_empty());
+        let view = store.view(roots[0].id).unwrap();
+        assert!(!view.trigram_index);
+        assert!(view.index.segments.is_empty());
     }
 
     #[test]
