@@ -19,7 +19,7 @@ fi
 cargo build --quiet --release -p codesage -p codesaged -p codesage-benches
 benchmarks=("$@")
 if [ ${#benchmarks[@]} -eq 0 ]; then
-  benchmarks=(foundation freshness)
+  benchmarks=(foundation freshness search)
 fi
 for benchmark in "${benchmarks[@]}"; do
   echo "==> $benchmark"

@@ -109,6 +109,9 @@ enum Command {
     },
 }
 
+#[global_allocator]
+static ALLOCATOR: codesaged::allocator::Allocator = codesaged::allocator::Allocator {};
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     match run(cli) {

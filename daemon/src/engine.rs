@@ -657,10 +657,18 @@ impl Engine {
             connections_active: self.metrics.connections_active(),
             mcp_requests_received: self.mcp_requests.received.load(Ordering::Relaxed),
             mcp_requests_in_flight: self.mcp_requests.in_flight.load(Ordering::Relaxed),
+            content_cache: self.store.cache_stats(),
             roots: self
                 .roots()
                 .iter()
-                .map(|root| root_status(root, &self.root_summary(root)))
+                .map(|root| {
+                    let mut status = root_status(root, &self.root_summary(root));
+                    if let Ok(view) = self.store.view(root.id) {
+                        status.trigram_index_bytes = view.index.segment_bytes();
+                        status.trigram_segments = view.index.segments.len() as u64;
+                    }
+                    status
+                })
                 .collect(),
         }
     }
@@ -726,6 +734,8 @@ fn root_status(root: &Root, summary: &RootSummary) -> RootStatus {
         error,
         last_run: state.last_run.clone(),
         watch: root.watcher().map(|watcher| watcher.report()),
+        trigram_index_bytes: 0,
+        trigram_segments: 0,
     }
 }
 

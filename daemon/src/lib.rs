@@ -4,6 +4,7 @@
 //! serves it over a local socket to `codesage mcp` shims (MCP) and to `codesage` control
 //! commands. See `ARCHITECTURE.md` at the repository root for the codemap.
 
+pub mod allocator;
 pub mod cli;
 pub mod connection;
 pub mod control;

@@ -103,7 +103,8 @@ pub async fn run(options: DaemonOptions) -> Result<Exit> {
         &data_dir,
         config.index.store_cache_mb * 1024 * 1024,
         config.index.trigram_index,
-    )?;
+    )?
+    .with_content_cache(config.search.content_cache_mb as u64 * 1024 * 1024);
     let name = ipc::socket_name(&socket)
         .with_context(|| format!("invalid socket path {}", socket.display()))?;
     let listener = ListenerOptions::new()

@@ -82,6 +82,9 @@ pub struct SearchConfig {
     pub max_context_lines: usize,
     /// Lines longer than this many characters are shortened in answers.
     pub max_line_chars: usize,
+    /// Memory for decompressed contents of recently searched files, in MiB (0 disables it).
+    /// Searches verify candidate files; a hit saves decompressing one.
+    pub content_cache_mb: usize,
 }
 
 /// How registered roots are kept fresh.
@@ -191,6 +194,7 @@ impl Config {
                 max_results_limit: 10_000,
                 max_context_lines: 20,
                 max_line_chars: 400,
+                content_cache_mb: 128,
             },
             watch: WatchConfig {
                 enabled: true,
@@ -218,6 +222,7 @@ impl Config {
             Profile::Production => {}
             Profile::Development => {
                 config.log.level = "debug".into();
+                config.search.content_cache_mb = 32;
                 config.server.max_connections = 16;
             }
             Profile::HighPerformance => {
@@ -225,6 +230,7 @@ impl Config {
                 config.index.commit_batch_files = 5000;
                 config.index.store_cache_mb = 512;
                 config.search.default_max_results = 500;
+                config.search.content_cache_mb = 1024;
                 config.server.max_connections = 256;
                 config.log.level = "warn".into();
             }
@@ -236,6 +242,7 @@ impl Config {
                 config.index.store_cache_mb = 16;
                 config.search.default_max_results = 100;
                 config.search.max_results_limit = 2000;
+                config.search.content_cache_mb = 0;
                 config.server.max_connections = 16;
             }
         }

@@ -246,6 +246,26 @@ pub struct StatusReport {
     pub mcp_requests_in_flight: u64,
     /// Registered roots.
     pub roots: Vec<RootStatus>,
+    /// The cache of decompressed contents searches read through (absent when disabled).
+    #[serde(default)]
+    pub content_cache: Option<CacheStatus>,
+}
+
+/// Figures of a cache.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct CacheStatus {
+    /// Bytes held.
+    pub bytes: u64,
+    /// Most bytes it may hold.
+    pub capacity: u64,
+    /// Entries held.
+    pub entries: u64,
+    /// Lookups answered from the cache.
+    pub hits: u64,
+    /// Lookups that missed.
+    pub misses: u64,
+    /// hits / (hits + misses), 0 when unused.
+    pub hit_rate: f64,
 }
 
 /// One registered root, for `codesage status`.
@@ -267,6 +287,12 @@ pub struct RootStatus {
     pub last_run: Option<IndexSummary>,
     /// How the root is kept fresh.
     pub watch: Option<WatchStatus>,
+    /// Size of the root's trigram index (its segments, as held in memory), in bytes.
+    #[serde(default)]
+    pub trigram_index_bytes: u64,
+    /// Number of trigram segments (merged in the background).
+    #[serde(default)]
+    pub trigram_segments: u64,
 }
 
 /// How a root is kept fresh, for `codesage status`.

@@ -33,7 +33,7 @@ fn repo_root() -> PathBuf {
 fn parse_args() -> Result<Args> {
     let mut args = std::env::args().skip(1);
     let benchmark = args.next().context(
-        "usage: corpus-bench <foundation|freshness> [--corpus DIR] [--out FILE] [--rg PATH]",
+        "usage: corpus-bench <foundation|freshness|search> [--corpus DIR] [--out FILE] [--rg PATH]",
     )?;
     let mut parsed = Args {
         benchmark,
@@ -698,6 +698,325 @@ fn freshness(args: &Args) -> Result<String> {
     Ok(report)
 }
 
+/// ripgrep flags that select the same files CodeSage indexes by default (gitignore rules
+/// outside git repositories too, the size limit, excluded directories and globs).
+const RG_SAME_FILES: &[&str] = &[
+    "--no-require-git",
+    "--max-filesize",
+    "2M",
+    "-g",
+    "!**/node_modules/**",
+    "-g",
+    "!**/__pycache__/**",
+    "-g",
+    "!**/venv/**",
+    "-g",
+    "!**/target/**",
+    "-g",
+    "!*.min.js",
+    "-g",
+    "!*.min.css",
+    "-g",
+    "!*.map",
+];
+
+/// One benchmark query.
+struct SearchCase {
+    name: &'static str,
+    pattern: &'static str,
+    ignore_case: bool,
+}
+
+const SEARCH_CASES: &[SearchCase] = &[
+    SearchCase {
+        name: "rare literal",
+        pattern: "poll_read_buf",
+        ignore_case: false,
+    },
+    SearchCase {
+        name: "rare literal",
+        pattern: "Levenshtein",
+        ignore_case: false,
+    },
+    SearchCase {
+        name: "literal",
+        pattern: "spawn_blocking",
+        ignore_case: false,
+    },
+    SearchCase {
+        name: "common literal",
+        pattern: "return",
+        ignore_case: false,
+    },
+    SearchCase {
+        name: "identifier regex",
+        pattern: r"fn \w+_unchecked\(",
+        ignore_case: false,
+    },
+    SearchCase {
+        name: "identifier regex",
+        pattern: r"impl<T> \w+ for",
+        ignore_case: false,
+    },
+    SearchCase {
+        name: "Python regex",
+        pattern: r"class \w+\(models\.Model\)",
+        ignore_case: false,
+    },
+    SearchCase {
+        name: "case-insensitive",
+        pattern: "content-type",
+        ignore_case: true,
+    },
+    SearchCase {
+        name: "alternation",
+        pattern: "TODO|FIXME|XXX",
+        ignore_case: false,
+    },
+    SearchCase {
+        name: "no usable trigram",
+        pattern: r"\d{4}-\d{2}-\d{2}",
+        ignore_case: false,
+    },
+    SearchCase {
+        name: "no usable trigram",
+        pattern: r"\bx\b",
+        ignore_case: false,
+    },
+];
+
+/// (path, line) pairs of `path:line:text` output.
+fn hits(output: &[u8]) -> std::collections::BTreeSet<(String, u64)> {
+    String::from_utf8_lossy(output)
+        .lines()
+        .filter_map(|line| {
+            let mut parts = line.splitn(3, ':');
+            let path = parts.next()?.to_string();
+            let number = parts.next()?.parse().ok()?;
+            Some((path, number))
+        })
+        .collect()
+}
+
+fn timed(
+    runs: usize,
+    mut run: impl FnMut() -> Result<Vec<u8>>,
+) -> Result<(Vec<Duration>, Vec<u8>)> {
+    let mut samples = Vec::with_capacity(runs);
+    let mut last = Vec::new();
+    for _ in 0..runs {
+        let started = Instant::now();
+        last = run()?;
+        samples.push(started.elapsed());
+    }
+    Ok((samples, last))
+}
+
+fn search(args: &Args) -> Result<String> {
+    let (corpus_files, corpus_bytes) = corpus_size(&args.corpus);
+    let corpus = args.corpus.display().to_string();
+    let mut report = format!(
+        "Measured {}. Corpus: {} files, {} MiB. Warm page cache; every query runs once before \
+         timing. `search_codebase` goes through `codesage mcp` to the daemon with its default \
+         answer size (200 matching lines); `codesage search --max-results 0` and `rg` print \
+         every match (rg with flags that select the files CodeSage indexes, see \
+         `RG_SAME_FILES` in the driver). \"same lines\" compares the (path, line) pairs of those \
+         two.\n\n",
+        machine(),
+        corpus_files,
+        mib(corpus_bytes)
+    );
+
+    // Indexing with and without the trigram index, side by side.
+    let mut index_times = Vec::new();
+    for trigram_index in [false, true] {
+        let env = Env::new()?;
+        let mut daemon = env
+            .command(&binary("codesaged"))
+            .env("CODESAGE_INDEX__TRIGRAM_INDEX", trigram_index.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()?;
+        while !env.socket.exists() {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        let started = Instant::now();
+        let output = env.codesage(&["index", &corpus, "--json"])?;
+        let wall = started.elapsed();
+        let summary: Value = serde_json::from_slice(&output.stdout)?;
+        let status = env.status()?;
+        index_times.push((trigram_index, wall, summary, status));
+        env.stop()?;
+        daemon.wait()?;
+    }
+
+    let env = Env::new()?;
+    let mut daemon = env.start_daemon()?;
+    env.codesage(&["index", &corpus, "--json"])?;
+    // Let background merges settle before measuring sizes.
+    std::thread::sleep(Duration::from_secs(2));
+    let status = env.status()?;
+    let mut session = Session::open(&env)?;
+
+    report.push_str("### Query latency: CodeSage vs ripgrep on the same corpus\n\n");
+    report.push_str(
+        "| query | pattern | matches | `search_codebase` p50 / p95 ms | strategy | `codesage search` (all) p50 / p95 ms | `rg` p50 / p95 ms | rg ÷ search_codebase (p50) | rg ÷ codesage search (p50) | same lines |\n\
+         |---|---|---:|---:|---|---:|---:|---:|---:|---|\n",
+    );
+    for case in SEARCH_CASES {
+        let arguments = serde_json::json!({
+            "codebase_path": corpus,
+            "pattern": case.pattern,
+            "case_sensitive": !case.ignore_case,
+        });
+        session.call("search_codebase", arguments.clone())?;
+        let mut strategy = String::new();
+        let (mcp, _) = timed(20, || {
+            let result = session.call("search_codebase", arguments.clone())?;
+            strategy = result["strategy"].as_str().unwrap_or_default().to_string();
+            Ok(Vec::new())
+        })?;
+        let cli_args = |extra: &[&str]| {
+            let mut all: Vec<String> = vec!["search".into(), "--max-results".into(), "0".into()];
+            all.extend(["--root".into(), corpus.clone()]);
+            if case.ignore_case {
+                all.push("-i".into());
+            }
+            all.extend(extra.iter().map(|s| s.to_string()));
+            all.extend(["--".into(), case.pattern.to_string()]);
+            all
+        };
+        let run_cli = || -> Result<Vec<u8>> {
+            let args = cli_args(&[]);
+            let output = env
+                .command(&binary("codesage"))
+                .args(&args)
+                .stdin(Stdio::null())
+                .output()?;
+            if output.status.code() == Some(2) {
+                bail!(
+                    "codesage search failed: {}",
+                    String::from_utf8_lossy(&output.stderr)
+                );
+            }
+            Ok(output.stdout)
+        };
+        run_cli()?;
+        let (cli, ours) = timed(10, run_cli)?;
+        let run_rg = || -> Result<Vec<u8>> {
+            let mut command = Command::new(&args.rg);
+            command
+                .args(["-n", "--no-heading", "--color", "never"])
+                .args(RG_SAME_FILES)
+                .current_dir(&args.corpus);
+            if case.ignore_case {
+                command.arg("-i");
+            }
+            let output = command
+                .arg("--")
+                .arg(case.pattern)
+                .stdin(Stdio::null())
+                .output()?;
+            Ok(output.stdout)
+        };
+        run_rg()?;
+        let (rg, theirs) = timed(10, run_rg)?;
+        let ours = hits(&ours);
+        let theirs = hits(&theirs);
+        let differing = ours.symmetric_difference(&theirs).count();
+        let same = if differing == 0 {
+            "yes".to_string()
+        } else {
+            format!(
+                "no ({differing} of {} differ)",
+                ours.len().max(theirs.len())
+            )
+        };
+        let p50 = |samples: &[Duration]| percentile(samples, 0.5).as_secs_f64();
+        report.push_str(&format!(
+            "| {} | `{}`{} | {} | {} / {} | {} | {} / {} | {} / {} | {:.0}× | {:.1}× | {} |\n",
+            case.name,
+            case.pattern.replace('|', "\\|"),
+            if case.ignore_case { " (-i)" } else { "" },
+            theirs.len(),
+            ms(percentile(&mcp, 0.5)),
+            ms(percentile(&mcp, 0.95)),
+            strategy,
+            ms(percentile(&cli, 0.5)),
+            ms(percentile(&cli, 0.95)),
+            ms(percentile(&rg, 0.5)),
+            ms(percentile(&rg, 0.95)),
+            p50(&rg) / p50(&mcp),
+            p50(&rg) / p50(&cli),
+            same
+        ));
+    }
+    session.close()?;
+    let rss = env.status()?["rss_bytes"].as_u64().unwrap_or(0);
+    env.stop()?;
+    daemon.wait()?;
+
+    let root = &status["roots"][0];
+    let source = root["bytes"].as_u64().unwrap_or(1).max(1);
+    let trigram_bytes = root["trigram_index_bytes"].as_u64().unwrap_or(0);
+    let store = status["store_bytes"].as_u64().unwrap_or(0);
+    report.push_str("\n### Index size and memory\n\n| measure | value |\n|---|---:|\n");
+    let rows = [
+        ("source indexed, MiB", mib(source)),
+        (
+            "trigram index (segments, in memory), MiB",
+            mib(trigram_bytes),
+        ),
+        (
+            "trigram index / source",
+            format!("{:.3}", trigram_bytes as f64 / source as f64),
+        ),
+        (
+            "segments after background merges",
+            root["trigram_segments"].to_string(),
+        ),
+        (
+            "store file (contents + records + compressed segments), MiB",
+            mib(store),
+        ),
+        (
+            "store file / source",
+            format!("{:.3}", store as f64 / source as f64),
+        ),
+        ("daemon RSS after the queries, MiB", mib(rss)),
+        (
+            "daemon RSS / source",
+            format!("{:.3}", rss as f64 / source as f64),
+        ),
+    ];
+    for (name, value) in rows {
+        report.push_str(&format!("| {name} | {value} |\n"));
+    }
+
+    report.push_str("\n### Indexing throughput with and without the trigram index (same run)\n\n");
+    report.push_str(
+        "| trigram index | wall s | files/s | MiB/s | store MiB |\n|---|---:|---:|---:|---:|\n",
+    );
+    for (trigram_index, wall, summary, status) in &index_times {
+        let files = summary["files"].as_u64().unwrap_or(0) as f64;
+        let bytes = summary["bytes"].as_u64().unwrap_or(0) as f64;
+        report.push_str(&format!(
+            "| {} | {:.2} | {:.0} | {:.1} | {} |\n",
+            if *trigram_index {
+                "on"
+            } else {
+                "off (foundation)"
+            },
+            wall.as_secs_f64(),
+            files / wall.as_secs_f64(),
+            bytes / (1024.0 * 1024.0) / wall.as_secs_f64(),
+            mib(status["store_bytes"].as_u64().unwrap_or(0)),
+        ));
+    }
+    Ok(report)
+}
+
 /// Replaces (or appends) the section `name` of the markdown file at `path`.
 fn write_section(path: &Path, name: &str, title: &str, body: &str) -> Result<()> {
     let begin = format!("<!-- BEGIN {name} -->");
@@ -744,7 +1063,17 @@ fn main() -> Result<()> {
                 &body,
             )?;
         }
-        other => bail!("unknown benchmark {other:?}; known: foundation, freshness"),
+        "search" => {
+            let body = search(&args)?;
+            print!("{body}");
+            write_section(
+                &args.out,
+                "search",
+                "Indexed exact search vs ripgrep",
+                &body,
+            )?;
+        }
+        other => bail!("unknown benchmark {other:?}; known: foundation, freshness, search"),
     }
     Ok(())
 }

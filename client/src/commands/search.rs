@@ -74,6 +74,8 @@ fn print_rows(report: &SearchReport) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut first_group = true;
+    // Groups are separated by `--` only when context was asked for, as ripgrep does.
+    let separate_groups = has_context(report);
     for file in &report.files {
         // Line number → (text, is a match), merging overlapping context.
         let mut lines: BTreeMap<u64, (&str, bool)> = BTreeMap::new();
@@ -93,7 +95,7 @@ fn print_rows(report: &SearchReport) -> Result<()> {
         let mut previous: Option<u64> = None;
         for (number, (text, is_match)) in lines {
             let gap = previous.is_none_or(|previous| number > previous + 1);
-            if gap && !first_group && has_context(report) {
+            if gap && !first_group && separate_groups {
                 writeln!(out, "--")?;
             }
             first_group = false;

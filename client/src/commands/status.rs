@@ -53,6 +53,16 @@ pub fn run(target: &Target, json: bool) -> Result<()> {
         human_count(report.request_errors),
         report.connections_active
     );
+    if let Some(cache) = &report.content_cache {
+        println!(
+            "  cache      {} of {} decompressed contents, {:.0}% hits ({} hits, {} misses)",
+            human_bytes(cache.bytes),
+            human_bytes(cache.capacity),
+            cache.hit_rate * 100.0,
+            human_count(cache.hits),
+            human_count(cache.misses)
+        );
+    }
     if report.roots.is_empty() {
         println!("  roots      none (index one with `codesage index PATH`)");
     }

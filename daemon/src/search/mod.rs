@@ -227,12 +227,11 @@ impl Query {
             strategy,
             ..Outcome::default()
         };
-        let snapshot = &view.snapshot;
         for chunk in docs.chunks(SCAN_CHUNK) {
             let results: Vec<Result<Option<FileMatches>, StoreError>> = chunk
                 .par_iter()
                 .map(|doc| {
-                    let Some(content) = snapshot.content(&doc.hash)? else {
+                    let Some(content) = view.content(&doc.hash)? else {
                         return Err(StoreError::Corrupt(format!(
                             "content of {} is missing from the store",
                             doc.path

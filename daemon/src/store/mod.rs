@@ -10,6 +10,7 @@
 //! one consistent state. The store never walks the filesystem and never decides what to
 //! index; the indexer does that.
 
+mod cache;
 mod records;
 
 use std::collections::HashMap;
@@ -23,6 +24,7 @@ use redb::{
     Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
 };
 
+pub use cache::{CacheStats, ContentCache};
 pub use records::{
     ContentHash, FileRecord, LineCounts, RACY_WINDOW_NS, RootId, RootRecord, SkipReason,
 };
@@ -149,6 +151,24 @@ pub struct View {
     pub index: Arc<RootIndex>,
     /// Whether the index has trigram segments (otherwise every document is a candidate).
     pub trigram_index: bool,
+    cache: Option<Arc<ContentCache>>,
+}
+
+impl View {
+    /// The decompressed content with hash `hash`, through the content cache.
+    pub fn content(&self, hash: &ContentHash) -> Result<Option<Arc<[u8]>>> {
+        if let Some(cached) = self.cache.as_ref().and_then(|cache| cache.get(hash)) {
+            return Ok(Some(cached));
+        }
+        let Some(content) = self.snapshot.content(hash)? else {
+            return Ok(None);
+        };
+        let content: Arc<[u8]> = Arc::from(content);
+        if let Some(cache) = &self.cache {
+            cache.insert(*hash, Arc::clone(&content));
+        }
+        Ok(Some(content))
+    }
 }
 
 /// The open store.
@@ -163,6 +183,8 @@ pub struct Store {
     merger: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Whether documents get trigram segments (otherwise every search scans).
     trigram_index: bool,
+    /// Decompressed contents of recently searched files.
+    cache: Option<Arc<ContentCache>>,
 }
 
 impl Store {
@@ -198,10 +220,22 @@ impl Store {
             merge_requests: parking_lot::Mutex::new(None),
             merger: parking_lot::Mutex::new(None),
             trigram_index,
+            cache: None,
         };
         store.check_schema()?;
         store.load_views()?;
         Ok(store)
+    }
+
+    /// Keeps up to `bytes` of decompressed contents in memory for searches (0: none).
+    pub fn with_content_cache(mut self, bytes: u64) -> Store {
+        self.cache = (bytes > 0).then(|| Arc::new(ContentCache::new(bytes)));
+        self
+    }
+
+    /// Figures of the content cache, if there is one.
+    pub fn cache_stats(&self) -> Option<CacheStats> {
+        self.cache.as_ref().map(|cache| cache.stats())
     }
 
     /// Rebuilds every root's in-memory index from the stored records and segments.
@@ -264,6 +298,7 @@ impl Store {
             snapshot,
             index: Arc::clone(&current),
             trigram_index: self.trigram_index,
+            cache: self.cache.clone(),
         })
     }
 
@@ -276,15 +311,20 @@ impl Store {
             .spawn(move || {
                 while let Ok(root) = receiver.recv() {
                     let Some(store) = store.upgrade() else { break };
+                    let mut merged = false;
                     loop {
                         match store.merge_once(root) {
-                            Ok(true) => continue,
+                            Ok(true) => merged = true,
                             Ok(false) => break,
                             Err(err) => {
                                 tracing::warn!(root, error = %err, "segment merge failed");
                                 break;
                             }
                         }
+                    }
+                    // Merged segments leave their old pages free; give them back.
+                    if merged && let Err(err) = store.compact() {
+                        tracing::warn!(error = %err, "store compaction after merging failed");
                     }
                 }
             });

@@ -10,8 +10,6 @@
 //! postings: per trigram, ascending doc ids as LEB128 varints of the gaps
 //! ```
 
-use std::collections::HashSet;
-
 use rayon::prelude::*;
 
 use super::extract::Trigram;
@@ -67,54 +65,24 @@ impl Segment {
             pairs.sort_unstable();
         }
         pairs.dedup();
-        let mut table: Vec<(Trigram, Vec<u32>)> = Vec::new();
-        for pair in pairs {
-            let trigram = (pair >> 32) as Trigram;
-            let doc = pair as u32;
-            match table.last_mut() {
-                Some((last, postings)) if *last == trigram => postings.push(doc),
-                _ => table.push((trigram, vec![doc])),
-            }
+        let mut writer = Writer::default();
+        let mut start = 0;
+        while start < pairs.len() {
+            let trigram = (pairs[start] >> 32) as Trigram;
+            let end = start
+                + pairs[start..]
+                    .iter()
+                    .position(|pair| (pair >> 32) as Trigram != trigram)
+                    .unwrap_or(pairs.len() - start);
+            writer.push(trigram, pairs[start..end].iter().map(|pair| *pair as u32));
+            start = end;
         }
         let ids = docs.iter().map(|(doc, _)| *doc);
-        Segment::encode(
-            &table,
+        writer.finish(
             docs.len() as u32,
             ids.clone().min().unwrap_or(0),
             ids.max().unwrap_or(0),
         )
-    }
-
-    fn encode(table: &[(Trigram, Vec<u32>)], docs: u32, min_doc: u32, max_doc: u32) -> Segment {
-        let mut postings = Vec::new();
-        let mut entries = Vec::with_capacity(table.len() * ENTRY_LEN);
-        for (trigram, docs) in table {
-            entries.extend_from_slice(&trigram.to_le_bytes());
-            entries.extend_from_slice(&(postings.len() as u32).to_le_bytes());
-            entries.extend_from_slice(&(docs.len() as u32).to_le_bytes());
-            let mut previous = 0u32;
-            for (index, &doc) in docs.iter().enumerate() {
-                let gap = if index == 0 { doc } else { doc - previous };
-                push_varint(&mut postings, gap);
-                previous = doc;
-            }
-        }
-        let mut bytes = Vec::with_capacity(HEADER_LEN + entries.len() + postings.len());
-        bytes.extend_from_slice(MAGIC);
-        bytes.extend_from_slice(&[VERSION, 0, 0, 0]);
-        bytes.extend_from_slice(&(table.len() as u32).to_le_bytes());
-        bytes.extend_from_slice(&docs.to_le_bytes());
-        bytes.extend_from_slice(&min_doc.to_le_bytes());
-        bytes.extend_from_slice(&max_doc.to_le_bytes());
-        bytes.extend_from_slice(&entries);
-        bytes.extend_from_slice(&postings);
-        Segment {
-            bytes,
-            trigrams: table.len(),
-            docs,
-            min_doc,
-            max_doc,
-        }
     }
 
     /// Decodes a segment from its bytes, checking its structure.
@@ -232,51 +200,93 @@ impl Segment {
         }
     }
 
-    /// Every trigram of the table with its postings, in order (for merging).
-    fn table(&self) -> impl Iterator<Item = (Trigram, Vec<u32>)> + '_ {
-        (0..self.trigrams).map(move |index| {
-            let (trigram, _, _) = self.entry(index);
-            let mut postings = Vec::new();
-            self.postings_into(trigram, &mut postings);
-            (trigram, postings)
-        })
-    }
-
     /// Merges `segments` into one, keeping only the documents for which `live` holds.
     pub fn merge(segments: &[&Segment], live: &dyn Fn(u32) -> bool) -> Segment {
-        let mut tables: Vec<std::iter::Peekable<_>> = segments
-            .iter()
-            .map(|segment| segment.table().peekable())
-            .collect();
-        let mut merged: Vec<(Trigram, Vec<u32>)> = Vec::new();
+        // A k-way merge over the sorted tables; postings of one trigram are gathered into
+        // one reused buffer, so memory stays at the size of the output.
+        let mut positions = vec![0usize; segments.len()];
+        let mut writer = Writer::default();
+        let mut postings = Vec::new();
+        let (mut min_doc, mut max_doc) = (u32::MAX, 0u32);
+        let mut live_docs = std::collections::HashSet::new();
         loop {
-            let next = tables
-                .iter_mut()
-                .filter_map(|table| table.peek().map(|(trigram, _)| *trigram))
+            let next = segments
+                .iter()
+                .zip(&positions)
+                .filter(|(segment, position)| **position < segment.trigrams)
+                .map(|(segment, position)| segment.entry(*position).0)
                 .min();
             let Some(trigram) = next else { break };
-            let mut postings = Vec::new();
-            for table in tables.iter_mut() {
-                if table.peek().is_some_and(|(found, _)| *found == trigram)
-                    && let Some((_, docs)) = table.next()
-                {
-                    postings.extend(docs.into_iter().filter(|&doc| live(doc)));
+            postings.clear();
+            for (segment, position) in segments.iter().zip(positions.iter_mut()) {
+                if *position < segment.trigrams && segment.entry(*position).0 == trigram {
+                    segment.postings_into(trigram, &mut postings);
+                    *position += 1;
                 }
             }
+            postings.retain(|&doc| live(doc));
             if postings.is_empty() {
                 continue;
             }
             postings.sort_unstable();
             postings.dedup();
-            merged.push((trigram, postings));
+            for &doc in &postings {
+                min_doc = min_doc.min(doc);
+                max_doc = max_doc.max(doc);
+                live_docs.insert(doc);
+            }
+            writer.push(trigram, postings.iter().copied());
         }
-        let live_docs: HashSet<u32> = merged
-            .iter()
-            .flat_map(|(_, docs)| docs.iter().copied())
-            .collect();
-        let min_doc = live_docs.iter().copied().min().unwrap_or(0);
-        let max_doc = live_docs.iter().copied().max().unwrap_or(0);
-        Segment::encode(&merged, live_docs.len() as u32, min_doc, max_doc)
+        if live_docs.is_empty() {
+            min_doc = 0;
+        }
+        writer.finish(live_docs.len() as u32, min_doc, max_doc)
+    }
+}
+
+/// Accumulates a segment's table and postings in order.
+#[derive(Default)]
+struct Writer {
+    entries: Vec<u8>,
+    postings: Vec<u8>,
+    trigrams: usize,
+}
+
+impl Writer {
+    /// Appends one trigram with its ascending documents.
+    fn push(&mut self, trigram: Trigram, docs: impl Iterator<Item = u32>) {
+        let offset = self.postings.len() as u32;
+        let mut count = 0u32;
+        let mut previous = 0u32;
+        for doc in docs {
+            let gap = if count == 0 { doc } else { doc - previous };
+            push_varint(&mut self.postings, gap);
+            previous = doc;
+            count += 1;
+        }
+        self.entries.extend_from_slice(&trigram.to_le_bytes());
+        self.entries.extend_from_slice(&offset.to_le_bytes());
+        self.entries.extend_from_slice(&count.to_le_bytes());
+        self.trigrams += 1;
+    }
+
+    fn finish(self, docs: u32, min_doc: u32, max_doc: u32) -> Segment {
+        let mut bytes = Vec::with_capacity(HEADER_LEN + self.entries.len() + self.postings.len());
+        bytes.extend_from_slice(MAGIC);
+        bytes.extend_from_slice(&[VERSION, 0, 0, 0]);
+        bytes.extend_from_slice(&(self.trigrams as u32).to_le_bytes());
+        bytes.extend_from_slice(&docs.to_le_bytes());
+        bytes.extend_from_slice(&min_doc.to_le_bytes());
+        bytes.extend_from_slice(&max_doc.to_le_bytes());
+        bytes.extend_from_slice(&self.entries);
+        bytes.extend_from_slice(&self.postings);
+        Segment {
+            bytes,
+            trigrams: self.trigrams,
+            docs,
+            min_doc,
+            max_doc,
+        }
     }
 }
 

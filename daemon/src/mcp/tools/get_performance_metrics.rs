@@ -38,6 +38,7 @@ pub async fn call(ctx: &ToolContext, _params: Params) -> ToolResult {
         },
         "roots": status.roots.len(),
         "indexed_files": status.roots.iter().map(|root| root.files).sum::<u64>(),
+        "content_cache": status.content_cache,
         "connections": {
             "active": engine.metrics().connections_active(),
             "total": engine.metrics().connections_total(),
