@@ -1,6 +1,7 @@
 //! Criterion micro-benchmarks of the per-file work on the indexing and search paths, over the
 //! repository's own Rust sources (always present, so these run anywhere): analysis of one file
-//! (hash, line counts, zstd), line counting alone, and regex matching of stored content.
+//! (hash, line counts, zstd, trigrams), line counting, trigram extraction, segment building,
+//! regex → trigram query compilation, candidate selection, and regex matching of content.
 
 use std::hint::black_box;
 use std::path::{Path, PathBuf};
@@ -9,6 +10,7 @@ use codesage_shared::config::Config;
 use codesage_shared::protocol::SearchParams;
 use codesaged::indexer::{self, language, lines};
 use codesaged::search::Query;
+use codesaged::trigram::{RootIndex, Segment, TrigramQuery, index::Doc, trigrams};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
 fn sources() -> Vec<(PathBuf, Vec<u8>)> {
@@ -79,7 +81,53 @@ fn pipeline(c: &mut Criterion) {
             })
         });
     }
+    group.bench_function("trigram extraction", |b| {
+        b.iter(|| {
+            for (_, content) in &files {
+                black_box(trigrams(content));
+            }
+        })
+    });
+    let docs: Vec<(u32, Vec<u32>)> = files
+        .iter()
+        .enumerate()
+        .map(|(id, (_, content))| (id as u32, trigrams(content)))
+        .collect();
+    group.bench_function("segment build", |b| {
+        b.iter(|| black_box(Segment::build(&docs)))
+    });
     group.finish();
+
+    let mut index = RootIndex::default();
+    for (id, (path, _)) in files.iter().enumerate() {
+        index.docs.set(
+            id as u32,
+            Some(Doc {
+                path: path.display().to_string().into(),
+                hash: [0; 32],
+                language: "Rust".into(),
+            }),
+        );
+    }
+    index
+        .segments
+        .push((1, std::sync::Arc::new(Segment::build(&docs))));
+    let mut queries = c.benchmark_group("query");
+    for pattern in [
+        "CancellationToken",
+        r"fn \w+_handler\(",
+        "TODO|FIXME|XXX",
+        r"(?i)content-type",
+    ] {
+        queries.bench_function(format!("compile {pattern}"), |b| {
+            b.iter(|| black_box(TrigramQuery::from_regex(pattern, false).unwrap()))
+        });
+        let query = TrigramQuery::from_regex(pattern, false).unwrap();
+        queries.bench_function(format!("candidates {pattern}"), |b| {
+            b.iter(|| black_box(index.candidates(&query)))
+        });
+    }
+    queries.finish();
 }
 
 criterion_group!(benches, pipeline);

@@ -30,9 +30,9 @@ pub use records::{
 };
 
 /// Version of the layout written by this build. Opening a store written by a newer version is
-/// refused; older versions are migrated (version 1 had no trigram index: its file records are
-/// dropped and rebuilt by the start-up reconciliation, its roots kept).
-pub const SCHEMA_VERSION: u32 = 2;
+/// refused; older versions are migrated (versions 1 and 2 had no or differently stored trigram
+/// segments: file records are dropped and rebuilt by the start-up reconciliation, roots kept).
+pub const SCHEMA_VERSION: u32 = 3;
 
 /// A root's segments are merged once a size tier holds this many of them.
 const MERGE_FANOUT: usize = 4;
@@ -42,7 +42,10 @@ const ROOTS: TableDefinition<u32, &[u8]> = TableDefinition::new("roots");
 const FILES: TableDefinition<(u32, &str), &[u8]> = TableDefinition::new("files");
 const BLOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blobs");
 const BLOB_REFS: TableDefinition<&[u8], u32> = TableDefinition::new("blob_refs");
-const SEGMENTS: TableDefinition<(u32, u64), &[u8]> = TableDefinition::new("segments");
+/// Segments are stored compressed, in chunks just under 1 MiB: redb rounds a value's pages up
+/// to a power of two, which for one large value could waste almost half of it.
+const SEGMENTS: TableDefinition<(u32, u64, u32), &[u8]> = TableDefinition::new("segments");
+const SEGMENT_CHUNK: usize = (1 << 20) - (4 << 10);
 const COUNTERS: TableDefinition<(u32, &str), u64> = TableDefinition::new("counters");
 const NEXT_DOC: &str = "next_doc";
 const NEXT_SEGMENT: &str = "next_segment";
@@ -259,16 +262,35 @@ impl Store {
                 );
             }
         }
+        // Chunks come in key order: (root, segment, chunk).
+        let mut pending: Option<((u32, u64), Vec<u8>)> = None;
+        let finish = |pending: Option<((u32, u64), Vec<u8>)>,
+                      indexes: &mut HashMap<RootId, RootIndex>|
+         -> Result<()> {
+            if let Some(((root, id), bytes)) = pending {
+                let segment = decode_segment(&bytes)?;
+                indexes
+                    .entry(root)
+                    .or_default()
+                    .segments
+                    .push((id, Arc::new(segment)));
+            }
+            Ok(())
+        };
         for entry in segments.iter()? {
             let (key, value) = entry?;
-            let (root, id) = key.value();
-            let segment = decode_segment(value.value())?;
-            indexes
-                .entry(root)
-                .or_default()
-                .segments
-                .push((id, Arc::new(segment)));
+            let (root, id, _chunk) = key.value();
+            match &mut pending {
+                Some((current, bytes)) if *current == (root, id) => {
+                    bytes.extend_from_slice(value.value());
+                }
+                _ => {
+                    finish(pending.take(), &mut indexes)?;
+                    pending = Some(((root, id), value.value().to_vec()));
+                }
+            }
         }
+        finish(pending.take(), &mut indexes)?;
         let mut views = self.views.write();
         for (root, index) in indexes {
             views.insert(
@@ -368,10 +390,10 @@ impl Store {
             let new_id = next_counter(&mut counters, root, NEXT_SEGMENT)?;
             let mut segments = txn.open_table(SEGMENTS)?;
             for id in &chosen {
-                segments.remove((root, *id))?;
+                remove_segment(&mut segments, root, *id)?;
             }
             if merged.trigram_count() > 0 {
-                segments.insert((root, new_id), encoded.as_slice())?;
+                insert_segment(&mut segments, root, new_id, &encoded)?;
             }
             new_id
         };
@@ -630,8 +652,8 @@ impl Store {
         };
         let segment = segment_id.map(|id| (id, Segment::build(&new_docs)));
         if let Some((id, segment)) = &segment {
-            txn.open_table(SEGMENTS)?
-                .insert((root, *id), encode_segment(segment)?.as_slice())?;
+            let mut segments = txn.open_table(SEGMENTS)?;
+            insert_segment(&mut segments, root, *id, &encode_segment(segment)?)?;
         }
         let view = self.root_view(root);
         let mut current = view.current.write();
@@ -795,6 +817,33 @@ fn content_trigrams(
     let content = zstd::stream::decode_all(compressed.as_slice())
         .map_err(|err| StoreError::Corrupt(format!("content {}: {err}", hex(hash))))?;
     Ok(crate::trigram::trigrams(&content))
+}
+
+fn insert_segment(
+    table: &mut redb::Table<(u32, u64, u32), &[u8]>,
+    root: RootId,
+    id: u64,
+    bytes: &[u8],
+) -> Result<()> {
+    for (index, chunk) in bytes.chunks(SEGMENT_CHUNK).enumerate() {
+        table.insert((root, id, index as u32), chunk)?;
+    }
+    Ok(())
+}
+
+fn remove_segment(
+    table: &mut redb::Table<(u32, u64, u32), &[u8]>,
+    root: RootId,
+    id: u64,
+) -> Result<()> {
+    let mut chunks = Vec::new();
+    for entry in table.range((root, id, 0)..=(root, id, u32::MAX))? {
+        chunks.push(entry?.0.value());
+    }
+    for key in chunks {
+        table.remove(key)?;
+    }
+    Ok(())
 }
 
 fn encode_segment(segment: &Segment) -> Result<Vec<u8>> {
