@@ -426,17 +426,8 @@ impl Engine {
             watcher.reconciled(std::mem::take(&mut stats.dirs));
         }
         if stats.files_read + stats.files_removed > 0 {
-            // Rewrites leave free pages behind; after a run that wrote, hand them back.
-            let before = self.store.file_size();
-            match self.store.compact() {
-                Ok(true) => tracing::info!(
-                    before,
-                    after = self.store.file_size(),
-                    "compacted the store"
-                ),
-                Ok(false) => {}
-                Err(err) => tracing::warn!(error = %err, "store compaction failed"),
-            }
+            // Rewrites leave free pages behind; hand them back once the store is idle.
+            self.store.request_compaction();
         }
         let records = self.store.files(root.id).map_err(|err| err.to_string())?;
         let summary = RootSummary::from_records(&records);
@@ -658,6 +649,7 @@ impl Engine {
             mcp_requests_received: self.mcp_requests.received.load(Ordering::Relaxed),
             mcp_requests_in_flight: self.mcp_requests.in_flight.load(Ordering::Relaxed),
             content_cache: self.store.cache_stats(),
+            maintenance_pending: self.store.maintenance_pending(),
             roots: self
                 .roots()
                 .iter()

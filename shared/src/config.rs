@@ -194,7 +194,7 @@ impl Config {
                 max_results_limit: 10_000,
                 max_context_lines: 20,
                 max_line_chars: 400,
-                content_cache_mb: 128,
+                content_cache_mb: 64,
             },
             watch: WatchConfig {
                 enabled: true,

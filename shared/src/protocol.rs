@@ -249,6 +249,9 @@ pub struct StatusReport {
     /// The cache of decompressed contents searches read through (absent when disabled).
     #[serde(default)]
     pub content_cache: Option<CacheStatus>,
+    /// Segment merges or a store compaction are still to come (the store may still shrink).
+    #[serde(default)]
+    pub maintenance_pending: bool,
 }
 
 /// Figures of a cache.

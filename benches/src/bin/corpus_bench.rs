@@ -139,6 +139,19 @@ impl Env {
             &self.codesage(&["status", "--json"])?.stdout,
         )?)
     }
+
+    /// Waits until background segment merges and store compaction are done, then returns
+    /// the status.
+    fn settled_status(&self) -> Result<Value> {
+        let deadline = Instant::now() + Duration::from_secs(120);
+        loop {
+            let status = self.status()?;
+            if status["maintenance_pending"] != true || Instant::now() > deadline {
+                return Ok(status);
+            }
+            std::thread::sleep(Duration::from_millis(200));
+        }
+    }
 }
 
 const INITIALIZE: &str = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"1"}}}"#;
@@ -306,7 +319,7 @@ fn foundation(args: &Args) -> Result<String> {
     let output = env.codesage(&["index", &corpus, "--json"])?;
     let first_wall = started.elapsed();
     let summary: Value = serde_json::from_slice(&output.stdout)?;
-    let status = env.status()?;
+    let status = env.settled_status()?;
     let started = Instant::now();
     let output = env.codesage(&["index", &corpus, "--json"])?;
     let second_wall = started.elapsed();
@@ -845,7 +858,7 @@ fn search(args: &Args) -> Result<String> {
         let output = env.codesage(&["index", &corpus, "--json"])?;
         let wall = started.elapsed();
         let summary: Value = serde_json::from_slice(&output.stdout)?;
-        let status = env.status()?;
+        let status = env.settled_status()?;
         index_times.push((trigram_index, wall, summary, status));
         env.stop()?;
         daemon.wait()?;
@@ -854,9 +867,7 @@ fn search(args: &Args) -> Result<String> {
     let env = Env::new()?;
     let mut daemon = env.start_daemon()?;
     env.codesage(&["index", &corpus, "--json"])?;
-    // Let background merges settle before measuring sizes.
-    std::thread::sleep(Duration::from_secs(2));
-    let status = env.status()?;
+    let status = env.settled_status()?;
     let mut session = Session::open(&env)?;
 
     report.push_str("### Query latency: CodeSage vs ripgrep on the same corpus\n\n");

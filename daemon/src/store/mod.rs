@@ -181,8 +181,10 @@ pub struct Store {
     db: parking_lot::RwLock<Database>,
     path: PathBuf,
     views: parking_lot::RwLock<HashMap<RootId, Arc<RootView>>>,
-    /// Roots whose segments should be merged; the merger thread listens.
-    merge_requests: parking_lot::Mutex<Option<crossbeam_channel::Sender<RootId>>>,
+    /// Work for the maintenance thread (merges, compaction).
+    merge_requests: parking_lot::Mutex<Option<crossbeam_channel::Sender<Maintenance>>>,
+    /// A compaction is due once the store is idle.
+    compaction_wanted: std::sync::atomic::AtomicBool,
     merger: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Whether documents get trigram segments (otherwise every search scans).
     trigram_index: bool,
@@ -222,6 +224,7 @@ impl Store {
             views: parking_lot::RwLock::new(HashMap::new()),
             merge_requests: parking_lot::Mutex::new(None),
             merger: parking_lot::Mutex::new(None),
+            compaction_wanted: std::sync::atomic::AtomicBool::new(false),
             trigram_index,
             cache: None,
         };
@@ -326,30 +329,11 @@ impl Store {
 
     /// Starts the background thread that merges segments when a root has too many.
     pub fn start_merger(self: &Arc<Self>) {
-        let (sender, receiver) = crossbeam_channel::unbounded::<RootId>();
+        let (sender, receiver) = crossbeam_channel::unbounded::<Maintenance>();
         let store: Weak<Store> = Arc::downgrade(self);
         let thread = std::thread::Builder::new()
-            .name("segment merger".into())
-            .spawn(move || {
-                while let Ok(root) = receiver.recv() {
-                    let Some(store) = store.upgrade() else { break };
-                    let mut merged = false;
-                    loop {
-                        match store.merge_once(root) {
-                            Ok(true) => merged = true,
-                            Ok(false) => break,
-                            Err(err) => {
-                                tracing::warn!(root, error = %err, "segment merge failed");
-                                break;
-                            }
-                        }
-                    }
-                    // Merged segments leave their old pages free; give them back.
-                    if merged && let Err(err) = store.compact() {
-                        tracing::warn!(error = %err, "store compaction after merging failed");
-                    }
-                }
-            });
+            .name("store maintenance".into())
+            .spawn(move || maintain(&store, &receiver));
         match thread {
             Ok(thread) => {
                 *self.merge_requests.lock() = Some(sender);
@@ -482,18 +466,39 @@ impl Store {
     }
 
     /// Gives free space back to the filesystem and defragments (cheap: tens of milliseconds
-    /// for a few hundred MiB). Skipped, returning `false`, while any transaction is open.
-    pub fn compact(&self) -> Result<bool> {
+    /// for a few hundred MiB). Impossible while any transaction is open: then it says `Busy`.
+    pub fn compact(&self) -> Result<Compaction> {
         let mut db = self.db.write();
-        let mut compacted = false;
+        let mut outcome = Compaction::NothingToDo;
         loop {
             match db.compact() {
-                Ok(true) => compacted = true,
-                Ok(false) => return Ok(compacted),
-                Err(redb::CompactionError::TransactionInProgress) => return Ok(compacted),
+                Ok(true) => outcome = Compaction::Done,
+                Ok(false) => return Ok(outcome),
+                Err(redb::CompactionError::TransactionInProgress) => return Ok(Compaction::Busy),
                 Err(err) => return Err(StoreError::Db(err.into())),
             }
         }
+    }
+
+    /// Asks the maintenance thread to compact the store once it is idle (writes leave free
+    /// pages behind).
+    pub fn request_compaction(&self) {
+        self.compaction_wanted
+            .store(true, std::sync::atomic::Ordering::SeqCst);
+        if let Some(sender) = self.merge_requests.lock().as_ref() {
+            let _ = sender.send(Maintenance::Compact);
+        }
+    }
+
+    /// Whether merges or a compaction are still to come (the store is still shrinking).
+    pub fn maintenance_pending(&self) -> bool {
+        self.compaction_wanted
+            .load(std::sync::atomic::Ordering::SeqCst)
+            || self
+                .views
+                .read()
+                .values()
+                .any(|view| merge_plan(&view.current.read().segments).is_some())
     }
 
     /// Every registered root.
@@ -670,7 +675,7 @@ impl Store {
         *current = Arc::new(next);
         drop(current);
         if wants_merge && let Some(sender) = self.merge_requests.lock().as_ref() {
-            let _ = sender.send(root);
+            let _ = sender.send(Maintenance::Merge(root));
         }
         Ok(segments)
     }
@@ -786,6 +791,77 @@ impl Snapshot {
             .get(hash.as_slice())?
             .map(|blob| blob.value().len() as u64)
             .unwrap_or(0))
+    }
+}
+
+/// What compacting the store did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Compaction {
+    /// Pages were given back.
+    Done,
+    /// There was nothing to give back.
+    NothingToDo,
+    /// A transaction was open; try again later.
+    Busy,
+}
+
+/// Work for the maintenance thread.
+enum Maintenance {
+    /// Merge `root`'s segments while a tier is full.
+    Merge(RootId),
+    /// Compact once idle.
+    Compact,
+}
+
+/// How long the store must be quiet before the maintenance thread compacts it.
+const IDLE_BEFORE_COMPACTION: std::time::Duration = std::time::Duration::from_secs(1);
+
+/// The maintenance thread: merges segments when asked, and compacts the store after writes
+/// once no request came for a while, retrying while transactions keep it busy.
+fn maintain(store: &Weak<Store>, requests: &crossbeam_channel::Receiver<Maintenance>) {
+    use std::sync::atomic::Ordering;
+    loop {
+        let request = match requests.recv_timeout(IDLE_BEFORE_COMPACTION) {
+            Ok(request) => Some(request),
+            Err(crossbeam_channel::RecvTimeoutError::Timeout) => None,
+            Err(crossbeam_channel::RecvTimeoutError::Disconnected) => return,
+        };
+        let Some(store) = store.upgrade() else { return };
+        match request {
+            Some(Maintenance::Merge(root)) => loop {
+                match store.merge_once(root) {
+                    Ok(true) => store.compaction_wanted.store(true, Ordering::SeqCst),
+                    Ok(false) => break,
+                    Err(err) => {
+                        tracing::warn!(root, error = %err, "segment merge failed");
+                        break;
+                    }
+                }
+            },
+            Some(Maintenance::Compact) => {}
+            None => {
+                if store.compaction_wanted.load(Ordering::SeqCst) {
+                    let before = store.file_size();
+                    match store.compact() {
+                        Ok(Compaction::Busy) => {}
+                        Ok(outcome) => {
+                            store.compaction_wanted.store(false, Ordering::SeqCst);
+                            if outcome == Compaction::Done {
+                                tracing::info!(
+                                    before,
+                                    after = store.file_size(),
+                                    "compacted the store"
+                                );
+                            }
+                        }
+                        Err(err) => {
+                            store.compaction_wanted.store(false, Ordering::SeqCst);
+                            tracing::warn!(error = %err, "store compaction failed");
+                        }
+                    }
+                }
+            }
+        }
     }
 }
 
