@@ -628,7 +628,7 @@ fn freshness(args: &Args) -> Result<String> {
     for (name, samples) in [
         ("search scoped to the edited file's directory", &scoped),
         (
-            "search of the whole corpus root (full scan of stored contents)",
+            "search of the whole corpus root",
             &whole,
         ),
     ] {
