@@ -16,5 +16,6 @@ pub mod metrics;
 pub mod search;
 pub mod server;
 pub mod store;
+pub mod symbols;
 pub mod trigram;
 pub mod watch;

@@ -627,10 +627,7 @@ fn freshness(args: &Args) -> Result<String> {
     report.push_str("| case | writes | p50 ms | p95 ms | max ms |\n|---|---:|---:|---:|---:|\n");
     for (name, samples) in [
         ("search scoped to the edited file's directory", &scoped),
-        (
-            "search of the whole corpus root",
-            &whole,
-        ),
+        ("search of the whole corpus root", &whole),
     ] {
         report.push_str(&format!(
             "| {name} | {} | {} | {} | {} |\n",

@@ -1,0 +1,29 @@
+; CodeSage symbol query for JavaScript (and JSX).
+
+(class_declaration name: (_) @name) @definition.class
+(function_declaration name: (identifier) @name) @definition.function
+(generator_function_declaration name: (identifier) @name) @definition.function
+(method_definition name: (_) @name) @definition.method
+(lexical_declaration
+  (variable_declarator name: (identifier) @name value: [(arrow_function) (function_expression)]) @definition.function)
+(variable_declaration
+  (variable_declarator name: (identifier) @name value: [(arrow_function) (function_expression)]) @definition.function)
+(program (lexical_declaration
+  (variable_declarator name: (identifier) @name value: [(string) (number) (template_string)]) @definition.constant)
+  (#match? @name "^[A-Z][A-Z0-9_]*$"))
+
+(import_statement source: (string (string_fragment) @import.module)) @import
+(call_expression
+  function: (identifier) @_require
+  arguments: (arguments (string (string_fragment) @import.module))
+  (#eq? @_require "require")) @import
+
+(call_expression function: (identifier) @call.name) @call
+(call_expression function: (member_expression property: (property_identifier) @call.name)) @call
+(new_expression constructor: (identifier) @call.name) @call
+
+[
+  (if_statement) (for_statement) (for_in_statement) (while_statement) (do_statement)
+  (switch_case) (catch_clause) (ternary_expression)
+] @branch
+(binary_expression operator: ["&&" "||" "??"]) @branch

@@ -1,0 +1,28 @@
+; CodeSage symbol query for Rust.
+
+(struct_item name: (type_identifier) @name) @definition.struct
+(union_item name: (type_identifier) @name) @definition.struct
+(enum_item name: (type_identifier) @name) @definition.enum
+(trait_item name: (type_identifier) @name) @definition.trait
+(type_item name: (type_identifier) @name) @definition.type
+(function_item name: (identifier) @name) @definition.function
+(function_signature_item name: (identifier) @name) @definition.function
+(const_item name: (identifier) @name) @definition.constant
+(static_item name: (identifier) @name) @definition.constant
+(mod_item name: (identifier) @name) @definition.module
+(macro_definition name: (identifier) @name) @definition.macro
+(impl_item type: (_) @name) @definition.impl
+
+(use_declaration argument: (_) @import.module) @import
+(extern_crate_declaration name: (identifier) @import.module) @import
+
+(call_expression function: (identifier) @call.name) @call
+(call_expression function: (field_expression field: (field_identifier) @call.name)) @call
+(call_expression function: (scoped_identifier name: (identifier) @call.name)) @call
+(call_expression function: (generic_function function: (identifier) @call.name)) @call
+(macro_invocation macro: (identifier) @call.name) @call
+
+[
+  (if_expression) (match_arm) (for_expression) (while_expression) (loop_expression)
+] @branch
+(binary_expression operator: ["&&" "||"]) @branch

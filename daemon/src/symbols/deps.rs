@@ -1,0 +1,731 @@
+//! Classifying imports as internal (the project's own code), standard library, or
+//! third-party, using the project's manifests where present.
+
+use std::collections::HashSet;
+use std::path::Path;
+
+/// Where an import comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// The project's own modules.
+    Internal,
+    /// The language's standard library.
+    StandardLibrary,
+    /// A dependency.
+    ThirdParty,
+}
+
+/// What the project's manifests say about its own name and its dependencies.
+#[derive(Debug, Default, Clone)]
+pub struct Manifests {
+    /// Names the project itself goes by (crate names, Go module path, package name).
+    pub own_names: HashSet<String>,
+    /// Declared dependencies (normalized: lower case, `-` → `_`).
+    pub dependencies: HashSet<String>,
+    /// Manifest files that were read, relative to the root.
+    pub read: Vec<String>,
+}
+
+fn normalize(name: &str) -> String {
+    name.trim().to_ascii_lowercase().replace('-', "_")
+}
+
+impl Manifests {
+    /// Reads the manifests found at `root` (top level only).
+    pub fn read(root: &Path) -> Manifests {
+        let mut manifests = Manifests::default();
+        let read = |name: &str| std::fs::read_to_string(root.join(name)).ok();
+        if let Some(text) = read("Cargo.toml") {
+            manifests.read.push("Cargo.toml".into());
+            if let Ok(value) = text.parse::<toml::Table>() {
+                if let Some(name) = value
+                    .get("package")
+                    .and_then(|package| package.get("name"))
+                    .and_then(|name| name.as_str())
+                {
+                    manifests.own_names.insert(normalize(name));
+                }
+                for section in ["dependencies", "dev-dependencies", "build-dependencies"] {
+                    for table in [
+                        value.get(section),
+                        value.get("workspace").and_then(|w| w.get(section)),
+                    ]
+                    .into_iter()
+                    .flatten()
+                    {
+                        if let Some(table) = table.as_table() {
+                            manifests
+                                .dependencies
+                                .extend(table.keys().map(|key| normalize(key)));
+                        }
+                    }
+                }
+            }
+        }
+        if let Some(text) = read("pyproject.toml") {
+            manifests.read.push("pyproject.toml".into());
+            if let Ok(value) = text.parse::<toml::Table>() {
+                let project = value.get("project");
+                if let Some(name) = project.and_then(|p| p.get("name")).and_then(|n| n.as_str()) {
+                    manifests.own_names.insert(normalize(name));
+                }
+                if let Some(list) = project
+                    .and_then(|p| p.get("dependencies"))
+                    .and_then(|d| d.as_array())
+                {
+                    manifests.dependencies.extend(
+                        list.iter()
+                            .filter_map(|item| item.as_str())
+                            .map(requirement_name),
+                    );
+                }
+            }
+        }
+        if let Ok(entries) = std::fs::read_dir(root) {
+            let mut requirements: Vec<String> = entries
+                .flatten()
+                .filter_map(|entry| entry.file_name().to_str().map(String::from))
+                .filter(|name| name.starts_with("requirements") && name.ends_with(".txt"))
+                .collect();
+            requirements.sort();
+            for name in requirements {
+                if let Some(text) = read(&name) {
+                    manifests.dependencies.extend(
+                        text.lines()
+                            .map(str::trim)
+                            .filter(|line| !line.is_empty() && !line.starts_with(['#', '-']))
+                            .map(requirement_name),
+                    );
+                    manifests.read.push(name);
+                }
+            }
+        }
+        if let Some(text) = read("package.json") {
+            manifests.read.push("package.json".into());
+            if let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) {
+                if let Some(name) = value.get("name").and_then(|n| n.as_str()) {
+                    manifests.own_names.insert(name.to_ascii_lowercase());
+                }
+                for section in ["dependencies", "devDependencies", "peerDependencies"] {
+                    if let Some(object) = value.get(section).and_then(|d| d.as_object()) {
+                        manifests
+                            .dependencies
+                            .extend(object.keys().map(|key| key.to_ascii_lowercase()));
+                    }
+                }
+            }
+        }
+        if let Some(text) = read("go.mod") {
+            manifests.read.push("go.mod".into());
+            for line in text.lines().map(str::trim) {
+                if let Some(module) = line.strip_prefix("module ") {
+                    manifests.own_names.insert(module.trim().to_string());
+                } else if let Some(first) = line
+                    .strip_prefix("require ")
+                    .or(Some(line))
+                    .and_then(|rest| rest.split_whitespace().next())
+                    .filter(|first| first.contains('.') && first.contains('/'))
+                {
+                    manifests.dependencies.insert(first.to_string());
+                }
+            }
+        }
+        if let Some(text) = read("pom.xml") {
+            manifests.read.push("pom.xml".into());
+            for group in text.split("<groupId>").skip(1) {
+                if let Some(end) = group.find("</groupId>") {
+                    manifests
+                        .dependencies
+                        .insert(group[..end].trim().to_string());
+                }
+            }
+        }
+        manifests
+    }
+}
+
+/// The distribution name of a requirement line (`requests>=2; python_version<'3.8'`).
+fn requirement_name(line: &str) -> String {
+    let end = line
+        .find(|c: char| !(c.is_alphanumeric() || c == '-' || c == '_' || c == '.'))
+        .unwrap_or(line.len());
+    normalize(&line[..end])
+}
+
+/// The top-level part of an import's module, by the language's conventions.
+pub fn top_level(language: &str, module: &str) -> String {
+    match language {
+        "Rust" => module
+            .trim_start_matches("::")
+            .split("::")
+            .next()
+            .unwrap_or(module)
+            .trim_start_matches('{')
+            .to_string(),
+        "Python" => module.split('.').next().unwrap_or(module).to_string(),
+        "Java" | "C#" => module.split('.').take(2).collect::<Vec<_>>().join("."),
+        "PHP" => module
+            .trim_start_matches('\\')
+            .split('\\')
+            .next()
+            .unwrap_or(module)
+            .to_string(),
+        "JavaScript" | "TypeScript" | "TSX" => {
+            if module.starts_with('@') {
+                module.split('/').take(2).collect::<Vec<_>>().join("/")
+            } else {
+                module.split('/').next().unwrap_or(module).to_string()
+            }
+        }
+        _ => module.to_string(),
+    }
+}
+
+/// Classifies one import.
+pub fn classify(
+    language: &str,
+    module: &str,
+    manifests: &Manifests,
+    internal_modules: &HashSet<String>,
+) -> Origin {
+    let top = top_level(language, module);
+    let normalized = normalize(&top);
+    match language {
+        "Rust" => {
+            if ["crate", "self", "super"].contains(&top.as_str())
+                || manifests.own_names.contains(&normalized)
+                || internal_modules.contains(&normalized)
+            {
+                Origin::Internal
+            } else if ["std", "core", "alloc", "proc_macro", "test"].contains(&top.as_str()) {
+                Origin::StandardLibrary
+            } else {
+                Origin::ThirdParty
+            }
+        }
+        "Python" => {
+            if module.starts_with('.')
+                || internal_modules.contains(&normalized)
+                || manifests.own_names.contains(&normalized)
+            {
+                Origin::Internal
+            } else if PYTHON_STDLIB.contains(&top.as_str()) {
+                Origin::StandardLibrary
+            } else {
+                Origin::ThirdParty
+            }
+        }
+        "JavaScript" | "TypeScript" | "TSX" => {
+            if module.starts_with('.') || module.starts_with('/') {
+                Origin::Internal
+            } else if module.starts_with("node:") || NODE_BUILTINS.contains(&top.as_str()) {
+                Origin::StandardLibrary
+            } else if manifests.own_names.contains(&top.to_ascii_lowercase()) {
+                Origin::Internal
+            } else {
+                Origin::ThirdParty
+            }
+        }
+        "Go" => {
+            if manifests
+                .own_names
+                .iter()
+                .any(|own| module.starts_with(own.as_str()))
+            {
+                Origin::Internal
+            } else if !module.split('/').next().unwrap_or("").contains('.') {
+                Origin::StandardLibrary
+            } else {
+                Origin::ThirdParty
+            }
+        }
+        "Java" => {
+            if module.starts_with("java.") || module.starts_with("javax.") {
+                Origin::StandardLibrary
+            } else if internal_modules
+                .iter()
+                .any(|own| module.starts_with(own.as_str()))
+            {
+                Origin::Internal
+            } else {
+                Origin::ThirdParty
+            }
+        }
+        "C#" => {
+            if module.starts_with("System") || module.starts_with("Microsoft.") {
+                Origin::StandardLibrary
+            } else if internal_modules
+                .iter()
+                .any(|own| module.starts_with(own.as_str()))
+            {
+                Origin::Internal
+            } else {
+                Origin::ThirdParty
+            }
+        }
+        "C" | "C++" => {
+            // `#include "x.h"` is the project's own; `<x.h>` a system or library header.
+            if internal_modules.contains(&module.to_ascii_lowercase()) {
+                Origin::Internal
+            } else if C_STANDARD_HEADERS.contains(&module) {
+                Origin::StandardLibrary
+            } else {
+                Origin::ThirdParty
+            }
+        }
+        _ => {
+            if module.starts_with('.') || internal_modules.contains(&normalized) {
+                Origin::Internal
+            } else {
+                Origin::ThirdParty
+            }
+        }
+    }
+}
+
+/// Python's standard library top-level modules (CPython 3.12, `sys.stdlib_module_names`).
+pub const PYTHON_STDLIB: &[&str] = &[
+    "__future__",
+    "_thread",
+    "abc",
+    "aifc",
+    "argparse",
+    "array",
+    "ast",
+    "asyncio",
+    "atexit",
+    "audioop",
+    "base64",
+    "bdb",
+    "binascii",
+    "bisect",
+    "builtins",
+    "bz2",
+    "calendar",
+    "cgi",
+    "cgitb",
+    "chunk",
+    "cmath",
+    "cmd",
+    "code",
+    "codecs",
+    "codeop",
+    "collections",
+    "colorsys",
+    "compileall",
+    "concurrent",
+    "configparser",
+    "contextlib",
+    "contextvars",
+    "copy",
+    "copyreg",
+    "cProfile",
+    "crypt",
+    "csv",
+    "ctypes",
+    "curses",
+    "dataclasses",
+    "datetime",
+    "dbm",
+    "decimal",
+    "difflib",
+    "dis",
+    "doctest",
+    "email",
+    "encodings",
+    "ensurepip",
+    "enum",
+    "errno",
+    "faulthandler",
+    "fcntl",
+    "filecmp",
+    "fileinput",
+    "fnmatch",
+    "fractions",
+    "ftplib",
+    "functools",
+    "gc",
+    "getopt",
+    "getpass",
+    "gettext",
+    "glob",
+    "graphlib",
+    "grp",
+    "gzip",
+    "hashlib",
+    "heapq",
+    "hmac",
+    "html",
+    "http",
+    "idlelib",
+    "imaplib",
+    "imghdr",
+    "importlib",
+    "inspect",
+    "io",
+    "ipaddress",
+    "itertools",
+    "json",
+    "keyword",
+    "lib2to3",
+    "linecache",
+    "locale",
+    "logging",
+    "lzma",
+    "mailbox",
+    "mailcap",
+    "marshal",
+    "math",
+    "mimetypes",
+    "mmap",
+    "modulefinder",
+    "msvcrt",
+    "multiprocessing",
+    "netrc",
+    "nis",
+    "nntplib",
+    "numbers",
+    "operator",
+    "optparse",
+    "os",
+    "ossaudiodev",
+    "pathlib",
+    "pdb",
+    "pickle",
+    "pickletools",
+    "pipes",
+    "pkgutil",
+    "platform",
+    "plistlib",
+    "poplib",
+    "posix",
+    "posixpath",
+    "pprint",
+    "profile",
+    "pstats",
+    "pty",
+    "pwd",
+    "py_compile",
+    "pyclbr",
+    "pydoc",
+    "queue",
+    "quopri",
+    "random",
+    "re",
+    "readline",
+    "reprlib",
+    "resource",
+    "rlcompleter",
+    "runpy",
+    "sched",
+    "secrets",
+    "select",
+    "selectors",
+    "shelve",
+    "shlex",
+    "shutil",
+    "signal",
+    "site",
+    "smtplib",
+    "sndhdr",
+    "socket",
+    "socketserver",
+    "spwd",
+    "sqlite3",
+    "ssl",
+    "stat",
+    "statistics",
+    "string",
+    "stringprep",
+    "struct",
+    "subprocess",
+    "sunau",
+    "symtable",
+    "sys",
+    "sysconfig",
+    "syslog",
+    "tabnanny",
+    "tarfile",
+    "telnetlib",
+    "tempfile",
+    "termios",
+    "textwrap",
+    "threading",
+    "time",
+    "timeit",
+    "tkinter",
+    "token",
+    "tokenize",
+    "tomllib",
+    "trace",
+    "traceback",
+    "tracemalloc",
+    "tty",
+    "turtle",
+    "types",
+    "typing",
+    "unicodedata",
+    "unittest",
+    "urllib",
+    "uu",
+    "uuid",
+    "venv",
+    "warnings",
+    "wave",
+    "weakref",
+    "webbrowser",
+    "winreg",
+    "winsound",
+    "wsgiref",
+    "xdrlib",
+    "xml",
+    "xmlrpc",
+    "zipapp",
+    "zipfile",
+    "zipimport",
+    "zlib",
+    "zoneinfo",
+    "ntpath",
+    "genericpath",
+    "opcode",
+    "_collections_abc",
+    "sre_compile",
+    "sre_parse",
+    "sre_constants",
+    "typing_extensions",
+];
+
+/// Node.js built-in modules.
+pub const NODE_BUILTINS: &[&str] = &[
+    "assert",
+    "async_hooks",
+    "buffer",
+    "child_process",
+    "cluster",
+    "console",
+    "constants",
+    "crypto",
+    "dgram",
+    "diagnostics_channel",
+    "dns",
+    "domain",
+    "events",
+    "fs",
+    "http",
+    "http2",
+    "https",
+    "inspector",
+    "module",
+    "net",
+    "os",
+    "path",
+    "perf_hooks",
+    "process",
+    "punycode",
+    "querystring",
+    "readline",
+    "repl",
+    "stream",
+    "string_decoder",
+    "sys",
+    "timers",
+    "tls",
+    "trace_events",
+    "tty",
+    "url",
+    "util",
+    "v8",
+    "vm",
+    "wasi",
+    "worker_threads",
+    "zlib",
+];
+
+/// C and C++ standard headers.
+pub const C_STANDARD_HEADERS: &[&str] = &[
+    "assert.h",
+    "complex.h",
+    "ctype.h",
+    "errno.h",
+    "fenv.h",
+    "float.h",
+    "inttypes.h",
+    "iso646.h",
+    "limits.h",
+    "locale.h",
+    "math.h",
+    "setjmp.h",
+    "signal.h",
+    "stdalign.h",
+    "stdarg.h",
+    "stdatomic.h",
+    "stdbool.h",
+    "stddef.h",
+    "stdint.h",
+    "stdio.h",
+    "stdlib.h",
+    "stdnoreturn.h",
+    "string.h",
+    "tgmath.h",
+    "threads.h",
+    "time.h",
+    "uchar.h",
+    "wchar.h",
+    "wctype.h",
+    "unistd.h",
+    "fcntl.h",
+    "sys/types.h",
+    "sys/stat.h",
+    "pthread.h",
+    "algorithm",
+    "any",
+    "array",
+    "atomic",
+    "bitset",
+    "cassert",
+    "cctype",
+    "cerrno",
+    "cfloat",
+    "chrono",
+    "cinttypes",
+    "climits",
+    "cmath",
+    "codecvt",
+    "complex",
+    "condition_variable",
+    "cstdarg",
+    "cstddef",
+    "cstdint",
+    "cstdio",
+    "cstdlib",
+    "cstring",
+    "ctime",
+    "deque",
+    "exception",
+    "filesystem",
+    "forward_list",
+    "fstream",
+    "functional",
+    "future",
+    "initializer_list",
+    "iomanip",
+    "ios",
+    "iosfwd",
+    "iostream",
+    "istream",
+    "iterator",
+    "limits",
+    "list",
+    "locale",
+    "map",
+    "memory",
+    "mutex",
+    "new",
+    "numeric",
+    "optional",
+    "ostream",
+    "queue",
+    "random",
+    "ratio",
+    "regex",
+    "set",
+    "shared_mutex",
+    "span",
+    "sstream",
+    "stack",
+    "stdexcept",
+    "streambuf",
+    "string",
+    "string_view",
+    "system_error",
+    "thread",
+    "tuple",
+    "type_traits",
+    "typeindex",
+    "typeinfo",
+    "unordered_map",
+    "unordered_set",
+    "utility",
+    "valarray",
+    "variant",
+    "vector",
+    "format",
+    "ranges",
+    "concepts",
+    "bit",
+    "compare",
+    "coroutine",
+    "numbers",
+    "source_location",
+    "version",
+];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_by_language_convention_and_manifest() {
+        let mut manifests = Manifests::default();
+        manifests.own_names.insert("mycrate".into());
+        manifests.own_names.insert("example.com/me/app".into());
+        let internal: HashSet<String> = ["app".to_string()].into();
+        let cases = [
+            ("Rust", "std::collections::HashMap", Origin::StandardLibrary),
+            ("Rust", "crate::store", Origin::Internal),
+            ("Rust", "mycrate::x", Origin::Internal),
+            ("Rust", "serde::Deserialize", Origin::ThirdParty),
+            ("Python", "os.path", Origin::StandardLibrary),
+            ("Python", ".models", Origin::Internal),
+            ("Python", "app.views", Origin::Internal),
+            ("Python", "django.db", Origin::ThirdParty),
+            ("JavaScript", "./util", Origin::Internal),
+            ("JavaScript", "fs", Origin::StandardLibrary),
+            ("JavaScript", "node:path", Origin::StandardLibrary),
+            ("JavaScript", "@babel/parser", Origin::ThirdParty),
+            ("Go", "fmt", Origin::StandardLibrary),
+            ("Go", "example.com/me/app/store", Origin::Internal),
+            ("Go", "github.com/x/y", Origin::ThirdParty),
+            ("Java", "java.util.List", Origin::StandardLibrary),
+            ("C", "stdio.h", Origin::StandardLibrary),
+        ];
+        for (language, module, expected) in cases {
+            assert_eq!(
+                classify(language, module, &manifests, &internal),
+                expected,
+                "{language} {module}"
+            );
+        }
+        assert_eq!(
+            requirement_name("Django>=4.2; python_version>'3'"),
+            "django"
+        );
+        assert_eq!(
+            top_level("JavaScript", "@babel/parser/lib"),
+            "@babel/parser"
+        );
+    }
+
+    #[test]
+    fn reads_manifests() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("Cargo.toml"),
+            "[package]\nname = \"my-crate\"\n[dependencies]\nserde-json = \"1\"\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("requirements-dev.txt"), "pytest>=7\n# c\n").unwrap();
+        std::fs::write(
+            dir.path().join("go.mod"),
+            "module example.com/x\nrequire (\n\tgithub.com/a/b v1\n)\n",
+        )
+        .unwrap();
+        let manifests = Manifests::read(dir.path());
+        assert!(manifests.own_names.contains("my_crate"));
+        assert!(manifests.dependencies.contains("serde_json"));
+        assert!(manifests.dependencies.contains("pytest"));
+        assert!(manifests.own_names.contains("example.com/x"));
+        assert!(manifests.dependencies.contains("github.com/a/b"));
+    }
+}

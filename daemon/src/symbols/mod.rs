@@ -1,0 +1,233 @@
+//! Code structure from tree-sitter: per file, the symbols it defines (with kind, range,
+//! nesting, signature line and whether they are documented), its import statements, the
+//! calls made inside each function, and a branch count for complexity.
+//!
+//! Each file is parsed once, at indexing time, and everything is extracted from that one tree
+//! with one query per language (`daemon/queries/<language>.scm`). The result is stored per
+//! content hash next to the content, and kept in memory with the file's document for the
+//! symbol tools. This module never touches the store; the indexer calls [`extract`].
+
+pub mod deps;
+mod extract;
+pub mod grammars;
+
+use serde::{Deserialize, Serialize};
+
+pub use extract::extract;
+
+/// What a symbol is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SymbolKind {
+    /// A free function.
+    Function,
+    /// A function defined inside a class, struct, impl, trait or interface.
+    Method,
+    /// A class (or record).
+    Class,
+    /// A struct or union.
+    Struct,
+    /// An enum.
+    Enum,
+    /// A trait.
+    Trait,
+    /// An interface.
+    Interface,
+    /// A constant (or static).
+    Constant,
+    /// A module, namespace or package.
+    Module,
+    /// A type alias or other named type.
+    Type,
+    /// A macro.
+    Macro,
+    /// A Rust `impl` block (a container of methods, named by its type).
+    Impl,
+}
+
+impl SymbolKind {
+    /// Parses the suffix of a `@definition.<kind>` capture.
+    pub fn from_capture(kind: &str) -> Option<SymbolKind> {
+        Some(match kind {
+            "function" => SymbolKind::Function,
+            "method" => SymbolKind::Method,
+            "class" => SymbolKind::Class,
+            "struct" => SymbolKind::Struct,
+            "enum" => SymbolKind::Enum,
+            "trait" => SymbolKind::Trait,
+            "interface" => SymbolKind::Interface,
+            "constant" => SymbolKind::Constant,
+            "module" => SymbolKind::Module,
+            "type" => SymbolKind::Type,
+            "macro" => SymbolKind::Macro,
+            "impl" => SymbolKind::Impl,
+            _ => return None,
+        })
+    }
+
+    /// The lower-case name used in answers.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SymbolKind::Function => "function",
+            SymbolKind::Method => "method",
+            SymbolKind::Class => "class",
+            SymbolKind::Struct => "struct",
+            SymbolKind::Enum => "enum",
+            SymbolKind::Trait => "trait",
+            SymbolKind::Interface => "interface",
+            SymbolKind::Constant => "constant",
+            SymbolKind::Module => "module",
+            SymbolKind::Type => "type",
+            SymbolKind::Macro => "macro",
+            SymbolKind::Impl => "impl",
+        }
+    }
+
+    /// Functions and methods (what call lists and complexity are about).
+    pub fn is_callable(self) -> bool {
+        matches!(self, SymbolKind::Function | SymbolKind::Method)
+    }
+
+    /// Kinds whose functions are methods.
+    pub fn holds_methods(self) -> bool {
+        matches!(
+            self,
+            SymbolKind::Class
+                | SymbolKind::Struct
+                | SymbolKind::Enum
+                | SymbolKind::Trait
+                | SymbolKind::Interface
+                | SymbolKind::Impl
+        )
+    }
+}
+
+/// One definition in a file.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Symbol {
+    /// Its name.
+    pub name: String,
+    /// What it is.
+    pub kind: SymbolKind,
+    /// First line of the definition (1-based).
+    pub start_line: u32,
+    /// Last line of the definition.
+    pub end_line: u32,
+    /// Line of the name.
+    pub name_line: u32,
+    /// Byte column of the name on that line (0-based).
+    pub name_column: u32,
+    /// Index of the enclosing symbol in the file's list.
+    pub parent: Option<u32>,
+    /// The definition's first line, trimmed.
+    pub signature: String,
+    /// Whether it carries a doc comment or docstring.
+    pub documented: bool,
+    /// Decision points inside it (if/loop/case/catch/&&/||), for functions.
+    pub branches: u32,
+}
+
+/// One import statement.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Import {
+    /// The module, package or path imported, as written (quotes removed).
+    pub module: String,
+    /// First line of the statement.
+    pub start_line: u32,
+    /// Last line of the statement.
+    pub end_line: u32,
+    /// The statement's first line, trimmed.
+    pub text: String,
+}
+
+/// One call.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Call {
+    /// The called name (the last segment: `b` in `a.b()` or `a::b()`).
+    pub name: String,
+    /// Line of the name.
+    pub line: u32,
+    /// Byte column of the name.
+    pub column: u32,
+    /// Index of the innermost function or method containing the call.
+    pub caller: Option<u32>,
+}
+
+/// Everything extracted from one file.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileSymbols {
+    /// Definitions, in source order.
+    pub symbols: Vec<Symbol>,
+    /// Import statements, in source order.
+    pub imports: Vec<Import>,
+    /// Calls, in source order.
+    pub calls: Vec<Call>,
+    /// The parse had errors (symbols come from the parts that parsed).
+    pub has_errors: bool,
+}
+
+impl FileSymbols {
+    /// Encodes for storage.
+    pub fn encode(&self) -> Vec<u8> {
+        let raw = postcard::to_stdvec(self).unwrap_or_default();
+        zstd::bulk::compress(&raw, 3).unwrap_or(raw)
+    }
+
+    /// Decodes what [`FileSymbols::encode`] produced.
+    pub fn decode(bytes: &[u8]) -> Option<FileSymbols> {
+        let raw = zstd::stream::decode_all(bytes).ok()?;
+        postcard::from_bytes(&raw).ok()
+    }
+
+    /// The symbol whose name is at (`line`, `column`), if any.
+    pub fn definition_at(&self, line: u32, column: u32) -> Option<&Symbol> {
+        self.symbols
+            .iter()
+            .find(|symbol| symbol.name_line == line && symbol.name_column == column)
+    }
+
+    /// The call whose name is at (`line`, `column`), if any.
+    pub fn call_at(&self, line: u32, column: u32) -> Option<&Call> {
+        self.calls
+            .iter()
+            .find(|call| call.line == line && call.column == column)
+    }
+
+    /// The import statement covering `line`, if any.
+    pub fn import_at(&self, line: u32) -> Option<&Import> {
+        self.imports
+            .iter()
+            .find(|import| (import.start_line..=import.end_line).contains(&line))
+    }
+
+    /// A readable outline, one symbol per line, indented by nesting:
+    /// `kind name start-end [documented]` (used by tests and the command line).
+    pub fn outline(&self) -> String {
+        let mut out = String::new();
+        for symbol in &self.symbols {
+            let mut depth = 0;
+            let mut parent = symbol.parent;
+            while let Some(index) = parent {
+                depth += 1;
+                parent = self.symbols[index as usize].parent;
+            }
+            out.push_str(&"  ".repeat(depth));
+            out.push_str(&format!(
+                "{} {} {}-{}{}\n",
+                symbol.kind.as_str(),
+                symbol.name,
+                symbol.start_line,
+                symbol.end_line,
+                if symbol.documented { " documented" } else { "" }
+            ));
+        }
+        out
+    }
+
+    /// The calls made inside symbol `index`.
+    pub fn calls_of(&self, index: usize) -> impl Iterator<Item = &Call> {
+        self.calls
+            .iter()
+            .filter(move |call| call.caller == Some(index as u32))
+    }
+}
