@@ -16,6 +16,7 @@ pub mod metrics;
 pub mod search;
 pub mod server;
 pub mod store;
+pub mod structure;
 pub mod symbols;
 pub mod trigram;
 pub mod watch;

@@ -102,7 +102,10 @@ pub async fn run(options: DaemonOptions) -> Result<Exit> {
     let store = Store::open_with(
         &data_dir,
         config.index.store_cache_mb * 1024 * 1024,
-        config.index.trigram_index,
+        crate::store::Layout {
+            trigram_index: config.index.trigram_index,
+            symbols: config.index.symbols,
+        },
     )?
     .with_content_cache(config.search.content_cache_mb as u64 * 1024 * 1024);
     let name = ipc::socket_name(&socket)

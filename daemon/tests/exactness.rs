@@ -80,6 +80,7 @@ impl Corpus {
             },
             blob: Some(zstd::encode_all(bytes, 1).unwrap()),
             trigrams: Some(codesaged::trigram::trigrams(bytes)),
+            symbols: None,
         }
     }
 

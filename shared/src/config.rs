@@ -69,6 +69,13 @@ pub struct IndexConfig {
     /// Keep a trigram index so exact searches read only candidate files (about a sixth of
     /// the source size, held in memory). Off: every search scans all stored contents.
     pub trigram_index: bool,
+    /// Parse files with tree-sitter and keep their symbols, imports and calls (the structure
+    /// tools need it). Off: indexing is several times faster, structure tools answer that
+    /// symbols are off.
+    pub symbols: bool,
+    /// Files larger than this many bytes are indexed for search but not parsed (generated
+    /// or minified code rarely has useful structure and parses slowly).
+    pub symbols_max_file_size: u64,
 }
 
 /// How searches answer.
@@ -188,6 +195,8 @@ impl Config {
                 auto_index_client_roots: true,
                 store_cache_mb: 64,
                 trigram_index: true,
+                symbols: true,
+                symbols_max_file_size: 1024 * 1024,
             },
             search: SearchConfig {
                 default_max_results: 200,

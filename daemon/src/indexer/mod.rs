@@ -21,7 +21,9 @@ use codesage_shared::config::IndexConfig;
 use codesage_shared::protocol::IndexProgress;
 use tokio_util::sync::CancellationToken;
 
-use crate::store::{FileChange, FileRecord, LineCounts, RootRecord, SkipReason, Store, StoreError};
+use crate::store::{
+    FileChange, FileRecord, LineCounts, ParsedSymbols, RootRecord, SkipReason, Store, StoreError,
+};
 
 /// How many leading bytes are checked for NUL when deciding whether a file is binary (the
 /// same heuristic as git and ripgrep).
@@ -304,6 +306,8 @@ pub struct Analyzed {
     pub blob: Option<Vec<u8>>,
     /// Its distinct trigrams, when the content is new or changed.
     pub trigrams: Option<Vec<u32>>,
+    /// Its parsed structure, when the content is new or changed and its language parsed.
+    pub symbols: Option<ParsedSymbols>,
 }
 
 impl Analyzed {
@@ -314,6 +318,7 @@ impl Analyzed {
             record: self.record,
             blob: self.blob,
             trigrams: self.trigrams,
+            symbols: self.symbols,
         }
     }
 }
@@ -342,6 +347,7 @@ pub fn analyze(
         },
         blob: None,
         trigrams: None,
+        symbols: None,
     };
     if size > config.max_file_size {
         let language = language::detect(relative, b"").name;
@@ -377,6 +383,7 @@ pub fn analyze(
             record,
             blob: None,
             trigrams: None,
+            symbols: None,
         }));
     }
     let blob = zstd::bulk::compress(&content, config.compression_level)?;
@@ -386,7 +393,17 @@ pub fn analyze(
         trigrams: config
             .trigram_index
             .then(|| crate::trigram::trigrams(&content)),
+        symbols: parse(language.name, &content, config),
     }))
+}
+
+/// Parses `content` for its symbols when the configuration asks for them and the language
+/// has a grammar.
+fn parse(language: &'static str, content: &[u8], config: &IndexConfig) -> Option<ParsedSymbols> {
+    if !config.symbols || content.len() as u64 > config.symbols_max_file_size {
+        return None;
+    }
+    crate::symbols::extract(language, content).map(|symbols| ParsedSymbols::new(&symbols))
 }
 
 /// Reads a whole file, or `None` if it turns out larger than `limit` (it may have grown since

@@ -17,6 +17,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 
+use crate::symbols::{Definition, FileSymbols};
 use crate::trigram::index::Doc;
 use crate::trigram::{RootIndex, Segment};
 
@@ -30,9 +31,10 @@ pub use records::{
 };
 
 /// Version of the layout written by this build. Opening a store written by a newer version is
-/// refused; older versions are migrated (versions 1 and 2 had no or differently stored trigram
-/// segments: file records are dropped and rebuilt by the start-up reconciliation, roots kept).
-pub const SCHEMA_VERSION: u32 = 3;
+/// refused; older versions are migrated: file records are dropped and rebuilt by the start-up
+/// reconciliation, roots kept (versions 1 and 2 had no or differently stored trigram
+/// segments, version 3 no symbols).
+pub const SCHEMA_VERSION: u32 = 4;
 
 /// A root's segments are merged once a size tier holds this many of them.
 const MERGE_FANOUT: usize = 4;
@@ -47,11 +49,53 @@ const BLOB_REFS: TableDefinition<&[u8], u32> = TableDefinition::new("blob_refs")
 const SEGMENTS: TableDefinition<(u32, u64, u32), &[u8]> = TableDefinition::new("segments");
 const SEGMENT_CHUNK: usize = (1 << 20) - (4 << 10);
 const COUNTERS: TableDefinition<(u32, &str), u64> = TableDefinition::new("counters");
+/// Content hash → encoded [`FileSymbols`], stored and dropped with the content's blob.
+const SYMBOLS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("symbols");
 const NEXT_DOC: &str = "next_doc";
 const NEXT_SEGMENT: &str = "next_segment";
 
 const SCHEMA_KEY: &str = "schema_version";
 const TRIGRAM_KEY: &str = "trigram_index";
+const SYMBOLS_KEY: &str = "symbols";
+
+/// What the store keeps besides records and contents. A store written with another choice
+/// has its file records dropped when opened (the next indexing run rebuilds them): a partial
+/// trigram index would miss matches, and files not re-read would lack symbols.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Layout {
+    /// Trigram segments for candidate selection.
+    pub trigram_index: bool,
+    /// Parsed symbols per content.
+    pub symbols: bool,
+}
+
+impl Default for Layout {
+    fn default() -> Self {
+        Layout {
+            trigram_index: true,
+            symbols: true,
+        }
+    }
+}
+
+/// A file's parsed structure, as the indexer hands it to the store.
+#[derive(Debug, Clone)]
+pub struct ParsedSymbols {
+    /// [`FileSymbols::encode`]d, for the SYMBOLS table.
+    pub encoded: Vec<u8>,
+    /// The in-memory summary, for the document table.
+    pub definitions: Option<Arc<[Definition]>>,
+}
+
+impl ParsedSymbols {
+    /// Prepares `symbols` for storage.
+    pub fn new(symbols: &FileSymbols) -> ParsedSymbols {
+        ParsedSymbols {
+            encoded: symbols.encode(),
+            definitions: symbols.definitions(),
+        }
+    }
+}
 
 /// Something went wrong with the store.
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +174,9 @@ pub enum FileChange {
         /// The content's distinct trigrams, whenever the content differs from the record's
         /// previous one.
         trigrams: Option<Vec<u32>>,
+        /// The content's parsed structure, whenever the content differs from the record's
+        /// previous one and the language has a grammar.
+        symbols: Option<ParsedSymbols>,
     },
     /// The file is gone or now ignored.
     Remove {
@@ -186,8 +233,8 @@ pub struct Store {
     /// A compaction is due once the store is idle.
     compaction_wanted: std::sync::atomic::AtomicBool,
     merger: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
-    /// Whether documents get trigram segments (otherwise every search scans).
-    trigram_index: bool,
+    /// What is kept besides records and contents.
+    layout: Layout,
     /// Decompressed contents of recently searched files.
     cache: Option<Arc<ContentCache>>,
 }
@@ -196,13 +243,12 @@ impl Store {
     /// Opens (creating if needed) the store in `data_dir`, caching up to `cache_bytes` of
     /// database pages in memory.
     pub fn open(data_dir: &Path, cache_bytes: usize) -> Result<Store> {
-        Store::open_with(data_dir, cache_bytes, true)
+        Store::open_with(data_dir, cache_bytes, Layout::default())
     }
 
-    /// Like [`Store::open`], choosing whether the trigram index is kept. A store written with
-    /// the other choice has its file records dropped (the next indexing run rebuilds them): a
-    /// partial trigram index would miss matches.
-    pub fn open_with(data_dir: &Path, cache_bytes: usize, trigram_index: bool) -> Result<Store> {
+    /// Like [`Store::open`], choosing what is kept besides records and contents (see
+    /// [`Layout`]).
+    pub fn open_with(data_dir: &Path, cache_bytes: usize, layout: Layout) -> Result<Store> {
         std::fs::create_dir_all(data_dir).map_err(|source| StoreError::DataDir {
             path: data_dir.to_path_buf(),
             source,
@@ -225,7 +271,7 @@ impl Store {
             merge_requests: parking_lot::Mutex::new(None),
             merger: parking_lot::Mutex::new(None),
             compaction_wanted: std::sync::atomic::AtomicBool::new(false),
-            trigram_index,
+            layout,
             cache: None,
         };
         store.check_schema()?;
@@ -249,18 +295,30 @@ impl Store {
         let txn = self.db.read().begin_read()?;
         let files = txn.open_table(FILES)?;
         let segments = txn.open_table(SEGMENTS)?;
+        let symbols = txn.open_table(SYMBOLS)?;
         let mut indexes: HashMap<RootId, RootIndex> = HashMap::new();
+        // The same content in several places shares one decoded summary.
+        let mut definitions: HashMap<ContentHash, Option<Arc<[Definition]>>> = HashMap::new();
         for entry in files.iter()? {
             let (key, value) = entry?;
             let (root, path) = key.value();
             let record: FileRecord = decode(value.value())?;
             if let Some(id) = record.doc_id {
+                let defined = match definitions.get(&record.hash) {
+                    Some(known) => known.clone(),
+                    None => {
+                        let decoded = stored_definitions(&symbols, &record.hash)?;
+                        definitions.insert(record.hash, decoded.clone());
+                        decoded
+                    }
+                };
                 indexes.entry(root).or_default().docs.set(
                     id,
                     Some(Doc {
                         path: path.into(),
                         hash: record.hash,
                         language: record.language.as_str().into(),
+                        definitions: defined,
                     }),
                 );
             }
@@ -322,7 +380,7 @@ impl Store {
         Ok(View {
             snapshot,
             index: Arc::clone(&current),
-            trigram_index: self.trigram_index,
+            trigram_index: self.layout.trigram_index,
             cache: self.cache.clone(),
         })
     }
@@ -400,21 +458,33 @@ impl Store {
                 .get(SCHEMA_KEY)?
                 .map(|value| decode_u32(value.value()))
                 .transpose()?;
-            let indexed = meta
-                .get(TRIGRAM_KEY)?
-                .map(|value| value.value() == [1])
-                .unwrap_or(self.trigram_index);
-            let found = if indexed != self.trigram_index && found == Some(SCHEMA_VERSION) {
+            let stored_flag = |key: &str, default: bool| -> Result<bool> {
+                Ok(meta
+                    .get(key)?
+                    .map(|value| value.value() == [1])
+                    .unwrap_or(default))
+            };
+            let stored = Layout {
+                trigram_index: stored_flag(TRIGRAM_KEY, self.layout.trigram_index)?,
+                symbols: stored_flag(SYMBOLS_KEY, self.layout.symbols)?,
+            };
+            let found = if stored != self.layout && found == Some(SCHEMA_VERSION) {
                 tracing::info!(
-                    trigram_index = self.trigram_index,
-                    "index.trigram_index changed; file records are rebuilt by the next indexing run"
+                    trigram_index = self.layout.trigram_index,
+                    symbols = self.layout.symbols,
+                    "index.trigram_index or index.symbols changed; file records are rebuilt by \
+                     the next indexing run"
                 );
                 // Treated as an upgrade from an older layout: everything but the roots goes.
                 Some(0)
             } else {
                 found
             };
-            meta.insert(TRIGRAM_KEY, [u8::from(self.trigram_index)].as_slice())?;
+            meta.insert(
+                TRIGRAM_KEY,
+                [u8::from(self.layout.trigram_index)].as_slice(),
+            )?;
+            meta.insert(SYMBOLS_KEY, [u8::from(self.layout.symbols)].as_slice())?;
             match found {
                 Some(found) if found > SCHEMA_VERSION => {
                     return Err(StoreError::NewerSchema {
@@ -435,6 +505,7 @@ impl Store {
                     txn.delete_table(BLOB_REFS)?;
                     txn.delete_table(SEGMENTS)?;
                     txn.delete_table(COUNTERS)?;
+                    txn.delete_table(SYMBOLS)?;
                     meta.insert(SCHEMA_KEY, SCHEMA_VERSION.to_le_bytes().as_slice())?;
                 }
                 None => {
@@ -448,6 +519,7 @@ impl Store {
             txn.open_table(BLOB_REFS)?;
             txn.open_table(SEGMENTS)?;
             txn.open_table(COUNTERS)?;
+            txn.open_table(SYMBOLS)?;
         }
         txn.commit()?;
         Ok(())
@@ -574,6 +646,7 @@ impl Store {
             let mut blobs = txn.open_table(BLOBS)?;
             let mut refs = txn.open_table(BLOB_REFS)?;
             let mut counters = txn.open_table(COUNTERS)?;
+            let mut symbol_table = txn.open_table(SYMBOLS)?;
             for change in changes {
                 match change {
                     FileChange::Upsert {
@@ -581,6 +654,7 @@ impl Store {
                         mut record,
                         blob,
                         trigrams,
+                        symbols,
                     } => {
                         let old = files
                             .get((root, path.as_str()))?
@@ -596,7 +670,7 @@ impl Store {
                             Some(hash) if Some(hash) == old_hash && old_doc.is_some() => old_doc,
                             Some(_) => {
                                 let id = next_counter(&mut counters, root, NEXT_DOC)? as u32;
-                                if self.trigram_index {
+                                if self.layout.trigram_index {
                                     let trigrams = match trigrams {
                                         Some(trigrams) => trigrams,
                                         None => {
@@ -610,24 +684,46 @@ impl Store {
                         };
                         if old_hash != new_hash {
                             if let Some(hash) = new_hash {
-                                add_blob_ref(&mut blobs, &mut refs, &hash, blob.as_deref())?;
+                                let mut tables = ContentTables {
+                                    blobs: &mut blobs,
+                                    refs: &mut refs,
+                                    symbols: &mut symbol_table,
+                                };
+                                tables.add_ref(
+                                    &hash,
+                                    blob.as_deref(),
+                                    symbols.as_ref().map(|parsed| parsed.encoded.as_slice()),
+                                )?;
                             }
                             if let Some(hash) = old_hash {
-                                drop_blob_ref(&mut blobs, &mut refs, &hash)?;
+                                ContentTables {
+                                    blobs: &mut blobs,
+                                    refs: &mut refs,
+                                    symbols: &mut symbol_table,
+                                }
+                                .drop_ref(&hash)?;
                             }
                         }
+                        let kept_doc = old_doc.is_some() && record.doc_id == old_doc;
                         if let Some(old_doc) = old_doc
-                            && record.doc_id != Some(old_doc)
+                            && !kept_doc
                         {
                             doc_edits.push((old_doc, None));
                         }
-                        if let Some(id) = record.doc_id {
+                        if let Some(id) = record.doc_id
+                            && !kept_doc
+                        {
+                            let definitions = match symbols {
+                                Some(parsed) => parsed.definitions,
+                                None => stored_definitions(&symbol_table, &record.hash)?,
+                            };
                             doc_edits.push((
                                 id,
                                 Some(Doc {
                                     path: path.as_str().into(),
                                     hash: record.hash,
                                     language: record.language.as_str().into(),
+                                    definitions,
                                 }),
                             ));
                         }
@@ -640,7 +736,12 @@ impl Store {
                             .transpose()?;
                         if let Some(old) = &old {
                             if let Some(hash) = old.stored_hash() {
-                                drop_blob_ref(&mut blobs, &mut refs, &hash)?;
+                                ContentTables {
+                                    blobs: &mut blobs,
+                                    refs: &mut refs,
+                                    symbols: &mut symbol_table,
+                                }
+                                .drop_ref(&hash)?;
                             }
                             if let Some(doc) = old.doc_id {
                                 doc_edits.push((doc, None));
@@ -685,47 +786,80 @@ impl Store {
         let txn = self.db.read().begin_read()?;
         let files = txn.open_table(FILES)?;
         let blobs = txn.open_table(BLOBS)?;
+        let symbols = txn.open_table(SYMBOLS)?;
         Ok(Snapshot {
             _txn: txn,
             files,
             blobs,
+            symbols,
         })
     }
 }
 
-fn add_blob_ref(
-    blobs: &mut redb::Table<&[u8], &[u8]>,
-    refs: &mut redb::Table<&[u8], u32>,
-    hash: &ContentHash,
-    blob: Option<&[u8]>,
-) -> Result<()> {
-    let count = refs.get(hash.as_slice())?.map(|v| v.value()).unwrap_or(0);
-    if count == 0 {
-        let Some(blob) = blob else {
-            return Err(StoreError::Corrupt(format!(
-                "content {} is referenced but was neither stored nor supplied",
-                hex(hash)
-            )));
-        };
-        blobs.insert(hash.as_slice(), blob)?;
-    }
-    refs.insert(hash.as_slice(), count + 1)?;
-    Ok(())
+/// The tables holding one entry per distinct content, reference-counted together: a content
+/// and its symbols are stored with its first reference and dropped with its last.
+struct ContentTables<'a, 'txn> {
+    blobs: &'a mut redb::Table<'txn, &'static [u8], &'static [u8]>,
+    refs: &'a mut redb::Table<'txn, &'static [u8], u32>,
+    symbols: &'a mut redb::Table<'txn, &'static [u8], &'static [u8]>,
 }
 
-fn drop_blob_ref(
-    blobs: &mut redb::Table<&[u8], &[u8]>,
-    refs: &mut redb::Table<&[u8], u32>,
-    hash: &ContentHash,
-) -> Result<()> {
-    let count = refs.get(hash.as_slice())?.map(|v| v.value()).unwrap_or(0);
-    if count <= 1 {
-        refs.remove(hash.as_slice())?;
-        blobs.remove(hash.as_slice())?;
-    } else {
-        refs.insert(hash.as_slice(), count - 1)?;
+impl ContentTables<'_, '_> {
+    fn add_ref(
+        &mut self,
+        hash: &ContentHash,
+        blob: Option<&[u8]>,
+        symbols: Option<&[u8]>,
+    ) -> Result<()> {
+        let count = self
+            .refs
+            .get(hash.as_slice())?
+            .map(|v| v.value())
+            .unwrap_or(0);
+        if count == 0 {
+            let Some(blob) = blob else {
+                return Err(StoreError::Corrupt(format!(
+                    "content {} is referenced but was neither stored nor supplied",
+                    hex(hash)
+                )));
+            };
+            self.blobs.insert(hash.as_slice(), blob)?;
+            if let Some(symbols) = symbols {
+                self.symbols.insert(hash.as_slice(), symbols)?;
+            }
+        }
+        self.refs.insert(hash.as_slice(), count + 1)?;
+        Ok(())
     }
-    Ok(())
+
+    fn drop_ref(&mut self, hash: &ContentHash) -> Result<()> {
+        let count = self
+            .refs
+            .get(hash.as_slice())?
+            .map(|v| v.value())
+            .unwrap_or(0);
+        if count <= 1 {
+            self.refs.remove(hash.as_slice())?;
+            self.blobs.remove(hash.as_slice())?;
+            self.symbols.remove(hash.as_slice())?;
+        } else {
+            self.refs.insert(hash.as_slice(), count - 1)?;
+        }
+        Ok(())
+    }
+}
+
+/// The in-memory summary of the symbols stored for `hash`, if any.
+fn stored_definitions(
+    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    hash: &ContentHash,
+) -> Result<Option<Arc<[Definition]>>> {
+    let Some(value) = table.get(hash.as_slice())? else {
+        return Ok(None);
+    };
+    let symbols = FileSymbols::decode(value.value())
+        .ok_or_else(|| StoreError::Corrupt(format!("symbols of content {}", hex(hash))))?;
+    Ok(symbols.definitions())
 }
 
 /// A consistent read-only view of the store (a redb read transaction).
@@ -734,6 +868,7 @@ pub struct Snapshot {
     _txn: ReadTransaction,
     files: ReadOnlyTable<(u32, &'static str), &'static [u8]>,
     blobs: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    symbols: ReadOnlyTable<&'static [u8], &'static [u8]>,
 }
 
 impl Snapshot {
@@ -782,6 +917,25 @@ impl Snapshot {
         zstd::stream::decode_all(blob.value())
             .map(Some)
             .map_err(|err| StoreError::Corrupt(format!("content {}: {err}", hex(hash))))
+    }
+
+    /// The parsed structure of the content with hash `hash`, if it was parsed.
+    pub fn symbols(&self, hash: &ContentHash) -> Result<Option<FileSymbols>> {
+        let Some(value) = self.symbols.get(hash.as_slice())? else {
+            return Ok(None);
+        };
+        FileSymbols::decode(value.value())
+            .map(Some)
+            .ok_or_else(|| StoreError::Corrupt(format!("symbols of content {}", hex(hash))))
+    }
+
+    /// Size in bytes of the stored symbols of the content with hash `hash`.
+    pub fn symbols_len(&self, hash: &ContentHash) -> Result<u64> {
+        Ok(self
+            .symbols
+            .get(hash.as_slice())?
+            .map(|value| value.value().len() as u64)
+            .unwrap_or(0))
     }
 
     /// Size in bytes of the compressed blob with hash `hash`.
@@ -1016,6 +1170,7 @@ mod tests {
                         record: rec.clone(),
                         blob: Some(blob.clone()),
                         trigrams: Some(crate::trigram::trigrams(b"fn main() {}\n")),
+                        symbols: None,
                     }],
                 )
                 .unwrap();
@@ -1060,6 +1215,101 @@ mod tests {
     }
 
     #[test]
+    fn symbols_live_and_die_with_their_content_and_reload_into_the_index() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = b"/// Doc.\nfn main() {}\nstruct Point;\n";
+        let parsed = crate::symbols::extract("Rust", source).unwrap();
+        let (rec, blob) = record(source);
+        let upsert = |path: &str, symbols: Option<ParsedSymbols>| FileChange::Upsert {
+            path: path.into(),
+            record: rec.clone(),
+            blob: Some(blob.clone()),
+            trigrams: Some(crate::trigram::trigrams(source)),
+            symbols,
+        };
+        let names = |store: &Store, root: RootId| -> Vec<(String, String)> {
+            let view = store.view(root).unwrap();
+            let mut names: Vec<(String, String)> = view
+                .index
+                .docs
+                .iter()
+                .flat_map(|(_, doc)| {
+                    doc.definitions
+                        .iter()
+                        .flat_map(|defs| defs.iter())
+                        .map(|def| (doc.path.to_string(), def.name.to_string()))
+                        .collect::<Vec<_>>()
+                })
+                .collect();
+            names.sort();
+            names
+        };
+        let root = {
+            let store = Store::open(dir.path(), 1 << 20).unwrap();
+            let root = store.add_root("/r", 0).unwrap().id;
+            // The second copy of the same content comes without symbols (as the indexer
+            // sends it when only the path is new): its document still gets them.
+            store
+                .apply(
+                    root,
+                    vec![
+                        upsert("a.rs", Some(ParsedSymbols::new(&parsed))),
+                        upsert("b.rs", None),
+                    ],
+                )
+                .unwrap();
+            let expected = [
+                ("a.rs".to_string(), "main".to_string()),
+                ("a.rs".into(), "Point".into()),
+                ("b.rs".into(), "main".into()),
+                ("b.rs".into(), "Point".into()),
+            ];
+            let mut expected = expected.to_vec();
+            expected.sort();
+            assert_eq!(names(&store, root), expected);
+            let snap = store.snapshot().unwrap();
+            assert_eq!(snap.symbols(&rec.hash).unwrap().unwrap(), parsed);
+            drop(snap);
+            store
+                .apply(
+                    root,
+                    vec![FileChange::Remove {
+                        path: "a.rs".into(),
+                    }],
+                )
+                .unwrap();
+            root
+        };
+        // Reopened: definitions come back from the store.
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(
+            names(&store, root),
+            [
+                ("b.rs".to_string(), "Point".to_string()),
+                ("b.rs".into(), "main".into())
+            ]
+        );
+        store
+            .apply(
+                root,
+                vec![FileChange::Remove {
+                    path: "b.rs".into(),
+                }],
+            )
+            .unwrap();
+        assert!(
+            store
+                .snapshot()
+                .unwrap()
+                .symbols(&rec.hash)
+                .unwrap()
+                .is_none(),
+            "symbols go with the last reference"
+        );
+        assert!(names(&store, root).is_empty());
+    }
+
+    #[test]
     fn files_are_scoped_to_their_root_and_sorted() {
         let dir = tempfile::tempdir().unwrap();
         let store = Store::open(dir.path(), 1 << 20).unwrap();
@@ -1071,6 +1321,7 @@ mod tests {
             record: rec.clone(),
             blob: Some(blob.clone()),
             trigrams: Some(Vec::new()),
+            symbols: None,
         };
         store
             .apply(a.id, vec![upsert("z.rs"), upsert("a.rs")])
@@ -1123,12 +1374,21 @@ mod tests {
                         record: rec.clone(),
                         blob: Some(blob.clone()),
                         trigrams: Some(crate::trigram::trigrams(b"fn main() {}\n")),
+                        symbols: None,
                     }],
                 )
                 .unwrap();
             assert_eq!(store.view(root.id).unwrap().index.segments.len(), 1);
         }
-        let store = Store::open_with(dir.path(), 1 << 20, false).unwrap();
+        let store = Store::open_with(
+            dir.path(),
+            1 << 20,
+            Layout {
+                trigram_index: false,
+                symbols: true,
+            },
+        )
+        .unwrap();
         let roots = store.roots().unwrap();
         assert_eq!(roots.len(), 1);
         assert!(store.files(roots[0].id).unwrap().is_empty());

@@ -32,117 +32,198 @@ fn normalize(name: &str) -> String {
 }
 
 impl Manifests {
+    /// Whether a file named `file_name` is a manifest [`Manifests::add`] understands.
+    pub fn is_manifest(file_name: &str) -> bool {
+        matches!(
+            file_name,
+            "Cargo.toml" | "pyproject.toml" | "package.json" | "go.mod" | "pom.xml"
+        ) || (file_name.starts_with("requirements") && file_name.ends_with(".txt"))
+    }
+
     /// Reads the manifests found at `root` (top level only).
     pub fn read(root: &Path) -> Manifests {
         let mut manifests = Manifests::default();
-        let read = |name: &str| std::fs::read_to_string(root.join(name)).ok();
-        if let Some(text) = read("Cargo.toml") {
-            manifests.read.push("Cargo.toml".into());
-            if let Ok(value) = text.parse::<toml::Table>() {
-                if let Some(name) = value
-                    .get("package")
-                    .and_then(|package| package.get("name"))
-                    .and_then(|name| name.as_str())
-                {
-                    manifests.own_names.insert(normalize(name));
-                }
-                for section in ["dependencies", "dev-dependencies", "build-dependencies"] {
-                    for table in [
-                        value.get(section),
-                        value.get("workspace").and_then(|w| w.get(section)),
-                    ]
-                    .into_iter()
+        let mut names: Vec<String> = std::fs::read_dir(root)
+            .map(|entries| {
+                entries
                     .flatten()
-                    {
-                        if let Some(table) = table.as_table() {
-                            manifests
-                                .dependencies
-                                .extend(table.keys().map(|key| normalize(key)));
-                        }
-                    }
-                }
-            }
-        }
-        if let Some(text) = read("pyproject.toml") {
-            manifests.read.push("pyproject.toml".into());
-            if let Ok(value) = text.parse::<toml::Table>() {
-                let project = value.get("project");
-                if let Some(name) = project.and_then(|p| p.get("name")).and_then(|n| n.as_str()) {
-                    manifests.own_names.insert(normalize(name));
-                }
-                if let Some(list) = project
-                    .and_then(|p| p.get("dependencies"))
-                    .and_then(|d| d.as_array())
-                {
-                    manifests.dependencies.extend(
-                        list.iter()
-                            .filter_map(|item| item.as_str())
-                            .map(requirement_name),
-                    );
-                }
-            }
-        }
-        if let Ok(entries) = std::fs::read_dir(root) {
-            let mut requirements: Vec<String> = entries
-                .flatten()
-                .filter_map(|entry| entry.file_name().to_str().map(String::from))
-                .filter(|name| name.starts_with("requirements") && name.ends_with(".txt"))
-                .collect();
-            requirements.sort();
-            for name in requirements {
-                if let Some(text) = read(&name) {
-                    manifests.dependencies.extend(
-                        text.lines()
-                            .map(str::trim)
-                            .filter(|line| !line.is_empty() && !line.starts_with(['#', '-']))
-                            .map(requirement_name),
-                    );
-                    manifests.read.push(name);
-                }
-            }
-        }
-        if let Some(text) = read("package.json") {
-            manifests.read.push("package.json".into());
-            if let Ok(value) = serde_json::from_str::<serde_json::Value>(&text) {
-                if let Some(name) = value.get("name").and_then(|n| n.as_str()) {
-                    manifests.own_names.insert(name.to_ascii_lowercase());
-                }
-                for section in ["dependencies", "devDependencies", "peerDependencies"] {
-                    if let Some(object) = value.get(section).and_then(|d| d.as_object()) {
-                        manifests
-                            .dependencies
-                            .extend(object.keys().map(|key| key.to_ascii_lowercase()));
-                    }
-                }
-            }
-        }
-        if let Some(text) = read("go.mod") {
-            manifests.read.push("go.mod".into());
-            for line in text.lines().map(str::trim) {
-                if let Some(module) = line.strip_prefix("module ") {
-                    manifests.own_names.insert(module.trim().to_string());
-                } else if let Some(first) = line
-                    .strip_prefix("require ")
-                    .or(Some(line))
-                    .and_then(|rest| rest.split_whitespace().next())
-                    .filter(|first| first.contains('.') && first.contains('/'))
-                {
-                    manifests.dependencies.insert(first.to_string());
-                }
-            }
-        }
-        if let Some(text) = read("pom.xml") {
-            manifests.read.push("pom.xml".into());
-            for group in text.split("<groupId>").skip(1) {
-                if let Some(end) = group.find("</groupId>") {
-                    manifests
-                        .dependencies
-                        .insert(group[..end].trim().to_string());
-                }
+                    .filter_map(|entry| entry.file_name().to_str().map(String::from))
+                    .filter(|name| Manifests::is_manifest(name))
+                    .collect()
+            })
+            .unwrap_or_default();
+        names.sort();
+        for name in names {
+            if let Ok(text) = std::fs::read_to_string(root.join(&name)) {
+                manifests.add(&name, &text);
             }
         }
         manifests
     }
+
+    /// Adds what the manifest at `path` (relative to the root) with content `text` declares
+    /// (a manifest that does not parse adds nothing but is listed as read); other files are
+    /// ignored.
+    pub fn add(&mut self, path: &str, text: &str) {
+        let file_name = path.rsplit('/').next().unwrap_or(path);
+        match file_name {
+            "Cargo.toml" => self.add_cargo(text),
+            "pyproject.toml" => self.add_pyproject(text),
+            "package.json" => self.add_package_json(text),
+            "go.mod" => self.add_go_mod(text),
+            "pom.xml" => self.add_pom(text),
+            name if name.starts_with("requirements") && name.ends_with(".txt") => {
+                self.dependencies.extend(
+                    text.lines()
+                        .map(str::trim)
+                        .filter(|line| !line.is_empty() && !line.starts_with(['#', '-']))
+                        .map(requirement_name),
+                );
+            }
+            _ => return,
+        }
+        self.read.push(path.to_string());
+    }
+
+    fn add_cargo(&mut self, text: &str) {
+        let Ok(value) = text.parse::<toml::Table>() else {
+            return;
+        };
+        if let Some(name) = value
+            .get("package")
+            .and_then(|package| package.get("name"))
+            .and_then(|name| name.as_str())
+        {
+            self.own_names.insert(normalize(name));
+        }
+        for section in ["dependencies", "dev-dependencies", "build-dependencies"] {
+            for table in [
+                value.get(section),
+                value.get("workspace").and_then(|w| w.get(section)),
+            ]
+            .into_iter()
+            .flatten()
+            {
+                if let Some(table) = table.as_table() {
+                    self.dependencies
+                        .extend(table.keys().map(|key| normalize(key)));
+                }
+            }
+        }
+    }
+
+    fn add_pyproject(&mut self, text: &str) {
+        let Ok(value) = text.parse::<toml::Table>() else {
+            return;
+        };
+        let project = value.get("project");
+        if let Some(name) = project.and_then(|p| p.get("name")).and_then(|n| n.as_str()) {
+            self.own_names.insert(normalize(name));
+        }
+        if let Some(list) = project
+            .and_then(|p| p.get("dependencies"))
+            .and_then(|d| d.as_array())
+        {
+            self.dependencies.extend(
+                list.iter()
+                    .filter_map(|item| item.as_str())
+                    .map(requirement_name),
+            );
+        }
+    }
+
+    fn add_package_json(&mut self, text: &str) {
+        let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
+            return;
+        };
+        if let Some(name) = value.get("name").and_then(|n| n.as_str()) {
+            self.own_names.insert(name.to_ascii_lowercase());
+        }
+        for section in ["dependencies", "devDependencies", "peerDependencies"] {
+            if let Some(object) = value.get(section).and_then(|d| d.as_object()) {
+                self.dependencies
+                    .extend(object.keys().map(|key| key.to_ascii_lowercase()));
+            }
+        }
+    }
+
+    fn add_go_mod(&mut self, text: &str) {
+        for line in text.lines().map(str::trim) {
+            if let Some(module) = line.strip_prefix("module ") {
+                self.own_names.insert(module.trim().to_string());
+            } else if let Some(first) = line
+                .strip_prefix("require ")
+                .or(Some(line))
+                .and_then(|rest| rest.split_whitespace().next())
+                .filter(|first| first.contains('.') && first.contains('/'))
+            {
+                self.dependencies.insert(first.to_string());
+            }
+        }
+    }
+
+    fn add_pom(&mut self, text: &str) {
+        for group in text.split("<groupId>").skip(1) {
+            if let Some(end) = group.find("</groupId>") {
+                self.dependencies.insert(group[..end].trim().to_string());
+            }
+        }
+    }
+
+    /// Whether `package` (a top-level module name) is declared as a dependency.
+    pub fn declares(&self, package: &str) -> bool {
+        self.dependencies.contains(&normalize(package))
+            || self.dependencies.contains(&package.to_ascii_lowercase())
+    }
+}
+
+/// The project's own module names as seen from its file layout, for [`classify`]: Python
+/// packages (directories with `__init__.py`) and modules at a source root, header paths for
+/// C and C++ (`x.h`, `dir/x.h`), and dotted directory paths of Java and C# files.
+pub fn internal_modules<'a>(
+    paths: impl IntoIterator<Item = (&'a str, &'a str)>,
+) -> HashSet<String> {
+    let mut modules = HashSet::new();
+    for (path, language) in paths {
+        let (directory, file_name) = path.rsplit_once('/').unwrap_or(("", path));
+        match language {
+            "Python" => {
+                if file_name == "__init__.py" {
+                    if let Some(package) = directory.rsplit('/').next().filter(|p| !p.is_empty()) {
+                        modules.insert(normalize(package));
+                    }
+                } else if let Some(stem) = file_name.strip_suffix(".py") {
+                    let at_source_root = directory.is_empty()
+                        || directory == "src"
+                        || directory.ends_with("/src")
+                        || directory == "lib";
+                    if at_source_root {
+                        modules.insert(normalize(stem));
+                    }
+                }
+            }
+            "C" | "C++" => {
+                let lower = path.to_ascii_lowercase();
+                let mut rest = lower.as_str();
+                loop {
+                    modules.insert(rest.to_string());
+                    match rest.split_once('/') {
+                        Some((_, tail)) => rest = tail,
+                        None => break,
+                    }
+                }
+            }
+            "Java" | "C#" => {
+                let parts: Vec<&str> = directory.split('/').filter(|p| !p.is_empty()).collect();
+                // Every run of two or more trailing directories could be the package.
+                for start in 0..parts.len().saturating_sub(1) {
+                    modules.insert(parts[start..].join("."));
+                }
+            }
+            _ => {}
+        }
+    }
+    modules
 }
 
 /// The distribution name of a requirement line (`requests>=2; python_version<'3.8'`).
@@ -708,6 +789,22 @@ mod tests {
     }
 
     #[test]
+    fn derives_internal_modules_from_paths() {
+        let modules = internal_modules([
+            ("src/app/__init__.py", "Python"),
+            ("tools/run.py", "Python"),
+            ("setup.py", "Python"),
+            ("include/lib/util.h", "C"),
+            ("src/main/java/com/acme/Shop.java", "Java"),
+        ]);
+        for expected in ["app", "setup", "include/lib/util.h", "lib/util.h", "util.h"] {
+            assert!(modules.contains(expected), "{expected}: {modules:?}");
+        }
+        assert!(modules.contains("com.acme"));
+        assert!(!modules.contains("run"), "not at a source root");
+    }
+
+    #[test]
     fn reads_manifests() {
         let dir = tempfile::tempdir().unwrap();
         std::fs::write(
@@ -722,6 +819,12 @@ mod tests {
         )
         .unwrap();
         let manifests = Manifests::read(dir.path());
+        assert_eq!(
+            manifests.read,
+            ["Cargo.toml", "go.mod", "requirements-dev.txt"]
+        );
+        assert!(manifests.declares("serde-json"));
+        assert!(!manifests.declares("tokio"));
         assert!(manifests.own_names.contains("my_crate"));
         assert!(manifests.dependencies.contains("serde_json"));
         assert!(manifests.dependencies.contains("pytest"));

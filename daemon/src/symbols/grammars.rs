@@ -65,6 +65,11 @@ pub fn supported() -> impl Iterator<Item = &'static str> {
     GRAMMARS.iter().map(|entry| entry.name)
 }
 
+/// Whether language `name` has a grammar.
+pub fn has_grammar(name: &str) -> bool {
+    GRAMMARS.iter().any(|entry| entry.name == name)
+}
+
 /// The grammar for language `name`, or `None` if there is none (or its query does not
 /// compile, which is logged once).
 pub fn for_language(name: &str) -> Option<&'static Grammar> {

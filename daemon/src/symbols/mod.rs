@@ -153,6 +153,22 @@ pub struct Call {
     pub caller: Option<u32>,
 }
 
+/// The part of a symbol kept in memory for every indexed file, so name lookups and
+/// root-wide listings never touch the store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Definition {
+    /// The symbol's name.
+    pub name: Box<str>,
+    /// Its index in the file's symbol list ([`FileSymbols::symbols`]).
+    pub index: u32,
+    /// First line of the definition.
+    pub start_line: u32,
+    /// What it is.
+    pub kind: SymbolKind,
+    /// Whether it is documented.
+    pub documented: bool,
+}
+
 /// Everything extracted from one file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileSymbols {
@@ -177,6 +193,43 @@ impl FileSymbols {
     pub fn decode(bytes: &[u8]) -> Option<FileSymbols> {
         let raw = zstd::stream::decode_all(bytes).ok()?;
         postcard::from_bytes(&raw).ok()
+    }
+
+    /// The in-memory summary of the definitions (see [`Definition`]); `None` when the file
+    /// defines nothing.
+    pub fn definitions(&self) -> Option<std::sync::Arc<[Definition]>> {
+        if self.symbols.is_empty() {
+            return None;
+        }
+        Some(
+            self.symbols
+                .iter()
+                .enumerate()
+                .map(|(index, symbol)| Definition {
+                    name: symbol.name.as_str().into(),
+                    index: index as u32,
+                    start_line: symbol.start_line,
+                    kind: symbol.kind,
+                    documented: symbol.documented,
+                })
+                .collect(),
+        )
+    }
+
+    /// The names of the symbols enclosing symbol `index`, outermost first (`Store.get` style
+    /// qualification).
+    pub fn container_path(&self, index: usize) -> Vec<&str> {
+        let mut path = Vec::new();
+        let mut parent = self.symbols.get(index).and_then(|symbol| symbol.parent);
+        while let Some(at) = parent {
+            let Some(symbol) = self.symbols.get(at as usize) else {
+                break;
+            };
+            path.push(symbol.name.as_str());
+            parent = symbol.parent;
+        }
+        path.reverse();
+        path
     }
 
     /// The symbol whose name is at (`line`, `column`), if any.

@@ -20,6 +20,8 @@ pub struct Doc {
     pub hash: ContentHash,
     /// Detected language.
     pub language: Arc<str>,
+    /// The symbols it defines, if its language was parsed.
+    pub definitions: Option<Arc<[crate::symbols::Definition]>>,
 }
 
 /// Document id → document, for the ids that are live. Cloning shares every chunk; an update
@@ -198,6 +200,7 @@ mod tests {
             path: path.into(),
             hash: [0; 32],
             language: "Text".into(),
+            definitions: None,
         })
     }
 
