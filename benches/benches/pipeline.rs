@@ -106,6 +106,7 @@ fn pipeline(c: &mut Criterion) {
                 path: path.display().to_string().into(),
                 hash: [0; 32],
                 language: "Rust".into(),
+                definitions: None,
             }),
         );
     }

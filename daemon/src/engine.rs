@@ -22,6 +22,7 @@ use crate::indexer::{self, IndexError, Progress, RunStats};
 use crate::metrics::{self, Metrics};
 use crate::search::{Query, SearchError};
 use crate::store::{FileRecord, RootId, RootRecord, Store, StoreError};
+use crate::structure::{Scope, StructureError};
 use crate::watch::{Context as WatchContext, Freshness, RootWatcher};
 
 /// A request the engine cannot serve, with a message that says what to do instead.
@@ -63,6 +64,9 @@ pub enum EngineError {
     /// Indexing failed.
     #[error(transparent)]
     Index(#[from] IndexError),
+    /// A structural question could not be answered.
+    #[error(transparent)]
+    Structure(#[from] StructureError),
     /// A filesystem error.
     #[error("{path}: {source}")]
     Io {
@@ -575,6 +579,90 @@ impl Engine {
                     .join(", ")
             ))),
         }
+    }
+
+    /// The roots a request is about: `explicit` if given (with the directory inside it),
+    /// else the client's roots (`defaults`), else every registered root.
+    pub fn scopes(
+        &self,
+        explicit: Option<&Path>,
+        defaults: &[PathBuf],
+    ) -> Result<Vec<(Arc<Root>, String)>, EngineError> {
+        if let Some(path) = explicit {
+            return Ok(vec![self.locate(path)?]);
+        }
+        let mut scopes = Vec::new();
+        for path in defaults {
+            if let Ok(found) = self.locate(path)
+                && !scopes.iter().any(|(root, prefix): &(Arc<Root>, String)| {
+                    root.id == found.0.id && *prefix == found.1
+                })
+            {
+                scopes.push(found);
+            }
+        }
+        if scopes.is_empty() {
+            scopes = self
+                .roots()
+                .into_iter()
+                .map(|root| (root, String::new()))
+                .collect();
+        }
+        if scopes.is_empty() {
+            return Err(EngineError::NoRoot(
+                "no codebase is indexed yet; call index_codebase with the project directory first"
+                    .into(),
+            ));
+        }
+        Ok(scopes)
+    }
+
+    /// Answers a structural question about `root` (or the directory `prefix` in it): waits
+    /// until the root's pending changes are indexed, then runs `query` on a consistent view
+    /// off the async threads. Returns the answer and what the caller should know about its
+    /// freshness.
+    pub async fn structure<T, F>(
+        self: &Arc<Self>,
+        root: &Arc<Root>,
+        prefix: String,
+        query: F,
+    ) -> Result<(T, Vec<String>), EngineError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Scope<'_>) -> Result<T, StructureError> + Send + 'static,
+    {
+        let freshness = self.sync_root(root).await;
+        let engine = Arc::clone(self);
+        let task_root = Arc::clone(root);
+        let answer = tokio::task::spawn_blocking(move || -> Result<T, EngineError> {
+            let view = engine.store.view(task_root.id)?;
+            let scope = Scope {
+                view: &view,
+                root_id: task_root.id,
+                root_path: &task_root.path,
+                prefix: &prefix,
+                config: &engine.config.index,
+            };
+            Ok(query(&scope)?)
+        })
+        .await
+        .map_err(|err| {
+            EngineError::Store(StoreError::Corrupt(format!("structure task failed: {err}")))
+        })??;
+        let mut notes = Vec::new();
+        if let Some(job) = root.running_job() {
+            let progress = job.snapshot();
+            notes.push(format!(
+                "the index of {} is still being built ({} of {}{} files done): answers may be \
+                 incomplete",
+                root.path.display(),
+                progress.files_done,
+                progress.files_seen,
+                if progress.walk_done { "" } else { "+" }
+            ));
+        }
+        notes.extend(freshness_note(root, &freshness));
+        Ok((answer, notes))
     }
 
     /// Runs an exact search.
