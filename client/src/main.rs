@@ -90,6 +90,32 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Print a file's outline: its definitions, nested, with line ranges.
+    Symbols {
+        /// The file (inside an indexed directory).
+        file: PathBuf,
+        /// Print the full outline as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find where a name is defined; prints `path:line: kind name  signature` rows.
+    Def {
+        /// The name (`parse`, `Store.get`, `Store::get`, or part of a name).
+        name: String,
+        /// Only this kind (function, method, class, struct, enum, trait, interface, …).
+        #[arg(short, long)]
+        kind: Option<String>,
+        /// Root (or directory inside one) to search [default: the one holding the current
+        /// directory, else every indexed root].
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Most definitions to print.
+        #[arg(long, default_value_t = 20)]
+        max_results: usize,
+        /// Print the full answer as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Print the daemon's log.
     Logs {
         /// Lines to print from the end.
@@ -170,6 +196,37 @@ fn run(cli: Cli) -> Result<ExitCode> {
             )?;
             // Like grep and ripgrep: 0 when something matched, 1 when nothing did.
             Ok(if matched {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Symbols { file, json } => {
+            let found = commands::symbols::outline(&target, &file, json)?;
+            Ok(if found {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Def {
+            name,
+            kind,
+            root,
+            max_results,
+            json,
+        } => {
+            let found = commands::symbols::definitions(
+                &target,
+                commands::symbols::DefArgs {
+                    name,
+                    kind,
+                    root,
+                    max_results,
+                    json,
+                },
+            )?;
+            Ok(if found {
                 ExitCode::SUCCESS
             } else {
                 ExitCode::from(1)

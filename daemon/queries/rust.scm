@@ -11,7 +11,13 @@
 (static_item name: (identifier) @name) @definition.constant
 (mod_item name: (identifier) @name) @definition.module
 (macro_definition name: (identifier) @name) @definition.macro
-(impl_item type: (_) @name) @definition.impl
+(impl_item type: [
+  (type_identifier) @name
+  (generic_type type: (type_identifier) @name)
+  (scoped_type_identifier name: (type_identifier) @name)
+  (generic_type type: (scoped_type_identifier name: (type_identifier) @name))
+]) @definition.impl
+(impl_item type: [(primitive_type) (reference_type) (array_type) (tuple_type)] @name) @definition.impl
 
 (use_declaration argument: (_) @import.module) @import
 (extern_crate_declaration name: (identifier) @import.module) @import

@@ -1,6 +1,7 @@
 //! Control requests (`codesage status|index|search|stop`): one JSON request line in, JSON event
 //! lines out, the last one final. Indexing streams progress every few hundred milliseconds.
 
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -10,6 +11,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::connection::StopWaiters;
 use crate::engine::Engine;
+use crate::structure::lookup::{KindFilter, NameQuery};
 
 /// How often progress events are sent during `index`.
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
@@ -93,6 +95,8 @@ where
         ControlRequest::Index { .. } => "control.index",
         ControlRequest::Search(_) => "control.search",
         ControlRequest::Reindex { .. } => "control.reindex",
+        ControlRequest::Symbols { .. } => "control.symbols",
+        ControlRequest::Definitions { .. } => "control.definitions",
         ControlRequest::Stop => "control.stop",
     };
     let event = match request {
@@ -115,6 +119,14 @@ where
                 message: err.to_string(),
             },
         },
+        ControlRequest::Symbols { path } => answer(outline(&engine, &path).await),
+        ControlRequest::Definitions {
+            name,
+            kind,
+            root,
+            cwd,
+            max_results,
+        } => answer(definitions(&engine, &name, kind, root, cwd, max_results).await),
         ControlRequest::Index { path } => match engine.register_root(&path, false) {
             Err(err) => ControlEvent::Error {
                 message: err.to_string(),
@@ -159,4 +171,63 @@ where
     let ok = !matches!(event, ControlEvent::Error { .. });
     engine.metrics().record(kind, started.elapsed(), ok);
     send(&mut writer, &event).await
+}
+
+/// Turns a structural answer into its event.
+fn answer(result: Result<serde_json::Value, String>) -> ControlEvent {
+    match result {
+        Ok(answer) => ControlEvent::Structure { answer },
+        Err(message) => ControlEvent::Error { message },
+    }
+}
+
+/// `codesage symbols FILE`: the file's outline.
+async fn outline(engine: &Arc<Engine>, path: &Path) -> Result<serde_json::Value, String> {
+    let (root, relative) = engine.locate(path).map_err(|err| err.to_string())?;
+    if relative.is_empty() {
+        return Err(format!(
+            "{} is the codebase root, not a file",
+            root.path.display()
+        ));
+    }
+    let (outline, notes) = engine
+        .structure(&root, String::new(), move |scope| {
+            crate::structure::outline::file_structure(scope, &relative)
+        })
+        .await
+        .map_err(|err| err.to_string())?;
+    let mut value = serde_json::to_value(outline).map_err(|err| err.to_string())?;
+    value["root"] = root.path.display().to_string().into();
+    value["notes"] = notes.into();
+    Ok(value)
+}
+
+/// `codesage def NAME`: definitions by name.
+async fn definitions(
+    engine: &Arc<Engine>,
+    name: &str,
+    kind: Option<String>,
+    root: Option<PathBuf>,
+    cwd: Option<PathBuf>,
+    max_results: usize,
+) -> Result<serde_json::Value, String> {
+    let query = NameQuery::parse(name).map_err(|err| err.to_string())?;
+    let kinds = KindFilter::parse(kind.as_deref()).map_err(|err| err.to_string())?;
+    let defaults: Vec<PathBuf> = cwd.into_iter().collect();
+    let found = engine
+        .find_symbol(
+            &query,
+            kinds,
+            root.as_deref(),
+            &defaults,
+            max_results.max(1),
+        )
+        .await
+        .map_err(|err| err.to_string())?;
+    Ok(serde_json::json!({
+        "name": name,
+        "symbols": found.symbols,
+        "total_matches": found.total,
+        "notes": found.notes,
+    }))
 }

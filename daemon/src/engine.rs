@@ -22,8 +22,20 @@ use crate::indexer::{self, IndexError, Progress, RunStats};
 use crate::metrics::{self, Metrics};
 use crate::search::{Query, SearchError};
 use crate::store::{FileRecord, RootId, RootRecord, Store, StoreError};
+use crate::structure::lookup::{self, KindFilter, NameQuery, SymbolMatch};
 use crate::structure::{Scope, StructureError};
 use crate::watch::{Context as WatchContext, Freshness, RootWatcher};
+
+/// Definitions found by name across roots.
+#[derive(Debug, Default)]
+pub struct SymbolSearch {
+    /// The best matches, ranked.
+    pub symbols: Vec<SymbolMatch>,
+    /// Matches found (listed or not).
+    pub total: usize,
+    /// What the caller should know about the freshness of the roots searched.
+    pub notes: Vec<String>,
+}
 
 /// A request the engine cannot serve, with a message that says what to do instead.
 #[derive(Debug, thiserror::Error)]
@@ -663,6 +675,41 @@ impl Engine {
         }
         notes.extend(freshness_note(root, &freshness));
         Ok((answer, notes))
+    }
+
+    /// Definitions matching `query` in the roots [`Engine::scopes`] picks, best first, at
+    /// most `limit`.
+    pub async fn find_symbol(
+        self: &Arc<Self>,
+        query: &NameQuery,
+        kinds: KindFilter,
+        explicit: Option<&Path>,
+        defaults: &[PathBuf],
+        limit: usize,
+    ) -> Result<SymbolSearch, EngineError> {
+        let mut found = SymbolSearch::default();
+        for (root, prefix) in self.scopes(explicit, defaults)? {
+            let query = query.clone();
+            let ((matches, total), notes) = self
+                .structure(&root, prefix, move |scope| {
+                    lookup::find(scope, &query, kinds, limit)
+                })
+                .await?;
+            found.symbols.extend(matches);
+            found.total += total;
+            found.notes.extend(notes);
+        }
+        // Roots were searched one after the other; rank the union.
+        found.symbols.sort_by(|a, b| {
+            (a.matched, &a.root, &a.file_path, a.start_line).cmp(&(
+                b.matched,
+                &b.root,
+                &b.file_path,
+                b.start_line,
+            ))
+        });
+        found.symbols.truncate(limit);
+        Ok(found)
     }
 
     /// Runs an exact search.

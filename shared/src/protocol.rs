@@ -127,6 +127,29 @@ pub enum ControlRequest {
         /// A path inside the root to rebuild; `None` for all roots.
         path: Option<PathBuf>,
     },
+    /// The outline of one file (as `get_file_structure` gives it); answered with
+    /// [`ControlEvent::Structure`].
+    Symbols {
+        /// The file (absolute; the client resolves relative paths).
+        path: PathBuf,
+    },
+    /// Definitions by name (as `find_symbol` finds them); answered with
+    /// [`ControlEvent::Structure`].
+    Definitions {
+        /// The name (`name`, `Type.member`, or part of a name).
+        name: String,
+        /// Only this kind of symbol.
+        #[serde(default)]
+        kind: Option<String>,
+        /// Root (or directory) to search; `None` for the roots containing `cwd`, else all.
+        #[serde(default)]
+        root: Option<PathBuf>,
+        /// The client's working directory.
+        #[serde(default)]
+        cwd: Option<PathBuf>,
+        /// Most definitions to return.
+        max_results: usize,
+    },
     /// Shut the daemon down gracefully; answered with [`ControlEvent::Stopping`].
     Stop,
 }
@@ -155,6 +178,11 @@ pub enum ControlEvent {
     Status(StatusReport),
     /// Answer to [`ControlRequest::Search`].
     Search(SearchReport),
+    /// Answer to a structural request: the same JSON object the matching MCP tool returns.
+    Structure {
+        /// The answer.
+        answer: serde_json::Value,
+    },
     /// The daemon accepted [`ControlRequest::Stop`] and is shutting down.
     Stopping,
     /// The request failed; `message` says why and what to do.

@@ -5,6 +5,7 @@ pub mod logs;
 pub mod search;
 pub mod status;
 pub mod stop;
+pub mod symbols;
 
 /// Formats a byte count for people (`12.3 MiB`).
 pub fn human_bytes(bytes: u64) -> String {

@@ -57,6 +57,7 @@ const NEXT_SEGMENT: &str = "next_segment";
 const SCHEMA_KEY: &str = "schema_version";
 const TRIGRAM_KEY: &str = "trigram_index";
 const SYMBOLS_KEY: &str = "symbols";
+const EXTRACTOR_KEY: &str = "symbols_extractor";
 
 /// What the store keeps besides records and contents. A store written with another choice
 /// has its file records dropped when opened (the next indexing run rebuilds them): a partial
@@ -468,7 +469,22 @@ impl Store {
                 trigram_index: stored_flag(TRIGRAM_KEY, self.layout.trigram_index)?,
                 symbols: stored_flag(SYMBOLS_KEY, self.layout.symbols)?,
             };
-            let found = if stored != self.layout && found == Some(SCHEMA_VERSION) {
+            let extractor = meta
+                .get(EXTRACTOR_KEY)?
+                .map(|value| decode_u32(value.value()))
+                .transpose()?;
+            let stale_symbols = self.layout.symbols
+                && extractor.is_some_and(|version| version != crate::symbols::EXTRACTOR_VERSION);
+            if stale_symbols && found == Some(SCHEMA_VERSION) {
+                tracing::info!(
+                    from = extractor,
+                    to = crate::symbols::EXTRACTOR_VERSION,
+                    "the symbol extractor changed; file records are rebuilt by the next \
+                     indexing run"
+                );
+            }
+            let found = if (stored != self.layout || stale_symbols) && found == Some(SCHEMA_VERSION)
+            {
                 tracing::info!(
                     trigram_index = self.layout.trigram_index,
                     symbols = self.layout.symbols,
@@ -485,6 +501,10 @@ impl Store {
                 [u8::from(self.layout.trigram_index)].as_slice(),
             )?;
             meta.insert(SYMBOLS_KEY, [u8::from(self.layout.symbols)].as_slice())?;
+            meta.insert(
+                EXTRACTOR_KEY,
+                crate::symbols::EXTRACTOR_VERSION.to_le_bytes().as_slice(),
+            )?;
             match found {
                 Some(found) if found > SCHEMA_VERSION => {
                     return Err(StoreError::NewerSchema {
@@ -1395,6 +1415,53 @@ mod tests {
         let view = store.view(roots[0].id).unwrap();
         assert!(!view.trigram_index);
         assert!(view.index.segments.is_empty());
+    }
+
+    #[test]
+    fn a_new_symbol_extractor_drops_file_records_so_they_are_parsed_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let (rec, blob) = record(b"fn main() {}\n");
+        let root = {
+            let store = Store::open(dir.path(), 1 << 20).unwrap();
+            let root = store.add_root("/kept", 0).unwrap().id;
+            store
+                .apply(
+                    root,
+                    vec![FileChange::Upsert {
+                        path: "main.rs".into(),
+                        record: rec.clone(),
+                        blob: Some(blob.clone()),
+                        trigrams: Some(crate::trigram::trigrams(b"fn main() {}\n")),
+                        symbols: None,
+                    }],
+                )
+                .unwrap();
+            root
+        };
+        {
+            // Same extractor: records stay.
+            let store = Store::open(dir.path(), 1 << 20).unwrap();
+            assert_eq!(store.files(root).unwrap().len(), 1);
+        }
+        {
+            // A store written by an older extractor.
+            let db =
+                Database::create(dir.path().join(codesage_shared::paths::STORE_FILE_NAME)).unwrap();
+            let txn = db.begin_write().unwrap();
+            txn.open_table(META)
+                .unwrap()
+                .insert(
+                    EXTRACTOR_KEY,
+                    (crate::symbols::EXTRACTOR_VERSION - 1)
+                        .to_le_bytes()
+                        .as_slice(),
+                )
+                .unwrap();
+            txn.commit().unwrap();
+        }
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(store.roots().unwrap().len(), 1);
+        assert!(store.files(root).unwrap().is_empty());
     }
 
     #[test]

@@ -48,6 +48,8 @@ impl ReferenceKind {
 pub struct Reference {
     /// File, relative to the root.
     pub file_path: String,
+    /// The root it is in.
+    pub root: String,
     /// Line (1-based).
     pub line: u32,
     /// Column (1-based, in bytes).
@@ -187,6 +189,7 @@ fn in_document(scope: &Scope<'_>, doc: &Doc, regex: &Regex) -> Result<Vec<Refere
             };
             Reference {
                 file_path: doc.path.to_string(),
+                root: scope.root_path.display().to_string(),
                 line,
                 column: column + 1,
                 kind,

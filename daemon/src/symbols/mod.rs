@@ -15,6 +15,11 @@ use serde::{Deserialize, Serialize};
 
 pub use extract::extract;
 
+/// Version of what [`extract`] produces (queries, rules, encoding). Bump it whenever a
+/// change would give a file different symbols: a store written by another version drops its
+/// file records when opened, and the next indexing run re-parses everything.
+pub const EXTRACTOR_VERSION: u32 = 1;
+
 /// What a symbol is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

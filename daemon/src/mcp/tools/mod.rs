@@ -6,10 +6,16 @@
 //! panic on their input and never return bare JSON scalars or arrays (Gemini CLI parses the
 //! text of a result and rejects anything but an object).
 
+mod analyze_function_dependencies;
 mod count_lines_of_code;
+mod find_references;
+mod find_symbol;
 mod get_configuration;
+mod get_dependencies_overview;
+mod get_file_structure;
 mod get_performance_metrics;
 mod index_codebase;
+mod list_undocumented_functions;
 mod read_code_file;
 mod search_codebase;
 
@@ -23,7 +29,8 @@ use schemars::JsonSchema;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::engine::{Engine, EngineError};
+use crate::engine::{Engine, EngineError, Root};
+use crate::structure::{Scope, StructureError};
 
 /// What a tool call can see.
 pub struct ToolContext {
@@ -95,6 +102,12 @@ tools!(
     search_codebase,
     read_code_file,
     count_lines_of_code,
+    get_file_structure,
+    find_symbol,
+    find_references,
+    list_undocumented_functions,
+    analyze_function_dependencies,
+    get_dependencies_overview,
     get_configuration,
     get_performance_metrics,
 );
@@ -192,6 +205,52 @@ fn resolve_argument_path(ctx: &ToolContext, path: &str) -> Result<PathBuf, ToolE
             path.display()
         ))),
     }
+}
+
+/// Finds the file a tool is about: `file_path` absolute, or relative to `codebase_path`
+/// when given, else to an indexed root. Returns its root and its path relative to it.
+fn locate_file(
+    ctx: &ToolContext,
+    codebase_path: Option<&str>,
+    file_path: &str,
+) -> Result<(Arc<Root>, String), ToolError> {
+    let file = PathBuf::from(file_path.trim());
+    if file.as_os_str().is_empty() {
+        return Err(ToolError::Failed("file_path is empty".into()));
+    }
+    let codebase = codebase_path.filter(|path| !path.trim().is_empty());
+    let requested = match codebase {
+        Some(codebase) if file.is_relative() => resolve_argument_path(ctx, codebase)?.join(&file),
+        _ => file,
+    };
+    let (root, relative) = ctx.engine.locate(&requested)?;
+    if relative.is_empty() {
+        return Err(ToolError::Failed(format!(
+            "{} is the codebase root, not a file",
+            root.path.display()
+        )));
+    }
+    Ok((root, relative))
+}
+
+/// Runs a structural query on `root` (or directory `prefix` in it) and returns its answer as
+/// the tool's object, with notes on the index's freshness when there are any.
+async fn structure_answer<T, F>(
+    ctx: &ToolContext,
+    root: &Arc<Root>,
+    prefix: String,
+    query: F,
+) -> ToolResult
+where
+    T: serde::Serialize + Send + 'static,
+    F: FnOnce(&Scope<'_>) -> Result<T, StructureError> + Send + 'static,
+{
+    let (answer, notes) = ctx.engine.structure(root, prefix, query).await?;
+    let mut object = to_object(&answer)?;
+    if !notes.is_empty() {
+        object.insert("notes".into(), notes.into());
+    }
+    Ok(object)
 }
 
 /// Turns a serializable value into the JSON object a tool returns.

@@ -5,7 +5,18 @@ use codesage_shared::protocol::SearchParams;
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{ToolContext, ToolError, ToolResult, describe, resolve_argument_path, to_object};
+use super::{
+    ToolContext, ToolError, ToolResult, describe, resolve_argument_path, structure_answer,
+    to_object,
+};
+use crate::structure::graph as call_graph;
+
+/// Graph mode: symbols listed by default.
+const GRAPH_DEFAULT_RESULTS: u32 = 10;
+/// Graph mode: symbols listed at most.
+const GRAPH_MAX_RESULTS: u32 = 100;
+/// Graph mode: levels followed at most (each level multiplies the answer).
+const GRAPH_MAX_DEPTH: u32 = 3;
 
 /// Parameters of `search_codebase` (the original CodeSage's names, plus options).
 #[derive(Debug, Deserialize, JsonSchema)]
@@ -23,16 +34,20 @@ pub struct Params {
     /// ["tests/*", "*.md"]); a bare name such as "vendor" skips that directory anywhere.
     #[serde(default)]
     pub exclude_patterns: Option<Vec<String>>,
-    /// "regex" (default). "semantic" and "graph" are not available yet.
+    /// "regex" (default): matching lines. "graph": the symbols whose names match pattern,
+    /// with their callers and callees to context_depth levels. ("semantic" is not
+    /// available yet.)
     #[serde(default)]
     pub search_mode: Option<String>,
-    /// Lines of context to show before and after each matching line (default 0).
+    /// Regex mode: lines of context before and after each matching line (default 0).
+    /// Graph mode: levels of callers and callees to follow (default 1, at most 3).
     #[serde(default)]
     pub context_depth: Option<u32>,
     /// Match case exactly (default true).
     #[serde(default)]
     pub case_sensitive: Option<bool>,
     /// Most matching lines to return (default 200; 0 for all, up to the server's limit).
+    /// Graph mode: most symbols (default 10).
     #[serde(default)]
     pub max_results: Option<u32>,
     /// Treat pattern as literal text rather than a regular expression (default false).
@@ -46,7 +61,9 @@ pub fn tool() -> rmcp::model::Tool {
         "search_codebase",
         "Search an indexed codebase for a regular expression (or literal text), like ripgrep. \
          Returns matching lines grouped by file with line numbers, optionally with context \
-         lines. Filter with file_types and exclude_patterns. Paths are relative to the root.",
+         lines. Filter with file_types and exclude_patterns. Paths are relative to the root. \
+         With search_mode \"graph\", pattern matches symbol names instead and each matching \
+         function or class comes with its callers and callees.",
         true,
     )
 }
@@ -62,7 +79,8 @@ pub async fn call(ctx: &ToolContext, params: Params) -> ToolResult {
         .to_ascii_lowercase();
     match mode.as_str() {
         "regex" => {}
-        "semantic" | "graph" => {
+        "graph" => return graph(ctx, params).await,
+        "semantic" => {
             return Err(ToolError::Failed(format!(
                 "search_mode \"{mode}\" is not available yet in this CodeSage version; use \
                  search_mode \"regex\""
@@ -70,7 +88,7 @@ pub async fn call(ctx: &ToolContext, params: Params) -> ToolResult {
         }
         other => {
             return Err(ToolError::Failed(format!(
-                "unknown search_mode \"{other}\"; use \"regex\""
+                "unknown search_mode \"{other}\"; use \"regex\" or \"graph\""
             )));
         }
     }
@@ -99,5 +117,36 @@ pub async fn call(ctx: &ToolContext, params: Params) -> ToolResult {
     }
     object.insert("pattern".into(), search.pattern.into());
     object.insert("search_mode".into(), mode.into());
+    Ok(object)
+}
+
+/// Graph mode: the definitions whose names match the pattern, with callers and callees.
+async fn graph(ctx: &ToolContext, params: Params) -> ToolResult {
+    let depth = params.context_depth.unwrap_or(1);
+    if depth > GRAPH_MAX_DEPTH {
+        return Err(ToolError::Failed(format!(
+            "context_depth {depth} is out of range for graph mode; use 1 to {GRAPH_MAX_DEPTH}"
+        )));
+    }
+    let limit = params
+        .max_results
+        .unwrap_or(GRAPH_DEFAULT_RESULTS)
+        .clamp(1, GRAPH_MAX_RESULTS) as usize;
+    let explicit = params
+        .codebase_path
+        .as_deref()
+        .filter(|path| !path.trim().is_empty())
+        .map(|path| resolve_argument_path(ctx, path))
+        .transpose()?;
+    let (root, prefix) = ctx.engine.scope(explicit.as_deref(), &ctx.client_roots)?;
+    let case_sensitive = params.case_sensitive.unwrap_or(true);
+    let pattern = params.pattern.clone();
+    let mut object = structure_answer(ctx, &root, prefix, move |scope| {
+        call_graph::graph(scope, &pattern, case_sensitive, depth as usize, limit)
+    })
+    .await?;
+    object.insert("pattern".into(), params.pattern.into());
+    object.insert("search_mode".into(), "graph".into());
+    object.insert("root".into(), root.path.display().to_string().into());
     Ok(object)
 }
