@@ -7,6 +7,9 @@
 (enum_specifier name: (type_identifier) @name body: (_)) @definition.enum
 (type_definition declarator: (type_identifier) @name) @definition.type
 (preproc_def name: (identifier) @name) @definition.constant
+(translation_unit (declaration (type_qualifier) @_const
+  declarator: (init_declarator declarator: (identifier) @name)
+  (#eq? @_const "const")) @definition.constant)
 (preproc_function_def name: (identifier) @name) @definition.macro
 
 (preproc_include path: (_) @import.module) @import

@@ -13,6 +13,12 @@
 (type_definition declarator: (type_identifier) @name) @definition.type
 (alias_declaration name: (type_identifier) @name) @definition.type
 (preproc_def name: (identifier) @name) @definition.constant
+(translation_unit (declaration (type_qualifier) @_const
+  declarator: (init_declarator declarator: (identifier) @name)
+  (#match? @_const "^(const|constexpr)$")) @definition.constant)
+(declaration_list (declaration (type_qualifier) @_const
+  declarator: (init_declarator declarator: (identifier) @name)
+  (#match? @_const "^(const|constexpr)$")) @definition.constant)
 (preproc_function_def name: (identifier) @name) @definition.macro
 
 (preproc_include path: (_) @import.module) @import

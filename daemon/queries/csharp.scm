@@ -11,8 +11,11 @@
 (namespace_declaration name: (_) @name) @definition.module
 (file_scoped_namespace_declaration name: (_) @name) @definition.module
 (delegate_declaration name: (identifier) @name) @definition.type
+(field_declaration (modifier) @_const
+  (variable_declaration (variable_declarator name: (identifier) @name))
+  (#eq? @_const "const")) @definition.constant
 
-(using_directive (_) @import.module) @import
+(using_directive [(qualified_name) (identifier)] @import.module .) @import
 
 (invocation_expression function: (identifier) @call.name) @call
 (invocation_expression function: (member_access_expression name: (identifier) @call.name)) @call

@@ -9,7 +9,7 @@
 (namespace_definition name: (namespace_name) @name) @definition.module
 (const_declaration (const_element (name) @name)) @definition.constant
 
-(namespace_use_declaration (namespace_use_clause [(name) (qualified_name)] @import.module)) @import
+(namespace_use_declaration (namespace_use_clause . [(name) (qualified_name)] @import.module)) @import
 (expression_statement (require_once_expression (_) @import.module)) @import
 (expression_statement (require_expression (_) @import.module)) @import
 (expression_statement (include_once_expression (_) @import.module)) @import

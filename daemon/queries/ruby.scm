@@ -5,6 +5,8 @@
 (method name: (_) @name) @definition.method
 (singleton_method name: (_) @name) @definition.method
 (program (assignment left: (constant) @name) @definition.constant)
+(class (body_statement (assignment left: (constant) @name) @definition.constant))
+(module (body_statement (assignment left: (constant) @name) @definition.constant))
 
 (call
   method: (identifier) @_require

@@ -20,6 +20,9 @@
 (program (lexical_declaration
   (variable_declarator name: (identifier) @name value: [(string) (number) (template_string)]) @definition.constant)
   (#match? @name "^[A-Z][A-Z0-9_]*$"))
+(program (export_statement declaration: (lexical_declaration
+  (variable_declarator name: (identifier) @name value: [(string) (number) (template_string)]) @definition.constant))
+  (#match? @name "^[A-Z][A-Z0-9_]*$"))
 
 (import_statement source: (string (string_fragment) @import.module)) @import
 

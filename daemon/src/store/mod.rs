@@ -473,8 +473,9 @@ impl Store {
                 .get(EXTRACTOR_KEY)?
                 .map(|value| decode_u32(value.value()))
                 .transpose()?;
-            let stale_symbols = self.layout.symbols
-                && extractor.is_some_and(|version| version != crate::symbols::EXTRACTOR_VERSION);
+            // A store without the key predates it: its symbols are stale too.
+            let stale_symbols =
+                self.layout.symbols && extractor != Some(crate::symbols::EXTRACTOR_VERSION);
             if stale_symbols && found == Some(SCHEMA_VERSION) {
                 tracing::info!(
                     from = extractor,

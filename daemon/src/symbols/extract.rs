@@ -99,6 +99,17 @@ fn line(node: Node<'_>) -> u32 {
     node.start_position().row as u32 + 1
 }
 
+/// The last line of `node` (1-based). Some nodes (C preprocessor lines) take their newline:
+/// they end at column 0 of the next row, which is not part of them.
+fn end_line(node: Node<'_>) -> u32 {
+    let end = node.end_position();
+    if end.column == 0 && end.row > node.start_position().row {
+        end.row as u32
+    } else {
+        end.row as u32 + 1
+    }
+}
+
 /// The first line of `node`'s text, trimmed and shortened.
 fn first_line(node: Node<'_>, content: &[u8]) -> String {
     let start = node.start_byte();
@@ -150,12 +161,16 @@ fn assemble(language: &str, found: Found<'_>, content: &[u8], has_errors: bool) 
         {
             kind = SymbolKind::Method;
         }
+        // Ruby's `def` is always a method; outside a class or module it reads as a function.
+        if kind == SymbolKind::Method && parent.is_none() && language == "Ruby" {
+            kind = SymbolKind::Function;
+        }
         let name_position = name.start_position();
         symbols.push(Symbol {
             name: text(*name, content).trim().to_string(),
             kind,
             start_line: line(*node),
-            end_line: node.end_position().row as u32 + 1,
+            end_line: end_line(*node),
             name_line: name_position.row as u32 + 1,
             name_column: name_position.column as u32,
             parent,
@@ -211,7 +226,7 @@ fn assemble(language: &str, found: Found<'_>, content: &[u8], has_errors: bool) 
                 .map(|module| clean_module(&text(module, content)))
                 .unwrap_or_else(|| first_line(*statement, content)),
             start_line: line(*statement),
-            end_line: statement.end_position().row as u32 + 1,
+            end_line: end_line(*statement),
             text: first_line(*statement, content),
         })
         .collect();
@@ -239,27 +254,58 @@ fn is_comment(node: Node<'_>) -> bool {
 }
 
 /// Whether a definition carries documentation: a docstring (Python) or a comment block right
-/// above it (doc comments only, for Rust).
+/// above it (doc comments only, for Rust). The comment may also sit above a wrapper of the
+/// definition (an export, a declaration list, a template, a Go `const`/`type` block, a
+/// body that starts where the definition does).
 fn is_documented(language: &str, node: Node<'_>, content: &[u8]) -> bool {
     if language == "Python" {
         return python_docstring(node).is_some();
     }
-    // Attributes, decorators and export wrappers sit between a comment and the definition.
     let mut anchor = node;
-    while let Some(parent) = anchor.parent() {
-        let kind = parent.kind();
-        if kind == "export_statement"
-            || kind == "decorated_definition"
-            || kind == "template_declaration"
-            || (kind == "type_declaration" && language == "Go")
-            || (kind == "declaration" && parent.start_byte() == anchor.start_byte())
-        {
-            anchor = parent;
-        } else {
-            break;
+    loop {
+        if let Some(comment) = comment_above(anchor) {
+            if language != "Rust" {
+                return true;
+            }
+            let text = &content[comment.byte_range()];
+            return text.starts_with(b"///")
+                || text.starts_with(b"/**")
+                || text.starts_with(b"//!");
+        }
+        match anchor.parent() {
+            Some(parent) if wraps(parent, anchor) => anchor = parent,
+            _ => return false,
         }
     }
-    let mut previous = anchor.prev_sibling();
+}
+
+/// Whether `parent` only wraps `child` as far as documentation goes: a comment above the
+/// parent documents the child.
+fn wraps(parent: Node<'_>, child: Node<'_>) -> bool {
+    const WRAPPERS: &[&str] = &[
+        "export_statement",
+        "decorated_definition",
+        "template_declaration",
+        "type_declaration",
+        "const_declaration",
+        "var_declaration",
+        "lexical_declaration",
+        "variable_declaration",
+        "field_declaration",
+        "declaration",
+    ];
+    // The first definition of a body that starts where it does (Ruby's `body_statement`).
+    let same_start = parent.start_byte() == child.start_byte();
+    let first_named = parent
+        .named_child(0)
+        .is_some_and(|first| first.id() == child.id());
+    (WRAPPERS.contains(&parent.kind()) && first_named) || same_start
+}
+
+/// The comment ending on the line right above `node` (or on its first line), skipping
+/// attributes and decorators in between.
+fn comment_above(node: Node<'_>) -> Option<Node<'_>> {
+    let mut previous = node.prev_sibling();
     while let Some(sibling) = previous {
         let kind = sibling.kind();
         if kind == "attribute_item" || kind == "attribute_list" || kind == "decorator" {
@@ -268,18 +314,9 @@ fn is_documented(language: &str, node: Node<'_>, content: &[u8]) -> bool {
         }
         break;
     }
-    let Some(comment) = previous.filter(|sibling| is_comment(*sibling)) else {
-        return false;
-    };
+    let comment = previous.filter(|sibling| is_comment(*sibling))?;
     // The comment must end on the line just above (or the same line as) the definition.
-    if comment.end_position().row + 1 < anchor.start_position().row {
-        return false;
-    }
-    if language == "Rust" {
-        let text = &content[comment.byte_range()];
-        return text.starts_with(b"///") || text.starts_with(b"/**") || text.starts_with(b"//!");
-    }
-    true
+    (comment.end_position().row + 1 >= node.start_position().row).then_some(comment)
 }
 
 /// The docstring of a Python class or function: the first statement of its body when it is a
