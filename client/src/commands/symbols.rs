@@ -145,7 +145,7 @@ fn write_outline(out: &mut impl Write, answer: &Value) -> Result<()> {
         for node in nodes.as_array().into_iter().flatten() {
             writeln!(
                 out,
-                "  {}{} {}  {}-{}{}",
+                "{}{} {}  {}-{}{}",
                 "  ".repeat(depth + 1),
                 text(&node["kind"]),
                 text(&node["name"]),
