@@ -11,6 +11,26 @@
 (generator_function_declaration name: (identifier) @name) @definition.function
 (function_signature name: (identifier) @name) @definition.function
 (method_definition name: (_) @name) @definition.method
+(class name: (type_identifier) @name) @definition.class
+(pair key: (property_identifier) @name value: [(function_expression) (arrow_function)]) @definition.function
+;; `Type.prototype.name = function …`, `exports.name = …`, `module.exports.name = …`
+(assignment_expression
+  left: (member_expression
+    object: (member_expression property: (property_identifier) @_prototype)
+    property: (property_identifier) @name)
+  right: [(function_expression) (arrow_function)]
+  (#eq? @_prototype "prototype")) @definition.function
+(assignment_expression
+  left: (member_expression object: (identifier) @_exports property: (property_identifier) @name)
+  right: [(function_expression) (arrow_function)]
+  (#eq? @_exports "exports")) @definition.function
+(assignment_expression
+  left: (member_expression
+    object: (member_expression object: (identifier) @_module property: (property_identifier) @_exports)
+    property: (property_identifier) @name)
+  right: [(function_expression) (arrow_function)]
+  (#eq? @_module "module")
+  (#eq? @_exports "exports")) @definition.function
 (method_signature name: (_) @name) @definition.method
 (abstract_method_signature name: (_) @name) @definition.method
 (lexical_declaration

@@ -567,3 +567,43 @@ pub fn sample_project(root: &Path) {
     write(root, "debug.log", "hello world in a log\n");
     std::fs::write(root.join("image.bin"), [0u8, 159, 146, 150, 0, 1]).expect("binary fixture");
 }
+
+/// The repository's root directory.
+pub fn repo_root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("repository root")
+        .to_path_buf()
+}
+
+/// The python of the repository's `.venv` with the official MCP SDK (`mcp` from PyPI)
+/// importable, creating the venv and installing the SDK if needed (`.ci/run` does it first).
+pub fn python_with_sdk() -> PathBuf {
+    let venv = repo_root().join(".venv");
+    let python = venv.join("bin/python");
+    let has_sdk = |python: &Path| {
+        Command::new(python)
+            .args(["-c", "import mcp.client.stdio"])
+            .status()
+            .is_ok_and(|status| status.success())
+    };
+    if python.exists() && has_sdk(&python) {
+        return python;
+    }
+    let created = Command::new("python3")
+        .args(["-m", "venv"])
+        .arg(&venv)
+        .status()
+        .expect("python3 is needed for this test (run .ci/run to set it up)");
+    assert!(created.success(), "python3 -m venv failed");
+    let installed = Command::new(&python)
+        .args(["-m", "pip", "install", "--quiet", "mcp"])
+        .status()
+        .expect("run pip");
+    assert!(installed.success(), "pip install mcp failed");
+    assert!(
+        has_sdk(&python),
+        "the mcp package is installed but not importable"
+    );
+    python
+}

@@ -6,48 +6,7 @@
 //! python3 and PyPI are available.
 #![cfg(unix)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-use codesage_e2e::{TestEnv, codesage_bin, sample_project};
-
-fn repo_root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("repository root")
-        .to_path_buf()
-}
-
-/// The venv's python with the MCP SDK importable, installing it if needed.
-fn python_with_sdk() -> PathBuf {
-    let venv = repo_root().join(".venv");
-    let python = venv.join("bin/python");
-    let has_sdk = |python: &Path| {
-        Command::new(python)
-            .args(["-c", "import mcp.client.stdio"])
-            .status()
-            .is_ok_and(|status| status.success())
-    };
-    if python.exists() && has_sdk(&python) {
-        return python;
-    }
-    let created = Command::new("python3")
-        .args(["-m", "venv"])
-        .arg(&venv)
-        .status()
-        .expect("python3 is needed for this test (run .ci/run to set it up)");
-    assert!(created.success(), "python3 -m venv failed");
-    let installed = Command::new(&python)
-        .args(["-m", "pip", "install", "--quiet", "mcp"])
-        .status()
-        .expect("run pip");
-    assert!(installed.success(), "pip install mcp failed");
-    assert!(
-        has_sdk(&python),
-        "the mcp package is installed but not importable"
-    );
-    python
-}
+use codesage_e2e::{TestEnv, codesage_bin, python_with_sdk, repo_root, sample_project};
 
 #[test]
 fn official_python_sdk_lists_tools_and_finds_the_line() {
