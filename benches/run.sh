@@ -5,7 +5,8 @@
 #
 # Assembles the corpus from the registries (benches/corpus.py), installs ripgrep from
 # crates.io into benches/.cache (the baseline every search figure is compared with), builds
-# release binaries and runs the driver.
+# release binaries and runs the driver. `symbols` also needs universal-ctags
+# (apt-get install universal-ctags) for its comparison table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -19,9 +20,16 @@ fi
 cargo build --quiet --release -p codesage -p codesaged -p codesage-benches
 benchmarks=("$@")
 if [ ${#benchmarks[@]} -eq 0 ]; then
-  benchmarks=(foundation freshness search)
+  benchmarks=(foundation freshness search symbols)
 fi
 for benchmark in "${benchmarks[@]}"; do
   echo "==> $benchmark"
+  if [ "$benchmark" = symbols ]; then
+    # Definitions vs universal-ctags on the whole corpus; the driver adds the table.
+    mkdir -p benches/.cache
+    CODESAGE_CTAGS_CORPUS="$PWD/benches/.corpus" CODESAGE_CTAGS_MAX_BYTES=0 \
+      CODESAGE_CTAGS_REPORT="$PWD/benches/.cache/ctags-recall.md" \
+      cargo test --quiet --release -p codesage-e2e --test ctags_recall || true
+  fi
   target/release/corpus-bench "$benchmark"
 done

@@ -6,24 +6,16 @@
 (method_definition name: (_) @name) @definition.method
 (class name: (identifier) @name) @definition.class
 (pair key: (property_identifier) @name value: [(function_expression) (arrow_function)]) @definition.function
-;; `Type.prototype.name = function …`, `exports.name = …`, `module.exports.name = …`
+(pair key: (string (string_fragment) @name) value: [(function_expression) (arrow_function)]) @definition.function
+;; `obj.name = function …` (prototypes, `exports.name`, `app.render`) and `name = () => …`;
+;; `module.exports = …` is not a definition of anything named "exports".
 (assignment_expression
-  left: (member_expression
-    object: (member_expression property: (property_identifier) @_prototype)
-    property: (property_identifier) @name)
+  left: (member_expression property: (property_identifier) @name)
   right: [(function_expression) (arrow_function)]
-  (#eq? @_prototype "prototype")) @definition.function
+  (#not-eq? @name "exports")) @definition.function
 (assignment_expression
-  left: (member_expression object: (identifier) @_exports property: (property_identifier) @name)
-  right: [(function_expression) (arrow_function)]
-  (#eq? @_exports "exports")) @definition.function
-(assignment_expression
-  left: (member_expression
-    object: (member_expression object: (identifier) @_module property: (property_identifier) @_exports)
-    property: (property_identifier) @name)
-  right: [(function_expression) (arrow_function)]
-  (#eq? @_module "module")
-  (#eq? @_exports "exports")) @definition.function
+  left: (identifier) @name
+  right: [(function_expression) (arrow_function)]) @definition.function
 (lexical_declaration
   (variable_declarator name: (identifier) @name value: [(arrow_function) (function_expression)]) @definition.function)
 (variable_declaration

@@ -344,8 +344,13 @@ fn definitions_match_universal_ctags_on_registry_code() {
             precision * 100.0
         )
         .expect("format");
-        let missed: Vec<&Key> = theirs.difference(&ours).take(8).collect();
-        let extra: Vec<&Key> = ours.difference(&theirs).take(8).collect();
+        // `CODESAGE_CTAGS_SHOW=N` lists more differences when investigating.
+        let show = std::env::var("CODESAGE_CTAGS_SHOW")
+            .ok()
+            .and_then(|value| value.parse().ok())
+            .unwrap_or(8);
+        let missed: Vec<&Key> = theirs.difference(&ours).take(show).collect();
+        let extra: Vec<&Key> = ours.difference(&theirs).take(show).collect();
         eprintln!("{language}: missed e.g. {missed:#?}\nnot in ctags e.g. {extra:#?}");
         if theirs.len() < 200 {
             failures.push(format!(

@@ -22,7 +22,8 @@ pub struct Params {
     /// (or every indexed codebase).
     #[serde(default)]
     pub codebase_path: Option<String>,
-    /// Most occurrences to list (default 200); totals count all of them.
+    /// Most occurrences to list (default 200; 0 for the server's limit, 5000); totals count
+    /// all of them.
     #[serde(default)]
     pub max_results: Option<u32>,
 }
@@ -40,10 +41,11 @@ pub fn tool() -> rmcp::model::Tool {
 
 /// Runs the tool.
 pub async fn call(ctx: &ToolContext, params: Params) -> ToolResult {
-    let limit = params
-        .max_results
-        .unwrap_or(DEFAULT_MAX_RESULTS)
-        .clamp(1, MAX_RESULTS) as usize;
+    // 0 asks for as many as the server lists.
+    let limit = match params.max_results.unwrap_or(DEFAULT_MAX_RESULTS) {
+        0 => MAX_RESULTS,
+        n => n.min(MAX_RESULTS),
+    } as usize;
     let explicit = params
         .codebase_path
         .as_deref()

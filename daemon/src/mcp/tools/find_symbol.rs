@@ -27,7 +27,7 @@ pub struct Params {
     /// (or every indexed codebase).
     #[serde(default)]
     pub codebase_path: Option<String>,
-    /// Most definitions to return (default 20).
+    /// Most definitions to return (default 20; 0 for the server's limit, 1000).
     #[serde(default)]
     pub max_results: Option<u32>,
 }
@@ -48,10 +48,11 @@ pub async fn call(ctx: &ToolContext, params: Params) -> ToolResult {
     let query = NameQuery::parse(&params.name).map_err(|err| ToolError::Failed(err.to_string()))?;
     let kinds = KindFilter::parse(params.kind.as_deref())
         .map_err(|err| ToolError::Failed(err.to_string()))?;
-    let limit = params
-        .max_results
-        .unwrap_or(DEFAULT_MAX_RESULTS)
-        .clamp(1, MAX_RESULTS) as usize;
+    // 0 asks for as many as the server lists.
+    let limit = match params.max_results.unwrap_or(DEFAULT_MAX_RESULTS) {
+        0 => MAX_RESULTS,
+        n => n.min(MAX_RESULTS),
+    } as usize;
     let explicit = params
         .codebase_path
         .as_deref()

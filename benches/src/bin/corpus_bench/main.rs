@@ -16,6 +16,8 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+mod symbols;
+
 struct Args {
     benchmark: String,
     corpus: PathBuf,
@@ -33,7 +35,7 @@ fn repo_root() -> PathBuf {
 fn parse_args() -> Result<Args> {
     let mut args = std::env::args().skip(1);
     let benchmark = args.next().context(
-        "usage: corpus-bench <foundation|freshness|search> [--corpus DIR] [--out FILE] [--rg PATH]",
+        "usage: corpus-bench <foundation|freshness|search|symbols> [--corpus DIR] [--out FILE] [--rg PATH]",
     )?;
     let mut parsed = Args {
         benchmark,
@@ -213,9 +215,9 @@ fn machine() -> String {
     format!("{date}; {cores} cores ({cpu}); release build")
 }
 
-fn corpus_size(root: &Path) -> (u64, u64) {
-    let mut files = 0;
-    let mut bytes = 0;
+/// Every regular file under `root` (symlinks not followed), sorted.
+fn all_files(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
         let Ok(entries) = std::fs::read_dir(&dir) else {
@@ -228,12 +230,21 @@ fn corpus_size(root: &Path) -> (u64, u64) {
             if kind.is_dir() {
                 stack.push(entry.path());
             } else if kind.is_file() {
-                files += 1;
-                bytes += entry.metadata().map_or(0, |meta| meta.len());
+                files.push(entry.path());
             }
         }
     }
-    (files, bytes)
+    files.sort();
+    files
+}
+
+fn corpus_size(root: &Path) -> (u64, u64) {
+    let files = all_files(root);
+    let bytes = files
+        .iter()
+        .map(|file| std::fs::metadata(file).map_or(0, |meta| meta.len()))
+        .sum();
+    (files.len() as u64, bytes)
 }
 
 /// Times `rg` scanning the whole corpus for a string that does not occur (a full read).
@@ -1099,7 +1110,19 @@ fn main() -> Result<()> {
                 &body,
             )?;
         }
-        other => bail!("unknown benchmark {other:?}; known: foundation, freshness, search"),
+        "symbols" => {
+            let body = symbols::run(&args)?;
+            print!("{body}");
+            write_section(
+                &args.out,
+                "symbols",
+                "Code structure: parsing, symbols, definitions and references",
+                &body,
+            )?;
+        }
+        other => {
+            bail!("unknown benchmark {other:?}; known: foundation, freshness, search, symbols")
+        }
     }
     Ok(())
 }
