@@ -127,7 +127,7 @@ pub fn run(args: &Args) -> Result<String> {
     let throughput = parse_throughput(&args.corpus);
     let mut total = Throughput::default();
     let mut rows: Vec<(&str, &Throughput)> = throughput.iter().map(|(l, t)| (*l, t)).collect();
-    rows.sort_by(|a, b| b.1.bytes.cmp(&a.1.bytes));
+    rows.sort_by_key(|(_, figures)| std::cmp::Reverse(figures.bytes));
     for (language, figures) in rows {
         total.files += figures.files;
         total.bytes += figures.bytes;
