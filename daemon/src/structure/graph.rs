@@ -9,7 +9,7 @@ use std::sync::Arc;
 use regex::RegexBuilder;
 use serde::Serialize;
 
-use super::lookup::definitions_named;
+use super::lookup::{Located, definitions_named};
 use super::{Result, Scope, StructureError, qualified_name};
 use crate::store::ContentHash;
 use crate::symbols::FileSymbols;
@@ -98,13 +98,45 @@ pub struct GraphReport {
     pub depth: usize,
 }
 
-/// Decoded file structures, read once per request.
+/// What one request has already looked up: decoded file structures, definitions by name and
+/// the documents mentioning a name. Matched symbols often share callees and callers (several
+/// definitions of one name), so each is computed once per request.
 struct Files<'s, 'v> {
     scope: &'s Scope<'v>,
     decoded: HashMap<ContentHash, Option<Arc<FileSymbols>>>,
+    named: HashMap<String, Vec<Located<'v>>>,
+    mentions: HashMap<String, Arc<[&'v Doc]>>,
 }
 
-impl Files<'_, '_> {
+impl<'v> Files<'_, 'v> {
+    /// The definitions of each of `names`, scanning the in-memory definitions once for all
+    /// the names not looked up before.
+    fn definitions_of(&mut self, names: &HashSet<&str>) {
+        let missing: HashSet<&str> = names
+            .iter()
+            .copied()
+            .filter(|name| !self.named.contains_key(*name))
+            .collect();
+        if missing.is_empty() {
+            return;
+        }
+        let mut found = definitions_named(self.scope, &missing);
+        for name in missing {
+            let located = found.remove(name).unwrap_or_default();
+            self.named.insert(name.to_string(), located);
+        }
+    }
+
+    /// The documents that may mention `name` (trigram candidates), in path order.
+    fn mentioning(&mut self, name: &str) -> Arc<[&'v Doc]> {
+        if let Some(docs) = self.mentions.get(name) {
+            return Arc::clone(docs);
+        }
+        let docs: Arc<[&'v Doc]> = mentioning(self.scope, name).into();
+        self.mentions.insert(name.to_string(), Arc::clone(&docs));
+        docs
+    }
+
     fn get(&mut self, doc: &Doc) -> Result<Option<Arc<FileSymbols>>> {
         if let Some(known) = self.decoded.get(&doc.hash) {
             return Ok(known.clone());
@@ -178,6 +210,8 @@ pub fn graph(
     let mut files = Files {
         scope,
         decoded: HashMap::new(),
+        named: HashMap::new(),
+        mentions: HashMap::new(),
     };
     for (_, doc, _, index) in matched.into_iter().take(limit) {
         let Some(symbols) = files.get(doc)? else {
@@ -207,7 +241,6 @@ fn callees(
     depth: usize,
     node: &mut GraphNode,
 ) -> Result<()> {
-    let scope = files.scope;
     let mut frontier: Vec<(&Doc, usize)> = vec![(doc, index)];
     let mut visited: HashSet<(Arc<str>, usize)> = HashSet::from([(Arc::clone(&doc.path), index)]);
     for level in 1..=depth {
@@ -228,20 +261,22 @@ fn callees(
             .iter()
             .map(|(_, _, _, call)| call.name.as_str())
             .collect();
-        let targets = definitions_named(scope, &names);
+        files.definitions_of(&names);
         let mut next = Vec::new();
         for (doc, symbols, caller, call) in &calls {
             if node.callees.len() >= MAX_EDGES {
                 node.truncated = true;
                 return Ok(());
             }
-            let mut resolved: Vec<_> = targets
+            let mut resolved: Vec<Located<'_>> = files
+                .named
                 .get(&call.name)
                 .map(|all| {
                     all.iter()
                         .filter(|located| {
                             located.kind.is_callable() || located.kind.holds_methods()
                         })
+                        .cloned()
                         .collect()
                 })
                 .unwrap_or_default();
@@ -289,7 +324,6 @@ fn callers(
     depth: usize,
     node: &mut GraphNode,
 ) -> Result<()> {
-    let scope = files.scope;
     let Some(symbols) = files.get(doc)? else {
         return Ok(());
     };
@@ -302,7 +336,7 @@ fn callers(
     for level in 1..=depth {
         let mut next = Vec::new();
         for name in &frontier {
-            for candidate in mentioning(scope, name) {
+            for &candidate in files.mentioning(name).iter() {
                 let Some(symbols) = files.get(candidate)? else {
                     continue;
                 };

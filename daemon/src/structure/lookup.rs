@@ -400,6 +400,19 @@ pub fn definitions_named<'a>(
     if names.is_empty() {
         return found;
     }
+    // Hashing every definition's name costs more than the rest of the scan: a name whose
+    // (length, first byte) pair is not among the wanted ones is skipped without hashing.
+    let mut shapes = vec![0u64; 4 * 256];
+    let shape = |name: &str| -> Option<(usize, u64)> {
+        let first = *name.as_bytes().first()?;
+        let slot = (name.len().min(255) << 2) | usize::from(first >> 6);
+        Some((slot, 1u64 << (first & 63)))
+    };
+    for name in names {
+        if let Some((slot, bit)) = shape(name) {
+            shapes[slot] |= bit;
+        }
+    }
     for (_, doc) in scope.view.index.docs.iter() {
         let Some(definitions) = &doc.definitions else {
             continue;
@@ -408,7 +421,9 @@ pub fn definitions_named<'a>(
             continue;
         }
         for definition in definitions.iter() {
-            if names.contains(definition.name.as_ref()) {
+            let wanted_shape =
+                shape(&definition.name).is_some_and(|(slot, bit)| shapes[slot] & bit != 0);
+            if wanted_shape && names.contains(definition.name.as_ref()) {
                 found
                     .entry(definition.name.to_string())
                     .or_default()

@@ -251,6 +251,57 @@ pub fn run(args: &Args) -> Result<String> {
             p50(&rg_times) / p50(&reference_times),
         ));
     }
+
+    report.push_str(
+        "\n### The other structure tools on the whole corpus\n\n\
+         Same daemon and session; 10 timed runs after one warm-up.\n\n\
+         | call | answer | p50 / p95 ms |\n|---|---|---:|\n",
+    );
+    let largest_python = largest_file(&args.corpus, ".py");
+    let other_calls: Vec<(String, &str, Value)> = vec![
+        (
+            format!(
+                "`get_file_structure` of the largest .py ({})",
+                relative(&args.corpus, &largest_python)
+            ),
+            "get_file_structure",
+            json!({"file_path": largest_python.display().to_string()}),
+        ),
+        (
+            "`analyze_function_dependencies` of every function in that file".to_string(),
+            "analyze_function_dependencies",
+            json!({"file_path": largest_python.display().to_string()}),
+        ),
+        (
+            "`list_undocumented_functions` of the whole corpus".to_string(),
+            "list_undocumented_functions",
+            json!({"codebase_path": corpus}),
+        ),
+        (
+            "`get_dependencies_overview` of the whole corpus".to_string(),
+            "get_dependencies_overview",
+            json!({"codebase_path": corpus}),
+        ),
+        (
+            "`search_codebase` graph mode, `^spawn_blocking$`, depth 2".to_string(),
+            "search_codebase",
+            json!({"codebase_path": corpus, "pattern": "^spawn_blocking$",
+                   "search_mode": "graph", "context_depth": 2}),
+        ),
+    ];
+    for (label, tool, arguments) in other_calls {
+        let mut answer = session.call(tool, arguments.clone())?;
+        let (times, _) = timed(10, || {
+            answer = session.call(tool, arguments.clone())?;
+            Ok(Vec::new())
+        })?;
+        report.push_str(&format!(
+            "| {label} | {} | {} / {} |\n",
+            summarize(tool, &answer),
+            ms(percentile(&times, 0.5)),
+            ms(percentile(&times, 0.95)),
+        ));
+    }
     session.close()?;
     env.stop()?;
     daemon.wait()?;
@@ -269,6 +320,56 @@ pub fn run(args: &Args) -> Result<String> {
         report.push_str(&table);
     }
     Ok(report)
+}
+
+/// The largest file with this extension (at most 1 MiB, so it has symbols).
+fn largest_file(corpus: &Path, extension: &str) -> PathBuf {
+    all_files(corpus)
+        .into_iter()
+        .filter(|path| path.to_string_lossy().ends_with(extension))
+        .filter_map(|path| Some((std::fs::metadata(&path).ok()?.len(), path)))
+        .filter(|(size, _)| *size <= SYMBOLS_MAX_FILE)
+        .max()
+        .map(|(_, path)| path)
+        .unwrap_or_default()
+}
+
+fn relative(corpus: &Path, path: &Path) -> String {
+    path.strip_prefix(corpus)
+        .unwrap_or(path)
+        .display()
+        .to_string()
+}
+
+/// A few figures of a structure answer, for the table.
+fn summarize(tool: &str, answer: &Value) -> String {
+    let count = |key: &str| answer[key].as_array().map_or(0, Vec::len);
+    match tool {
+        "get_file_structure" => format!(
+            "{} top-level symbols, {} imports",
+            count("symbols"),
+            count("imports")
+        ),
+        "analyze_function_dependencies" => format!("{} functions", count("functions")),
+        "list_undocumented_functions" => format!(
+            "{} of {} functions undocumented",
+            answer["total_undocumented"], answer["total_functions"]
+        ),
+        "get_dependencies_overview" => format!(
+            "{} imports in {} files, {} third-party packages",
+            answer["total_imports"], answer["files"], answer["third_party_package_count"]
+        ),
+        _ => format!(
+            "{} matches, {} callers and {} callees for the first",
+            answer["total_matches"],
+            answer["results"][0]["callers"]
+                .as_array()
+                .map_or(0, Vec::len),
+            answer["results"][0]["callees"]
+                .as_array()
+                .map_or(0, Vec::len)
+        ),
+    }
 }
 
 fn throughput_row(language: &str, figures: &Throughput) -> String {
