@@ -41,16 +41,28 @@ fn pipeline(c: &mut Criterion) {
     let mut group = c.benchmark_group("per_file");
     group.throughput(Throughput::Bytes(total));
 
-    group.bench_function("analyze (hash + lines + zstd)", |b| {
-        b.iter(|| {
-            for (path, content) in &files {
-                let analyzed =
-                    indexer::analyze("x.rs", path, content.len() as u64, 0, None, &config.index)
-                        .unwrap();
-                black_box(analyzed);
-            }
-        })
-    });
+    for (name, parse_now) in [
+        ("analyze (hash + lines + zstd + trigrams)", false),
+        ("analyze + tree-sitter symbols", true),
+    ] {
+        group.bench_function(name, |b| {
+            b.iter(|| {
+                for (path, content) in &files {
+                    let analyzed = indexer::analyze(
+                        "x.rs",
+                        path,
+                        content.len() as u64,
+                        0,
+                        None,
+                        &config.index,
+                        parse_now,
+                    )
+                    .unwrap();
+                    black_box(analyzed);
+                }
+            })
+        });
+    }
 
     let rust = language::detect("x.rs", b"");
     group.bench_function("line counts", |b| {

@@ -664,14 +664,24 @@ impl Engine {
         let mut notes = Vec::new();
         if let Some(job) = root.running_job() {
             let progress = job.snapshot();
-            notes.push(format!(
-                "the index of {} is still being built ({} of {}{} files done): answers may be \
-                 incomplete",
-                root.path.display(),
-                progress.files_done,
-                progress.files_seen,
-                if progress.walk_done { "" } else { "+" }
-            ));
+            if progress.symbols_total > 0 {
+                notes.push(format!(
+                    "symbols of {} are still being extracted ({} of {} files parsed): answers \
+                     may be incomplete",
+                    root.path.display(),
+                    progress.symbols_done,
+                    progress.symbols_total
+                ));
+            } else {
+                notes.push(format!(
+                    "the index of {} is still being built ({} of {}{} files done): answers \
+                     may be incomplete",
+                    root.path.display(),
+                    progress.files_done,
+                    progress.files_seen,
+                    if progress.walk_done { "" } else { "+" }
+                ));
+            }
         }
         notes.extend(freshness_note(root, &freshness));
         Ok((answer, notes))
@@ -885,6 +895,8 @@ fn index_summary(
         languages: summary.languages.clone(),
         elapsed_ms,
         partial: stats.cancelled,
+        files_parsed: stats.files_parsed,
+        text_ms: stats.text_ms,
     }
 }
 

@@ -965,6 +965,7 @@ impl Applier {
             mtime,
             previous,
             &self.context.config.index,
+            true,
         ) {
             Ok(Some(analyzed)) => Some(analyzed.into_change(relative.to_string())),
             // Vanished since the event, or unreadable (e.g. permission denied): not served.

@@ -214,6 +214,12 @@ pub struct IndexProgress {
     pub bytes_read: u64,
     /// Milliseconds since the run started.
     pub elapsed_ms: u64,
+    /// Contents the run's second pass parses for symbols (known once the text pass is done).
+    #[serde(default)]
+    pub symbols_total: u64,
+    /// Of which parsed so far.
+    #[serde(default)]
+    pub symbols_done: u64,
 }
 
 /// Outcome of an indexing run.
@@ -243,6 +249,13 @@ pub struct IndexSummary {
     pub elapsed_ms: u64,
     /// True when the run was still going when this summary was taken.
     pub partial: bool,
+    /// Contents parsed for symbols by the run's second pass.
+    #[serde(default)]
+    pub files_parsed: u64,
+    /// Milliseconds until the text pass finished: from then on the whole root was
+    /// searchable, while symbols were still being parsed.
+    #[serde(default)]
+    pub text_ms: u64,
 }
 
 /// Daemon health, for `codesage status`.

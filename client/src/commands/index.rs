@@ -84,15 +84,18 @@ fn show_progress(bar: &ProgressBar, event: &ControlEvent) {
     if let ControlEvent::Progress(progress) = event {
         bar.set_length(progress.files_seen.max(progress.files_done));
         bar.set_position(progress.files_done);
-        bar.set_message(format!(
-            "{}{}",
-            human_bytes(progress.bytes_read),
-            if progress.walk_done {
-                ""
-            } else {
-                " (still walking)"
-            }
-        ));
+        let stage = if progress.symbols_total > 0 {
+            // The text index is complete; symbols are parsed in a second pass.
+            format!(
+                ", searchable; parsing symbols {}/{}",
+                progress.symbols_done, progress.symbols_total
+            )
+        } else if progress.walk_done {
+            String::new()
+        } else {
+            " (still walking)".to_string()
+        };
+        bar.set_message(format!("{}{stage}", human_bytes(progress.bytes_read)));
     }
 }
 
@@ -108,6 +111,13 @@ fn print_summary(summary: &IndexSummary) {
         human_count(summary.files_removed)
     );
     println!("  size       {}", human_bytes(summary.bytes));
+    if summary.files_parsed > 0 {
+        println!(
+            "  symbols    {} files parsed (all text searchable after {:.2}s)",
+            human_count(summary.files_parsed),
+            summary.text_ms as f64 / 1000.0
+        );
+    }
     if summary.skipped_binary + summary.skipped_too_large + summary.errors > 0 {
         println!(
             "  skipped    {} binary, {} too large, {} unreadable",

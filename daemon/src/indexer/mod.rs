@@ -59,6 +59,8 @@ pub struct Progress {
     files_done: AtomicU64,
     bytes_read: AtomicU64,
     walk_done: AtomicBool,
+    symbols_total: AtomicU64,
+    symbols_done: AtomicU64,
 }
 
 impl Default for Progress {
@@ -69,6 +71,8 @@ impl Default for Progress {
             files_done: AtomicU64::new(0),
             bytes_read: AtomicU64::new(0),
             walk_done: AtomicBool::new(false),
+            symbols_total: AtomicU64::new(0),
+            symbols_done: AtomicU64::new(0),
         }
     }
 }
@@ -83,6 +87,8 @@ impl Progress {
             walk_done: self.walk_done.load(Ordering::Relaxed),
             bytes_read: self.bytes_read.load(Ordering::Relaxed),
             elapsed_ms: self.started.elapsed().as_millis() as u64,
+            symbols_total: self.symbols_total.load(Ordering::Relaxed),
+            symbols_done: self.symbols_done.load(Ordering::Relaxed),
         }
     }
 }
@@ -102,6 +108,11 @@ pub struct RunStats {
     pub skipped_too_large: u64,
     /// Files that could not be read.
     pub errors: u64,
+    /// Contents parsed for their symbols by the run's second pass.
+    pub files_parsed: u64,
+    /// Milliseconds until the text pass had committed everything (the root fully
+    /// searchable), before the symbols pass.
+    pub text_ms: u64,
     /// True if the run was cancelled before finishing (nothing was removed then).
     pub cancelled: bool,
     /// Directories the walk descended into, relative to the root (the watcher watches them).
@@ -263,7 +274,86 @@ pub fn reconcile(
         store.apply(root.id, batch)?;
         Ok(())
     })?;
+    stats.text_ms = progress.started.elapsed().as_millis() as u64;
+    if config.symbols && !stats.cancelled {
+        stats.files_parsed = parse_missing_symbols(store, root, config, prefix, progress, cancel)?;
+    }
     Ok(stats)
+}
+
+/// Contents parsed per store transaction in the second pass.
+const SYMBOLS_BATCH: usize = 256;
+
+/// The second pass of a run: parses the documents under `prefix` whose content has no stored
+/// symbols yet (new in this run, or left unparsed by an interrupted earlier run), reading
+/// their contents back from the store, in parallel, committing in batches. Search already
+/// serves the whole text index meanwhile; structure answers say the pass is running.
+fn parse_missing_symbols(
+    store: &Store,
+    root: &RootRecord,
+    config: &IndexConfig,
+    prefix: &str,
+    progress: &Progress,
+    cancel: &CancellationToken,
+) -> Result<u64, IndexError> {
+    use rayon::prelude::*;
+
+    let view = store.view(root.id)?;
+    let in_prefix = |path: &str| {
+        prefix.is_empty()
+            || path
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with('/'))
+    };
+    let mut wanted: HashMap<crate::store::ContentHash, &'static str> = HashMap::new();
+    for (_, doc) in view.index.docs.iter() {
+        if doc.definitions.is_some() || wanted.contains_key(&doc.hash) || !in_prefix(&doc.path) {
+            continue;
+        }
+        let Some(language) = crate::symbols::grammars::grammar_name(&doc.language) else {
+            continue;
+        };
+        // Parsed before (it defines nothing), or over the size limit: nothing to do.
+        if view.snapshot.symbols_len(&doc.hash)? > 0 {
+            continue;
+        }
+        let size = view
+            .snapshot
+            .file(root.id, &doc.path)?
+            .map_or(u64::MAX, |record| record.size);
+        if size > config.symbols_max_file_size {
+            continue;
+        }
+        wanted.insert(doc.hash, language);
+    }
+    let wanted: Vec<(crate::store::ContentHash, &'static str)> = wanted.into_iter().collect();
+    progress
+        .symbols_total
+        .store(wanted.len() as u64, Ordering::Relaxed);
+    let mut parsed_total = 0u64;
+    for chunk in wanted.chunks(SYMBOLS_BATCH) {
+        if cancel.is_cancelled() {
+            break;
+        }
+        // Read on this thread (the snapshot is not shared across threads), parsed on all.
+        let mut contents = Vec::with_capacity(chunk.len());
+        for (hash, language) in chunk {
+            if let Some(content) = view.snapshot.content(hash)? {
+                contents.push((*hash, *language, content));
+            }
+        }
+        let parsed: Vec<(crate::store::ContentHash, ParsedSymbols)> = contents
+            .par_iter()
+            .filter_map(|(hash, language, content)| {
+                let symbols = parse(language, content, config);
+                progress.symbols_done.fetch_add(1, Ordering::Relaxed);
+                Some((*hash, symbols?))
+            })
+            .collect();
+        parsed_total += parsed.len() as u64;
+        store.add_symbols(parsed)?;
+    }
+    Ok(parsed_total)
 }
 
 /// Decides what to do with one file found by the walk.
@@ -282,7 +372,8 @@ fn examine(
     if !force && previous.is_some_and(|record| record.matches_stat(size, mtime)) {
         return Outcome::Unchanged(relative);
     }
-    match analyze(&relative, absolute, size, mtime, previous, config) {
+    // Symbols come in the run's second pass, so the text index is complete first.
+    match analyze(&relative, absolute, size, mtime, previous, config, false) {
         Ok(Some(analyzed)) => {
             progress
                 .bytes_read
@@ -324,7 +415,8 @@ impl Analyzed {
 }
 
 /// Reads and analyzes one file: its record, and its compressed content and trigrams when the
-/// content is new. `Ok(None)` if the file vanished.
+/// content is new, and its symbols too when `parse_now` (else the run's second pass parses
+/// it). `Ok(None)` if the file vanished.
 pub fn analyze(
     relative: &str,
     absolute: &Path,
@@ -332,6 +424,7 @@ pub fn analyze(
     mtime: i64,
     previous: Option<&FileRecord>,
     config: &IndexConfig,
+    parse_now: bool,
 ) -> std::io::Result<Option<Analyzed>> {
     let indexed_ns = now_ns();
     let skipped = |reason, language: &str| Analyzed {
@@ -393,7 +486,11 @@ pub fn analyze(
         trigrams: config
             .trigram_index
             .then(|| crate::trigram::trigrams(&content)),
-        symbols: parse(language.name, &content, config),
+        symbols: if parse_now {
+            parse(language.name, &content, config)
+        } else {
+            None
+        },
     }))
 }
 
@@ -494,5 +591,92 @@ mod tests {
         let record = snap.file(root.id, "src/new.rs").unwrap().unwrap();
         assert_eq!(record.language, "Rust");
         assert_eq!(snap.content(&record.hash).unwrap().unwrap(), b"struct A;\n");
+    }
+
+    fn definition_names(store: &Store, root: crate::store::RootId) -> Vec<(String, String)> {
+        let view = store.view(root).unwrap();
+        let mut names: Vec<(String, String)> = view
+            .index
+            .docs
+            .iter()
+            .flat_map(|(_, doc)| {
+                doc.definitions
+                    .iter()
+                    .flat_map(|definitions| definitions.iter())
+                    .map(|definition| (doc.path.to_string(), definition.name.to_string()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        names.sort();
+        names
+    }
+
+    #[test]
+    fn symbols_come_in_a_second_pass_that_also_finishes_an_interrupted_one() {
+        let tree = tempfile::tempdir().unwrap();
+        let base = tree.path();
+        std::fs::write(base.join("a.rs"), "fn alpha() {}\nstruct Beta;\n").unwrap();
+        std::fs::write(base.join("b.py"), "def gamma():\n    pass\n").unwrap();
+        std::fs::write(base.join("copy.rs"), "fn alpha() {}\nstruct Beta;\n").unwrap();
+        std::fs::write(base.join("empty.py"), "").unwrap();
+        std::fs::write(base.join("notes.txt"), "fn not_code() {}\n").unwrap();
+        let old = std::time::SystemTime::now() - std::time::Duration::from_secs(60);
+        for name in ["a.rs", "b.py", "copy.rs", "empty.py", "notes.txt"] {
+            let file = std::fs::File::options()
+                .write(true)
+                .open(base.join(name))
+                .unwrap();
+            file.set_modified(old).unwrap();
+        }
+        let data = tempfile::tempdir().unwrap();
+        let store = Store::open(data.path(), 1 << 20).unwrap();
+        let root = store
+            .add_root(base.canonicalize().unwrap().to_str().unwrap(), 0)
+            .unwrap();
+        let config = Config::default().index;
+
+        // An earlier run stopped after its text pass: records and contents, no symbols.
+        let mut text_only = Vec::new();
+        for name in ["a.rs", "b.py", "copy.rs", "empty.py", "notes.txt"] {
+            let path = base.join(name);
+            let meta = std::fs::metadata(&path).unwrap();
+            let analyzed = analyze(
+                name,
+                &path,
+                meta.len(),
+                mtime_ns(&meta),
+                None,
+                &config,
+                false,
+            )
+            .unwrap()
+            .unwrap();
+            assert!(analyzed.symbols.is_none());
+            text_only.push(analyzed.into_change(name.to_string()));
+        }
+        store.apply(root.id, text_only).unwrap();
+        assert!(definition_names(&store, root.id).is_empty());
+
+        // The next run reads nothing but parses what has no symbols: a.rs and copy.rs share
+        // one content (parsed once), b.py and the empty file; not the text file.
+        let run = index(&store, &root, &config);
+        assert_eq!(run.files_read, 0, "{run:?}");
+        assert_eq!(run.files_parsed, 3, "{run:?}");
+        let expected: Vec<(String, String)> = [
+            ("a.rs", "Beta"),
+            ("a.rs", "alpha"),
+            ("b.py", "gamma"),
+            ("copy.rs", "Beta"),
+            ("copy.rs", "alpha"),
+        ]
+        .iter()
+        .map(|(path, name)| (path.to_string(), name.to_string()))
+        .collect();
+        assert_eq!(definition_names(&store, root.id), expected);
+
+        // Everything parsed (the empty file too, which defines nothing): nothing left to do.
+        let again = index(&store, &root, &config);
+        assert_eq!(again.files_parsed, 0, "{again:?}");
+        assert_eq!(definition_names(&store, root.id), expected);
     }
 }

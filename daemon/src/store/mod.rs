@@ -546,6 +546,57 @@ impl Store {
         Ok(())
     }
 
+    /// Stores symbols parsed after their content (the indexer's second pass): each is kept
+    /// if its content is still referenced and has none yet, and every document with that
+    /// content, in every root, gets its definitions in memory. Returns how many were stored.
+    pub fn add_symbols(&self, parsed: Vec<(ContentHash, ParsedSymbols)>) -> Result<usize> {
+        if parsed.is_empty() {
+            return Ok(0);
+        }
+        let mut added: HashMap<ContentHash, Option<Arc<[Definition]>>> = HashMap::new();
+        let txn = self.db.read().begin_write()?;
+        {
+            let refs = txn.open_table(BLOB_REFS)?;
+            let mut symbols = txn.open_table(SYMBOLS)?;
+            for (hash, symbols_of) in parsed {
+                let live = refs.get(hash.as_slice())?.is_some();
+                if live && symbols.get(hash.as_slice())?.is_none() {
+                    symbols.insert(hash.as_slice(), symbols_of.encoded.as_slice())?;
+                    added.insert(hash, symbols_of.definitions);
+                }
+            }
+        }
+        txn.commit()?;
+        let views: Vec<Arc<RootView>> = self.views.read().values().cloned().collect();
+        for view in views {
+            let mut current = view.current.write();
+            let edits: Vec<(u32, Doc)> = current
+                .docs
+                .iter()
+                .filter(|(_, doc)| doc.definitions.is_none())
+                .filter_map(|(id, doc)| {
+                    let definitions = added.get(&doc.hash)?.clone()?;
+                    Some((
+                        id,
+                        Doc {
+                            definitions: Some(definitions),
+                            ..doc.clone()
+                        },
+                    ))
+                })
+                .collect();
+            if edits.is_empty() {
+                continue;
+            }
+            let mut next = RootIndex::clone(&current);
+            for (id, doc) in edits {
+                next.docs.set(id, Some(doc));
+            }
+            *current = Arc::new(next);
+        }
+        Ok(added.len())
+    }
+
     /// Path of the database file.
     pub fn path(&self) -> &Path {
         &self.path
@@ -845,9 +896,12 @@ impl ContentTables<'_, '_> {
                 )));
             };
             self.blobs.insert(hash.as_slice(), blob)?;
-            if let Some(symbols) = symbols {
-                self.symbols.insert(hash.as_slice(), symbols)?;
-            }
+        }
+        // Stored content may still lack symbols (the indexer parses in a second pass).
+        if let Some(symbols) = symbols
+            && self.symbols.get(hash.as_slice())?.is_none()
+        {
+            self.symbols.insert(hash.as_slice(), symbols)?;
         }
         self.refs.insert(hash.as_slice(), count + 1)?;
         Ok(())
@@ -1463,6 +1517,57 @@ mod tests {
         let store = Store::open(dir.path(), 1 << 20).unwrap();
         assert_eq!(store.roots().unwrap().len(), 1);
         assert!(store.files(root).unwrap().is_empty());
+    }
+
+    #[test]
+    fn symbols_added_later_reach_every_root_holding_the_content() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = b"fn shared() {}\n";
+        let (rec, blob) = record(source);
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let upsert = || FileChange::Upsert {
+            path: "lib.rs".into(),
+            record: rec.clone(),
+            blob: Some(blob.clone()),
+            trigrams: Some(crate::trigram::trigrams(source)),
+            symbols: None,
+        };
+        let first = store.add_root("/one", 0).unwrap().id;
+        let second = store.add_root("/two", 0).unwrap().id;
+        store.apply(first, vec![upsert()]).unwrap();
+        store.apply(second, vec![upsert()]).unwrap();
+        let defined = |root| {
+            store.view(root).unwrap().index.docs.iter().all(|(_, doc)| {
+                doc.definitions
+                    .as_ref()
+                    .is_some_and(|defs| defs.iter().any(|def| &*def.name == "shared"))
+            })
+        };
+        assert!(!defined(first) && !defined(second));
+
+        let parsed = ParsedSymbols::new(&crate::symbols::extract("Rust", source).unwrap());
+        let (dead, _) = record(b"fn gone() {}\n");
+        let stored = store
+            .add_symbols(vec![
+                (rec.hash, parsed.clone()),
+                (dead.hash, parsed.clone()),
+            ])
+            .unwrap();
+        assert_eq!(
+            stored, 1,
+            "symbols of content nobody references are not kept"
+        );
+        assert!(defined(first) && defined(second));
+        assert!(
+            store
+                .snapshot()
+                .unwrap()
+                .symbols(&dead.hash)
+                .unwrap()
+                .is_none()
+        );
+        // Already there: not stored twice.
+        assert_eq!(store.add_symbols(vec![(rec.hash, parsed)]).unwrap(), 0);
     }
 
     #[test]

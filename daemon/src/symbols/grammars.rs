@@ -72,6 +72,15 @@ pub fn has_grammar(name: &str) -> bool {
 
 /// The grammar for language `name`, or `None` if there is none (or its query does not
 /// compile, which is logged once).
+/// The language name as CodeSage spells it, if it has a grammar (for [`crate::symbols::extract`],
+/// which takes the static name).
+pub fn grammar_name(name: &str) -> Option<&'static str> {
+    GRAMMARS
+        .iter()
+        .find(|entry| entry.name == name)
+        .map(|entry| entry.name)
+}
+
 pub fn for_language(name: &str) -> Option<&'static Grammar> {
     let entry = GRAMMARS.iter().find(|entry| entry.name == name)?;
     entry
