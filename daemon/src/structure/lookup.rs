@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::{Result, Scope, StructureError, qualified_name};
-use crate::symbols::{FileSymbols, SymbolKind};
+use crate::symbols::{Definition, FileSymbols, SymbolKind};
 use crate::trigram::index::Doc;
 
 /// How well a definition's name matches the query; better matches rank first.
@@ -264,14 +264,42 @@ fn match_name(name: &str, query: &str, fuzzy: bool) -> Option<(MatchKind, u32)> 
     None
 }
 
-/// The ranked candidates in `scope` for `query`, best first (at most `limit`); fuzzy
-/// matches are only looked for when better ones do not fill the limit.
+/// Whether the symbols enclosing `definitions[index]` end with `wanted` (outermost first),
+/// e.g. `["Store"]` for `Store.get` or `["a", "B"]` for `a::B::get`.
+fn container_matches(definitions: &[Definition], index: u32, wanted: &[&str]) -> bool {
+    let mut path = Vec::new();
+    let mut parent = definitions.get(index as usize).and_then(|d| d.parent);
+    // Bounded: parents come before their children, but stored data is not trusted.
+    while let Some(at) = parent
+        && path.len() <= definitions.len()
+    {
+        let Some(definition) = definitions.get(at as usize) else {
+            break;
+        };
+        path.push(definition.name.as_ref());
+        parent = definition.parent;
+    }
+    path.reverse();
+    path.ends_with(wanted)
+}
+
+/// The best candidates in `scope` for `query` (at most `limit`, best first) and how many
+/// matched in all; fuzzy matches are only looked for when better ones do not fill the
+/// limit. A qualified query (`Store.get`) matches the name exactly (or but for case) inside
+/// that container.
 pub fn candidates<'a>(
     scope: &Scope<'a>,
     query: &NameQuery,
     kinds: KindFilter,
     limit: usize,
-) -> Vec<Candidate<'a>> {
+) -> (Vec<Candidate<'a>>, usize) {
+    let wanted_container: Option<Vec<&str>> = query.container.as_deref().map(|container| {
+        container
+            .split(['.', ':', '#'])
+            .filter(|part| !part.is_empty())
+            .collect()
+    });
+    let container = wanted_container.as_deref();
     let docs: Vec<&'a Doc> = scope
         .view
         .index
@@ -290,6 +318,15 @@ pub fn candidates<'a>(
                     .filter(|definition| kinds.accepts(definition.kind))
                     .filter_map(move |definition| {
                         let (matched, distance) = match_name(&definition.name, &query.name, fuzzy)?;
+                        if let Some(wanted) = container {
+                            // A qualified query asks for that symbol, not names like it.
+                            let definitions = doc.definitions.as_deref()?;
+                            if matched > MatchKind::CaseInsensitive
+                                || !container_matches(definitions, definition.index, wanted)
+                            {
+                                return None;
+                            }
+                        }
                         Some(Candidate {
                             doc,
                             index: definition.index,
@@ -303,11 +340,17 @@ pub fn candidates<'a>(
             .collect()
     };
     let mut found = collect(false);
-    if found.len() < limit {
+    if found.len() < limit && container.is_none() {
         found = collect(true);
     }
+    let total = found.len();
+    // Short queries match most names: rank only the best `limit` fully.
+    if limit > 0 && found.len() > limit {
+        found.select_nth_unstable_by(limit - 1, |a, b| a.rank().cmp(&b.rank()));
+        found.truncate(limit);
+    }
     found.sort_by(|a, b| a.rank().cmp(&b.rank()));
-    found
+    (found, total)
 }
 
 /// The definitions in `scope` matching `query`, best first, at most `limit`, with the total
@@ -319,21 +362,10 @@ pub fn find(
     limit: usize,
 ) -> Result<(Vec<SymbolMatch>, usize)> {
     scope.require_symbols()?;
-    let ranked = candidates(scope, query, kinds, limit);
+    let (ranked, total) = candidates(scope, query, kinds, limit);
     let mut files: HashMap<&str, Option<FileSymbols>> = HashMap::new();
     let mut out = Vec::new();
-    let mut total = 0;
     for candidate in ranked {
-        if candidate.matched > MatchKind::CaseInsensitive && query.container.is_some() {
-            // A qualified query asks for that symbol, not for names like it.
-            continue;
-        }
-        if query.container.is_none() {
-            total += 1;
-            if out.len() >= limit {
-                continue;
-            }
-        }
         let symbols = match files.get(candidate.doc.path.as_ref()) {
             Some(symbols) => symbols,
             None => {
@@ -346,20 +378,6 @@ pub fn find(
             continue;
         };
         let qualified = qualified_name(symbols, candidate.index as usize);
-        if let Some(container) = &query.container {
-            let path = symbols.container_path(candidate.index as usize);
-            let wanted: Vec<&str> = container
-                .split(['.', ':', '#'])
-                .filter(|part| !part.is_empty())
-                .collect();
-            if !path.ends_with(&wanted) {
-                continue;
-            }
-            total += 1;
-            if out.len() >= limit {
-                continue;
-            }
-        }
         out.push(SymbolMatch {
             name: symbol.name.clone(),
             qualified_name: qualified,
@@ -487,6 +505,28 @@ mod tests {
                 strsim::osa_distance(&name.to_ascii_lowercase(), &query.to_ascii_lowercase());
             proptest::prop_assert!(missing_letters(&query, &name) <= distance);
         }
+    }
+
+    #[test]
+    fn containers_match_from_the_innermost_outwards() {
+        let symbols = crate::symbols::extract(
+            "Rust",
+            b"mod a {\n    struct B;\n    impl B {\n        fn get() {}\n    }\n}\nfn get() {}\n",
+        )
+        .unwrap();
+        let definitions = symbols.definitions().unwrap();
+        let gets: Vec<u32> = definitions
+            .iter()
+            .filter(|definition| &*definition.name == "get")
+            .map(|definition| definition.index)
+            .collect();
+        assert_eq!(gets.len(), 2);
+        let (method, free) = (gets[0], gets[1]);
+        assert!(container_matches(&definitions, method, &["B"]));
+        assert!(container_matches(&definitions, method, &["a", "B"]));
+        assert!(!container_matches(&definitions, method, &["C", "B"]));
+        assert!(!container_matches(&definitions, free, &["B"]));
+        assert!(container_matches(&definitions, free, &[]));
     }
 
     #[test]

@@ -172,6 +172,9 @@ pub struct Definition {
     pub kind: SymbolKind,
     /// Whether it is documented.
     pub documented: bool,
+    /// The enclosing symbol's index (its position in the same list), for `Type.member`
+    /// lookups without reading the file's structure.
+    pub parent: Option<u32>,
 }
 
 /// Everything extracted from one file.
@@ -216,6 +219,7 @@ impl FileSymbols {
                     start_line: symbol.start_line,
                     kind: symbol.kind,
                     documented: symbol.documented,
+                    parent: symbol.parent,
                 })
                 .collect(),
         )
