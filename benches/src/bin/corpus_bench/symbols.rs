@@ -287,6 +287,18 @@ pub fn run(args: &Args) -> Result<String> {
             json!({"codebase_path": corpus}),
         ),
         (
+            "`find_symbol` of a qualified name, `Foo::new` (every `new` checked for its \
+             container)"
+                .to_string(),
+            "find_symbol",
+            json!({"name": "Foo::new", "codebase_path": corpus}),
+        ),
+        (
+            "`find_symbol` of a one-letter name, `a` (most names match as substrings)".to_string(),
+            "find_symbol",
+            json!({"name": "a", "codebase_path": corpus}),
+        ),
+        (
             "`search_codebase` graph mode, `^spawn_blocking$`, depth 2".to_string(),
             "search_codebase",
             json!({"codebase_path": corpus, "pattern": "^spawn_blocking$",
@@ -355,6 +367,11 @@ fn summarize(tool: &str, answer: &Value) -> String {
             count("imports")
         ),
         "analyze_function_dependencies" => format!("{} functions", count("functions")),
+        "find_symbol" => format!(
+            "{} matches, {} listed",
+            answer["total_matches"],
+            count("symbols")
+        ),
         "list_undocumented_functions" => format!(
             "{} of {} functions undocumented",
             answer["total_undocumented"], answer["total_functions"]
