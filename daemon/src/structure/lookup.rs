@@ -280,6 +280,12 @@ fn container_matches(definitions: &[Definition], index: u32, wanted: &[&str]) ->
         parent = definition.parent;
     }
     path.reverse();
+    if let Some(scope) = definitions
+        .get(index as usize)
+        .and_then(|d| d.scope.as_deref())
+    {
+        path.extend(crate::symbols::scope_parts(scope));
+    }
     path.ends_with(wanted)
 }
 
@@ -527,6 +533,36 @@ mod tests {
         assert!(!container_matches(&definitions, method, &["C", "B"]));
         assert!(!container_matches(&definitions, free, &["B"]));
         assert!(container_matches(&definitions, free, &[]));
+
+        // Qualifiers written in the definition: a Go receiver, a C++ `Type::`.
+        let go = crate::symbols::extract(
+            "Go",
+            b"package p\n\nfunc (s *Server) Start() {}\n\nfunc Start() {}\n",
+        )
+        .unwrap();
+        let go_definitions = go.definitions().unwrap();
+        assert!(container_matches(&go_definitions, 0, &["Server"]));
+        assert!(!container_matches(&go_definitions, 1, &["Server"]));
+        assert_eq!(super::qualified_name(&go, 0), "Server.Start");
+        let cpp = crate::symbols::extract(
+            "C++",
+            b"namespace geo {\ndouble Polygon::area() const { return 0; }\n}\n",
+        )
+        .unwrap();
+        let cpp_definitions = cpp.definitions().unwrap();
+        let area = cpp_definitions
+            .iter()
+            .find(|definition| &*definition.name == "area")
+            .unwrap();
+        assert!(container_matches(
+            &cpp_definitions,
+            area.index,
+            &["geo", "Polygon"]
+        ));
+        assert_eq!(
+            super::qualified_name(&cpp, area.index as usize),
+            "geo.Polygon.area"
+        );
     }
 
     #[test]

@@ -27,6 +27,9 @@ pub struct OutlineNode {
     pub signature: String,
     /// Whether it has a docstring or doc comment.
     pub documented: bool,
+    /// The type it belongs to when the definition names it (Go receiver, C++ `Type::`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scope: Option<String>,
     /// Symbols defined inside it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<OutlineNode>,
@@ -123,6 +126,7 @@ pub fn tree(symbols: &FileSymbols) -> Vec<OutlineNode> {
             end_line: symbol.end_line,
             signature: symbol.signature.clone(),
             documented: symbol.documented,
+            scope: symbol.scope.clone(),
             children: nested
                 .iter()
                 .map(|&child| build(symbols, children, child, depth + 1))

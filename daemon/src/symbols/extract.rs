@@ -40,13 +40,22 @@ pub fn extract(language: &'static str, content: &[u8]) -> Option<FileSymbols> {
 
 #[derive(Default)]
 struct Found<'tree> {
-    /// (definition node, name node, kind)
-    definitions: Vec<(Node<'tree>, Node<'tree>, SymbolKind)>,
+    definitions: Vec<FoundDefinition<'tree>>,
     /// (statement node, module node)
     imports: Vec<(Node<'tree>, Option<Node<'tree>>)>,
     /// (call node, name node)
     calls: Vec<(Node<'tree>, Node<'tree>)>,
     branches: Vec<Node<'tree>>,
+}
+
+/// One definition a query matched.
+#[derive(Clone, Copy)]
+struct FoundDefinition<'tree> {
+    node: Node<'tree>,
+    name: Node<'tree>,
+    kind: SymbolKind,
+    /// A qualifier written in the definition (`@scope`: Go receiver, C++ `Type::`).
+    scope: Option<Node<'tree>>,
 }
 
 fn collect<'tree>(grammar: &Grammar, root: Node<'tree>, content: &[u8], found: &mut Found<'tree>) {
@@ -56,6 +65,7 @@ fn collect<'tree>(grammar: &Grammar, root: Node<'tree>, content: &[u8], found: &
     while let Some(matched) = matches.next() {
         let mut definition = None;
         let mut name = None;
+        let mut scope = None;
         let mut import = None;
         let mut module = None;
         let mut call = None;
@@ -64,6 +74,7 @@ fn collect<'tree>(grammar: &Grammar, root: Node<'tree>, content: &[u8], found: &
             let capture_name = names[capture.index as usize];
             match capture_name {
                 "name" => name = Some(capture.node),
+                "scope" => scope = Some(capture.node),
                 "import" => import = Some(capture.node),
                 "import.module" => module = Some(capture.node),
                 "call" => call = Some(capture.node),
@@ -80,7 +91,12 @@ fn collect<'tree>(grammar: &Grammar, root: Node<'tree>, content: &[u8], found: &
             }
         }
         if let (Some((node, kind)), Some(name)) = (definition, name) {
-            found.definitions.push((node, name, kind));
+            found.definitions.push(FoundDefinition {
+                node,
+                name,
+                kind,
+                scope,
+            });
         }
         if let Some(statement) = import {
             found.imports.push((statement, module));
@@ -127,35 +143,44 @@ fn first_line(node: Node<'_>, content: &[u8]) -> String {
 
 fn assemble(language: &str, found: Found<'_>, content: &[u8], has_errors: bool) -> FileSymbols {
     // One symbol per definition node; when several patterns match the same node, the more
-    // specific kind (method over function) wins.
-    let mut by_node: HashMap<usize, (Node<'_>, Node<'_>, SymbolKind)> = HashMap::new();
-    for (node, name, kind) in found.definitions {
+    // specific one wins (method over function, with a qualifier over without).
+    let mut by_node: HashMap<usize, FoundDefinition<'_>> = HashMap::new();
+    for found_definition in found.definitions {
         by_node
-            .entry(node.id())
+            .entry(found_definition.node.id())
             .and_modify(|existing| {
-                if kind == SymbolKind::Method {
-                    existing.2 = kind;
+                if found_definition.kind == SymbolKind::Method {
+                    existing.kind = SymbolKind::Method;
+                }
+                if found_definition.scope.is_some() {
+                    existing.scope = found_definition.scope;
                 }
             })
-            .or_insert((node, name, kind));
+            .or_insert(found_definition);
     }
-    let mut definitions: Vec<(Node<'_>, Node<'_>, SymbolKind)> = by_node.into_values().collect();
-    definitions.sort_by_key(|(node, _, _)| (node.start_byte(), std::cmp::Reverse(node.end_byte())));
+    let mut definitions: Vec<FoundDefinition<'_>> = by_node.into_values().collect();
+    definitions.sort_by_key(|found| {
+        (
+            found.node.start_byte(),
+            std::cmp::Reverse(found.node.end_byte()),
+        )
+    });
 
     // Nesting by containment.
     let mut symbols: Vec<Symbol> = Vec::with_capacity(definitions.len());
     let mut stack: Vec<usize> = Vec::new();
-    for (index, (node, name, kind)) in definitions.iter().enumerate() {
+    for (index, found) in definitions.iter().enumerate() {
+        let (node, name) = (&found.node, &found.name);
         while let Some(&top) = stack.last() {
-            if definitions[top].0.end_byte() >= node.end_byte()
-                && definitions[top].0.start_byte() <= node.start_byte()
+            if definitions[top].node.end_byte() >= node.end_byte()
+                && definitions[top].node.start_byte() <= node.start_byte()
             {
                 break;
             }
             stack.pop();
         }
         let parent = stack.last().map(|&top| top as u32);
-        let mut kind = *kind;
+        let mut kind = found.kind;
         if kind == SymbolKind::Function
             && parent.is_some_and(|parent| symbols[parent as usize].kind.holds_methods())
         {
@@ -174,6 +199,9 @@ fn assemble(language: &str, found: Found<'_>, content: &[u8], has_errors: bool) 
             name_line: name_position.row as u32 + 1,
             name_column: name_position.column as u32,
             parent,
+            scope: found
+                .scope
+                .map(|scope| text(scope, content).trim().to_string()),
             signature: first_line(*node, content),
             documented: is_documented(language, *node, content),
             branches: 0,
@@ -186,7 +214,7 @@ fn assemble(language: &str, found: Found<'_>, content: &[u8], has_errors: bool) 
         .iter()
         .enumerate()
         .filter(|(index, _)| symbols[*index].kind.is_callable())
-        .map(|(index, (node, _, _))| (node.start_byte(), node.end_byte(), index as u32))
+        .map(|(index, found)| (found.node.start_byte(), found.node.end_byte(), index as u32))
         .collect();
     let innermost_callable = |start: usize, end: usize| -> Option<u32> {
         callables

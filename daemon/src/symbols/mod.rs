@@ -18,7 +18,7 @@ pub use extract::extract;
 /// Version of what [`extract`] produces (queries, rules, encoding). Bump it whenever a
 /// change would give a file different symbols: a store written by another version drops its
 /// file records when opened, and the next indexing run re-parses everything.
-pub const EXTRACTOR_VERSION: u32 = 3;
+pub const EXTRACTOR_VERSION: u32 = 4;
 
 /// What a symbol is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -124,6 +124,9 @@ pub struct Symbol {
     pub name_column: u32,
     /// Index of the enclosing symbol in the file's list.
     pub parent: Option<u32>,
+    /// The type it belongs to when that is written in the definition rather than around it:
+    /// a Go method's receiver type, a C++ `Type::method` qualifier (`::`-separated).
+    pub scope: Option<String>,
     /// The definition's first line, trimmed.
     pub signature: String,
     /// Whether it carries a doc comment or docstring.
@@ -175,6 +178,17 @@ pub struct Definition {
     /// The enclosing symbol's index (its position in the same list), for `Type.member`
     /// lookups without reading the file's structure.
     pub parent: Option<u32>,
+    /// The symbol's own qualifier ([`Symbol::scope`]).
+    pub scope: Option<Box<str>>,
+}
+
+/// The names in a written qualifier (`Polygon`, `geo::Polygon`, `pkg.Type`).
+pub fn scope_parts(scope: &str) -> impl Iterator<Item = &str> {
+    scope
+        .split("::")
+        .flat_map(|part| part.split('.'))
+        .map(str::trim)
+        .filter(|part| !part.is_empty())
 }
 
 /// Everything extracted from one file.
@@ -220,6 +234,7 @@ impl FileSymbols {
                     kind: symbol.kind,
                     documented: symbol.documented,
                     parent: symbol.parent,
+                    scope: symbol.scope.as_deref().map(Box::from),
                 })
                 .collect(),
         )
@@ -229,8 +244,12 @@ impl FileSymbols {
     /// qualification).
     pub fn container_path(&self, index: usize) -> Vec<&str> {
         let mut path = Vec::new();
-        let mut parent = self.symbols.get(index).and_then(|symbol| symbol.parent);
-        while let Some(at) = parent {
+        let symbol = self.symbols.get(index);
+        let mut parent = symbol.and_then(|symbol| symbol.parent);
+        // Bounded: decoded data is not trusted to be free of cycles.
+        while let Some(at) = parent
+            && path.len() <= self.symbols.len()
+        {
             let Some(symbol) = self.symbols.get(at as usize) else {
                 break;
             };
@@ -238,6 +257,9 @@ impl FileSymbols {
             parent = symbol.parent;
         }
         path.reverse();
+        if let Some(scope) = symbol.and_then(|symbol| symbol.scope.as_deref()) {
+            path.extend(scope_parts(scope));
+        }
         path
     }
 
@@ -263,7 +285,7 @@ impl FileSymbols {
     }
 
     /// A readable outline, one symbol per line, indented by nesting:
-    /// `kind name start-end [documented]` (used by tests and the command line).
+    /// `kind name [(scope)] start-end [documented]` (used by tests).
     pub fn outline(&self) -> String {
         let mut out = String::new();
         for symbol in &self.symbols {
@@ -274,8 +296,13 @@ impl FileSymbols {
                 parent = self.symbols[index as usize].parent;
             }
             out.push_str(&"  ".repeat(depth));
+            let scope = symbol
+                .scope
+                .as_deref()
+                .map(|scope| format!(" ({scope})"))
+                .unwrap_or_default();
             out.push_str(&format!(
-                "{} {} {}-{}{}\n",
+                "{} {}{scope} {}-{}{}\n",
                 symbol.kind.as_str(),
                 symbol.name,
                 symbol.start_line,
