@@ -1,49 +1,12 @@
-; CodeSage symbol query for TypeScript and TSX.
+; CodeSage symbol query for TypeScript and TSX, after ecmascript.scm.
 
-(class_declaration name: (_) @name) @definition.class
 (abstract_class_declaration name: (_) @name) @definition.class
 (interface_declaration name: (_) @name) @definition.interface
 (enum_declaration name: (_) @name) @definition.enum
 (type_alias_declaration name: (_) @name) @definition.type
 (internal_module name: (_) @name) @definition.module
 (module name: (_) @name) @definition.module
-(function_declaration name: (identifier) @name) @definition.function
-(generator_function_declaration name: (identifier) @name) @definition.function
 (function_signature name: (identifier) @name) @definition.function
-(method_definition name: (_) @name) @definition.method
 (class name: (type_identifier) @name) @definition.class
-(pair key: (property_identifier) @name value: [(function_expression) (arrow_function)]) @definition.function
-(pair key: (string (string_fragment) @name) value: [(function_expression) (arrow_function)]) @definition.function
-;; `obj.name = function …` (prototypes, `exports.name`, `app.render`) and `name = () => …`;
-;; `module.exports = …` is not a definition of anything named "exports".
-(assignment_expression
-  left: (member_expression property: (property_identifier) @name)
-  right: [(function_expression) (arrow_function)]
-  (#not-eq? @name "exports")) @definition.function
-(assignment_expression
-  left: (identifier) @name
-  right: [(function_expression) (arrow_function)]) @definition.function
 (method_signature name: (_) @name) @definition.method
 (abstract_method_signature name: (_) @name) @definition.method
-(lexical_declaration
-  (variable_declarator name: (identifier) @name value: [(arrow_function) (function_expression)]) @definition.function)
-(variable_declaration
-  (variable_declarator name: (identifier) @name value: [(arrow_function) (function_expression)]) @definition.function)
-(program (lexical_declaration
-  (variable_declarator name: (identifier) @name value: [(string) (number) (template_string)]) @definition.constant)
-  (#match? @name "^[A-Z][A-Z0-9_]*$"))
-(program (export_statement declaration: (lexical_declaration
-  (variable_declarator name: (identifier) @name value: [(string) (number) (template_string)]) @definition.constant))
-  (#match? @name "^[A-Z][A-Z0-9_]*$"))
-
-(import_statement source: (string (string_fragment) @import.module)) @import
-
-(call_expression function: (identifier) @call.name) @call
-(call_expression function: (member_expression property: (property_identifier) @call.name)) @call
-(new_expression constructor: (identifier) @call.name) @call
-
-[
-  (if_statement) (for_statement) (for_in_statement) (while_statement) (do_statement)
-  (switch_case) (catch_clause) (ternary_expression)
-] @branch
-(binary_expression operator: ["&&" "||" "??"]) @branch

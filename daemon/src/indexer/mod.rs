@@ -593,24 +593,6 @@ mod tests {
         assert_eq!(snap.content(&record.hash).unwrap().unwrap(), b"struct A;\n");
     }
 
-    fn definition_names(store: &Store, root: crate::store::RootId) -> Vec<(String, String)> {
-        let view = store.view(root).unwrap();
-        let mut names: Vec<(String, String)> = view
-            .index
-            .docs
-            .iter()
-            .flat_map(|(_, doc)| {
-                doc.definitions
-                    .iter()
-                    .flat_map(|definitions| definitions.iter())
-                    .map(|definition| (doc.path.to_string(), definition.name.to_string()))
-                    .collect::<Vec<_>>()
-            })
-            .collect();
-        names.sort();
-        names
-    }
-
     #[test]
     fn symbols_come_in_a_second_pass_that_also_finishes_an_interrupted_one() {
         let tree = tempfile::tempdir().unwrap();
@@ -655,7 +637,7 @@ mod tests {
             text_only.push(analyzed.into_change(name.to_string()));
         }
         store.apply(root.id, text_only).unwrap();
-        assert!(definition_names(&store, root.id).is_empty());
+        assert!(store.definition_names(root.id).is_empty());
 
         // The next run reads nothing but parses what has no symbols: a.rs and copy.rs share
         // one content (parsed once), b.py and the empty file; not the text file.
@@ -672,11 +654,11 @@ mod tests {
         .iter()
         .map(|(path, name)| (path.to_string(), name.to_string()))
         .collect();
-        assert_eq!(definition_names(&store, root.id), expected);
+        assert_eq!(store.definition_names(root.id), expected);
 
         // Everything parsed (the empty file too, which defines nothing): nothing left to do.
         let again = index(&store, &root, &config);
         assert_eq!(again.files_parsed, 0, "{again:?}");
-        assert_eq!(definition_names(&store, root.id), expected);
+        assert_eq!(store.definition_names(root.id), expected);
     }
 }

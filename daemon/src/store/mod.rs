@@ -1209,6 +1209,28 @@ fn hex(hash: &ContentHash) -> String {
 }
 
 #[cfg(test)]
+impl Store {
+    /// (path, definition name) of every document of `root` in memory, sorted.
+    pub(crate) fn definition_names(&self, root: RootId) -> Vec<(String, String)> {
+        let view = self.view(root).expect("view");
+        let mut names: Vec<(String, String)> = view
+            .index
+            .docs
+            .iter()
+            .flat_map(|(_, doc)| {
+                doc.definitions
+                    .iter()
+                    .flat_map(|definitions| definitions.iter())
+                    .map(|definition| (doc.path.to_string(), definition.name.to_string()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        names.sort();
+        names
+    }
+}
+
+#[cfg(test)]
 mod tests {
     use super::*;
 
@@ -1302,23 +1324,6 @@ mod tests {
             trigrams: Some(crate::trigram::trigrams(source)),
             symbols,
         };
-        let names = |store: &Store, root: RootId| -> Vec<(String, String)> {
-            let view = store.view(root).unwrap();
-            let mut names: Vec<(String, String)> = view
-                .index
-                .docs
-                .iter()
-                .flat_map(|(_, doc)| {
-                    doc.definitions
-                        .iter()
-                        .flat_map(|defs| defs.iter())
-                        .map(|def| (doc.path.to_string(), def.name.to_string()))
-                        .collect::<Vec<_>>()
-                })
-                .collect();
-            names.sort();
-            names
-        };
         let root = {
             let store = Store::open(dir.path(), 1 << 20).unwrap();
             let root = store.add_root("/r", 0).unwrap().id;
@@ -1341,7 +1346,7 @@ mod tests {
             ];
             let mut expected = expected.to_vec();
             expected.sort();
-            assert_eq!(names(&store, root), expected);
+            assert_eq!(store.definition_names(root), expected);
             let snap = store.snapshot().unwrap();
             assert_eq!(snap.symbols(&rec.hash).unwrap().unwrap(), parsed);
             drop(snap);
@@ -1358,7 +1363,7 @@ mod tests {
         // Reopened: definitions come back from the store.
         let store = Store::open(dir.path(), 1 << 20).unwrap();
         assert_eq!(
-            names(&store, root),
+            store.definition_names(root),
             [
                 ("b.rs".to_string(), "Point".to_string()),
                 ("b.rs".into(), "main".into())
@@ -1381,7 +1386,7 @@ mod tests {
                 .is_none(),
             "symbols go with the last reference"
         );
-        assert!(names(&store, root).is_empty());
+        assert!(store.definition_names(root).is_empty());
     }
 
     #[test]

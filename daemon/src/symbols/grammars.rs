@@ -22,11 +22,12 @@ struct Entry {
 }
 
 macro_rules! entry {
-    ($name:expr, $language:expr, $query:expr) => {
+    ($name:expr, $language:expr, $($query:expr),+) => {
         Entry {
             name: $name,
             language: || $language.into(),
-            query: include_str!(concat!("../../queries/", $query)),
+            // Several files are concatenated: shared patterns first.
+            query: concat!($(include_str!(concat!("../../queries/", $query))),+),
             compiled: OnceLock::new(),
         }
     };
@@ -38,16 +39,19 @@ static GRAMMARS: [Entry; 13] = [
     entry!(
         "JavaScript",
         tree_sitter_javascript::LANGUAGE,
+        "ecmascript.scm",
         "javascript.scm"
     ),
     entry!(
         "TypeScript",
         tree_sitter_typescript::LANGUAGE_TYPESCRIPT,
+        "ecmascript.scm",
         "typescript.scm"
     ),
     entry!(
         "TSX",
         tree_sitter_typescript::LANGUAGE_TSX,
+        "ecmascript.scm",
         "typescript.scm"
     ),
     entry!("Go", tree_sitter_go::LANGUAGE, "go.scm"),

@@ -851,25 +851,12 @@ fn search(args: &Args) -> Result<String> {
     // Indexing with and without the trigram index, side by side.
     let mut index_times = Vec::new();
     for trigram_index in [false, true] {
-        let env = Env::new()?;
-        let mut daemon = env
-            .command(&binary("codesaged"))
-            .env("CODESAGE_INDEX__TRIGRAM_INDEX", trigram_index.to_string())
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()?;
-        while !env.socket.exists() {
-            std::thread::sleep(Duration::from_millis(5));
-        }
-        let started = Instant::now();
-        let output = env.codesage(&["index", &corpus, "--json"])?;
-        let wall = started.elapsed();
-        let summary: Value = serde_json::from_slice(&output.stdout)?;
-        let status = env.settled_status()?;
+        let (wall, summary, status) = fresh_index(
+            &corpus,
+            "CODESAGE_INDEX__TRIGRAM_INDEX",
+            &trigram_index.to_string(),
+        )?;
         index_times.push((trigram_index, wall, summary, status));
-        env.stop()?;
-        daemon.wait()?;
     }
 
     let env = Env::new()?;
@@ -1052,6 +1039,30 @@ fn search(args: &Args) -> Result<String> {
         ));
     }
     Ok(report)
+}
+
+/// Indexes `corpus` with a fresh daemon and store, one setting overridden through the
+/// environment: the wall time, the index summary and the settled status.
+fn fresh_index(corpus: &str, setting: &str, value: &str) -> Result<(Duration, Value, Value)> {
+    let env = Env::new()?;
+    let mut daemon = env
+        .command(&binary("codesaged"))
+        .env(setting, value)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()?;
+    while !env.socket.exists() {
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    let started = Instant::now();
+    let output = env.codesage(&["index", corpus, "--json"])?;
+    let wall = started.elapsed();
+    let summary: Value = serde_json::from_slice(&output.stdout)?;
+    let status = env.settled_status()?;
+    env.stop()?;
+    daemon.wait()?;
+    Ok((wall, summary, status))
 }
 
 /// Replaces (or appends) the section `name` of the markdown file at `path`.

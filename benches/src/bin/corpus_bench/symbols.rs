@@ -14,7 +14,7 @@ use codesaged::symbols::{self, grammars};
 use serde_json::{Value, json};
 
 use super::{
-    Args, Env, RG_SAME_FILES, Session, all_files, binary, corpus_size, machine, mib, ms,
+    Args, Env, RG_SAME_FILES, Session, all_files, corpus_size, fresh_index, machine, mib, ms,
     percentile, timed,
 };
 
@@ -61,7 +61,7 @@ fn parse_throughput(corpus: &Path) -> BTreeMap<&'static str, Throughput> {
             continue;
         }
         let head = &content[..content.len().min(1024)];
-        if memchr_zero(head) {
+        if head.contains(&0) {
             continue;
         }
         let name = path.to_string_lossy();
@@ -81,32 +81,6 @@ fn parse_throughput(corpus: &Path) -> BTreeMap<&'static str, Throughput> {
         entry.symbols += found.symbols.len() as u64;
     }
     by_language
-}
-
-fn memchr_zero(bytes: &[u8]) -> bool {
-    bytes.contains(&0)
-}
-
-fn index_with_symbols(corpus: &str, symbols_on: bool) -> Result<(Duration, Value, Value)> {
-    let env = Env::new()?;
-    let mut daemon = env
-        .command(&binary("codesaged"))
-        .env("CODESAGE_INDEX__SYMBOLS", symbols_on.to_string())
-        .stdin(Stdio::null())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    while !env.socket.exists() {
-        std::thread::sleep(Duration::from_millis(5));
-    }
-    let started = Instant::now();
-    let output = env.codesage(&["index", corpus, "--json"])?;
-    let wall = started.elapsed();
-    let summary: Value = serde_json::from_slice(&output.stdout)?;
-    let status = env.settled_status()?;
-    env.stop()?;
-    daemon.wait()?;
-    Ok((wall, summary, status))
 }
 
 /// Runs the benchmark and returns its markdown section.
@@ -152,7 +126,8 @@ pub fn run(args: &Args) -> Result<String> {
     );
     let mut walls = Vec::new();
     for symbols_on in [false, true] {
-        let (wall, summary, status) = index_with_symbols(&corpus, symbols_on)?;
+        let (wall, summary, status) =
+            fresh_index(&corpus, "CODESAGE_INDEX__SYMBOLS", &symbols_on.to_string())?;
         let files = summary["files"].as_u64().unwrap_or(0) as f64;
         let bytes = summary["bytes"].as_u64().unwrap_or(0) as f64;
         report.push_str(&format!(

@@ -5,7 +5,7 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{ToolContext, ToolResult, describe, resolve_argument_path, to_object};
+use super::{ToolContext, ToolResult, describe, list_limit, optional_codebase, to_object};
 use crate::structure::references;
 
 /// Occurrences listed by default; the totals count all of them.
@@ -41,17 +41,8 @@ pub fn tool() -> rmcp::model::Tool {
 
 /// Runs the tool.
 pub async fn call(ctx: &ToolContext, params: Params) -> ToolResult {
-    // 0 asks for as many as the server lists.
-    let limit = match params.max_results.unwrap_or(DEFAULT_MAX_RESULTS) {
-        0 => MAX_RESULTS,
-        n => n.min(MAX_RESULTS),
-    } as usize;
-    let explicit = params
-        .codebase_path
-        .as_deref()
-        .filter(|path| !path.trim().is_empty())
-        .map(|path| resolve_argument_path(ctx, path))
-        .transpose()?;
+    let limit = list_limit(params.max_results, DEFAULT_MAX_RESULTS, MAX_RESULTS);
+    let explicit = optional_codebase(ctx, params.codebase_path.as_deref())?;
     let mut merged = references::ReferencesReport::default();
     let mut notes = Vec::new();
     for (root, prefix) in ctx.engine.scopes(explicit.as_deref(), &ctx.client_roots)? {

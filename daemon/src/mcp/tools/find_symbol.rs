@@ -5,7 +5,9 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{ToolContext, ToolError, ToolResult, describe, resolve_argument_path, to_object};
+use super::{
+    ToolContext, ToolError, ToolResult, describe, list_limit, optional_codebase, to_object,
+};
 use crate::structure::lookup::{KindFilter, NameQuery};
 
 /// Definitions listed by default.
@@ -48,17 +50,8 @@ pub async fn call(ctx: &ToolContext, params: Params) -> ToolResult {
     let query = NameQuery::parse(&params.name).map_err(|err| ToolError::Failed(err.to_string()))?;
     let kinds = KindFilter::parse(params.kind.as_deref())
         .map_err(|err| ToolError::Failed(err.to_string()))?;
-    // 0 asks for as many as the server lists.
-    let limit = match params.max_results.unwrap_or(DEFAULT_MAX_RESULTS) {
-        0 => MAX_RESULTS,
-        n => n.min(MAX_RESULTS),
-    } as usize;
-    let explicit = params
-        .codebase_path
-        .as_deref()
-        .filter(|path| !path.trim().is_empty())
-        .map(|path| resolve_argument_path(ctx, path))
-        .transpose()?;
+    let limit = list_limit(params.max_results, DEFAULT_MAX_RESULTS, MAX_RESULTS);
+    let explicit = optional_codebase(ctx, params.codebase_path.as_deref())?;
     let found = ctx
         .engine
         .find_symbol(&query, kinds, explicit.as_deref(), &ctx.client_roots, limit)

@@ -5,7 +5,7 @@
 use schemars::JsonSchema;
 use serde::Deserialize;
 
-use super::{ToolContext, ToolResult, describe, resolve_argument_path, structure_answer};
+use super::{ToolContext, ToolResult, describe, optional_codebase, structure_answer};
 use crate::structure::dependencies;
 
 /// Parameters of `get_dependencies_overview` (the original CodeSage's names).
@@ -30,12 +30,7 @@ pub fn tool() -> rmcp::model::Tool {
 
 /// Runs the tool.
 pub async fn call(ctx: &ToolContext, params: Params) -> ToolResult {
-    let explicit = params
-        .codebase_path
-        .as_deref()
-        .filter(|path| !path.trim().is_empty())
-        .map(|path| resolve_argument_path(ctx, path))
-        .transpose()?;
+    let explicit = optional_codebase(ctx, params.codebase_path.as_deref())?;
     let (root, prefix) = ctx.engine.scope(explicit.as_deref(), &ctx.client_roots)?;
     let root_text = root.path.display().to_string();
     let mut object = structure_answer(ctx, &root, prefix, dependencies::overview).await?;

@@ -5,8 +5,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{
-    ToolContext, ToolError, ToolResult, describe, locate_file, resolve_argument_path,
-    structure_answer,
+    ToolContext, ToolError, ToolResult, describe, locate_file, optional_codebase, structure_answer,
 };
 use crate::structure::undocumented;
 
@@ -56,12 +55,7 @@ pub async fn call(ctx: &ToolContext, params: Params) -> ToolResult {
         })
         .await;
     }
-    let explicit = params
-        .codebase_path
-        .as_deref()
-        .filter(|path| !path.trim().is_empty())
-        .map(|path| resolve_argument_path(ctx, path))
-        .transpose()?;
+    let explicit = optional_codebase(ctx, params.codebase_path.as_deref())?;
     let (root, prefix) = ctx
         .engine
         .scope(explicit.as_deref(), &ctx.client_roots)

@@ -207,6 +207,24 @@ fn resolve_argument_path(ctx: &ToolContext, path: &str) -> Result<PathBuf, ToolE
     }
 }
 
+/// An optional `codebase_path` argument, resolved; blank counts as absent (the tool then
+/// uses the client's roots).
+fn optional_codebase(ctx: &ToolContext, path: Option<&str>) -> Result<Option<PathBuf>, ToolError> {
+    path.filter(|path| !path.trim().is_empty())
+        .map(|path| resolve_argument_path(ctx, path))
+        .transpose()
+}
+
+/// How many results to list: `requested` (default `default`), 0 meaning the server's
+/// `max`, never more than `max`.
+fn list_limit(requested: Option<u32>, default: u32, max: u32) -> usize {
+    let limit = match requested.unwrap_or(default) {
+        0 => max,
+        n => n.min(max),
+    };
+    limit as usize
+}
+
 /// Finds the file a tool is about: `file_path` absolute, or relative to `codebase_path`
 /// when given, else to an indexed root. Returns its root and its path relative to it.
 fn locate_file(

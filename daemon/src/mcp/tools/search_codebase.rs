@@ -6,8 +6,7 @@ use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{
-    ToolContext, ToolError, ToolResult, describe, resolve_argument_path, structure_answer,
-    to_object,
+    ToolContext, ToolError, ToolResult, describe, optional_codebase, structure_answer, to_object,
 };
 use crate::structure::graph as call_graph;
 
@@ -92,12 +91,7 @@ pub async fn call(ctx: &ToolContext, params: Params) -> ToolResult {
             )));
         }
     }
-    let root = params
-        .codebase_path
-        .as_deref()
-        .filter(|path| !path.trim().is_empty())
-        .map(|path| resolve_argument_path(ctx, path))
-        .transpose()?;
+    let root = optional_codebase(ctx, params.codebase_path.as_deref())?;
     let search = SearchParams {
         root,
         pattern: params.pattern,
@@ -132,12 +126,7 @@ async fn graph(ctx: &ToolContext, params: Params) -> ToolResult {
         .max_results
         .unwrap_or(GRAPH_DEFAULT_RESULTS)
         .clamp(1, GRAPH_MAX_RESULTS) as usize;
-    let explicit = params
-        .codebase_path
-        .as_deref()
-        .filter(|path| !path.trim().is_empty())
-        .map(|path| resolve_argument_path(ctx, path))
-        .transpose()?;
+    let explicit = optional_codebase(ctx, params.codebase_path.as_deref())?;
     let (root, prefix) = ctx.engine.scope(explicit.as_deref(), &ctx.client_roots)?;
     let case_sensitive = params.case_sensitive.unwrap_or(true);
     let pattern = params.pattern.clone();
