@@ -50,6 +50,23 @@ async fn eventually(client: &McpClient, root: &Path, pattern: &str, expected: &[
     }
 }
 
+/// Polls `search` until `pattern` matches exactly `expected` lines.
+async fn eventually_total(client: &McpClient, root: &Path, pattern: &str, expected: u64) {
+    let started = Instant::now();
+    loop {
+        let found = search(client, root, pattern).await;
+        if found["total_matches"] == expected {
+            return;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "{pattern:?}: only {} of {expected} matches after {DEADLINE:?}",
+            found["total_matches"]
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 async fn setup(env: &TestEnv) -> (McpClient, std::path::PathBuf) {
     let root = env.workspace("live");
     write(&root, "src/a.rs", "fn alpha() {}\n");
@@ -184,19 +201,7 @@ async fn a_burst_of_two_thousand_files_is_batched() {
             );
         }
     }
-    let started = Instant::now();
-    loop {
-        let found = search(&client, &root, "burst_token").await;
-        if found["total_matches"] == 2000 {
-            break;
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "only {} of 2000",
-            found["total_matches"]
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually_total(&client, &root, "burst_token", 2000).await;
     // The burst was applied in far fewer batches than files.
     let watch = env.status()["roots"][0]["watch"].clone();
     assert!(watch["batches"].as_u64().unwrap() < 500, "{watch}");
@@ -341,19 +346,7 @@ async fn lost_events_trigger_a_rescan() {
             &format!("flood_token {i}\n"),
         );
     }
-    let started = Instant::now();
-    loop {
-        let found = search(&client, &root, "flood_token").await;
-        if found["total_matches"] == 300 {
-            break;
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "only {}",
-            found["total_matches"]
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    eventually_total(&client, &root, "flood_token", 300).await;
     let watch = env.status()["roots"][0]["watch"].clone();
     assert!(watch["rescans"].as_u64().unwrap() >= 1, "{watch}");
     // Once the rescans are done the root is watched again.
