@@ -616,4 +616,25 @@ fn codesage_symbols_and_def_print_for_people() {
     let unparsable = env.codesage(&["symbols", root.join("notes.txt").to_str().unwrap()]);
     assert_eq!(unparsable.status.code(), Some(2));
     assert!(String::from_utf8_lossy(&unparsable.stderr).contains("cannot parse"));
+    let outside = write(
+        &env.workspace("elsewhere"),
+        "secret.py",
+        "def secret():\n    pass\n",
+    );
+    let refused = env.codesage(&["symbols", outside.to_str().unwrap()]);
+    assert_eq!(refused.status.code(), Some(2), "{refused:?}");
+    assert!(String::from_utf8_lossy(&refused.stderr).contains("outside the indexed codebases"));
+    let bad_kind = env.codesage(&[
+        "def",
+        "helper",
+        "--kind",
+        "gizmo",
+        "--root",
+        root.to_str().unwrap(),
+    ]);
+    assert_eq!(bad_kind.status.code(), Some(2), "{bad_kind:?}");
+    assert!(String::from_utf8_lossy(&bad_kind.stderr).contains("unknown symbol kind"));
+    let bad_name = env.codesage(&["def", "two words", "--root", root.to_str().unwrap()]);
+    assert_eq!(bad_name.status.code(), Some(2), "{bad_name:?}");
+    assert!(String::from_utf8_lossy(&bad_name.stderr).contains("not a symbol name"));
 }
