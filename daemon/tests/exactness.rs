@@ -44,6 +44,20 @@ fn pattern() -> impl Strategy<Value = String> {
     })
 }
 
+/// Patterns whose most selective literal comes after their start, so that the search takes
+/// the inner-literal line prefilter (asserted in `prefilter_patterns_take_the_prefilter`).
+fn inner_literal_pattern() -> impl Strategy<Value = String> {
+    (
+        pattern(),
+        prop::sample::select(vec![".*", "\\w+", "\\s*", "[^a]?", "", "(?:b|\\b)"]),
+        prop::sample::select(vec![
+            "abc", "bca", "_ab\\(", "éab", "ab c", "abc|bca", "ßab",
+        ]),
+        prop::sample::select(vec!["", "\\b", "$", "\\w*", "(?:a|1)"]),
+    )
+        .prop_map(|(start, middle, literal, end)| format!("{start}{middle}(?:{literal}){end}"))
+}
+
 struct Corpus {
     _dir: tempfile::TempDir,
     store: Store,
@@ -205,6 +219,25 @@ proptest! {
     }
 
     #[test]
+    fn inner_literal_prefilter_is_exact(
+        files in prop::collection::vec(content(), 1..12),
+        patterns in prop::collection::vec(inner_literal_pattern(), 1..6),
+        case_sensitive in any::<bool>(),
+    ) {
+        let mut corpus = Corpus::new();
+        corpus.apply(
+            files
+                .iter()
+                .enumerate()
+                .map(|(index, text)| (format!("f{index}.txt"), Some(text.clone())))
+                .collect(),
+        );
+        for pattern in &patterns {
+            check(&corpus, pattern, case_sensitive, false)?;
+        }
+    }
+
+    #[test]
     fn stays_exact_through_changes_and_merges(
         steps in prop::collection::vec(
             prop::collection::vec((0usize..8, prop::option::weighted(0.8, content())), 1..5),
@@ -229,6 +262,15 @@ proptest! {
                 check(&corpus, pattern, false, false)?;
             }
         }
+    }
+}
+
+#[test]
+fn prefilter_patterns_take_the_prefilter() {
+    let config = Config::default().search;
+    for pattern in [r"a.*(?:abc)", r"[ab]\w+(?:_ab\()\b", r"(?:a|b)\s*(?:éab)$"] {
+        let query = Query::compile(&params(pattern, true, false), None, &config).unwrap();
+        assert!(query.has_line_prefilter(), "{pattern:?}");
     }
 }
 

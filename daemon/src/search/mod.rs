@@ -8,6 +8,7 @@
 //! deterministic. This module reads the store but never changes it.
 
 pub mod matcher;
+pub mod prefilter;
 
 use std::collections::HashSet;
 
@@ -21,6 +22,7 @@ use crate::indexer::language;
 use crate::store::{StoreError, View};
 use crate::trigram::TrigramQuery;
 use crate::trigram::index::Doc;
+use prefilter::LinePrefilter;
 
 /// Files scanned in parallel per round; a round's results are merged in path order.
 const SCAN_CHUNK: usize = 128;
@@ -49,6 +51,8 @@ pub enum SearchError {
 #[derive(Debug)]
 pub struct Query {
     regex: Regex,
+    /// Finds the few lines worth running `regex` on, when its best literal is not a prefix.
+    line_prefilter: Option<LinePrefilter>,
     trigrams: TrigramQuery,
     filter: FileFilter,
     context_lines: usize,
@@ -147,6 +151,7 @@ impl Query {
         // simply selects every document.
         let trigrams =
             TrigramQuery::from_regex(&pattern, !params.case_sensitive).unwrap_or(TrigramQuery::All);
+        let line_prefilter = LinePrefilter::new(&pattern, !params.case_sensitive);
 
         let mut filter = FileFilter {
             prefix: prefix
@@ -183,6 +188,7 @@ impl Query {
         };
         Ok(Query {
             regex,
+            line_prefilter,
             trigrams,
             filter,
             context_lines: params.context_lines.min(config.max_context_lines),
@@ -194,6 +200,11 @@ impl Query {
     /// The compiled regex.
     pub fn regex(&self) -> &Regex {
         &self.regex
+    }
+
+    /// Whether lines are preselected by a required literal that is not the regex's prefix.
+    pub fn has_line_prefilter(&self) -> bool {
+        self.line_prefilter.is_some()
     }
 
     /// The trigram query candidates are selected with.
@@ -265,10 +276,14 @@ impl Query {
     pub fn search_content(&self, path: &str, content: &[u8]) -> Option<FileMatches> {
         let mut matched = Vec::new();
         let cap = self.limit.saturating_add(1);
-        matcher::for_each_matching_line(&self.regex, content, |line| {
+        let collect = |line| {
             matched.push(line);
             matched.len() < cap
-        });
+        };
+        match &self.line_prefilter {
+            Some(prefilter) => prefilter.for_each_matching_line(&self.regex, content, collect),
+            None => matcher::for_each_matching_line(&self.regex, content, collect),
+        }
         if matched.is_empty() {
             return None;
         }

@@ -119,11 +119,19 @@ impl RootIndex {
             TrigramQuery::All => self.docs.iter().map(|(id, _)| id).collect(),
             TrigramQuery::None => Vec::new(),
             TrigramQuery::Trigram(trigram) => {
+                // Segments hold disjoint documents and, ordered by their lowest id, mostly
+                // disjoint id ranges: their postings then concatenate into a sorted list.
+                let mut ordered: Vec<&Segment> = self
+                    .segments
+                    .iter()
+                    .map(|(_, segment)| &**segment)
+                    .collect();
+                ordered.sort_unstable_by_key(|segment| segment.doc_range());
                 let mut ids = Vec::new();
-                for (_, segment) in &self.segments {
+                for segment in ordered {
                     segment.postings_into(*trigram, &mut ids);
                 }
-                if self.segments.len() > 1 {
+                if !ids.is_sorted() {
                     ids.sort_unstable();
                 }
                 ids
@@ -244,5 +252,23 @@ mod tests {
         let all = TrigramQuery::from_regex("w.r", false).unwrap();
         assert_eq!(index.candidates(&all), None);
         assert_eq!(intersect(&[1, 3, 5, 7], &[2, 3, 7, 9]), [3, 7]);
+    }
+
+    #[test]
+    fn postings_come_out_sorted_whatever_the_segment_order() {
+        let mut index = RootIndex::default();
+        for id in 1..=6 {
+            index.docs.set(id, doc("x"));
+        }
+        // A merged segment listed after newer ones, and one whose range overlaps another's.
+        for (key, docs) in [(3, vec![5, 6]), (1, vec![1, 4]), (2, vec![2, 3])] {
+            let docs: Vec<(u32, Vec<_>)> = docs
+                .into_iter()
+                .map(|id| (id, trigrams(b"needle")))
+                .collect();
+            index.segments.push((key, Arc::new(Segment::build(&docs))));
+        }
+        let query = TrigramQuery::from_regex("needle", false).unwrap();
+        assert_eq!(index.candidates(&query), Some(vec![1, 2, 3, 4, 5, 6]));
     }
 }
