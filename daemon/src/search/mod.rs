@@ -24,8 +24,12 @@ use crate::trigram::TrigramQuery;
 use crate::trigram::index::Doc;
 use prefilter::LinePrefilter;
 
-/// Files scanned in parallel per round; a round's results are merged in path order.
-const SCAN_CHUNK: usize = 128;
+/// Files scanned in parallel in the first round; a round's results are merged in path order.
+/// Each later round is twice as large, so a common pattern stops after a few small rounds
+/// while a selective one does not wait on many round barriers.
+const FIRST_ROUND: usize = 64;
+/// Largest round.
+const MAX_ROUND: usize = 4096;
 
 /// Compiled regexes larger than this are refused (protects the daemon's memory).
 const REGEX_SIZE_LIMIT: usize = 32 * 1024 * 1024;
@@ -238,7 +242,12 @@ impl Query {
             strategy,
             ..Outcome::default()
         };
-        for chunk in docs.chunks(SCAN_CHUNK) {
+        let mut round = FIRST_ROUND;
+        let mut rest = docs.as_slice();
+        while !rest.is_empty() {
+            let (chunk, later) = rest.split_at(round.min(rest.len()));
+            rest = later;
+            round = (round * 2).min(MAX_ROUND);
             let results: Vec<Result<Option<FileMatches>, StoreError>> = chunk
                 .par_iter()
                 .map(|doc| {

@@ -13,7 +13,7 @@
 //! pattern may not use look-arounds whose meaning differs between a line on its own and the
 //! same line inside the file (`\A`, `\z` and CRLF-mode anchors).
 
-use aho_corasick::AhoCorasick;
+use aho_corasick::{AhoCorasick, packed};
 use memchr::memmem;
 use regex::bytes::Regex;
 use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
@@ -35,15 +35,19 @@ pub struct LinePrefilter {
 #[derive(Debug)]
 enum Finder {
     One(Box<memmem::Finder<'static>>),
+    /// Teddy, a SIMD search for a few dozen short literals.
+    Packed(packed::Searcher),
+    /// Where Teddy is unavailable (no SIMD, too many literals).
     Many(AhoCorasick),
 }
 
 impl Finder {
-    /// Offset of the first occurrence of any literal that ends earliest at or after `from`.
+    /// Offset of an occurrence of a literal at or after `from`, none of which ends earlier.
     fn find(&self, haystack: &[u8], from: usize) -> Option<usize> {
         let rest = haystack.get(from..)?;
         match self {
             Finder::One(finder) => finder.find(rest).map(|offset| from + offset),
+            Finder::Packed(teddy) => teddy.find(rest).map(|found| from + found.start()),
             Finder::Many(automaton) => automaton.find(rest).map(|found| from + found.start()),
         }
     }
@@ -70,6 +74,8 @@ impl LinePrefilter {
         let literals = best_inner_literals(&hir)?;
         let finder = if let [only] = literals.as_slice() {
             Finder::One(Box::new(memmem::Finder::new(only).into_owned()))
+        } else if let Some(teddy) = packed::Builder::new().extend(&literals).build() {
+            Finder::Packed(teddy)
         } else {
             Finder::Many(AhoCorasick::new(&literals).ok()?)
         };

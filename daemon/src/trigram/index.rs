@@ -156,10 +156,8 @@ impl RootIndex {
                 result.unwrap_or_default()
             }
             TrigramQuery::Or(parts) => {
-                let mut ids: Vec<u32> = parts.iter().flat_map(|part| self.evaluate(part)).collect();
-                ids.sort_unstable();
-                ids.dedup();
-                ids
+                let lists: Vec<Vec<u32>> = parts.iter().map(|part| self.evaluate(part)).collect();
+                union(&lists)
             }
         }
     }
@@ -171,6 +169,37 @@ impl RootIndex {
             .map(|(_, segment)| segment.bytes().len() as u64)
             .sum()
     }
+}
+
+/// Union of ascending lists, ascending and without duplicates. Case-insensitive patterns
+/// turn every trigram into an OR of its case variants, so this runs on long lists: a bitmap
+/// over the id range is linear where sorting the concatenation is not.
+fn union(lists: &[Vec<u32>]) -> Vec<u32> {
+    let total: usize = lists.iter().map(Vec::len).sum();
+    let Some(max) = lists.iter().filter_map(|list| list.last()).max() else {
+        return Vec::new();
+    };
+    let words = *max as usize / 64 + 1;
+    if total < 64 || words > total.saturating_mul(8) {
+        // Few ids, or ids so sparse that the bitmap would be mostly empty words.
+        let mut ids: Vec<u32> = lists.concat();
+        ids.sort_unstable();
+        ids.dedup();
+        return ids;
+    }
+    let mut bitmap = vec![0u64; words];
+    for &id in lists.iter().flatten() {
+        bitmap[id as usize / 64] |= 1 << (id % 64);
+    }
+    let mut ids = Vec::with_capacity(total);
+    for (word_index, &word) in bitmap.iter().enumerate() {
+        let mut bits = word;
+        while bits != 0 {
+            ids.push((word_index * 64) as u32 + bits.trailing_zeros());
+            bits &= bits - 1;
+        }
+    }
+    ids
 }
 
 /// Intersection of two ascending lists.
@@ -252,6 +281,26 @@ mod tests {
         let all = TrigramQuery::from_regex("w.r", false).unwrap();
         assert_eq!(index.candidates(&all), None);
         assert_eq!(intersect(&[1, 3, 5, 7], &[2, 3, 7, 9]), [3, 7]);
+    }
+
+    #[test]
+    fn unions_are_sorted_and_unique_by_either_method() {
+        assert_eq!(union(&[]), Vec::<u32>::new());
+        assert_eq!(union(&[vec![], vec![]]), Vec::<u32>::new());
+        // Few ids: sorted concatenation.
+        assert_eq!(union(&[vec![5, 9], vec![1, 5], vec![70]]), [1, 5, 9, 70]);
+        // Many dense ids: the bitmap, including ids on word boundaries.
+        let evens: Vec<u32> = (0..400).step_by(2).collect();
+        let threes: Vec<u32> = (0..400).step_by(3).chain([63, 64, 127, 128]).collect();
+        let mut expected: Vec<u32> = evens.iter().chain(&threes).copied().collect();
+        expected.sort_unstable();
+        expected.dedup();
+        let mut threes_sorted = threes.clone();
+        threes_sorted.sort_unstable();
+        assert_eq!(union(&[evens, threes_sorted]), expected);
+        // Sparse ids far apart: sorted concatenation again.
+        let sparse: Vec<u32> = (0..100).map(|i| i * 100_000).collect();
+        assert_eq!(union(&[sparse.clone(), sparse.clone()]), sparse);
     }
 
     #[test]
