@@ -787,6 +787,10 @@ impl Engine {
             socket: self.socket.clone(),
             store_path: self.store.path().to_path_buf(),
             store_bytes: self.store.file_size(),
+            store_space: self.store.space().unwrap_or_else(|err| {
+                tracing::warn!("cannot read the store's space figures: {err}");
+                Vec::new()
+            }),
             rss_bytes: metrics::rss_bytes(),
             requests_served,
             request_errors,

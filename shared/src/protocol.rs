@@ -273,6 +273,10 @@ pub struct StatusReport {
     pub store_path: PathBuf,
     /// Size of the store file in bytes.
     pub store_bytes: u64,
+    /// What the store file's bytes hold, per kind of data; the rest of the file is free
+    /// pages (given back by the next compaction) and allocator state.
+    #[serde(default)]
+    pub store_space: Vec<StoreSpace>,
     /// Resident memory of the daemon, in bytes (0 if unknown).
     pub rss_bytes: u64,
     /// Requests served since start (MCP tool calls and control requests).
@@ -293,6 +297,22 @@ pub struct StatusReport {
     /// Segment merges or a store compaction are still to come (the store may still shrink).
     #[serde(default)]
     pub maintenance_pending: bool,
+}
+
+/// Where the bytes of the store file go: one kind of data (a redb table).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct StoreSpace {
+    /// What the table holds: `contents`, `symbols`, `trigram segments`, `file records`, ….
+    pub name: String,
+    /// Entries in the table.
+    pub entries: u64,
+    /// Bytes of keys and values.
+    pub stored_bytes: u64,
+    /// Bytes of the table's pages that hold neither data nor metadata: partly filled pages
+    /// and the rounding of large values up to a power-of-two number of pages.
+    pub fragmented_bytes: u64,
+    /// Bytes of B-tree structure (branch pages, per-entry offsets).
+    pub metadata_bytes: u64,
 }
 
 /// Figures of a cache.

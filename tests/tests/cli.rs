@@ -98,7 +98,22 @@ fn index_search_status_stop() {
     );
     let report = env.status();
     assert!(report["requests_served"].as_u64().unwrap() >= 6, "{report}");
-    assert!(report["store_bytes"].as_u64().unwrap() > 0);
+    let store_bytes = report["store_bytes"].as_u64().unwrap();
+    assert!(store_bytes > 0);
+    // Where the store's bytes go: every indexed file here has its own content.
+    let space = report["store_space"].as_array().expect("store_space");
+    let contents = space
+        .iter()
+        .find(|table| table["name"] == "contents")
+        .expect("a contents table");
+    assert_eq!(contents["entries"], 5, "{report}");
+    let accounted: u64 = space
+        .iter()
+        .flat_map(|table| ["stored_bytes", "fragmented_bytes", "metadata_bytes"].map(|f| &table[f]))
+        .map(|bytes| bytes.as_u64().unwrap())
+        .sum();
+    assert!(accounted > 0 && accounted <= store_bytes, "{report}");
+    assert!(text.contains("contents "), "{text}");
 
     let missing = env.codesage(&["index", "/definitely/not/here"]);
     assert_eq!(missing.status.code(), Some(2));

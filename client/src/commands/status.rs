@@ -46,6 +46,26 @@ pub fn run(target: &Target, json: bool) -> Result<()> {
         report.store_path.display(),
         human_bytes(report.store_bytes)
     );
+    if !report.store_space.is_empty() {
+        let mut parts: Vec<String> = report
+            .store_space
+            .iter()
+            .map(|table| {
+                let total = table.stored_bytes + table.fragmented_bytes + table.metadata_bytes;
+                format!("{} {}", table.name, human_bytes(total))
+            })
+            .collect();
+        let used: u64 = report
+            .store_space
+            .iter()
+            .map(|table| table.stored_bytes + table.fragmented_bytes + table.metadata_bytes)
+            .sum();
+        parts.push(format!(
+            "free {}",
+            human_bytes(report.store_bytes.saturating_sub(used))
+        ));
+        println!("             {}", parts.join(" · "));
+    }
     println!("  memory     {} resident", human_bytes(report.rss_bytes));
     println!(
         "  requests   {} served, {} errors, {} connections open",

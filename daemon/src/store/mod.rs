@@ -20,9 +20,11 @@ use std::sync::{Arc, Weak};
 use crate::symbols::{Definition, FileSymbols};
 use crate::trigram::index::Doc;
 use crate::trigram::{RootIndex, Segment};
+use codesage_shared::protocol::StoreSpace;
 
 use redb::{
-    Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable, TableDefinition,
+    Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable,
+    ReadableTableMetadata, TableDefinition,
 };
 
 pub use cache::{CacheStats, ContentCache};
@@ -609,6 +611,22 @@ impl Store {
             .unwrap_or(0)
     }
 
+    /// Where the store file's bytes go, per table (largest first).
+    pub fn space(&self) -> Result<Vec<StoreSpace>> {
+        let txn = self.db.read().begin_read()?;
+        let mut space = vec![
+            table_space("contents", &txn.open_table(BLOBS)?)?,
+            table_space("content references", &txn.open_table(BLOB_REFS)?)?,
+            table_space("symbols", &txn.open_table(SYMBOLS)?)?,
+            table_space("trigram segments", &txn.open_table(SEGMENTS)?)?,
+            table_space("file records", &txn.open_table(FILES)?)?,
+        ];
+        space.sort_by_key(|table| {
+            std::cmp::Reverse(table.stored_bytes + table.fragmented_bytes + table.metadata_bytes)
+        });
+        Ok(space)
+    }
+
     /// Gives free space back to the filesystem and defragments (cheap: tens of milliseconds
     /// for a few hundred MiB). Impossible while any transaction is open: then it says `Busy`.
     pub fn compact(&self) -> Result<Compaction> {
@@ -1107,6 +1125,20 @@ fn next_counter(
 
 /// The trigrams of content the caller did not analyse (only reached when a file's document id
 /// must be created for content already stored).
+fn table_space<K: redb::Key + 'static, V: redb::Value + 'static>(
+    name: &str,
+    table: &ReadOnlyTable<K, V>,
+) -> Result<StoreSpace> {
+    let stats = table.stats()?;
+    Ok(StoreSpace {
+        name: name.to_string(),
+        entries: table.len()?,
+        stored_bytes: stats.stored_bytes(),
+        fragmented_bytes: stats.fragmented_bytes(),
+        metadata_bytes: stats.metadata_bytes(),
+    })
+}
+
 fn content_trigrams(
     blobs: &redb::Table<&[u8], &[u8]>,
     hash: &ContentHash,
