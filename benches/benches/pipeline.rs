@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use codesage_shared::config::Config;
 use codesage_shared::protocol::SearchParams;
 use codesaged::indexer::{self, language, lines};
-use codesaged::search::Query;
+use codesaged::search::{Query, matcher};
 use codesaged::trigram::{RootIndex, Segment, TrigramQuery, index::Doc, trigrams};
 use criterion::{Criterion, Throughput, criterion_group, criterion_main};
 
@@ -93,6 +93,36 @@ fn pipeline(c: &mut Criterion) {
             })
         });
     }
+    // The inner-literal prefilter against the plain matcher on the same regex.
+    let inner = Query::compile(
+        &SearchParams {
+            pattern: r"fn \w+_(?:unchecked|handler)\(".into(),
+            case_sensitive: true,
+            max_results: Some(0),
+            ..SearchParams::default()
+        },
+        None,
+        &config.search,
+    )
+    .unwrap();
+    assert!(inner.has_line_prefilter());
+    group.bench_function("match inner literal, plain regex", |b| {
+        b.iter(|| {
+            for (_, content) in &files {
+                matcher::for_each_matching_line(inner.regex(), content, |line| {
+                    black_box(line);
+                    true
+                });
+            }
+        })
+    });
+    group.bench_function("match inner literal, line prefilter", |b| {
+        b.iter(|| {
+            for (_, content) in &files {
+                black_box(inner.search_content("x.rs", content));
+            }
+        })
+    });
     group.bench_function("trigram extraction", |b| {
         b.iter(|| {
             for (_, content) in &files {
