@@ -98,6 +98,19 @@ impl Corpus {
         }
     }
 
+    /// A corpus of `f0.txt`, `f1.txt`, … holding `files`, in one batch.
+    fn with_files(files: &[String]) -> Corpus {
+        let mut corpus = Corpus::new();
+        corpus.apply(
+            files
+                .iter()
+                .enumerate()
+                .map(|(index, text)| (format!("f{index}.txt"), Some(text.clone())))
+                .collect(),
+        );
+        corpus
+    }
+
     /// Applies one batch: `Some(text)` writes a file, `None` deletes it.
     fn apply(&mut self, batch: Vec<(String, Option<String>)>) {
         let mut changes = Vec::new();
@@ -198,14 +211,7 @@ proptest! {
         patterns in prop::collection::vec(pattern(), 1..6),
         case_sensitive in any::<bool>(),
     ) {
-        let mut corpus = Corpus::new();
-        corpus.apply(
-            files
-                .iter()
-                .enumerate()
-                .map(|(index, text)| (format!("f{index}.txt"), Some(text.clone())))
-                .collect(),
-        );
+        let corpus = Corpus::with_files(&files);
         for pattern in &patterns {
             check(&corpus, pattern, case_sensitive, false)?;
         }
@@ -224,14 +230,7 @@ proptest! {
         patterns in prop::collection::vec(inner_literal_pattern(), 1..6),
         case_sensitive in any::<bool>(),
     ) {
-        let mut corpus = Corpus::new();
-        corpus.apply(
-            files
-                .iter()
-                .enumerate()
-                .map(|(index, text)| (format!("f{index}.txt"), Some(text.clone())))
-                .collect(),
-        );
+        let corpus = Corpus::with_files(&files);
         for pattern in &patterns {
             check(&corpus, pattern, case_sensitive, false)?;
         }

@@ -15,6 +15,37 @@ pub struct MatchedLine {
     pub end: usize,
 }
 
+/// Numbers lines for a scan that visits them in order, counting newlines only once.
+#[derive(Debug)]
+pub struct LineNumbers {
+    /// Number of the line starting at `counted_to`.
+    number: u64,
+    counted_to: usize,
+}
+
+impl Default for LineNumbers {
+    fn default() -> Self {
+        LineNumbers {
+            number: 1,
+            counted_to: 0,
+        }
+    }
+}
+
+impl LineNumbers {
+    /// The line of `content` from `start` to `end`, numbered; `start` must not precede the
+    /// previous line asked for.
+    pub fn line(&mut self, content: &[u8], start: usize, end: usize) -> MatchedLine {
+        self.number += memchr::memchr_iter(b'\n', &content[self.counted_to..start]).count() as u64;
+        self.counted_to = start;
+        MatchedLine {
+            number: self.number,
+            start,
+            end,
+        }
+    }
+}
+
 /// Calls `found` for every line of `content` that `regex` matches, in order, until it returns
 /// false. `regex` must be compiled in multi-line mode so `^`/`$` match at line boundaries.
 pub fn for_each_matching_line(
@@ -23,9 +54,7 @@ pub fn for_each_matching_line(
     mut found: impl FnMut(MatchedLine) -> bool,
 ) {
     let mut search_from = 0;
-    // Line number of the line starting at `counted_to`.
-    let mut line_number = 1u64;
-    let mut counted_to = 0;
+    let mut lines = LineNumbers::default();
     while search_from <= content.len() {
         let Some(found_match) = regex.find_at(content, search_from) else {
             return;
@@ -42,18 +71,8 @@ pub fn for_each_matching_line(
         // only if the regex matches within the line alone.
         let matches_line =
             found_match.end() <= line_end || regex.is_match(&content[line_start..line_end]);
-        if matches_line {
-            line_number +=
-                memchr::memchr_iter(b'\n', &content[counted_to..line_start]).count() as u64;
-            counted_to = line_start;
-            let line = MatchedLine {
-                number: line_number,
-                start: line_start,
-                end: line_end,
-            };
-            if !found(line) {
-                return;
-            }
+        if matches_line && !found(lines.line(content, line_start, line_end)) {
+            return;
         }
         search_from = line_end + 1;
     }

@@ -19,7 +19,7 @@ use regex::bytes::Regex;
 use regex_syntax::hir::literal::{ExtractKind, Extractor, Seq};
 use regex_syntax::hir::{Hir, HirKind, Look};
 
-use super::matcher::MatchedLine;
+use super::matcher::{LineNumbers, MatchedLine};
 
 /// Required literals shorter than this are not worth a separate pass.
 const MIN_LITERAL_LEN: usize = 3;
@@ -92,8 +92,7 @@ impl LinePrefilter {
         mut found: impl FnMut(MatchedLine) -> bool,
     ) {
         let mut search_from = 0;
-        let mut line_number = 1u64;
-        let mut counted_to = 0;
+        let mut lines = LineNumbers::default();
         while let Some(hit) = self.finder.find(content, search_from) {
             let line_start = memchr::memrchr(b'\n', &content[search_from..hit])
                 .map_or(search_from, |newline| search_from + newline + 1);
@@ -101,18 +100,10 @@ impl LinePrefilter {
                 memchr::memchr(b'\n', &content[hit..]).map_or(content.len(), |offset| hit + offset);
             // Without `\A`/`\z`, a match within the line is the same whether the regex sees
             // the line alone or the whole file: the line's neighbours are newlines either way.
-            if regex.is_match(&content[line_start..line_end]) {
-                line_number +=
-                    memchr::memchr_iter(b'\n', &content[counted_to..line_start]).count() as u64;
-                counted_to = line_start;
-                let line = MatchedLine {
-                    number: line_number,
-                    start: line_start,
-                    end: line_end,
-                };
-                if !found(line) {
-                    return;
-                }
+            if regex.is_match(&content[line_start..line_end])
+                && !found(lines.line(content, line_start, line_end))
+            {
+                return;
             }
             search_from = line_end + 1;
         }

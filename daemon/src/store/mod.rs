@@ -1280,6 +1280,22 @@ mod tests {
         (record, zstd::encode_all(content, 3).unwrap())
     }
 
+    /// Stores `fn main() {}` (as made by `record`) at `main.rs` of `root`.
+    fn upsert_main(store: &Store, root: RootId, rec: &FileRecord, blob: &[u8]) {
+        store
+            .apply(
+                root,
+                vec![FileChange::Upsert {
+                    path: "main.rs".into(),
+                    record: rec.clone(),
+                    blob: Some(blob.to_vec()),
+                    trigrams: Some(crate::trigram::trigrams(b"fn main() {}\n")),
+                    symbols: None,
+                }],
+            )
+            .unwrap();
+    }
+
     #[test]
     fn contents_are_shared_and_refcounted() {
         let dir = tempfile::tempdir().unwrap();
@@ -1291,18 +1307,7 @@ mod tests {
 
         let (rec, blob) = record(b"fn main() {}\n");
         for root in [a.id, b.id] {
-            store
-                .apply(
-                    root,
-                    vec![FileChange::Upsert {
-                        path: "main.rs".into(),
-                        record: rec.clone(),
-                        blob: Some(blob.clone()),
-                        trigrams: Some(crate::trigram::trigrams(b"fn main() {}\n")),
-                        symbols: None,
-                    }],
-                )
-                .unwrap();
+            upsert_main(&store, root, &rec, &blob);
         }
         let snap = store.snapshot().unwrap();
         assert_eq!(snap.content(&rec.hash).unwrap().unwrap(), b"fn main() {}\n");
@@ -1478,18 +1483,7 @@ mod tests {
         {
             let store = Store::open(dir.path(), 1 << 20).unwrap();
             let root = store.add_root("/kept", 0).unwrap();
-            store
-                .apply(
-                    root.id,
-                    vec![FileChange::Upsert {
-                        path: "main.rs".into(),
-                        record: rec.clone(),
-                        blob: Some(blob.clone()),
-                        trigrams: Some(crate::trigram::trigrams(b"fn main() {}\n")),
-                        symbols: None,
-                    }],
-                )
-                .unwrap();
+            upsert_main(&store, root.id, &rec, &blob);
             assert_eq!(store.view(root.id).unwrap().index.segments.len(), 1);
         }
         let store = Store::open_with(
@@ -1516,18 +1510,7 @@ mod tests {
         let root = {
             let store = Store::open(dir.path(), 1 << 20).unwrap();
             let root = store.add_root("/kept", 0).unwrap().id;
-            store
-                .apply(
-                    root,
-                    vec![FileChange::Upsert {
-                        path: "main.rs".into(),
-                        record: rec.clone(),
-                        blob: Some(blob.clone()),
-                        trigrams: Some(crate::trigram::trigrams(b"fn main() {}\n")),
-                        symbols: None,
-                    }],
-                )
-                .unwrap();
+            upsert_main(&store, root, &rec, &blob);
             root
         };
         {

@@ -321,20 +321,16 @@ pub fn classify(
                 Origin::ThirdParty
             }
         }
-        "Java" => {
-            if module.starts_with("java.") || module.starts_with("javax.") {
-                Origin::StandardLibrary
-            } else if internal_modules
-                .iter()
-                .any(|own| module.starts_with(own.as_str()))
-            {
-                Origin::Internal
+        "Java" | "C#" => {
+            let standard_prefixes: &[&str] = if language == "Java" {
+                &["java.", "javax."]
             } else {
-                Origin::ThirdParty
-            }
-        }
-        "C#" => {
-            if module.starts_with("System") || module.starts_with("Microsoft.") {
+                &["System", "Microsoft."]
+            };
+            if standard_prefixes
+                .iter()
+                .any(|prefix| module.starts_with(prefix))
+            {
                 Origin::StandardLibrary
             } else if internal_modules
                 .iter()
