@@ -205,9 +205,9 @@ impl Info {
     }
 
     fn simplify(&mut self, force: bool) {
-        if let Some(exact) = &mut self.exact {
-            clean(exact, false);
-        }
+        // The exact set is not cleaned like prefix sets: {"b", ""} means the node matches
+        // "b" or nothing, and dropping "b" because it extends "" would lose every match
+        // that contains it.
         let too_big = self
             .exact
             .as_ref()
@@ -484,6 +484,36 @@ mod tests {
         let text = format!("{query:?}");
         assert!(text.contains(&format!("{:?}", t("ABC"))), "{text}");
         assert!(text.contains(&format!("{:?}", t("abc"))), "{text}");
+    }
+
+    /// Whether a text with these trigrams satisfies `query`.
+    fn satisfied(query: &TrigramQuery, text: &str) -> bool {
+        let have = crate::trigram::trigrams(text.as_bytes());
+        match query {
+            TrigramQuery::All => true,
+            TrigramQuery::None => false,
+            TrigramQuery::Trigram(trigram) => have.contains(trigram),
+            TrigramQuery::And(parts) => parts.iter().all(|part| satisfied(part, text)),
+            TrigramQuery::Or(parts) => parts.iter().any(|part| satisfied(part, text)),
+        }
+    }
+
+    #[test]
+    fn optional_pieces_of_exact_strings_are_kept() {
+        // The exact set {"b", ""} once lost "b" to prefix-style redundancy cleaning, so the
+        // query asked for "acd"'s trigrams and missed "abcd" (found by the prefilter proptest).
+        for (pattern, case_insensitive, text) in [
+            ("a(?:b|)cd", false, "abcd"),
+            ("a(?:b|)cd", false, "acd"),
+            ("x(?:|yz)abc", false, "xyzabc"),
+            (r"(?:a)*(?:é|ab)(?:b|\b)(?:abc)", true, "ébabc"),
+        ] {
+            let query = TrigramQuery::from_regex(pattern, case_insensitive).unwrap();
+            assert!(
+                satisfied(&query, text),
+                "{pattern:?} must admit {text:?}: {query:?}"
+            );
+        }
     }
 
     #[test]
