@@ -23,10 +23,11 @@ use crate::target::Target;
 #[derive(Debug, Parser)]
 #[command(name = "codesage", version, about, long_about = None)]
 struct Cli {
-    /// Socket of the daemon [env: CODESAGE_SOCKET] [default: per-user runtime directory].
+    /// Socket of the daemon [env: CODESAGE_SOCKET] [default: <data dir>/run/codesaged.sock].
     #[arg(long, global = true, value_name = "PATH")]
     socket: Option<PathBuf>,
-    /// Data directory for a daemon this command starts [env: CODESAGE_DATA_DIR].
+    /// Data directory of the store; the default socket is derived from it
+    /// [env: CODESAGE_DATA_DIR] [default: ~/.local/share/codesage].
     #[arg(long, global = true, value_name = "DIR")]
     data_dir: Option<PathBuf>,
     #[command(subcommand)]

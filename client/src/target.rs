@@ -30,10 +30,16 @@ pub struct Target {
 }
 
 impl Target {
-    /// Resolves the socket from `--socket`, `$CODESAGE_SOCKET` or the default.
+    /// Resolves the socket from `--socket`, `$CODESAGE_SOCKET` or the default for the data
+    /// directory (`--data-dir`, `$CODESAGE_DATA_DIR` or the per-user default), exactly as the
+    /// daemon does, so both sides agree whatever the environment.
     pub fn resolve(socket: Option<&Path>, data_dir: Option<&Path>) -> Result<Target> {
+        let store_dir = std::path::absolute(paths::data_dir(data_dir)?)
+            .context("cannot resolve the data directory")?;
+        let socket = std::path::absolute(paths::socket_path(socket, &store_dir))
+            .context("cannot resolve the socket path")?;
         Ok(Target {
-            socket: paths::socket_path(socket)?,
+            socket,
             data_dir: data_dir.map(Path::to_path_buf),
         })
     }

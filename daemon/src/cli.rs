@@ -17,7 +17,7 @@ use crate::server::{self, DaemonOptions, Exit};
 #[derive(Debug, Parser)]
 #[command(name = "codesaged", version, about, long_about = None)]
 pub struct Args {
-    /// Socket to listen on [env: CODESAGE_SOCKET] [default: per-user runtime directory].
+    /// Socket to listen on [env: CODESAGE_SOCKET] [default: <data dir>/run/codesaged.sock].
     #[arg(long, value_name = "PATH")]
     pub socket: Option<PathBuf>,
     /// Directory holding the index store [env: CODESAGE_DATA_DIR].
@@ -64,20 +64,17 @@ pub fn run_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
     }
 }
 
+/// `path` made absolute the way the `codesage` client does it, so both derive the same
+/// default socket from the same data directory.
 fn absolute(path: PathBuf) -> Result<PathBuf> {
-    if path.is_absolute() {
-        return Ok(path);
-    }
-    Ok(std::env::current_dir()
-        .context("cannot read the current directory")?
-        .join(path))
+    std::path::absolute(&path).with_context(|| format!("cannot resolve {}", path.display()))
 }
 
 fn run(args: Args) -> Result<Exit> {
     // Before any thread exists: .env files feed the environment (secrets, CODESAGE_*).
     load_dotenv(paths::config_dir().as_deref());
-    let socket = absolute(paths::socket_path(args.socket.as_deref())?)?;
     let data_dir = absolute(paths::data_dir(args.data_dir.as_deref())?)?;
+    let socket = absolute(paths::socket_path(args.socket.as_deref(), &data_dir))?;
     let log_dir = absolute(paths::log_dir(args.log_dir.as_deref(), &data_dir))?;
     let config_file = paths::config_file(args.config.as_deref());
     let config = Config::load(config_file.as_deref())?;

@@ -264,21 +264,9 @@ impl TestEnv {
 
     /// Spawns `codesage mcp` with piped stdio, for line-level JSON-RPC tests.
     pub fn raw_shim(&self) -> RawShim {
-        let mut child = self
-            .command(&codesage_bin())
-            .arg("mcp")
-            .stdin(Stdio::piped())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn codesage mcp");
-        let stdin = child.stdin.take().expect("stdin");
-        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
-        RawShim {
-            child,
-            stdin: Some(stdin),
-            stdout,
-        }
+        let mut command = self.command(&codesage_bin());
+        command.arg("mcp");
+        RawShim::spawn(command)
     }
 
     /// Sends SIGKILL (or another signal) to the daemon and waits until it is gone.
@@ -466,6 +454,23 @@ pub struct RawShim {
 }
 
 impl RawShim {
+    /// Spawns `command` (a `codesage mcp` command line) with piped stdio.
+    pub fn spawn(mut command: Command) -> RawShim {
+        let mut child = command
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn codesage mcp");
+        let stdin = child.stdin.take().expect("stdin");
+        let stdout = BufReader::new(child.stdout.take().expect("stdout"));
+        RawShim {
+            child,
+            stdin: Some(stdin),
+            stdout,
+        }
+    }
+
     /// Writes raw bytes (a newline is not added).
     pub fn write_raw(&mut self, bytes: &[u8]) {
         let stdin = self.stdin.as_mut().expect("stdin open");

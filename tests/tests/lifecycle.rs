@@ -294,3 +294,86 @@ fn stop_lets_in_flight_requests_finish() {
     assert!(daemon.wait().success());
     assert!(!env.socket.exists());
 }
+
+/// MCP hosts start servers with a minimal environment (the Python SDK passes only HOME,
+/// LOGNAME, PATH, SHELL, TERM and USER). A shim started that way must reach the daemon that a
+/// shell with `XDG_RUNTIME_DIR` (and everything else) started for the same store, instead of
+/// starting a second daemon that fails on the store's lock.
+#[test]
+fn a_shim_with_a_minimal_environment_finds_the_daemon_the_shell_started() {
+    let env = TestEnv::new();
+    let home = env.workspace("home");
+    let runtime = env.workspace("xdg-run");
+    let project = env.workspace("p");
+    std::fs::write(project.join("a.py"), "x = 1\nneedle_in_minimal_env = 2\n").unwrap();
+    let path = std::env::var("PATH").unwrap_or_default();
+    let minimal = |extra: &[(&str, &std::path::Path)]| {
+        let mut command = std::process::Command::new(codesage_bin());
+        command.env_clear().env("PATH", &path).env("HOME", &home);
+        for (key, value) in extra {
+            command.env(key, value);
+        }
+        command
+    };
+    // Whatever happens below, stop the daemon this test started under its HOME.
+    struct StopOnDrop<F: FnMut()>(F);
+    impl<F: FnMut()> Drop for StopOnDrop<F> {
+        fn drop(&mut self) {
+            (self.0)()
+        }
+    }
+    let _stop = StopOnDrop(|| {
+        let _ = minimal(&[]).arg("stop").output();
+    });
+
+    let indexed = minimal(&[("XDG_RUNTIME_DIR", runtime.as_path())])
+        .arg("index")
+        .arg(&project)
+        .output()
+        .expect("run codesage index");
+    assert!(
+        indexed.status.success(),
+        "index failed: {}",
+        String::from_utf8_lossy(&indexed.stderr)
+    );
+    let mut shim_command = minimal(&[]);
+    shim_command.arg("mcp");
+    let mut shim = codesage_e2e::RawShim::spawn(shim_command);
+    let init = shim.initialize("2025-06-18");
+    assert!(init["result"]["serverInfo"]["name"] == "codesage", "{init}");
+    shim.send(&json!({
+        "jsonrpc": "2.0", "id": 1, "method": "tools/call",
+        "params": {"name": "search_codebase", "arguments": {
+            "codebase_path": project.display().to_string(),
+            "pattern": "needle_in_minimal_env"
+        }}
+    }));
+    let found = shim.recv_response(&json!(1));
+    assert_eq!(
+        found["result"]["structuredContent"]["total_matches"], 1,
+        "the shim reached the daemon holding the index: {found}"
+    );
+    assert!(shim.finish().success());
+
+    // One daemon: the status seen from a shell with XDG_RUNTIME_DIR names the same process
+    // as the one seen from the minimal environment.
+    let status = |command: &mut std::process::Command| -> serde_json::Value {
+        let output = command.args(["status", "--json"]).output().expect("status");
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        serde_json::from_slice(&output.stdout).expect("status JSON")
+    };
+    let from_shell = status(&mut minimal(&[("XDG_RUNTIME_DIR", runtime.as_path())]));
+    let from_host = status(&mut minimal(&[]));
+    assert_eq!(from_shell["pid"], from_host["pid"]);
+    assert_eq!(from_shell["socket"], from_host["socket"]);
+    assert!(
+        from_host["socket"]
+            .as_str()
+            .is_some_and(|socket| socket.starts_with(home.to_str().unwrap())),
+        "the default socket lives with the store under HOME: {from_host}"
+    );
+}

@@ -11,7 +11,6 @@ pub mod lines;
 pub mod walk;
 
 use std::collections::{HashMap, HashSet};
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -504,15 +503,18 @@ fn parse(language: &'static str, content: &[u8], config: &IndexConfig) -> Option
 }
 
 /// Reads a whole file, or `None` if it turns out larger than `limit` (it may have grown since
-/// it was listed).
+/// it was listed). A path that became something other than a regular file (a FIFO, say) since
+/// it was listed counts as gone: it is never opened in a way that could block.
 fn read_capped(path: &Path, limit: u64) -> std::io::Result<Option<Vec<u8>>> {
-    let file = std::fs::File::open(path)?;
-    let mut content = Vec::new();
-    file.take(limit + 1).read_to_end(&mut content)?;
-    if content.len() as u64 > limit {
-        return Ok(None);
+    use crate::files::ReadError;
+    match crate::files::read_regular(path, limit) {
+        Ok(content) => Ok(Some(content)),
+        Err(ReadError::TooLarge { .. }) => Ok(None),
+        Err(ReadError::NotFound | ReadError::NotRegular(_)) => {
+            Err(std::io::ErrorKind::NotFound.into())
+        }
+        Err(ReadError::Io(err)) => Err(err),
     }
-    Ok(Some(content))
 }
 
 #[cfg(test)]

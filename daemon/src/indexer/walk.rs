@@ -95,6 +95,9 @@ impl Walker {
             n => n,
         };
         let respect = config.respect_gitignore;
+        // A procfs or sysfs mounted inside the root (a container image, a chroot) is not
+        // code, and some of its files never end.
+        let virtual_mounts = crate::mounts::virtual_mounts_under(root);
         let start_path = if start.is_empty() {
             root.to_path_buf()
         } else {
@@ -127,6 +130,9 @@ impl Walker {
                     return false;
                 }
                 let is_dir = entry.file_type().is_some_and(|kind| kind.is_dir());
+                if is_dir && virtual_mounts.iter().any(|mount| entry.path() == mount) {
+                    return false;
+                }
                 !(is_dir && name.is_some_and(|name| is_excluded_dir(name, &exclude_dirs)))
             });
         if respect {

@@ -15,7 +15,6 @@ pub mod outline;
 pub mod references;
 pub mod undocumented;
 
-use std::io::Read;
 use std::path::Path;
 
 use codesage_shared::config::IndexConfig;
@@ -182,27 +181,20 @@ pub fn parsed_file(scope: &Scope<'_>, relative: &str) -> Result<ParsedFile> {
 }
 
 fn parse_from_disk(scope: &Scope<'_>, relative: &str) -> Result<ParsedFile> {
+    use crate::files::ReadError;
     let shown = format!("{relative} (in {})", scope.root_path.display());
     let absolute = scope.root_path.join(relative);
-    let meta = std::fs::metadata(&absolute).map_err(|err| match err.kind() {
-        std::io::ErrorKind::NotFound => StructureError::NotFound(shown.clone()),
-        _ => StructureError::InvalidArgument(format!("cannot read {shown}: {err}")),
-    })?;
-    if meta.is_dir() {
-        return Err(StructureError::Directory(shown));
-    }
     let limit = scope.config.max_file_size;
-    if meta.len() > limit {
-        return Err(StructureError::TooLarge {
-            path: shown,
-            size: meta.len(),
+    let content = crate::files::read_regular(&absolute, limit).map_err(|err| match err {
+        ReadError::NotFound => StructureError::NotFound(shown.clone()),
+        ReadError::NotRegular("a directory") => StructureError::Directory(shown.clone()),
+        ReadError::TooLarge { size, limit } => StructureError::TooLarge {
+            path: shown.clone(),
+            size,
             limit,
-        });
-    }
-    let mut content = Vec::new();
-    std::fs::File::open(&absolute)
-        .and_then(|file| file.take(limit + 1).read_to_end(&mut content))
-        .map_err(|err| StructureError::InvalidArgument(format!("cannot read {shown}: {err}")))?;
+        },
+        other => StructureError::InvalidArgument(format!("cannot read {shown}: {other}")),
+    })?;
     let head = &content[..content.len().min(BINARY_SNIFF_LEN)];
     if memchr::memchr(0, head).is_some() {
         return Err(StructureError::Binary(shown));

@@ -27,6 +27,9 @@ pub struct Manifests {
     pub read: Vec<String>,
 }
 
+/// Manifests larger than this are not read.
+const MAX_MANIFEST_BYTES: u64 = 4 * 1024 * 1024;
+
 fn normalize(name: &str) -> String {
     name.trim().to_ascii_lowercase().replace('-', "_")
 }
@@ -54,7 +57,10 @@ impl Manifests {
             .unwrap_or_default();
         names.sort();
         for name in names {
-            if let Ok(text) = std::fs::read_to_string(root.join(&name)) {
+            // Manifests are small; a FIFO or device named like one is never opened.
+            if let Ok(bytes) = crate::files::read_regular(&root.join(&name), MAX_MANIFEST_BYTES)
+                && let Ok(text) = String::from_utf8(bytes)
+            {
                 manifests.add(&name, &text);
             }
         }

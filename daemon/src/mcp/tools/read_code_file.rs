@@ -3,12 +3,12 @@
 //! files, directories, binary files and files over the size limit.
 
 use std::fmt::Write as _;
-use std::io::Read;
 
 use schemars::JsonSchema;
 use serde::Deserialize;
 
 use super::{ToolContext, ToolError, ToolResult, describe};
+use crate::files::ReadError;
 use crate::indexer::{BINARY_SNIFF_LEN, language};
 
 /// Lines returned by one call at most; ask for a range to read further.
@@ -54,28 +54,23 @@ pub async fn call(ctx: &ToolContext, params: Params) -> ToolResult {
     let absolute = root.path.join(&relative);
     let max_size = ctx.engine.config().index.max_file_size;
     let describe_path = format!("{relative} (in {})", root.path.display());
-    let meta = std::fs::metadata(&absolute).map_err(|err| match err.kind() {
-        std::io::ErrorKind::NotFound => ToolError::Failed(format!(
+    // Off the async threads: a slow disk must not hold up other clients.
+    let read = tokio::task::spawn_blocking(move || crate::files::read_regular(&absolute, max_size))
+        .await
+        .map_err(|err| ToolError::Failed(format!("internal error while reading: {err}")))?;
+    let content = read.map_err(|err| match err {
+        ReadError::NotFound => ToolError::Failed(format!(
             "file not found: {describe_path}; use search_codebase to find the right path"
         )),
-        _ => ToolError::Failed(format!("cannot read {describe_path}: {err}")),
+        ReadError::NotRegular(kind) => ToolError::Failed(format!(
+            "{describe_path} is {kind}, not a regular file; only files can be read"
+        )),
+        ReadError::TooLarge { size, limit } => ToolError::Failed(format!(
+            "{describe_path} is {size} bytes, over the {limit}-byte limit for reading; search \
+             it with search_codebase instead"
+        )),
+        ReadError::Io(err) => ToolError::Failed(format!("cannot read {describe_path}: {err}")),
     })?;
-    if meta.is_dir() {
-        return Err(ToolError::Failed(format!(
-            "{describe_path} is a directory, not a file"
-        )));
-    }
-    if meta.len() > max_size {
-        return Err(ToolError::Failed(format!(
-            "{describe_path} is {} bytes, over the {max_size}-byte limit for reading; search it \
-             with search_codebase instead",
-            meta.len()
-        )));
-    }
-    let mut content = Vec::new();
-    std::fs::File::open(&absolute)
-        .and_then(|file| file.take(max_size + 1).read_to_end(&mut content))
-        .map_err(|err| ToolError::Failed(format!("cannot read {describe_path}: {err}")))?;
     if memchr::memchr(0, &content[..content.len().min(BINARY_SNIFF_LEN)]).is_some() {
         return Err(ToolError::Failed(format!(
             "{describe_path} is a binary file; only text files can be read"
