@@ -87,6 +87,12 @@ enum Command {
         /// Most matching lines to print (0 for all) [default: the daemon's, 200].
         #[arg(long)]
         max_results: Option<usize>,
+        /// Budget for the answer in tokens (an agent's default is 8000) [default: none].
+        #[arg(long)]
+        max_tokens: Option<usize>,
+        /// Continue after the answer that printed this cursor.
+        #[arg(long)]
+        cursor: Option<String>,
         /// Print the full report as JSON.
         #[arg(long)]
         json: bool,
@@ -116,6 +122,45 @@ enum Command {
         /// Print the full answer as JSON.
         #[arg(long)]
         json: bool,
+    },
+    /// Print a file, a line range or one symbol with line numbers.
+    Read {
+        /// The file (optional with a symbol id, which names its file).
+        file: Option<PathBuf>,
+        /// First line.
+        #[arg(long)]
+        start: Option<u32>,
+        /// Last line.
+        #[arg(long)]
+        end: Option<u32>,
+        /// Only this symbol: a name defined in FILE, or a symbol id (`src/a.py#Store.get`).
+        #[arg(long)]
+        symbol: Option<String>,
+        /// Print the answer as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Find every occurrence of a name; prints `path:line:column: kind  text` rows.
+    Refs {
+        /// The name (`helper`, `Store.get`) or a symbol id.
+        name: String,
+        /// Root (or directory inside one) to search [default: the one holding the current
+        /// directory, else every indexed root].
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Most occurrences to print (0 for all) [default: 200].
+        #[arg(long)]
+        max_results: Option<usize>,
+        /// Print the full answer as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Call an MCP tool with JSON arguments and print its answer as an agent gets it.
+    Tool {
+        /// The tool (`search_codebase`, `get_dependencies_overview`, …).
+        name: String,
+        /// Its arguments as a JSON object.
+        arguments: Option<String>,
     },
     /// Print the daemon's log.
     Logs {
@@ -179,6 +224,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
             excludes,
             context,
             max_results,
+            max_tokens,
+            cursor,
             json,
         } => {
             let matched = commands::search::run(
@@ -192,6 +239,8 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     excludes,
                     context,
                     max_results,
+                    max_tokens,
+                    cursor,
                     json,
                 },
             )?;
@@ -232,6 +281,50 @@ fn run(cli: Cli) -> Result<ExitCode> {
             } else {
                 ExitCode::from(1)
             })
+        }
+        Command::Read {
+            file,
+            start,
+            end,
+            symbol,
+            json,
+        } => {
+            commands::read::run(
+                &target,
+                commands::read::ReadArgs {
+                    file: file.as_deref(),
+                    start,
+                    end,
+                    symbol,
+                    json,
+                },
+            )?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Refs {
+            name,
+            root,
+            max_results,
+            json,
+        } => {
+            let found = commands::refs::run(
+                &target,
+                commands::refs::RefsArgs {
+                    name,
+                    root,
+                    max_results,
+                    json,
+                },
+            )?;
+            Ok(if found {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            })
+        }
+        Command::Tool { name, arguments } => {
+            commands::tool::run(&target, &name, arguments.as_deref())?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Logs { lines, follow } => {
             let data_dir = paths::data_dir(cli.data_dir.as_deref())?;

@@ -4,45 +4,14 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::engine::Engine;
+use crate::shutdown::Signals;
 use codesage_shared::protocol::{Channel, MAX_HELLO_LEN, hello_err, hello_ok};
 use interprocess::local_socket::tokio::Stream;
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
-use tokio_util::sync::CancellationToken;
-
-use crate::engine::Engine;
 
 /// How long a client gets to send its hello.
 const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// Signals a connection handler can receive.
-#[derive(Clone)]
-pub struct Signals {
-    /// Fired when the daemon starts shutting down.
-    pub shutdown: CancellationToken,
-    /// Cancelled by a control `stop` request, to start the shutdown.
-    pub stop: CancellationToken,
-    /// Connections that asked for the stop, held open until the daemon has stopped.
-    pub stop_waiters: StopWaiters,
-}
-
-/// Connections that asked the daemon to stop. They stay open until the daemon has fully
-/// stopped (store closed), so `codesage stop` returns only then: the client reads until the
-/// connection closes.
-#[derive(Clone, Default)]
-pub struct StopWaiters(Arc<parking_lot::Mutex<Vec<Box<dyn Send>>>>);
-
-impl StopWaiters {
-    /// Keeps `connection` open until the held connections are released.
-    pub fn hold(&self, connection: impl Send + 'static) {
-        self.0.lock().push(Box::new(connection));
-    }
-
-    /// Leaves every held connection open until the process exits, when the operating system
-    /// closes them: the requester then knows the daemon is gone, not merely finishing.
-    pub fn close_at_exit(&self) {
-        std::mem::forget(std::mem::take(&mut *self.0.lock()));
-    }
-}
 
 /// Serves one connection to completion. Never panics on client input.
 pub async fn handle(engine: Arc<Engine>, stream: Stream, signals: Signals) {

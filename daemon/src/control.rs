@@ -1,7 +1,7 @@
-//! Control requests (`codesage status|index|search|stop`): one JSON request line in, JSON event
-//! lines out, the last one final. Indexing streams progress every few hundred milliseconds.
+//! Control requests (`codesage status|stop|index|search|…`): one JSON request line in, JSON
+//! event lines out, the last one final. Queries go to the query layer exactly as MCP tool
+//! calls do; their progress is streamed as events while they run.
 
-use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -9,28 +9,12 @@ use codesage_shared::protocol::{ControlEvent, ControlRequest, MAX_CONTROL_REQUES
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
-use crate::connection::StopWaiters;
 use crate::engine::Engine;
-use crate::structure::lookup::{KindFilter, NameQuery};
+use crate::queries::{self, Caller, Request};
+use crate::shutdown::StopWaiters;
 
-/// How often progress events are sent during `index`.
-const PROGRESS_INTERVAL: Duration = Duration::from_millis(200);
 /// How long a client gets to send its request line.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Streams `job`'s progress to the client until it finishes. A client that goes away does
-/// not stop the run.
-async fn follow<W: AsyncWrite + Unpin>(
-    job: &crate::engine::IndexJob,
-    writer: &mut W,
-) -> std::io::Result<crate::engine::JobResult> {
-    loop {
-        if let Some(result) = job.wait(PROGRESS_INTERVAL).await {
-            return Ok(result);
-        }
-        send(writer, &ControlEvent::Progress(job.snapshot())).await?;
-    }
-}
 
 async fn send<W: AsyncWrite + Unpin>(writer: &mut W, event: &ControlEvent) -> std::io::Result<()> {
     let mut line = serde_json::to_vec(event).map_err(|err| {
@@ -89,145 +73,106 @@ where
     };
 
     let started = Instant::now();
-    let kind = match &request {
-        ControlRequest::Ping => "control.ping",
-        ControlRequest::Status => "control.status",
-        ControlRequest::Index { .. } => "control.index",
-        ControlRequest::Search(_) => "control.search",
-        ControlRequest::Reindex { .. } => "control.reindex",
-        ControlRequest::Symbols { .. } => "control.symbols",
-        ControlRequest::Definitions { .. } => "control.definitions",
-        ControlRequest::Stop => "control.stop",
-    };
-    let event = match request {
-        ControlRequest::Ping => ControlEvent::Pong {
-            version: codesage_shared::VERSION.to_string(),
-            pid: std::process::id(),
-        },
-        ControlRequest::Status => ControlEvent::Status(engine.status()),
+    let (kind, event) = match request {
+        ControlRequest::Ping => (
+            "control.ping".to_string(),
+            ControlEvent::Pong {
+                version: codesage_shared::VERSION.to_string(),
+                pid: std::process::id(),
+            },
+        ),
+        ControlRequest::Status => (
+            "control.status".to_string(),
+            ControlEvent::Status(engine.status()),
+        ),
         ControlRequest::Stop => {
             tracing::info!("stop requested over the control socket");
             send(&mut writer, &ControlEvent::Stopping).await?;
-            engine.metrics().record(kind, started.elapsed(), true);
+            engine
+                .metrics()
+                .record("control.stop", started.elapsed(), true);
             stop_waiters.hold(writer);
             stop.cancel();
             return Ok(());
         }
-        ControlRequest::Search(params) => match engine.search(&params, &[]).await {
-            Ok(report) => ControlEvent::Search(report),
-            Err(err) => ControlEvent::Error {
-                message: err.to_string(),
-            },
-        },
-        ControlRequest::Symbols { path } => answer(outline(&engine, &path).await),
-        ControlRequest::Definitions {
+        ControlRequest::Query {
             name,
-            kind,
-            root,
+            arguments,
             cwd,
-            max_results,
-        } => answer(definitions(&engine, &name, kind, root, cwd, max_results).await),
-        ControlRequest::Index { path } => match engine.register_root(&path, false) {
-            Err(err) => ControlEvent::Error {
-                message: err.to_string(),
-            },
-            Ok(root) => match follow(&engine.start_index(&root), &mut writer).await? {
-                Ok(summary) => ControlEvent::Indexed(summary),
-                Err(message) => ControlEvent::Error { message },
-            },
+            words,
+            bounded,
+        } => {
+            let event = query(
+                &engine,
+                &mut writer,
+                name.clone(),
+                arguments,
+                cwd,
+                words,
+                bounded,
+            )
+            .await?;
+            (format!("control.{name}"), event)
+        }
+    };
+    let ok = !matches!(event, ControlEvent::Error { .. });
+    engine.metrics().record(&kind, started.elapsed(), ok);
+    send(&mut writer, &event).await
+}
+
+/// Runs one query, streaming its progress to the client; returns the final event. A client
+/// that goes away does not stop the query (an index run goes on in the background).
+async fn query<W: AsyncWrite + Unpin>(
+    engine: &Arc<Engine>,
+    writer: &mut W,
+    name: String,
+    arguments: serde_json::Map<String, serde_json::Value>,
+    cwd: Option<std::path::PathBuf>,
+    words: codesage_shared::words::Words,
+    bounded: bool,
+) -> std::io::Result<ControlEvent> {
+    let (progress, mut updates) = tokio::sync::mpsc::unbounded_channel();
+    let request = Request {
+        engine: Arc::clone(engine),
+        caller: Caller {
+            words,
+            default_roots: cwd.iter().cloned().collect(),
+            base_dir: cwd,
+            bounded,
         },
-        ControlRequest::Reindex { path } => {
-            let roots = match &path {
-                Some(path) => engine.locate(path).map(|(root, _)| vec![root]),
-                None => Ok(engine.roots()),
-            };
-            match roots {
-                Err(err) => ControlEvent::Error {
-                    message: err.to_string(),
-                },
-                Ok(roots) if roots.is_empty() => ControlEvent::Error {
-                    message: "no codebase is indexed yet; run `codesage index PATH` first".into(),
-                },
-                Ok(roots) => {
-                    let mut summaries = Vec::new();
-                    let mut failure = None;
-                    for root in roots {
-                        match follow(&engine.start_reindex(&root), &mut writer).await? {
-                            Ok(summary) => summaries.push(summary),
-                            Err(message) => {
-                                failure = Some(format!("{}: {message}", root.path.display()));
-                                break;
-                            }
-                        }
-                    }
-                    match failure {
-                        Some(message) => ControlEvent::Error { message },
-                        None => ControlEvent::Reindexed { roots: summaries },
-                    }
+        progress: Some(progress),
+        cancel: CancellationToken::new(),
+    };
+    let answer = queries::dispatch(&name, arguments, request);
+    tokio::pin!(answer);
+    let mut client_gone = false;
+    let outcome = loop {
+        tokio::select! {
+            outcome = &mut answer => break outcome,
+            Some(update) = updates.recv() => {
+                if !client_gone && send(writer, &ControlEvent::Progress(update)).await.is_err() {
+                    client_gone = true;
                 }
             }
         }
     };
-    let ok = !matches!(event, ControlEvent::Error { .. });
-    engine.metrics().record(kind, started.elapsed(), ok);
-    send(&mut writer, &event).await
-}
-
-/// Turns a structural answer into its event.
-fn answer(result: Result<serde_json::Value, String>) -> ControlEvent {
-    match result {
-        Ok(answer) => ControlEvent::Structure { answer },
-        Err(message) => ControlEvent::Error { message },
-    }
-}
-
-/// `codesage symbols FILE`: the file's outline.
-async fn outline(engine: &Arc<Engine>, path: &Path) -> Result<serde_json::Value, String> {
-    let (root, relative) = engine.locate(path).map_err(|err| err.to_string())?;
-    if relative.is_empty() {
-        return Err(format!(
-            "{} is the codebase root, not a file",
-            root.path.display()
-        ));
-    }
-    let (outline, notes) = engine
-        .structure(&root, String::new(), move |scope| {
-            crate::structure::outline::file_structure(scope, &relative)
-        })
-        .await
-        .map_err(|err| err.to_string())?;
-    let mut value = serde_json::to_value(outline).map_err(|err| err.to_string())?;
-    value["root"] = root.path.display().to_string().into();
-    value["notes"] = notes.into();
-    Ok(value)
-}
-
-/// `codesage def NAME`: definitions by name.
-async fn definitions(
-    engine: &Arc<Engine>,
-    name: &str,
-    kind: Option<String>,
-    root: Option<PathBuf>,
-    cwd: Option<PathBuf>,
-    max_results: usize,
-) -> Result<serde_json::Value, String> {
-    let query = NameQuery::parse(name).map_err(|err| err.to_string())?;
-    let kinds = KindFilter::parse(kind.as_deref()).map_err(|err| err.to_string())?;
-    let defaults: Vec<PathBuf> = cwd.into_iter().collect();
-    let found = engine
-        .find_symbol(
-            &query,
-            kinds,
-            root.as_deref(),
-            &defaults,
-            max_results.max(1),
-        )
-        .await
-        .map_err(|err| err.to_string())?;
-    Ok(serde_json::json!({
-        "name": name,
-        "symbols": found.symbols,
-        "total_matches": found.total,
-        "notes": found.notes,
-    }))
+    Ok(match outcome {
+        None => ControlEvent::Error {
+            message: format!(
+                "unknown query {name:?}; use a matching version of the codesage command (known: {})",
+                queries::NAMES.join(", ")
+            ),
+        },
+        Some(Ok(answer)) => match serde_json::value::RawValue::from_string(answer) {
+            Ok(answer) => ControlEvent::Answer { answer },
+            Err(err) => ControlEvent::Error {
+                message: format!(
+                    "internal error: the answer is not JSON ({err}); see the daemon log"
+                ),
+            },
+        },
+        Some(Err(err)) => ControlEvent::Error {
+            message: err.to_string(),
+        },
+    })
 }

@@ -6,19 +6,24 @@
 
 pub mod allocator;
 pub mod cli;
+pub mod clock;
 pub mod connection;
 pub mod control;
 pub mod engine;
 pub mod files;
+pub mod hash;
 pub mod indexer;
 pub mod logging;
 pub mod mcp;
 pub mod metrics;
 pub mod mounts;
+pub mod queries;
 pub mod search;
 pub mod server;
+pub mod shutdown;
 pub mod store;
 pub mod structure;
 pub mod symbols;
 pub mod trigram;
 pub mod watch;
+pub mod work;

@@ -39,7 +39,7 @@ pub struct Metrics {
 }
 
 /// One request kind's figures.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct RequestStats {
     /// Requests served.
     pub calls: u64,

@@ -18,8 +18,9 @@ use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
-use crate::connection::{self, Signals, StopWaiters};
+use crate::connection;
 use crate::engine::Engine;
+use crate::shutdown::{Signals, StopWaiters};
 use crate::store::Store;
 
 /// How long a connection over the limit waits for a free slot before it is refused.

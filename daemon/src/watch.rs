@@ -34,7 +34,7 @@ use parking_lot::Mutex;
 use serde::Serialize;
 use tokio_util::sync::CancellationToken;
 
-use crate::engine::now_ms;
+use crate::clock::now_ms;
 use crate::indexer::walk::{self, COOKIE_PREFIX, Found, IGNORE_FILES, Walker};
 use crate::indexer::{self, Progress, mtime_ns};
 use crate::store::{FileChange, FileRecord, RootRecord, Store};

@@ -124,9 +124,15 @@ pub struct ServerConfig {
     pub max_message_bytes: usize,
     /// Seconds in-flight requests get to finish when the daemon stops.
     pub shutdown_grace_secs: u64,
-    /// Seconds `index_codebase` waits for a run before answering that it continues in the
-    /// background.
-    pub index_wait_secs: u64,
+    /// Seconds a long MCP call (indexing, a whole-codebase report) works before it answers
+    /// with what it has (`partial`; indexing continues in the background), so that clients
+    /// with a 60-second tool timeout get an answer.
+    pub answer_deadline_secs: u64,
+    /// Token budget of an MCP answer when the call gives no `max_tokens` (tokens estimated
+    /// from the answer's length).
+    pub answer_tokens: usize,
+    /// Largest `max_tokens` an MCP call may ask for (`max_tokens: 0` asks for this).
+    pub answer_tokens_limit: usize,
 }
 
 /// Logging.
@@ -219,7 +225,9 @@ impl Config {
                 max_connections: 64,
                 max_message_bytes: 8 * 1024 * 1024,
                 shutdown_grace_secs: 10,
-                index_wait_secs: 120,
+                answer_deadline_secs: 50,
+                answer_tokens: 8000,
+                answer_tokens_limit: 100_000,
             },
             log: LogConfig {
                 level: "info".into(),
@@ -319,6 +327,14 @@ impl Config {
         }
         if self.search.default_max_results == 0 || self.search.max_results_limit == 0 {
             return invalid("search result limits must be at least 1".into());
+        }
+        if self.server.answer_tokens < 400 || self.server.answer_tokens_limit < 400 {
+            return invalid(
+                "server.answer_tokens and server.answer_tokens_limit must be at least 400".into(),
+            );
+        }
+        if self.server.answer_deadline_secs == 0 {
+            return invalid("server.answer_deadline_secs must be at least 1".into());
         }
         Ok(())
     }

@@ -17,6 +17,8 @@ use std::path::PathBuf;
 
 use serde::{Deserialize, Serialize};
 
+pub use crate::words::Words;
+
 /// Version of the hello/control protocol. Bumped on incompatible changes.
 pub const PROTOCOL_VERSION: u32 = 1;
 
@@ -114,49 +116,36 @@ pub enum ControlRequest {
     Ping,
     /// Daemon and index health; answered with [`ControlEvent::Status`].
     Status,
-    /// Register `path` as a root and bring its index up to date, streaming progress.
-    Index {
-        /// Directory to index (absolute; the client resolves relative paths).
-        path: PathBuf,
-    },
-    /// Search a root (or every root) with the same engine as `search_codebase`.
-    Search(SearchParams),
-    /// Rebuild the index of the root containing `path` (or of every root) from the disk,
-    /// trusting nothing stored, streaming progress.
-    Reindex {
-        /// A path inside the root to rebuild; `None` for all roots.
-        path: Option<PathBuf>,
-    },
-    /// The outline of one file (as `get_file_structure` gives it); answered with
-    /// [`ControlEvent::Structure`].
-    Symbols {
-        /// The file (absolute; the client resolves relative paths).
-        path: PathBuf,
-    },
-    /// Definitions by name (as `find_symbol` finds them); answered with
-    /// [`ControlEvent::Structure`].
-    Definitions {
-        /// The name (`name`, `Type.member`, or part of a name).
+    /// One query of the daemon's query layer (the MCP tools' questions, plus `reindex`),
+    /// with its JSON arguments; answered with [`ControlEvent::Answer`] after any number of
+    /// [`ControlEvent::Progress`] events.
+    Query {
+        /// The query's name (`search_codebase`, `index_codebase`, `reindex`, …).
         name: String,
-        /// Only this kind of symbol.
+        /// Its arguments, as the MCP tool takes them.
         #[serde(default)]
-        kind: Option<String>,
-        /// Root (or directory) to search; `None` for the roots containing `cwd`, else all.
-        #[serde(default)]
-        root: Option<PathBuf>,
-        /// The client's working directory.
+        arguments: serde_json::Map<String, serde_json::Value>,
+        /// The client's working directory: relative paths are resolved against it, and a
+        /// request without `codebase_path` is about the indexed root holding it (else every
+        /// root).
         #[serde(default)]
         cwd: Option<PathBuf>,
-        /// Most definitions to return.
-        max_results: usize,
+        /// How messages should name what to do next.
+        #[serde(default)]
+        words: Words,
+        /// Apply the limits an agent gets (default sizes, maxima, a deadline). Off, `0` means
+        /// "everything" and long calls run to the end.
+        #[serde(default)]
+        bounded: bool,
     },
     /// Shut the daemon down gracefully; answered with [`ControlEvent::Stopping`].
     Stop,
 }
 
-/// An answer on a control connection.
-#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
-#[serde(tag = "event", rename_all = "snake_case")]
+/// An answer on a control connection, externally tagged (`{"answer": {...}}`) so that an
+/// answer's text passes through untouched.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum ControlEvent {
     /// Answer to [`ControlRequest::Ping`].
     Pong {
@@ -165,23 +154,15 @@ pub enum ControlEvent {
         /// Daemon process id.
         pid: u32,
     },
-    /// Progress of an indexing run (not final).
-    Progress(IndexProgress),
-    /// An indexing run finished.
-    Indexed(IndexSummary),
-    /// Rebuilds of one or more roots finished.
-    Reindexed {
-        /// One summary per rebuilt root.
-        roots: Vec<IndexSummary>,
-    },
+    /// Progress of a query (not final).
+    Progress(ProgressUpdate),
     /// Answer to [`ControlRequest::Status`].
     Status(StatusReport),
-    /// Answer to [`ControlRequest::Search`].
-    Search(SearchReport),
-    /// Answer to a structural request: the same JSON object the matching MCP tool returns.
-    Structure {
-        /// The answer.
-        answer: serde_json::Value,
+    /// Answer to [`ControlRequest::Query`]: the same JSON object the MCP tool returns,
+    /// passed through as text (large answers are never built as a JSON tree on either side).
+    Answer {
+        /// The answer envelope.
+        answer: Box<serde_json::value::RawValue>,
     },
     /// The daemon accepted [`ControlRequest::Stop`] and is shutting down.
     Stopping,
@@ -199,8 +180,23 @@ impl ControlEvent {
     }
 }
 
+/// Progress of a long request (as an MCP progress notification carries it).
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct ProgressUpdate {
+    /// Work done so far (grows with every update).
+    pub progress: f64,
+    /// Work in all, once known.
+    #[serde(default)]
+    pub total: Option<f64>,
+    /// What is being done, for people.
+    pub message: String,
+    /// The indexing run's counters, when the request indexes.
+    #[serde(default)]
+    pub index: Option<IndexProgress>,
+}
+
 /// Snapshot of an indexing run in progress.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct IndexProgress {
     /// Root being indexed.
     pub root: PathBuf,
@@ -223,7 +219,7 @@ pub struct IndexProgress {
 }
 
 /// Outcome of an indexing run.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct IndexSummary {
     /// The root.
     pub root: PathBuf,
@@ -247,8 +243,6 @@ pub struct IndexSummary {
     pub languages: BTreeMap<String, u64>,
     /// Wall-clock duration of the run, in milliseconds.
     pub elapsed_ms: u64,
-    /// True when the run was still going when this summary was taken.
-    pub partial: bool,
     /// Contents parsed for symbols by the run's second pass.
     #[serde(default)]
     pub files_parsed: u64,
@@ -259,7 +253,7 @@ pub struct IndexSummary {
 }
 
 /// Daemon health, for `codesage status`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct StatusReport {
     /// Daemon version.
     pub version: String,
@@ -300,7 +294,7 @@ pub struct StatusReport {
 }
 
 /// Where the bytes of the store file go: one kind of data (a redb table).
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct StoreSpace {
     /// What the table holds: `contents`, `symbols`, `trigram segments`, `file records`, ….
     pub name: String,
@@ -316,7 +310,7 @@ pub struct StoreSpace {
 }
 
 /// Figures of a cache.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct CacheStatus {
     /// Bytes held.
     pub bytes: u64,
@@ -333,7 +327,7 @@ pub struct CacheStatus {
 }
 
 /// One registered root, for `codesage status`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct RootStatus {
     /// Canonical path of the root.
     pub path: PathBuf,
@@ -360,7 +354,7 @@ pub struct RootStatus {
 }
 
 /// How a root is kept fresh, for `codesage status`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct WatchStatus {
     /// `starting`, `watching`, `polling`, `rescanning` or `stopped`.
     pub mode: String,
@@ -389,7 +383,7 @@ pub struct WatchStatus {
 }
 
 /// Parameters of an exact (regex) search, shared by `search_codebase` and `codesage search`.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct SearchParams {
     /// Root (or a directory inside one) to search; `None` lets the daemon pick.
     pub root: Option<PathBuf>,
@@ -414,41 +408,8 @@ pub struct SearchParams {
     pub unbounded: bool,
 }
 
-/// Result of an exact search.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
-pub struct SearchReport {
-    /// Root searched.
-    pub root: PathBuf,
-    /// Matches grouped by file, files in path order, lines ascending.
-    pub files: Vec<FileMatches>,
-    /// Matching lines returned.
-    pub total_matches: u64,
-    /// True when more matches exist than were returned.
-    pub truncated: bool,
-    /// Files whose contents were examined.
-    pub files_searched: u64,
-    /// Milliseconds the search took inside the daemon.
-    pub elapsed_ms: f64,
-    /// Caveats the caller should know (partial index, truncation, ...).
-    pub notes: Vec<String>,
-    /// Index generation of the root when searched (grows with every applied change).
-    #[serde(default)]
-    pub index_generation: u64,
-    /// The index reflected every change made to the root before this moment (ms since the
-    /// Unix epoch).
-    #[serde(default)]
-    pub fresh_as_of_ms: u64,
-    /// How the root is kept fresh (`watching`, `polling`, `stopped`, ...).
-    #[serde(default)]
-    pub watch: String,
-    /// `trigram` when the index selected the files to verify, `scan` when the pattern has no
-    /// usable trigram and every file was verified.
-    #[serde(default)]
-    pub strategy: String,
-}
-
 /// The matches in one file.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct FileMatches {
     /// Path relative to the root, `/`-separated.
     pub file_path: String,
@@ -457,7 +418,7 @@ pub struct FileMatches {
 }
 
 /// One matching line, with optional context.
-#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct LineMatch {
     /// 1-based line number.
     pub line_number: u64,
@@ -469,6 +430,10 @@ pub struct LineMatch {
     /// Lines just after the match, when context was asked for.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub context_after: Vec<String>,
+    /// The innermost definition holding the line, as a symbol id (`path#Class.method`) that
+    /// `read_code_file` and `find_references` accept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub symbol: Option<String>,
 }
 
 #[cfg(test)]
@@ -510,11 +475,21 @@ mod tests {
 
     #[test]
     fn control_messages_are_tagged_json() {
-        let request = ControlRequest::Index {
-            path: PathBuf::from("/src"),
+        let request = ControlRequest::Query {
+            name: "index_codebase".into(),
+            arguments: serde_json::json!({"path": "/src"})
+                .as_object()
+                .cloned()
+                .unwrap(),
+            cwd: None,
+            words: Words::Cli,
+            bounded: false,
         };
         let json = serde_json::to_string(&request).unwrap();
-        assert_eq!(json, r#"{"request":"index","path":"/src"}"#);
+        assert_eq!(
+            json,
+            r#"{"request":"query","name":"index_codebase","arguments":{"path":"/src"},"cwd":null,"words":"cli","bounded":false}"#
+        );
         assert_eq!(
             serde_json::from_str::<ControlRequest>(&json).unwrap(),
             request
@@ -523,21 +498,27 @@ mod tests {
             message: "x".into(),
         };
         assert!(event.is_final());
-        assert!(!ControlEvent::Progress(IndexProgress::default()).is_final());
+        assert!(!ControlEvent::Progress(ProgressUpdate::default()).is_final());
         // Every event must survive a round trip (internally tagged enums cannot carry bare
         // sequences).
         let events = [
-            ControlEvent::Reindexed {
-                roots: vec![IndexSummary::default()],
-            },
-            ControlEvent::Indexed(IndexSummary::default()),
+            ControlEvent::Progress(ProgressUpdate {
+                index: Some(IndexProgress::default()),
+                ..ProgressUpdate::default()
+            }),
             ControlEvent::Status(StatusReport::default()),
-            ControlEvent::Search(SearchReport::default()),
+            ControlEvent::Answer {
+                answer: serde_json::value::RawValue::from_string(
+                    r#"{"results":[],"notes":[]}"#.into(),
+                )
+                .unwrap(),
+            },
             ControlEvent::Stopping,
         ];
         for event in events {
             let json = serde_json::to_string(&event).unwrap();
-            assert_eq!(serde_json::from_str::<ControlEvent>(&json).unwrap(), event);
+            let back = serde_json::from_str::<ControlEvent>(&json).unwrap();
+            assert_eq!(serde_json::to_string(&back).unwrap(), json);
         }
     }
 }

@@ -1,15 +1,17 @@
 //! `codesage index PATH`: register and index a directory through the daemon (starting it if
-//! needed), with a progress bar, then a summary.
+//! needed), with a progress bar, then a summary; `codesage reindex [PATH]` rebuilds one root
+//! (or all) from the disk. Both are the daemon's `index_codebase` / `reindex` queries.
 
 use std::path::Path;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use codesage_shared::protocol::{ControlEvent, ControlRequest, IndexSummary};
+use codesage_shared::protocol::{IndexSummary, ProgressUpdate};
 use indicatif::{ProgressBar, ProgressStyle};
+use serde_json::{Value, json};
 
 use super::{human_bytes, human_count};
-use crate::control;
+use crate::control::{self, Query};
 use crate::target::Target;
 
 /// Runs the command.
@@ -21,22 +23,25 @@ pub fn run(target: &Target, path: &Path, json: bool) -> Result<()> {
         bail!("{} is not a directory", path.display());
     }
     let bar = progress_bar();
-    let result = control::request(target, &ControlRequest::Index { path }, true, |event| {
-        show_progress(&bar, event)
-    });
+    let answer = control::query(
+        target,
+        Query {
+            name: "index_codebase",
+            arguments: json!({ "path": path }),
+            command_line: true,
+        },
+        true,
+        |update| show_progress(&bar, update),
+    );
     bar.finish_and_clear();
-    match result? {
-        ControlEvent::Indexed(summary) if json => {
-            println!("{}", serde_json::to_string_pretty(&summary)?);
-            Ok(())
-        }
-        ControlEvent::Indexed(summary) => {
-            print_summary(&summary);
-            Ok(())
-        }
-        ControlEvent::Error { message } => bail!(message),
-        other => bail!("unexpected answer from the daemon: {other:?}"),
+    let answer = answer?;
+    if json {
+        println!("{}", serde_json::to_string_pretty(&answer)?);
+    } else {
+        print_summary(&summary(&answer)?);
     }
+    control::print_notes(&answer);
+    Ok(())
 }
 
 /// `codesage reindex [PATH]`: rebuild one root (or all) from the disk, trusting nothing stored.
@@ -48,24 +53,35 @@ pub fn reindex(target: &Target, path: Option<&Path>, json: bool) -> Result<()> {
         })
         .transpose()?;
     let bar = progress_bar();
-    let result = control::request(target, &ControlRequest::Reindex { path }, false, |event| {
-        show_progress(&bar, event)
-    });
+    let answer = control::query(
+        target,
+        Query {
+            name: "reindex",
+            arguments: json!({ "path": path }),
+            command_line: true,
+        },
+        false,
+        |update| show_progress(&bar, update),
+    );
     bar.finish_and_clear();
-    match result? {
-        ControlEvent::Reindexed { roots: summaries } if json => {
-            println!("{}", serde_json::to_string_pretty(&summaries)?);
-            Ok(())
+    let answer = answer?;
+    let roots = answer["roots"].clone();
+    if json {
+        // The summaries, one per rebuilt root.
+        println!("{}", serde_json::to_string_pretty(&roots)?);
+    } else {
+        let summaries: Vec<IndexSummary> =
+            serde_json::from_value(roots).context("unexpected answer from the daemon")?;
+        for summary in &summaries {
+            print_summary(summary);
         }
-        ControlEvent::Reindexed { roots: summaries } => {
-            for summary in &summaries {
-                print_summary(summary);
-            }
-            Ok(())
-        }
-        ControlEvent::Error { message } => bail!(message),
-        other => bail!("unexpected answer from the daemon: {other:?}"),
     }
+    control::print_notes(&answer);
+    Ok(())
+}
+
+fn summary(answer: &Value) -> Result<IndexSummary> {
+    serde_json::from_value(answer.clone()).context("unexpected answer from the daemon")
 }
 
 fn progress_bar() -> ProgressBar {
@@ -80,23 +96,24 @@ fn progress_bar() -> ProgressBar {
     bar
 }
 
-fn show_progress(bar: &ProgressBar, event: &ControlEvent) {
-    if let ControlEvent::Progress(progress) = event {
-        bar.set_length(progress.files_seen.max(progress.files_done));
-        bar.set_position(progress.files_done);
-        let stage = if progress.symbols_total > 0 {
-            // The text index is complete; symbols are parsed in a second pass.
-            format!(
-                ", searchable; parsing symbols {}/{}",
-                progress.symbols_done, progress.symbols_total
-            )
-        } else if progress.walk_done {
-            String::new()
-        } else {
-            " (still walking)".to_string()
-        };
-        bar.set_message(format!("{}{stage}", human_bytes(progress.bytes_read)));
-    }
+fn show_progress(bar: &ProgressBar, update: &ProgressUpdate) {
+    let Some(progress) = &update.index else {
+        return;
+    };
+    bar.set_length(progress.files_seen.max(progress.files_done));
+    bar.set_position(progress.files_done);
+    let stage = if progress.symbols_total > 0 {
+        // The text index is complete; symbols are parsed in a second pass.
+        format!(
+            ", searchable; parsing symbols {}/{}",
+            progress.symbols_done, progress.symbols_total
+        )
+    } else if progress.walk_done {
+        String::new()
+    } else {
+        " (still walking)".to_string()
+    };
+    bar.set_message(format!("{}{stage}", human_bytes(progress.bytes_read)));
 }
 
 fn print_summary(summary: &IndexSummary) {

@@ -2,10 +2,13 @@
 
 pub mod index;
 pub mod logs;
+pub mod read;
+pub mod refs;
 pub mod search;
 pub mod status;
 pub mod stop;
 pub mod symbols;
+pub mod tool;
 
 /// Formats a byte count for people (`12.3 MiB`).
 pub fn human_bytes(bytes: u64) -> String {

@@ -6,10 +6,11 @@ use std::collections::BTreeMap;
 use std::io::Write;
 use std::path::PathBuf;
 
-use anyhow::{Context, Result, bail};
-use codesage_shared::protocol::{ControlEvent, ControlRequest, SearchParams, SearchReport};
+use anyhow::{Context, Result};
+use codesage_shared::protocol::FileMatches;
+use serde_json::json;
 
-use crate::control;
+use crate::control::{self, Query};
 use crate::target::Target;
 
 /// What `codesage search` was asked.
@@ -30,53 +31,80 @@ pub struct SearchArgs {
     pub context: usize,
     /// Result cap (0 = all).
     pub max_results: Option<usize>,
+    /// Token budget of the answer.
+    pub max_tokens: Option<usize>,
+    /// Where to continue.
+    pub cursor: Option<String>,
     /// Print JSON.
     pub json: bool,
 }
 
 /// Runs the command; returns whether anything matched.
 pub fn run(target: &Target, args: SearchArgs) -> Result<bool> {
-    let root = match args.root {
-        Some(root) => Some(
+    let root = args
+        .root
+        .map(|root| {
             root.canonicalize()
-                .with_context(|| format!("cannot search {}", root.display()))?,
-        ),
-        None => Some(std::env::current_dir().context("cannot read the current directory")?),
-    };
-    let params = SearchParams {
-        root,
-        pattern: args.pattern,
-        case_sensitive: !args.ignore_case,
-        fixed_strings: args.fixed_strings,
-        file_types: args.file_types,
-        exclude_patterns: args.excludes,
-        context_lines: args.context,
-        max_results: args.max_results,
-        unbounded: true,
-    };
-    let report = match control::request(target, &ControlRequest::Search(params), true, |_| {})? {
-        ControlEvent::Search(report) => report,
-        ControlEvent::Error { message } => bail!(message),
-        other => bail!("unexpected answer from the daemon: {other:?}"),
-    };
+                .with_context(|| format!("cannot search {}", root.display()))
+        })
+        .transpose()?;
+    let answer = control::query_text(
+        target,
+        Query {
+            name: "search_codebase",
+            arguments: json!({
+                "codebase_path": root,
+                "pattern": args.pattern,
+                "case_sensitive": !args.ignore_case,
+                "fixed_strings": args.fixed_strings,
+                "file_types": args.file_types,
+                "exclude_patterns": args.excludes,
+                "context_depth": args.context,
+                "max_results": args.max_results,
+                "max_tokens": args.max_tokens,
+                "cursor": args.cursor,
+            }),
+            command_line: true,
+        },
+        true,
+        |_| {},
+    )?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
-    } else {
-        print_rows(&report)?;
+        let value: serde_json::Value =
+            serde_json::from_str(answer.get()).context("unexpected answer from the daemon")?;
+        println!("{}", serde_json::to_string_pretty(&value)?);
     }
-    for note in &report.notes {
+    let found: Found =
+        serde_json::from_str(answer.get()).context("unexpected answer from the daemon")?;
+    if !args.json {
+        print_rows(&found.results)?;
+    }
+    for note in &found.notes {
         eprintln!("codesage: {note}");
     }
-    Ok(report.total_matches > 0)
+    if let Some(cursor) = &found.cursor {
+        eprintln!("codesage: more results: add --cursor {cursor}");
+    }
+    Ok(found.results.iter().any(|file| !file.matches.is_empty()))
 }
 
-fn print_rows(report: &SearchReport) -> Result<()> {
+/// The parts of a search answer the rows need.
+#[derive(serde::Deserialize)]
+struct Found {
+    results: Vec<FileMatches>,
+    #[serde(default)]
+    notes: Vec<String>,
+    #[serde(default)]
+    cursor: Option<String>,
+}
+
+fn print_rows(files: &[FileMatches]) -> Result<()> {
     let stdout = std::io::stdout();
     let mut out = std::io::BufWriter::new(stdout.lock());
     let mut first_group = true;
     // Groups are separated by `--` only when context was asked for, as ripgrep does.
-    let separate_groups = has_context(report);
-    for file in &report.files {
+    let separate_groups = has_context(files);
+    for file in files {
         // Line number → (text, is a match), merging overlapping context.
         let mut lines: BTreeMap<u64, (&str, bool)> = BTreeMap::new();
         for found in &file.matches {
@@ -112,8 +140,8 @@ fn print_rows(report: &SearchReport) -> Result<()> {
     Ok(())
 }
 
-fn has_context(report: &SearchReport) -> bool {
-    report.files.iter().any(|file| {
+fn has_context(files: &[FileMatches]) -> bool {
+    files.iter().any(|file| {
         file.matches
             .iter()
             .any(|found| !found.context_before.is_empty() || !found.context_after.is_empty())

@@ -6,11 +6,10 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result, bail};
-use codesage_shared::protocol::{ControlEvent, ControlRequest};
-use serde_json::Value;
+use anyhow::{Context, Result};
+use serde_json::{Value, json};
 
-use crate::control;
+use crate::control::{self, Query};
 use crate::target::Target;
 
 /// What `codesage def` was asked.
@@ -31,7 +30,11 @@ pub struct DefArgs {
 pub fn outline(target: &Target, file: &Path, json: bool) -> Result<bool> {
     let path =
         std::path::absolute(file).with_context(|| format!("cannot resolve {}", file.display()))?;
-    let answer = ask(target, &ControlRequest::Symbols { path })?;
+    let answer = ask(
+        target,
+        "get_file_structure",
+        json!({ "file_path": path, "max_results": 0 }),
+    )?;
     if json {
         println!("{}", serde_json::to_string_pretty(&answer)?);
     } else {
@@ -58,13 +61,13 @@ pub fn definitions(target: &Target, args: DefArgs) -> Result<bool> {
     let cwd = std::env::current_dir().ok();
     let answer = ask(
         target,
-        &ControlRequest::Definitions {
-            name: args.name,
-            kind: args.kind,
-            root,
-            cwd: cwd.clone(),
-            max_results: args.max_results,
-        },
+        "find_symbol",
+        json!({
+            "name": args.name,
+            "kind": args.kind,
+            "codebase_path": root,
+            "max_results": args.max_results.max(1),
+        }),
     )?;
     let symbols = answer["symbols"].as_array().cloned().unwrap_or_default();
     if args.json {
@@ -101,12 +104,17 @@ pub fn definitions(target: &Target, args: DefArgs) -> Result<bool> {
     Ok(!symbols.is_empty())
 }
 
-fn ask(target: &Target, request: &ControlRequest) -> Result<Value> {
-    match control::request(target, request, true, |_| {})? {
-        ControlEvent::Structure { answer } => Ok(answer),
-        ControlEvent::Error { message } => bail!(message),
-        other => bail!("unexpected answer from the daemon: {other:?}"),
-    }
+fn ask(target: &Target, name: &str, arguments: Value) -> Result<Value> {
+    control::query(
+        target,
+        Query {
+            name,
+            arguments,
+            command_line: true,
+        },
+        true,
+        |_| {},
+    )
 }
 
 fn text(value: &Value) -> &str {
@@ -114,9 +122,7 @@ fn text(value: &Value) -> &str {
 }
 
 fn print_notes(answer: &Value) {
-    for note in answer["notes"].as_array().into_iter().flatten() {
-        eprintln!("codesage: {}", text(note));
-    }
+    control::print_notes(answer);
 }
 
 /// Prints an outline answer: a header, the imports, then one row per symbol, indented two

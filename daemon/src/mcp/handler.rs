@@ -11,15 +11,16 @@ use futures::FutureExt;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
     InitializeRequestParams, InitializeResult, ListToolsResult, PaginatedRequestParams,
-    ServerCapabilities, ServerConfig,
+    ProgressNotificationParam, ProgressToken, ServerCapabilities, ServerConfig,
 };
 use rmcp::service::{NotificationContext, Peer, RequestContext};
 use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
 use serde_json::Value;
 use tokio::sync::watch;
 
-use super::tools::{self, ToolContext};
+use super::tools;
 use crate::engine::Engine;
+use crate::queries::{Caller, ProgressUpdate, Request};
 
 /// How long a tool call waits for the client's roots to arrive before answering without them.
 const ROOTS_WAIT: Duration = Duration::from_secs(3);
@@ -119,6 +120,32 @@ impl CodeSageServer {
     }
 }
 
+/// Sends a request's progress updates to the client as MCP progress notifications under
+/// `token`, in order, each with a larger progress value than the one before (as MCP asks).
+fn forward_progress(
+    peer: Peer<RoleServer>,
+    token: ProgressToken,
+) -> tokio::sync::mpsc::UnboundedSender<ProgressUpdate> {
+    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<ProgressUpdate>();
+    tokio::spawn(async move {
+        let mut last = f64::NEG_INFINITY;
+        while let Some(update) = receiver.recv().await {
+            if update.progress <= last {
+                continue;
+            }
+            last = update.progress;
+            let mut notification = ProgressNotificationParam::new(token.clone(), update.progress)
+                .with_message(update.message);
+            if let Some(total) = update.total {
+                notification = notification.with_total(total);
+            }
+            // A client that went away does not stop the request.
+            let _ = peer.notify_progress(notification).await;
+        }
+    });
+    sender
+}
+
 /// The local path of a `file://` URI.
 fn file_uri_to_path(uri: &str) -> Option<PathBuf> {
     url::Url::parse(uri).ok()?.to_file_path().ok()
@@ -171,7 +198,9 @@ impl ServerHandler for CodeSageServer {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        Ok(ListToolsResult::with_all_items(tools::all()))
+        Ok(ListToolsResult::with_all_items(tools::all(
+            self.engine.config(),
+        )))
     }
 
     async fn call_tool(
@@ -199,17 +228,17 @@ impl ServerHandler for CodeSageServer {
                 .as_ref()
                 .and_then(|meta| meta.get_progress_token())
         });
-        let ctx = ToolContext {
+        let progress = progress_token.map(|token| forward_progress(context.peer.clone(), token));
+        let query = Request {
             engine: Arc::clone(&self.engine),
-            client_roots: self.current_client_roots().await,
-            peer: context.peer.clone(),
-            progress_token,
+            caller: Caller::mcp(self.current_client_roots().await),
+            progress,
+            cancel: context.ct.clone(),
         };
-        let call = AssertUnwindSafe(tools::call(&name, request.arguments, &ctx)).catch_unwind();
+        let call = AssertUnwindSafe(tools::call(&name, request.arguments, query)).catch_unwind();
         let outcome = call.await;
         let result = match outcome {
-            Ok(Some(Ok(object))) => {
-                let mut value = Value::Object(object);
+            Ok(Some(Ok(mut value))) => {
                 let secrets: Vec<&str> = self.engine.config().secrets.values().collect();
                 if !secrets.is_empty() {
                     scrub_secrets(&mut value, &secrets);
@@ -217,7 +246,11 @@ impl ServerHandler for CodeSageServer {
                 CallToolResult::structured(value)
             }
             Ok(Some(Err(err))) => {
-                CallToolResult::error(vec![ContentBlock::text(format!("Error: {err}"))])
+                let mut message = Value::String(format!("Error: {err}"));
+                let secrets: Vec<&str> = self.engine.config().secrets.values().collect();
+                scrub_secrets(&mut message, &secrets);
+                let text = message.as_str().unwrap_or_default().to_string();
+                CallToolResult::error(vec![ContentBlock::text(text)])
             }
             // Names were checked above, so the dispatcher knows every name that gets here.
             Ok(None) => CallToolResult::error(vec![ContentBlock::text(format!(

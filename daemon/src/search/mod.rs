@@ -22,6 +22,7 @@ use crate::indexer::language;
 use crate::store::{StoreError, View};
 use crate::trigram::TrigramQuery;
 use crate::trigram::index::Doc;
+use codesage_shared::words::{Explain, Words};
 use prefilter::LinePrefilter;
 
 /// Files scanned in parallel in the first round; a round's results are merged in path order.
@@ -35,21 +36,40 @@ const MAX_ROUND: usize = 4096;
 const REGEX_SIZE_LIMIT: usize = 32 * 1024 * 1024;
 
 /// A search request that cannot run.
-#[derive(Debug, thiserror::Error, PartialEq)]
+#[derive(Debug, PartialEq)]
 pub enum SearchError {
     /// The pattern is empty.
-    #[error("the search pattern is empty; give a regular expression or a literal to find")]
     EmptyPattern,
     /// The pattern is not a valid regular expression.
-    #[error(
-        "invalid regular expression: {0}\n(Rust regex syntax; lookaround and backreferences are \
-         not supported; pass fixed_strings=true to search for the text literally)"
-    )]
     InvalidRegex(String),
     /// An exclude pattern is not a valid glob.
-    #[error("invalid exclude pattern: {0}")]
     InvalidGlob(String),
 }
+
+impl Explain for SearchError {
+    fn explain(&self, words: Words) -> String {
+        match self {
+            SearchError::EmptyPattern => {
+                "the search pattern is empty; give a regular expression or a literal to find"
+                    .to_string()
+            }
+            SearchError::InvalidRegex(reason) => format!(
+                "invalid regular expression: {reason}\n(Rust regex syntax; lookaround and \
+                 backreferences are not supported; pass {} to search for the text literally)",
+                words.param("fixed_strings=true")
+            ),
+            SearchError::InvalidGlob(reason) => format!("invalid exclude pattern: {reason}"),
+        }
+    }
+}
+
+impl std::fmt::Display for SearchError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        codesage_shared::words::display(self, f)
+    }
+}
+
+impl std::error::Error for SearchError {}
 
 /// A compiled search.
 #[derive(Debug)]
@@ -63,6 +83,8 @@ pub struct Query {
     /// Most matching lines to return; `usize::MAX` for all.
     limit: usize,
     max_line_chars: usize,
+    /// Name each match's enclosing definition (from the in-memory definitions).
+    symbols: bool,
 }
 
 /// Which files a search looks at.
@@ -198,7 +220,14 @@ impl Query {
             context_lines: params.context_lines.min(config.max_context_lines),
             limit,
             max_line_chars: config.max_line_chars,
+            symbols: false,
         })
+    }
+
+    /// Also names, for each match, the innermost definition holding it (a symbol id).
+    pub fn with_symbols(mut self) -> Query {
+        self.symbols = true;
+        self
     }
 
     /// The compiled regex.
@@ -257,7 +286,22 @@ impl Query {
                             doc.path
                         )));
                     };
-                    Ok(self.search_content(&doc.path, &content))
+                    let mut found = self.search_content(&doc.path, &content);
+                    if self.symbols
+                        && let (Some(found), Some(definitions)) = (&mut found, &doc.definitions)
+                    {
+                        let lines: Vec<u32> = found
+                            .matches
+                            .iter()
+                            .map(|hit| hit.line_number as u32)
+                            .collect();
+                        let ids =
+                            crate::symbols::ids::enclosing_each(&doc.path, definitions, &lines);
+                        for (hit, id) in found.matches.iter_mut().zip(ids) {
+                            hit.symbol = id;
+                        }
+                    }
+                    Ok(found)
                 })
                 .collect();
             for result in results {

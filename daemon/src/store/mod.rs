@@ -591,6 +591,7 @@ impl Store {
                 continue;
             }
             let mut next = RootIndex::clone(&current);
+            next.generation += 1;
             for (id, doc) in edits {
                 next.docs.set(id, Some(doc));
             }
@@ -855,6 +856,7 @@ impl Store {
         let mut current = view.current.write();
         txn.commit()?;
         let mut next = RootIndex::clone(&current);
+        next.generation += 1;
         for (id, doc) in doc_edits {
             next.docs.set(id, doc);
         }
@@ -1233,12 +1235,7 @@ fn decode_u32(bytes: &[u8]) -> Result<u32> {
     Ok(u32::from_le_bytes(array))
 }
 
-fn hex(hash: &ContentHash) -> String {
-    hash.iter()
-        .take(8)
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
-}
+use crate::hash::short_hex as hex;
 
 #[cfg(test)]
 impl Store {

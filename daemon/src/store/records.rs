@@ -9,8 +9,7 @@ pub const RACY_WINDOW_NS: i64 = 2_000_000_000;
 /// Identifier of a registered root.
 pub type RootId = u32;
 
-/// blake3 hash of a file's content.
-pub type ContentHash = [u8; 32];
+pub use crate::hash::ContentHash;
 
 /// A registered root directory.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]

@@ -17,7 +17,7 @@ const MAX_LOCATIONS: usize = 3;
 const MAX_LISTED: usize = 40;
 
 /// Where a callee is defined.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct CalleeLocation {
     /// File, relative to the root.
     pub file_path: String,
@@ -28,7 +28,7 @@ pub struct CalleeLocation {
 }
 
 /// One called name.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Callee {
     /// The called name.
     pub name: String,
@@ -43,7 +43,7 @@ pub struct Callee {
 }
 
 /// A function's callees, by where they are defined.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Callees {
     /// Defined in the same file.
     pub same_file: Vec<Callee>,
@@ -54,7 +54,7 @@ pub struct Callees {
 }
 
 /// One function's dependencies.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct FunctionDependencies {
     /// Its name.
     pub name: String,
@@ -79,7 +79,7 @@ pub struct FunctionDependencies {
 }
 
 /// The answer.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct FunctionDependenciesReport {
     /// File, relative to the root.
     pub file_path: String,

@@ -14,15 +14,12 @@ use crate::trigram::index::Doc;
 /// Modules listed per language, and overall.
 const TOP_MODULES: usize = 15;
 
-/// Third-party packages listed at most.
-const MAX_PACKAGES: usize = 100;
-
 /// Manifests deeper than this many directories below the scope are not read (those of
 /// vendored or example projects would blur what the project itself declares).
 const MANIFEST_DEPTH: usize = 2;
 
 /// One imported module (its top-level name) and how often it is imported.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct ModuleCount {
     /// Top-level module or package (`std`, `os`, `react`, `github.com/x/y`).
     pub module: String,
@@ -37,7 +34,7 @@ pub struct ModuleCount {
 }
 
 /// The imports of one language.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct LanguageImports {
     /// Files of this language (parsed).
     pub files: u64,
@@ -56,7 +53,7 @@ pub struct LanguageImports {
 }
 
 /// A third-party package and whether a manifest declares it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Package {
     /// Its name as imported.
     pub name: String,
@@ -69,7 +66,7 @@ pub struct Package {
 }
 
 /// The answer.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct DependenciesOverview {
     /// Manifests read, relative to the root.
     pub manifests: Vec<String>,
@@ -83,7 +80,7 @@ pub struct DependenciesOverview {
     pub by_language: BTreeMap<String, LanguageImports>,
     /// The most imported modules overall.
     pub most_imported: Vec<ModuleCount>,
-    /// Third-party packages imported, most imported first (at most 100).
+    /// Third-party packages imported, most imported first.
     pub third_party_packages: Vec<Package>,
     /// Distinct third-party packages imported (listed or not).
     pub third_party_package_count: u64,
@@ -126,9 +123,12 @@ pub fn overview(scope: &Scope<'_>) -> Result<DependenciesOverview> {
         .copied()
         .filter(|doc| crate::symbols::grammars::has_grammar(&doc.language))
         .collect();
+    scope.work.set_total(parsed.len() as u64);
     let imports: Vec<Result<(&Doc, Vec<String>)>> = parsed
         .par_iter()
+        .filter(|_| !scope.work.should_stop())
         .map(|doc| {
+            scope.work.advance(1);
             let modules = doc_symbols(scope.view, doc)?
                 .map(|symbols| symbols.imports.into_iter().map(|i| i.module).collect())
                 .unwrap_or_default();
@@ -207,7 +207,6 @@ pub fn overview(scope: &Scope<'_>) -> Result<DependenciesOverview> {
         })
         .collect();
     report.third_party_package_count = report.third_party_packages.len() as u64;
-    report.third_party_packages.truncate(MAX_PACKAGES);
     all.truncate(TOP_MODULES);
     report.most_imported = all;
     Ok(report)

@@ -26,10 +26,14 @@ const MAX_EDGES: usize = 100;
 const MAX_TARGETS: usize = 3;
 
 /// A symbol in the graph.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct GraphSymbol {
     /// `Class.method` style name.
     pub qualified_name: String,
+    /// The matched symbol's id (`path#Class.method`), which `read_code_file` and
+    /// `find_references` accept (callers and callees do not carry one).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub symbol_id: Option<String>,
     /// What it is.
     pub kind: &'static str,
     /// File, relative to the root.
@@ -43,7 +47,7 @@ pub struct GraphSymbol {
 }
 
 /// A callee of a symbol (at some depth).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct CalleeEdge {
     /// The called name.
     pub name: String,
@@ -60,7 +64,7 @@ pub struct CalleeEdge {
 }
 
 /// A caller of a symbol (at some depth).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct CallerEdge {
     /// The calling function.
     pub caller: GraphSymbol,
@@ -73,7 +77,7 @@ pub struct CallerEdge {
 }
 
 /// One matched symbol and its neighbourhood.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct GraphNode {
     /// The symbol.
     pub symbol: GraphSymbol,
@@ -86,14 +90,15 @@ pub struct GraphNode {
 }
 
 /// The answer.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct GraphReport {
-    /// Matched symbols with their callers and callees.
+    /// Matched symbols with their callers and callees, for the matched definitions from
+    /// number `first` on.
     pub results: Vec<GraphNode>,
+    /// Position of the first of `results` among all matched definitions.
+    pub first: usize,
     /// Definitions whose name matched.
     pub total_matches: usize,
-    /// More definitions matched than are listed.
-    pub truncated: bool,
     /// Levels followed.
     pub depth: usize,
 }
@@ -151,6 +156,7 @@ fn describe(doc: &Doc, symbols: &FileSymbols, index: usize) -> Option<GraphSymbo
     let symbol = symbols.symbols.get(index)?;
     Some(GraphSymbol {
         qualified_name: qualified_name(symbols, index),
+        symbol_id: None,
         kind: symbol.kind.as_str(),
         file_path: doc.path.to_string(),
         start_line: symbol.start_line,
@@ -159,14 +165,15 @@ fn describe(doc: &Doc, symbols: &FileSymbols, index: usize) -> Option<GraphSymbo
     })
 }
 
-/// The definitions in `scope` whose names match `pattern`, with callers and callees to
-/// `depth` levels; at most `limit` definitions.
+/// The definitions in `scope` whose names match `pattern` (whole-name matches first, then by
+/// path and line), with callers and callees to `depth` levels, for the matches numbered
+/// `range` (from 0).
 pub fn graph(
     scope: &Scope<'_>,
     pattern: &str,
     case_sensitive: bool,
     depth: usize,
-    limit: usize,
+    range: std::ops::Range<usize>,
 ) -> Result<GraphReport> {
     scope.require_symbols()?;
     if pattern.trim().is_empty() {
@@ -203,7 +210,7 @@ pub fn graph(
     matched.sort_by(|a, b| (a.0, &a.1.path, a.2).cmp(&(b.0, &b.1.path, b.2)));
     let mut report = GraphReport {
         total_matches: matched.len(),
-        truncated: matched.len() > limit,
+        first: range.start.min(matched.len()),
         depth,
         ..GraphReport::default()
     };
@@ -213,13 +220,21 @@ pub fn graph(
         named: HashMap::new(),
         mentions: HashMap::new(),
     };
-    for (_, doc, _, index) in matched.into_iter().take(limit) {
+    let wanted = range.end.saturating_sub(range.start);
+    for (_, doc, _, index) in matched.into_iter().skip(range.start).take(wanted) {
+        if scope.work.should_stop() {
+            break;
+        }
         let Some(symbols) = files.get(doc)? else {
             continue;
         };
-        let Some(symbol) = describe(doc, &symbols, index as usize) else {
+        let Some(mut symbol) = describe(doc, &symbols, index as usize) else {
             continue;
         };
+        symbol.symbol_id =
+            crate::symbols::ids::assign(&doc.path, &crate::symbols::ids::qualified_names(&symbols))
+                .into_iter()
+                .nth(index as usize);
         let mut node = GraphNode {
             symbol,
             callees: Vec::new(),

@@ -13,7 +13,9 @@ use crate::symbols::{Definition, FileSymbols, SymbolKind};
 use crate::trigram::index::Doc;
 
 /// How well a definition's name matches the query; better matches rank first.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum MatchKind {
     /// The same name.
@@ -69,12 +71,14 @@ impl KindFilter {
 }
 
 /// A definition found by name.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct SymbolMatch {
     /// Its name.
     pub name: String,
     /// `Class.method` style name.
     pub qualified_name: String,
+    /// Its id (`path#Class.method`), which `read_code_file` and `find_references` accept.
+    pub symbol_id: String,
     /// What it is.
     pub kind: &'static str,
     /// File, relative to the root.
@@ -369,17 +373,28 @@ pub fn find(
 ) -> Result<(Vec<SymbolMatch>, usize)> {
     scope.require_symbols()?;
     let (ranked, total) = candidates(scope, query, kinds, limit);
-    let mut files: HashMap<&str, Option<FileSymbols>> = HashMap::new();
+    // Per file: its structure and its symbols' ids.
+    let mut files: HashMap<&str, Option<(FileSymbols, Vec<String>)>> = HashMap::new();
     let mut out = Vec::new();
     for candidate in ranked {
-        let symbols = match files.get(candidate.doc.path.as_ref()) {
-            Some(symbols) => symbols,
+        let file = match files.get(candidate.doc.path.as_ref()) {
+            Some(file) => file,
             None => {
-                let symbols = scope.view.snapshot.symbols(&candidate.doc.hash)?;
-                files.entry(&candidate.doc.path).or_insert(symbols)
+                let file = scope
+                    .view
+                    .snapshot
+                    .symbols(&candidate.doc.hash)?
+                    .map(|symbols| {
+                        let ids = crate::symbols::ids::assign(
+                            &candidate.doc.path,
+                            &crate::symbols::ids::qualified_names(&symbols),
+                        );
+                        (symbols, ids)
+                    });
+                files.entry(&candidate.doc.path).or_insert(file)
             }
         };
-        let Some(symbols) = symbols else { continue };
+        let Some((symbols, ids)) = file else { continue };
         let Some(symbol) = symbols.symbols.get(candidate.index as usize) else {
             continue;
         };
@@ -387,6 +402,10 @@ pub fn find(
         out.push(SymbolMatch {
             name: symbol.name.clone(),
             qualified_name: qualified,
+            symbol_id: ids
+                .get(candidate.index as usize)
+                .cloned()
+                .unwrap_or_default(),
             kind: symbol.kind.as_str(),
             file_path: candidate.doc.path.to_string(),
             root: scope.root_path.display().to_string(),

@@ -23,21 +23,19 @@ use crate::indexer::{BINARY_SNIFF_LEN, language};
 use crate::store::{RootId, SkipReason, StoreError, View};
 use crate::symbols::{self, FileSymbols, grammars};
 use crate::trigram::index::Doc;
+use crate::work::Work;
+use codesage_shared::words::{Explain, Words};
 
 /// A structural question that cannot be answered; the message says what to do instead.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug)]
 pub enum StructureError {
     /// The file is neither indexed nor present on disk.
-    #[error("file not found: {0}; use find_symbol or search_codebase to find the right path")]
     NotFound(String),
     /// The path names a directory.
-    #[error("{0} is a directory; give a file (or use codebase_path for a whole codebase)")]
     Directory(String),
     /// The file is binary.
-    #[error("{0} is a binary file; it has no code structure")]
     Binary(String),
     /// The file is over the indexing size limit.
-    #[error("{path} is {size} bytes, over the {limit}-byte limit (index.max_file_size)")]
     TooLarge {
         /// The file.
         path: String,
@@ -47,10 +45,6 @@ pub enum StructureError {
         limit: u64,
     },
     /// CodeSage has no grammar for the file's language.
-    #[error(
-        "{path} is {language}, which CodeSage cannot parse (it parses {supported}); use \
-         read_code_file or search_codebase for it"
-    )]
     NoGrammar {
         /// The file.
         path: String,
@@ -60,13 +54,8 @@ pub enum StructureError {
         supported: String,
     },
     /// Symbols are turned off in the configuration.
-    #[error(
-        "symbols are turned off (index.symbols = false in the daemon's configuration); turn \
-         them on and restart the daemon to use the structure tools"
-    )]
     SymbolsOff,
     /// The named function is not in the file.
-    #[error("{file} defines no function named {name:?}; it defines: {defined}")]
     NoSuchFunction {
         /// The file.
         file: String,
@@ -76,11 +65,76 @@ pub enum StructureError {
         defined: String,
     },
     /// An argument is unusable.
-    #[error("{0}")]
     InvalidArgument(String),
+    /// The request was cancelled before it finished.
+    Cancelled,
     /// The store failed.
-    #[error(transparent)]
-    Store(#[from] StoreError),
+    Store(StoreError),
+}
+
+impl Explain for StructureError {
+    fn explain(&self, words: Words) -> String {
+        match self {
+            StructureError::NotFound(path) => format!(
+                "file not found: {path}; use {} or {} to find the right path",
+                words.tool("find_symbol"),
+                words.tool("search_codebase")
+            ),
+            StructureError::Directory(path) => format!(
+                "{path} is a directory; give a file (or use {} for a whole codebase)",
+                words.param("codebase_path")
+            ),
+            StructureError::Binary(path) => {
+                format!("{path} is a binary file; it has no code structure")
+            }
+            StructureError::TooLarge { path, size, limit } => {
+                format!("{path} is {size} bytes, over the {limit}-byte limit (index.max_file_size)")
+            }
+            StructureError::NoGrammar {
+                path,
+                language,
+                supported,
+            } => format!(
+                "{path} is {language}, which CodeSage cannot parse (it parses {supported}); use \
+                 {} or {} for it",
+                words.tool("read_code_file"),
+                words.tool("search_codebase")
+            ),
+            StructureError::SymbolsOff => "symbols are turned off (index.symbols = false in the \
+                daemon's configuration); turn them on and restart the daemon to use the \
+                structure tools"
+                .to_string(),
+            StructureError::NoSuchFunction {
+                file,
+                name,
+                defined,
+            } => format!("{file} defines no function named {name:?}; it defines: {defined}"),
+            StructureError::InvalidArgument(message) => message.clone(),
+            StructureError::Cancelled => "the request was cancelled".to_string(),
+            StructureError::Store(err) => err.to_string(),
+        }
+    }
+}
+
+impl std::fmt::Display for StructureError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        codesage_shared::words::display(self, f)
+    }
+}
+
+impl std::error::Error for StructureError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StructureError::Store(err) => Some(err),
+            _ => None,
+        }
+    }
+}
+
+impl From<StoreError> for StructureError {
+    fn from(err: StoreError) -> Self {
+        StructureError::Store(err)
+    }
 }
 
 /// Result alias for structural queries.
@@ -98,6 +152,9 @@ pub struct Scope<'a> {
     pub prefix: &'a str,
     /// The indexing configuration (symbol switches and limits).
     pub config: &'a IndexConfig,
+    /// The request's work: root-wide questions report progress on it and stop when it says
+    /// so (cancellation, deadline), answering with what they have.
+    pub work: &'a Work,
 }
 
 impl Scope<'_> {

@@ -13,10 +13,12 @@ use crate::symbols::FileSymbols;
 const MAX_DEPTH: usize = 32;
 
 /// One symbol in an outline, with the symbols nested in it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct OutlineNode {
     /// Its name.
     pub name: String,
+    /// Its id (`path#Class.method`), which `read_code_file` and `find_references` accept.
+    pub symbol_id: String,
     /// What it is (`function`, `method`, `class`, …).
     pub kind: &'static str,
     /// First line (1-based).
@@ -30,13 +32,17 @@ pub struct OutlineNode {
     /// The type it belongs to when the definition names it (Go receiver, C++ `Type::`).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
+    /// Shown only to hold the nested symbols of this page: the symbol itself was listed on
+    /// an earlier page.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub continued: bool,
     /// Symbols defined inside it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<OutlineNode>,
 }
 
 /// One import statement in an outline.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct OutlineImport {
     /// The module imported.
     pub module: String,
@@ -47,7 +53,7 @@ pub struct OutlineImport {
 }
 
 /// A file's outline.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Outline {
     /// Path relative to the root.
     pub file_path: String,
@@ -78,9 +84,9 @@ pub fn file_structure(scope: &Scope<'_>, relative: &str) -> Result<Outline> {
         *counts.entry(symbol.kind.as_str()).or_insert(0) += 1;
     }
     Ok(Outline {
+        symbols: tree(&path, &symbols),
         file_path: path,
         language,
-        symbols: tree(&symbols),
         imports: symbols
             .imports
             .iter()
@@ -96,8 +102,9 @@ pub fn file_structure(scope: &Scope<'_>, relative: &str) -> Result<Outline> {
     })
 }
 
-/// Nests the flat symbol list by its parent links.
-pub fn tree(symbols: &FileSymbols) -> Vec<OutlineNode> {
+/// Nests the flat symbol list of the file at `path` by its parent links.
+pub fn tree(path: &str, symbols: &FileSymbols) -> Vec<OutlineNode> {
+    let ids = crate::symbols::ids::assign(path, &crate::symbols::ids::qualified_names(symbols));
     let mut children: Vec<Vec<usize>> = vec![Vec::new(); symbols.symbols.len()];
     let mut top = Vec::new();
     for (index, symbol) in symbols.symbols.iter().enumerate() {
@@ -109,6 +116,7 @@ pub fn tree(symbols: &FileSymbols) -> Vec<OutlineNode> {
     }
     fn build(
         symbols: &FileSymbols,
+        ids: &[String],
         children: &[Vec<usize>],
         index: usize,
         depth: usize,
@@ -121,19 +129,21 @@ pub fn tree(symbols: &FileSymbols) -> Vec<OutlineNode> {
         };
         OutlineNode {
             name: symbol.name.clone(),
+            symbol_id: ids.get(index).cloned().unwrap_or_default(),
             kind: symbol.kind.as_str(),
             start_line: symbol.start_line,
             end_line: symbol.end_line,
             signature: symbol.signature.clone(),
             documented: symbol.documented,
             scope: symbol.scope.clone(),
+            continued: false,
             children: nested
                 .iter()
-                .map(|&child| build(symbols, children, child, depth + 1))
+                .map(|&child| build(symbols, ids, children, child, depth + 1))
                 .collect(),
         }
     }
     top.into_iter()
-        .map(|index| build(symbols, &children, index, 0))
+        .map(|index| build(symbols, &ids, &children, index, 0))
         .collect()
 }

@@ -18,7 +18,7 @@ use crate::trigram::index::Doc;
 const MAX_LINE_CHARS: usize = 300;
 
 /// What an occurrence is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum ReferenceKind {
     /// Where the symbol is defined.
@@ -44,7 +44,7 @@ impl ReferenceKind {
 }
 
 /// One occurrence.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Reference {
     /// File, relative to the root.
     pub file_path: String,
@@ -64,7 +64,7 @@ pub struct Reference {
 }
 
 /// The answer.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct ReferencesReport {
     /// The name searched for.
     pub symbol: String,
@@ -78,8 +78,6 @@ pub struct ReferencesReport {
     pub files: u64,
     /// Files read to find them (the index's candidates).
     pub files_searched: u64,
-    /// More occurrences exist than are listed.
-    pub truncated: bool,
 }
 
 /// The regex finding `name` as a whole word (word boundaries only where the name starts or
@@ -120,9 +118,17 @@ pub fn find(scope: &Scope<'_>, symbol: &str, limit: usize) -> Result<ReferencesR
     docs.retain(|doc| scope.contains(&doc.path));
     docs.sort_unstable_by(|a, b| a.path.cmp(&b.path));
 
+    scope.work.set_total(docs.len() as u64);
     let per_file: Vec<Result<Vec<Reference>>> = docs
         .par_iter()
-        .map(|doc| in_document(scope, doc, &regex))
+        .map(|doc| {
+            if scope.work.should_stop() {
+                return Ok(Vec::new());
+            }
+            let found = in_document(scope, doc, &regex);
+            scope.work.advance(1);
+            found
+        })
         .collect();
     let mut report = ReferencesReport {
         symbol: name,
@@ -143,7 +149,6 @@ pub fn find(scope: &Scope<'_>, symbol: &str, limit: usize) -> Result<ReferencesR
             }
         }
     }
-    report.truncated = report.total as usize > report.references.len();
     Ok(report)
 }
 

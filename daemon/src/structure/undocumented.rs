@@ -7,15 +7,18 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use super::{Result, Scope, parsed_file, qualified_name};
+use crate::symbols::ids;
 
 /// One undocumented function.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct Undocumented {
     /// Its name.
     pub name: String,
     /// `Class.method` style name, when known (single-file answers).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub qualified_name: Option<String>,
+    /// Its id (`path#Class.method`), which `read_code_file` and `find_references` accept.
+    pub symbol_id: String,
     /// `function` or `method`.
     pub kind: &'static str,
     /// File, relative to the root.
@@ -28,7 +31,7 @@ pub struct Undocumented {
 }
 
 /// Documentation figures of one language.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct LanguageDocumentation {
     /// Functions and methods.
     pub functions: u64,
@@ -41,7 +44,7 @@ pub struct LanguageDocumentation {
 }
 
 /// The answer.
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, schemars::JsonSchema)]
 pub struct UndocumentedReport {
     /// Undocumented functions, in path and line order (at most the limit).
     pub undocumented_functions: Vec<Undocumented>,
@@ -53,8 +56,6 @@ pub struct UndocumentedReport {
     pub by_language: BTreeMap<String, LanguageDocumentation>,
     /// Files examined.
     pub files: u64,
-    /// More undocumented functions exist than are listed.
-    pub truncated: bool,
 }
 
 impl UndocumentedReport {
@@ -78,7 +79,6 @@ impl UndocumentedReport {
                 (figures.documented as f64 * 1000.0 / figures.functions as f64).round() / 10.0
             };
         }
-        self.truncated = self.total_undocumented as usize > limit;
         self.undocumented_functions.truncate(limit);
         self
     }
@@ -91,6 +91,7 @@ pub fn in_file(scope: &Scope<'_>, relative: &str, limit: usize) -> Result<Undocu
         files: 1,
         ..UndocumentedReport::default()
     };
+    let ids = ids::assign(&parsed.path, &ids::qualified_names(&parsed.symbols));
     for (index, symbol) in parsed.symbols.symbols.iter().enumerate() {
         if !symbol.kind.is_callable() {
             continue;
@@ -100,6 +101,7 @@ pub fn in_file(scope: &Scope<'_>, relative: &str, limit: usize) -> Result<Undocu
             report.undocumented_functions.push(Undocumented {
                 name: symbol.name.clone(),
                 qualified_name: Some(qualified_name(&parsed.symbols, index)),
+                symbol_id: ids.get(index).cloned().unwrap_or_default(),
                 kind: symbol.kind.as_str(),
                 file_path: parsed.path.clone(),
                 start_line: symbol.start_line,
@@ -114,16 +116,30 @@ pub fn in_file(scope: &Scope<'_>, relative: &str, limit: usize) -> Result<Undocu
 pub fn in_scope(scope: &Scope<'_>, limit: usize) -> Result<UndocumentedReport> {
     scope.require_symbols()?;
     let mut report = UndocumentedReport::default();
-    for doc in scope.docs() {
+    let docs = scope.docs();
+    scope.work.set_total(docs.len() as u64);
+    for doc in docs {
+        if scope.work.should_stop() {
+            break;
+        }
+        scope.work.advance(1);
         let Some(definitions) = &doc.definitions else {
             continue;
         };
         report.files += 1;
-        for definition in definitions.iter().filter(|d| d.kind.is_callable()) {
+        let mut ids: Option<Vec<String>> = None;
+        for (index, definition) in definitions.iter().enumerate() {
+            if !definition.kind.is_callable() {
+                continue;
+            }
             report.count(&doc.language, definition.documented);
             if !definition.documented && report.undocumented_functions.len() < limit {
+                let ids = ids.get_or_insert_with(|| {
+                    ids::assign(&doc.path, &ids::definition_names(definitions))
+                });
                 report.undocumented_functions.push(Undocumented {
                     name: definition.name.to_string(),
+                    symbol_id: ids.get(index).cloned().unwrap_or_default(),
                     qualified_name: None,
                     kind: definition.kind.as_str(),
                     file_path: doc.path.to_string(),

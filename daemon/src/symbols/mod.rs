@@ -10,6 +10,7 @@
 pub mod deps;
 mod extract;
 pub mod grammars;
+pub mod ids;
 
 use serde::{Deserialize, Serialize};
 
@@ -171,6 +172,9 @@ pub struct Definition {
     pub index: u32,
     /// First line of the definition.
     pub start_line: u32,
+    /// Last line of the definition (so the symbol holding a line is known without reading
+    /// the file's structure).
+    pub end_line: u32,
     /// What it is.
     pub kind: SymbolKind,
     /// Whether it is documented.
@@ -231,6 +235,7 @@ impl FileSymbols {
                     name: symbol.name.as_str().into(),
                     index: index as u32,
                     start_line: symbol.start_line,
+                    end_line: symbol.end_line,
                     kind: symbol.kind,
                     documented: symbol.documented,
                     parent: symbol.parent,

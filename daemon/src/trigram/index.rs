@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use super::query::TrigramQuery;
 use super::segment::Segment;
-use crate::store::ContentHash;
+use crate::hash::ContentHash;
 
 /// Documents per copy-on-write chunk of the document table.
 const CHUNK: usize = 1024;
@@ -81,6 +81,10 @@ pub struct RootIndex {
     pub docs: DocTable,
     /// Segments with their store keys.
     pub segments: Vec<(u64, Arc<Segment>)>,
+    /// Grows with every committed change to the root's documents since the daemon started
+    /// (merges, which change no answer, leave it alone): answers computed from the same
+    /// generation are computed from the same files.
+    pub generation: u64,
 }
 
 impl RootIndex {

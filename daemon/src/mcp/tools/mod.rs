@@ -1,98 +1,42 @@
-//! The MCP tools: one file per tool, each with its parameter type (whose JSON Schema is the
-//! tool's input schema) and its handler. This module lists them and dispatches calls.
+//! The MCP tools: one file per tool with its description; the question each answers lives
+//! in `crate::queries` under the same name, whose `Params` give the tool's input schema and
+//! whose answer envelope gives its `outputSchema`. This module lists the tools (the list
+//! generates their `mod` lines), describes them for `tools/list` and dispatches calls.
 //!
 //! Every tool answers with a JSON object (sent as `structuredContent` and as its text), or
 //! with an `isError` result whose text says what was wrong and how to fix it. Tools never
 //! panic on their input and never return bare JSON scalars or arrays (Gemini CLI parses the
 //! text of a result and rejects anything but an object).
 
-mod analyze_function_dependencies;
-mod count_lines_of_code;
-mod find_references;
-mod find_symbol;
-mod get_configuration;
-mod get_dependencies_overview;
-mod get_file_structure;
-mod get_performance_metrics;
-mod index_codebase;
-mod list_undocumented_functions;
-mod read_code_file;
-mod search_codebase;
-
-use std::path::PathBuf;
 use std::sync::Arc;
 
-use rmcp::RoleServer;
-use rmcp::model::{JsonObject, ProgressToken, Tool, ToolAnnotations};
-use rmcp::service::Peer;
+use codesage_shared::config::Config;
+use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use schemars::JsonSchema;
-use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::engine::{Engine, EngineError, Root};
-use crate::structure::{Scope, StructureError};
+use crate::queries::{self, Limits, QueryError, Request, answer, page};
 
-/// What a tool call can see.
-pub struct ToolContext {
-    /// The shared daemon state.
-    pub engine: Arc<Engine>,
-    /// Roots the client declared (its workspace folders), canonical.
-    pub client_roots: Vec<PathBuf>,
-    /// The client, for progress notifications.
-    pub peer: Peer<RoleServer>,
-    /// Progress token of this request, if the client asked for progress.
-    pub progress_token: Option<ProgressToken>,
-}
-
-/// Why a tool call failed; the message goes to the model, so it says what to do.
-#[derive(Debug, thiserror::Error)]
-pub enum ToolError {
-    /// The arguments do not fit the tool's schema.
-    #[error("invalid arguments for {tool}: {message}")]
-    InvalidArguments {
-        /// Tool name.
-        tool: &'static str,
-        /// What was wrong.
-        message: String,
-    },
-    /// The request was understood but cannot be served.
-    #[error("{0}")]
-    Failed(String),
-}
-
-impl From<EngineError> for ToolError {
-    fn from(err: EngineError) -> Self {
-        ToolError::Failed(err.to_string())
-    }
-}
-
-/// Result of a tool handler: a JSON object, or an error for the model.
-pub type ToolResult = Result<serde_json::Map<String, Value>, ToolError>;
-
-/// Declares the tool modules once: the list, the names and the dispatch all come from here.
+/// Declares the tools once: their modules, their names, their descriptions and the dispatch
+/// all come from here. Each name is also a query in `crate::queries`.
 macro_rules! tools {
     ($($tool:ident),* $(,)?) => {
+        $(mod $tool;)*
+
         /// Names of every tool, in the order `tools/list` shows them.
         pub const TOOL_NAMES: &[&str] = &[$(stringify!($tool)),*];
 
-        /// Every tool, in the order `tools/list` shows them.
-        pub fn all() -> Vec<Tool> {
-            vec![$($tool::tool()),*]
-        }
-
-        /// Calls tool `name`; `None` if there is no such tool.
-        pub async fn call(
-            name: &str,
-            arguments: Option<JsonObject>,
-            ctx: &ToolContext,
-        ) -> Option<ToolResult> {
-            match name {
-                $(stringify!($tool) => Some(match parse(stringify!($tool), arguments) {
-                    Ok(params) => $tool::call(ctx, params).await,
-                    Err(err) => Err(err),
-                }),)*
-                _ => None,
-            }
+        /// Every tool, in the order `tools/list` shows them, with the limits of `config`.
+        pub fn all(config: &Config) -> Vec<Tool> {
+            vec![$(
+                describe::<queries::$tool::Params, queries::$tool::Output>(
+                    stringify!($tool),
+                    $tool::DESCRIPTION,
+                    $tool::READ_ONLY,
+                    queries::$tool::limits(config),
+                    config,
+                )
+            ),*]
         }
     };
 }
@@ -112,27 +56,51 @@ tools!(
     get_performance_metrics,
 );
 
-/// Parses a tool's arguments into its parameter type.
-fn parse<P: DeserializeOwned>(
-    tool: &'static str,
+/// Calls tool `name`; `None` if there is no such tool.
+pub async fn call(
+    name: &str,
     arguments: Option<JsonObject>,
-) -> Result<P, ToolError> {
-    let value = Value::Object(arguments.unwrap_or_default());
-    serde_json::from_value(value).map_err(|err| ToolError::InvalidArguments {
-        tool,
-        message: err.to_string(),
-    })
+    request: Request,
+) -> Option<Result<Value, QueryError>> {
+    if !TOOL_NAMES.contains(&name) {
+        return None;
+    }
+    let answer = queries::dispatch(name, arguments.unwrap_or_default(), request).await?;
+    Some(answer.and_then(|text| {
+        serde_json::from_str(&text).map_err(|err| QueryError::Internal {
+            query: "tools/call",
+            detail: format!("the answer is not JSON: {err}"),
+        })
+    }))
 }
 
-/// Builds a tool description with the input schema of `P`.
-fn describe<P: JsonSchema>(name: &'static str, description: &'static str, read_only: bool) -> Tool {
-    Tool::new(name, description, Arc::new(input_schema::<P>())).with_annotations(
-        ToolAnnotations::new()
-            .read_only(read_only)
-            .destructive(false)
-            .idempotent(true)
-            .open_world(false),
-    )
+/// Builds a tool description: input schema of `P`, output schema of the answer of `O`, and
+/// the paging figures of `limits`.
+fn describe<P: JsonSchema, O: JsonSchema>(
+    name: &'static str,
+    description: &'static str,
+    read_only: bool,
+    limits: Limits,
+    config: &Config,
+) -> Tool {
+    let default_tokens = config.server.answer_tokens;
+    let mut input = input_schema::<P>();
+    page::describe_limits(&mut input, limits, default_tokens);
+    let description = format!(
+        "{description} Answers are bounded: at most max_results {} (default {}, at most {}) \
+         and max_tokens (default {default_tokens}); when something is left out, `truncated` \
+         says what and `cursor` gets the next page.",
+        limits.unit, limits.default, limits.max
+    );
+    Tool::new(name, description, Arc::new(input))
+        .with_raw_output_schema(Arc::new(answer::output_schema::<O>()))
+        .with_annotations(
+            ToolAnnotations::new()
+                .read_only(read_only)
+                .destructive(false)
+                .idempotent(true)
+                .open_world(false),
+        )
 }
 
 /// The JSON Schema of `P`, simplified for the strictest clients: no `$schema`, nullable
@@ -188,118 +156,55 @@ fn simplify_schema(value: &mut Value) {
     }
 }
 
-/// Resolves a `codebase_path` argument given relative to the client's first root.
-fn resolve_argument_path(ctx: &ToolContext, path: &str) -> Result<PathBuf, ToolError> {
-    let path = PathBuf::from(path.trim());
-    if path.as_os_str().is_empty() {
-        return Err(ToolError::Failed("the path is empty".into()));
-    }
-    if path.is_absolute() {
-        return Ok(path);
-    }
-    match ctx.client_roots.first() {
-        Some(root) => Ok(root.join(path)),
-        None => Err(ToolError::Failed(format!(
-            "{} is a relative path and this client declared no workspace root to resolve it \
-             against; give an absolute path",
-            path.display()
-        ))),
-    }
-}
-
-/// An optional `codebase_path` argument, resolved; blank counts as absent (the tool then
-/// uses the client's roots).
-fn optional_codebase(ctx: &ToolContext, path: Option<&str>) -> Result<Option<PathBuf>, ToolError> {
-    path.filter(|path| !path.trim().is_empty())
-        .map(|path| resolve_argument_path(ctx, path))
-        .transpose()
-}
-
-/// How many results to list: `requested` (default `default`), 0 meaning the server's
-/// `max`, never more than `max`.
-fn list_limit(requested: Option<u32>, default: u32, max: u32) -> usize {
-    let limit = match requested.unwrap_or(default) {
-        0 => max,
-        n => n.min(max),
-    };
-    limit as usize
-}
-
-/// Finds the file a tool is about: `file_path` absolute, or relative to `codebase_path`
-/// when given, else to an indexed root. Returns its root and its path relative to it.
-fn locate_file(
-    ctx: &ToolContext,
-    codebase_path: Option<&str>,
-    file_path: &str,
-) -> Result<(Arc<Root>, String), ToolError> {
-    let file = PathBuf::from(file_path.trim());
-    if file.as_os_str().is_empty() {
-        return Err(ToolError::Failed("file_path is empty".into()));
-    }
-    let codebase = codebase_path.filter(|path| !path.trim().is_empty());
-    let requested = match codebase {
-        Some(codebase) if file.is_relative() => resolve_argument_path(ctx, codebase)?.join(&file),
-        _ => file,
-    };
-    let (root, relative) = ctx.engine.locate(&requested)?;
-    if relative.is_empty() {
-        return Err(ToolError::Failed(format!(
-            "{} is the codebase root, not a file",
-            root.path.display()
-        )));
-    }
-    Ok((root, relative))
-}
-
-/// Runs a structural query on `root` (or directory `prefix` in it) and returns its answer as
-/// the tool's object, with notes on the index's freshness when there are any.
-async fn structure_answer<T, F>(
-    ctx: &ToolContext,
-    root: &Arc<Root>,
-    prefix: String,
-    query: F,
-) -> ToolResult
-where
-    T: serde::Serialize + Send + 'static,
-    F: FnOnce(&Scope<'_>) -> Result<T, StructureError> + Send + 'static,
-{
-    let (answer, notes) = ctx.engine.structure(root, prefix, query).await?;
-    let mut object = to_object(&answer)?;
-    if !notes.is_empty() {
-        object.insert("notes".into(), notes.into());
-    }
-    Ok(object)
-}
-
-/// Turns a serializable value into the JSON object a tool returns.
-fn to_object<T: serde::Serialize>(value: &T) -> ToolResult {
-    match serde_json::to_value(value) {
-        Ok(Value::Object(object)) => Ok(object),
-        Ok(other) => {
-            let mut object = serde_json::Map::new();
-            object.insert("result".into(), other);
-            Ok(object)
-        }
-        Err(err) => Err(ToolError::Failed(format!(
-            "cannot encode the result: {err}"
-        ))),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
     fn every_tool_has_an_object_schema_without_nullable_types() {
-        for tool in all() {
+        let config = Config::default();
+        for tool in all(&config) {
             let schema = Value::Object(tool.input_schema.as_ref().clone());
             assert_eq!(schema["type"], "object", "{}", tool.name);
             let text = schema.to_string();
             assert!(!text.contains("\"null\""), "{}: {text}", tool.name);
             assert!(!text.contains("uint"), "{}: {text}", tool.name);
             assert!(TOOL_NAMES.contains(&tool.name.as_ref()), "{}", tool.name);
+            for paging in ["max_results", "max_tokens", "cursor"] {
+                assert!(
+                    schema["properties"][paging].is_object(),
+                    "{} takes {paging}: {text}",
+                    tool.name
+                );
+            }
+            let output = tool.output_schema.as_ref().expect("output schema");
+            // A payload field named like an envelope field would appear twice.
+            let required: Vec<&str> = output["required"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_str)
+                .collect();
+            let unique: std::collections::HashSet<&&str> = required.iter().collect();
+            assert_eq!(unique.len(), required.len(), "{}: {required:?}", tool.name);
+            for envelope in [
+                "notes",
+                "truncated",
+                "cursor",
+                "index_generation",
+                "partial",
+            ] {
+                assert!(
+                    output["properties"][envelope].is_object(),
+                    "{}: {envelope} in {}",
+                    tool.name,
+                    Value::Object(output.as_ref().clone())
+                );
+            }
         }
-        assert_eq!(all().len(), TOOL_NAMES.len());
+        assert_eq!(all(&config).len(), TOOL_NAMES.len());
+        for name in TOOL_NAMES {
+            assert!(queries::NAMES.contains(name), "{name} is a query");
+        }
     }
 }

@@ -1,0 +1,76 @@
+//! `analyze_function_dependencies(file_path, function_name?)`: what a function (or every
+//! function of a file) calls, split into same-file, same-project and external callees, with
+//! its length, branch count and cyclomatic complexity.
+
+use std::sync::Arc;
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::page::Extent;
+use super::scope::RootScope;
+use super::{Answer, Ctx, Limits, PageArgs, QueryResult};
+use crate::structure::callees::{self, FunctionDependenciesReport};
+
+/// Parameters of `analyze_function_dependencies` (the original CodeSage's names).
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct Params {
+    /// The file: absolute, or relative to codebase_path / the indexed root.
+    pub file_path: String,
+    /// The function or method to analyse (`name`, or `Class.method`); every function of the
+    /// file when omitted.
+    #[serde(default)]
+    pub function_name: Option<String>,
+    /// Indexed codebase the file is in, when file_path is relative.
+    #[serde(default)]
+    pub codebase_path: Option<String>,
+    /// Paging: `max_results` counts functions.
+    #[serde(flatten)]
+    pub page: PageArgs,
+}
+
+/// What the functions call.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Output {
+    /// The root.
+    pub root: String,
+    /// The report (its list holds this page's functions; totals cover them all).
+    #[serde(flatten)]
+    pub report: FunctionDependenciesReport,
+}
+
+/// Functions per answer.
+pub fn limits(_config: &codesage_shared::config::Config) -> Limits {
+    Limits {
+        unit: "functions",
+        default: 100,
+        max: 2000,
+    }
+}
+
+/// Runs the query.
+pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
+    let pager = ctx.pager(&params.page, limits(ctx.engine.config()))?;
+    let (root, relative) = ctx.file_scope(params.codebase_path.as_deref(), &params.file_path)?;
+    let scope = RootScope {
+        root: Arc::clone(&root),
+        prefix: String::new(),
+    };
+    let function_name = params.function_name;
+    let on = ctx
+        .on_root(&scope, "functions", move |scope| {
+            callees::analyze(scope, &relative, function_name.as_deref())
+        })
+        .await?;
+    let mut report = on.value;
+    let functions = std::mem::take(&mut report.functions);
+    let base = Answer::new(()).with_notes(on.notes).at_generation(on.generation);
+    let root_text = root.path.display().to_string();
+    pager.answer(base, functions, Extent::Complete, |page| Output {
+        root: root_text.clone(),
+        report: FunctionDependenciesReport {
+            functions: page,
+            ..report.clone()
+        },
+    })
+}

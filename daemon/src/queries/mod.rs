@@ -1,0 +1,241 @@
+//! The query layer: every question a client can ask, one file each, answered the same way
+//! whichever front end asks (an MCP tool in `crate::mcp::tools`, a `codesage` command over
+//! the control channel).
+//!
+//! A query file holds the question's `Params` (its JSON arguments; their schema is the MCP
+//! tool's input schema), its `Output` (the payload of the answer), its [`Limits`] and an
+//! async `run`. Everything a query needs is here: resolving roots and files from arguments
+//! ([`scope`]), running blocking work with progress, cancellation and a deadline ([`work`]),
+//! and wrapping the payload in the one answer envelope every tool returns, bounded in results
+//! and tokens, with a cursor for the next page ([`answer`], [`page`]).
+//!
+//! Adding a question: write `queries/<name>.rs` with `Params`, `Output`, `limits` and `run`,
+//! and list it in [`queries!`] below; to offer it to MCP clients, add a tool file in
+//! `mcp/tools/` and list it in that module's `tools!`. See ARCHITECTURE.md for an example.
+
+pub mod answer;
+pub mod page;
+pub mod scope;
+pub mod work;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use codesage_shared::words::{Explain, Words};
+use serde_json::{Map, Value};
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+
+use crate::engine::Engine;
+pub use answer::{Answer, Truncated};
+pub use page::{Limits, PageArgs};
+pub use work::{ProgressUpdate, Work};
+
+/// Who is asking, which decides defaults, limits and wording.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    /// How messages name tools and arguments.
+    pub words: Words,
+    /// The roots a request without `codebase_path` is about (an MCP client's workspace
+    /// roots, the command line's current directory); empty for "every indexed root".
+    pub default_roots: Vec<PathBuf>,
+    /// Relative paths in arguments are resolved against this directory (the first client
+    /// root, the command line's current directory).
+    pub base_dir: Option<PathBuf>,
+    /// Answers must fit an agent: default result and token budgets apply, results are capped
+    /// at each tool's maximum, and long calls answer before a deadline. The command line
+    /// lifts these (its `0` means "everything").
+    pub bounded: bool,
+}
+
+impl Caller {
+    /// An MCP client with these workspace roots.
+    pub fn mcp(client_roots: Vec<PathBuf>) -> Caller {
+        Caller {
+            words: Words::Mcp,
+            base_dir: client_roots.first().cloned(),
+            default_roots: client_roots,
+            bounded: true,
+        }
+    }
+}
+
+/// One request as a front end hands it to the query layer.
+pub struct Request {
+    /// The daemon.
+    pub engine: Arc<Engine>,
+    /// Who asks.
+    pub caller: Caller,
+    /// Where progress goes, if the client wants it.
+    pub progress: Option<mpsc::UnboundedSender<ProgressUpdate>>,
+    /// Cancelled when the client withdraws the request.
+    pub cancel: CancellationToken,
+}
+
+/// What a running query sees.
+pub struct Ctx {
+    /// The daemon.
+    pub engine: Arc<Engine>,
+    /// Who asks.
+    pub caller: Caller,
+    /// The query's name (the MCP tool's).
+    pub name: &'static str,
+    /// Hash of the arguments that define the answer (everything but paging), so a cursor is
+    /// only accepted by the query that issued it.
+    pub fingerprint: u64,
+    progress: Option<mpsc::UnboundedSender<ProgressUpdate>>,
+    /// Cancelled when the client withdraws the request.
+    pub cancel: CancellationToken,
+    /// When a long call must answer with what it has (`None`: no deadline).
+    pub deadline: Option<Instant>,
+}
+
+impl Ctx {
+    /// The vocabulary of the front end.
+    pub fn words(&self) -> Words {
+        self.caller.words
+    }
+
+    /// Reports progress, if the client asked for it.
+    pub fn progress(&self, update: ProgressUpdate) {
+        if let Some(sender) = &self.progress {
+            let _ = sender.send(update);
+        }
+    }
+
+    /// Whether the client wants progress.
+    pub fn wants_progress(&self) -> bool {
+        self.progress.is_some()
+    }
+
+    /// A failure explained in the caller's words.
+    pub fn fail(&self, err: impl Explain) -> QueryError {
+        QueryError::Failed(err.explain(self.words()))
+    }
+}
+
+/// Why a query failed. The message goes to the person or model that asked, so it says what
+/// was wrong and what to do instead.
+#[derive(Debug, thiserror::Error)]
+pub enum QueryError {
+    /// The arguments do not fit the query's parameters.
+    #[error("invalid arguments for {query}: {message}")]
+    InvalidArguments {
+        /// The query.
+        query: &'static str,
+        /// What was wrong.
+        message: String,
+    },
+    /// The request was understood but cannot be served.
+    #[error("{0}")]
+    Failed(String),
+    /// The client withdrew the request.
+    #[error("the request was cancelled")]
+    Cancelled,
+    /// Something that should not happen happened; the daemon keeps running.
+    #[error(
+        "internal error in {query} (a bug in CodeSage; details are in the daemon log): \
+         {detail}. The daemon is still running; try again"
+    )]
+    Internal {
+        /// The query.
+        query: &'static str,
+        /// What failed.
+        detail: String,
+    },
+}
+
+/// Result of a query.
+pub type QueryResult<T> = Result<Answer<T>, QueryError>;
+
+/// Declares the query modules once: their `mod` lines, their names, their limits and the
+/// dispatch by name that both front ends use.
+macro_rules! queries {
+    ($($query:ident),* $(,)?) => {
+        $(pub mod $query;)*
+
+        /// Every query's name.
+        pub const NAMES: &[&str] = &[$(stringify!($query)),*];
+
+        /// Runs query `name` with JSON `arguments`; `None` if there is no such query. The
+        /// answer is the envelope's JSON text (an object).
+        pub async fn dispatch(
+            name: &str,
+            arguments: Map<String, Value>,
+            request: Request,
+        ) -> Option<Result<String, QueryError>> {
+            match name {
+                $(stringify!($query) => Some(
+                    run_query(stringify!($query), arguments, request, $query::run).await
+                ),)*
+                _ => None,
+            }
+        }
+
+        /// The limits of query `name` under `config`.
+        pub fn limits(name: &str, config: &codesage_shared::config::Config) -> Option<Limits> {
+            match name {
+                $(stringify!($query) => Some($query::limits(config)),)*
+                _ => None,
+            }
+        }
+    };
+}
+
+queries!(
+    index_codebase,
+    reindex,
+    search_codebase,
+    read_code_file,
+    count_lines_of_code,
+    get_file_structure,
+    find_symbol,
+    find_references,
+    list_undocumented_functions,
+    analyze_function_dependencies,
+    get_dependencies_overview,
+    get_configuration,
+    get_performance_metrics,
+);
+
+/// Parses the arguments, runs the query with its context, and turns the answer into the
+/// envelope's JSON object.
+async fn run_query<P, T, F, Fut>(
+    name: &'static str,
+    arguments: Map<String, Value>,
+    request: Request,
+    run: F,
+) -> Result<String, QueryError>
+where
+    P: serde::de::DeserializeOwned,
+    T: serde::Serialize,
+    F: FnOnce(Ctx, P) -> Fut,
+    Fut: std::future::Future<Output = QueryResult<T>>,
+{
+    let fingerprint = page::fingerprint(name, &arguments);
+    let params: P = serde_json::from_value(Value::Object(arguments)).map_err(|err| {
+        QueryError::InvalidArguments {
+            query: name,
+            message: err.to_string(),
+        }
+    })?;
+    let deadline = request.caller.bounded.then(|| {
+        let seconds = request.engine.config().server.answer_deadline_secs;
+        Instant::now() + Duration::from_secs(seconds)
+    });
+    let ctx = Ctx {
+        engine: request.engine,
+        caller: request.caller,
+        name,
+        fingerprint,
+        progress: request.progress,
+        cancel: request.cancel,
+        deadline,
+    };
+    let answer = run(ctx, params).await?;
+    answer.into_text().map_err(|err| QueryError::Internal {
+        query: name,
+        detail: format!("cannot encode the answer: {err}"),
+    })
+}

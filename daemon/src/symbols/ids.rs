@@ -1,0 +1,192 @@
+//! Stable symbol ids: `path#Qualified.name`, with `~N` appended for the Nth definition of the
+//! same qualified name in one file (overloads, redefinitions, `#ifdef` twins). An id survives
+//! edits anywhere else in the file and elsewhere in the codebase; it changes only when the
+//! symbol is renamed, moved to another file, or gains a same-named sibling above it. Outlines,
+//! symbol lookups and search results carry ids; `read_code_file` and `find_references` accept
+//! them.
+
+use std::collections::HashMap;
+
+use super::{Definition, FileSymbols, scope_parts};
+
+/// A parsed symbol id.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SymbolId {
+    /// File, relative to its root.
+    pub path: String,
+    /// `Class.method` style name.
+    pub qualified_name: String,
+    /// Which definition of that name in the file (1 for the first).
+    pub ordinal: usize,
+}
+
+impl SymbolId {
+    /// Parses `path#Qualified.name` or `path#Qualified.name~N`; `None` for anything else.
+    pub fn parse(text: &str) -> Option<SymbolId> {
+        let (path, name) = text.trim().rsplit_once('#')?;
+        let (qualified_name, ordinal) = match name.rsplit_once('~') {
+            Some((qualified, number)) => (qualified, number.parse().ok().filter(|n| *n >= 1)?),
+            None => (name, 1),
+        };
+        if path.is_empty() || qualified_name.is_empty() {
+            return None;
+        }
+        Some(SymbolId {
+            path: path.to_string(),
+            qualified_name: qualified_name.to_string(),
+            ordinal,
+        })
+    }
+
+    /// The symbol's short name (the last part of its qualified name).
+    pub fn name(&self) -> &str {
+        self.qualified_name
+            .rsplit(['.', ':'])
+            .next()
+            .unwrap_or(&self.qualified_name)
+    }
+}
+
+/// Whether `text` looks like a symbol id rather than a plain name.
+pub fn looks_like_id(text: &str) -> bool {
+    SymbolId::parse(text).is_some()
+}
+
+/// The id of each symbol of a file at `path`, in the order of `qualified` (one qualified
+/// name per symbol, in source order).
+pub fn assign(path: &str, qualified: &[String]) -> Vec<String> {
+    let mut seen: HashMap<&str, usize> = HashMap::new();
+    qualified
+        .iter()
+        .map(|name| {
+            let count = seen.entry(name.as_str()).or_insert(0);
+            *count += 1;
+            if *count == 1 {
+                format!("{path}#{name}")
+            } else {
+                format!("{path}#{name}~{count}")
+            }
+        })
+        .collect()
+}
+
+/// Qualified names of every symbol of a parsed file, in source order.
+pub fn qualified_names(symbols: &FileSymbols) -> Vec<String> {
+    (0..symbols.symbols.len())
+        .map(|index| {
+            let mut path = symbols.container_path(index);
+            path.push(symbols.symbols[index].name.as_str());
+            path.join(".")
+        })
+        .collect()
+}
+
+/// Qualified names of a file's in-memory definitions (the same names as
+/// [`qualified_names`] gives for its parsed structure).
+pub fn definition_names(definitions: &[Definition]) -> Vec<String> {
+    (0..definitions.len())
+        .map(|index| {
+            let mut path: Vec<&str> = Vec::new();
+            let mut parent = definitions[index].parent;
+            // Bounded: decoded data is not trusted to be free of cycles.
+            while let Some(at) = parent
+                && path.len() <= definitions.len()
+            {
+                let Some(definition) = definitions.get(at as usize) else {
+                    break;
+                };
+                path.push(&definition.name);
+                parent = definition.parent;
+            }
+            path.reverse();
+            if let Some(scope) = definitions[index].scope.as_deref() {
+                path.extend(scope_parts(scope));
+            }
+            path.push(&definitions[index].name);
+            path.join(".")
+        })
+        .collect()
+}
+
+/// The id of the innermost definition holding `line`, from a file's in-memory definitions.
+pub fn enclosing(path: &str, definitions: &[Definition], line: u32) -> Option<String> {
+    enclosing_each(path, definitions, &[line]).pop().flatten()
+}
+
+/// For each of `lines`, the id of the innermost definition of the file holding it. Names are
+/// worked out once per call, and only when some line is inside a definition.
+pub fn enclosing_each(
+    path: &str,
+    definitions: &[Definition],
+    lines: &[u32],
+) -> Vec<Option<String>> {
+    let innermost: Vec<Option<usize>> = lines
+        .iter()
+        .map(|&line| {
+            definitions
+                .iter()
+                .enumerate()
+                .filter(|(_, definition)| {
+                    definition.start_line <= line && line <= definition.end_line
+                })
+                .max_by_key(|(index, definition)| (definition.start_line, *index))
+                .map(|(index, _)| index)
+        })
+        .collect();
+    if innermost.iter().all(Option::is_none) {
+        return vec![None; lines.len()];
+    }
+    let ids = assign(path, &definition_names(definitions));
+    innermost
+        .into_iter()
+        .map(|index| index.and_then(|index| ids.get(index).cloned()))
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ids_parse_and_number_duplicates() {
+        assert_eq!(
+            SymbolId::parse("src/a.py#Store.get"),
+            Some(SymbolId {
+                path: "src/a.py".into(),
+                qualified_name: "Store.get".into(),
+                ordinal: 1
+            })
+        );
+        assert_eq!(SymbolId::parse("a.c#f~3").map(|id| id.ordinal), Some(3));
+        assert_eq!(SymbolId::parse("a.c#Store.get").unwrap().name(), "get");
+        for bad in ["plain_name", "#f", "a.c#", "a.c#f~0", "a.c#f~x"] {
+            assert_eq!(SymbolId::parse(bad), None, "{bad}");
+        }
+        let names = ["f", "Store", "Store.get", "f"].map(String::from);
+        assert_eq!(
+            assign("a.rs", &names),
+            ["a.rs#f", "a.rs#Store", "a.rs#Store.get", "a.rs#f~2"]
+        );
+    }
+
+    #[test]
+    fn memory_and_parse_agree_and_the_innermost_symbol_holds_a_line() {
+        let source = b"class Store:\n    def get(self):\n        return 1\n\n    def put(self):\n        pass\n\ndef get():\n    pass\n";
+        let symbols = crate::symbols::extract("Python", source).unwrap();
+        let definitions = symbols.definitions().unwrap();
+        assert_eq!(definition_names(&definitions), qualified_names(&symbols));
+        assert_eq!(
+            enclosing("s.py", &definitions, 3).as_deref(),
+            Some("s.py#Store.get")
+        );
+        assert_eq!(
+            enclosing("s.py", &definitions, 1).as_deref(),
+            Some("s.py#Store")
+        );
+        assert_eq!(
+            enclosing("s.py", &definitions, 9).as_deref(),
+            Some("s.py#get")
+        );
+        assert_eq!(enclosing("s.py", &definitions, 7), None);
+    }
+}
