@@ -42,23 +42,32 @@ pub fn limits(_config: &codesage_shared::config::Config) -> Limits {
 
 /// Runs the query.
 pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
-    ctx.pager(&params.page, limits(ctx.engine.config()))?;
+    // One summary: paging arguments are checked (and their clamps noted), nothing is cut.
+    let clamps = ctx
+        .pager(&params.page, limits(ctx.engine.config()))?
+        .take_notes();
+    let result = index(&ctx, &params).await;
+    result.map(|answer| answer.with_notes(clamps))
+}
+
+async fn index(ctx: &Ctx, params: &Params) -> QueryResult<Output> {
+
     let path = ctx.resolve_path(&params.path, "path")?;
     let root = ctx
         .engine
         .register_root(&path, false)
         .map_err(|err| ctx.fail(err))?;
-    if let Some(summary) = up_to_date(&ctx, &root).await {
+    if let Some(summary) = up_to_date(ctx, &root).await {
         let message = format!(
             "{} is already indexed ({} files) and kept fresh by its watcher; nothing to do.",
             root.path.display(),
             summary.files
         );
-        return Ok(answer(&ctx, &root, Output { summary, message }));
+        return Ok(answer(ctx, &root, Output { summary, message }));
     }
     let ticket = ctx.engine.start_index_for_request(&root, false);
     let job = std::sync::Arc::clone(ticket.job());
-    let outcome = follow(&ctx, &job).await;
+    let outcome = follow(ctx, &job).await;
     match outcome {
         Followed::Finished(result) => {
             let summary = result.map_err(QueryError::Failed)?;
@@ -71,7 +80,7 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
                 summary.files_removed,
                 summary.elapsed_ms
             );
-            let mut answer = answer(&ctx, &root, Output { summary, message });
+            let mut answer = answer(ctx, &root, Output { summary, message });
             // Stopped by the daemon's shutdown: what was committed stays.
             answer.partial = cancelled;
             Ok(answer)
@@ -90,7 +99,7 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
                 root.path.display(),
                 summary.files_read
             );
-            let mut answer = answer(&ctx, &root, Output { summary, message });
+            let mut answer = answer(ctx, &root, Output { summary, message });
             answer.partial = true;
             Ok(answer)
         }
