@@ -276,6 +276,8 @@ pub fn reconcile(
     stats.text_ms = progress.started.elapsed().as_millis() as u64;
     if config.symbols && !stats.cancelled {
         stats.files_parsed = parse_missing_symbols(store, root, config, prefix, progress, cancel)?;
+        // Stopped in the symbols pass: the text is complete, the symbols are not.
+        stats.cancelled = cancel.is_cancelled();
     }
     Ok(stats)
 }
