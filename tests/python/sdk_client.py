@@ -2,14 +2,18 @@
 
 Usage: sdk_client.py CODESAGE_BIN ROOT PATTERN
 
-Connects over stdio, lists the tools, indexes ROOT and searches it for PATTERN, then prints
-one JSON object with what it saw, for the Rust test to check.
+Connects over stdio, lists the tools, indexes ROOT and searches it for PATTERN, then calls
+every tool (the SDK checks each answer's structuredContent against the tool's outputSchema, and
+so does this script, with jsonschema), then prints one JSON object with what it saw, for the
+Rust test to check.
 """
 
 import asyncio
 import json
 import os
 import sys
+
+import jsonschema
 
 from mcp import ClientSession, StdioServerParameters
 from mcp.client.stdio import stdio_client
@@ -35,6 +39,33 @@ async def main(codesage_bin, root, pattern):
             bad = await session.call_tool(
                 "search_codebase", {"codebase_path": root, "pattern": "("}
             )
+            schemas = {tool.name: tool.output_schema for tool in tools.tools}
+            calls = [
+                ("index_codebase", {"path": root}),
+                ("search_codebase", {"codebase_path": root, "pattern": pattern}),
+                ("search_codebase", {"codebase_path": root, "pattern": ".", "max_results": 1}),
+                ("search_codebase", {"codebase_path": root, "pattern": "handle", "search_mode": "graph"}),
+                ("read_code_file", {"file_path": os.path.join(root, "app/service.py")}),
+                ("read_code_file", {"file_path": os.path.join(root, "app/service.py"), "symbol": "handle_request"}),
+                ("count_lines_of_code", {"codebase_path": root}),
+                ("get_file_structure", {"file_path": os.path.join(root, "app/service.py")}),
+                ("find_symbol", {"name": "handle", "codebase_path": root}),
+                ("find_references", {"symbol": "handle_request", "codebase_path": root}),
+                ("list_undocumented_functions", {"codebase_path": root}),
+                ("analyze_function_dependencies", {"file_path": os.path.join(root, "app/service.py")}),
+                ("get_dependencies_overview", {"codebase_path": root}),
+                ("get_configuration", {}),
+                ("get_performance_metrics", {"max_tokens": 400}),
+            ]
+            validated = []
+            for name, arguments in calls:
+                result = await session.call_tool(name, arguments)
+                if result.is_error:
+                    raise SystemExit(f"{name}({arguments}) failed: {result.content}")
+                if result.structured_content is None:
+                    raise SystemExit(f"{name} returned no structuredContent")
+                jsonschema.validate(result.structured_content, schemas[name])
+                validated.append(name)
             _, indexed_json = result_json(indexed)
             found_dump, found_json = result_json(found)
             bad_dump = bad.model_dump(by_alias=True, mode="json", exclude_none=True)
@@ -49,6 +80,10 @@ async def main(codesage_bin, root, pattern):
                         "search_is_error": found_dump.get("isError", False),
                         "bad_is_error": bad_dump.get("isError", False),
                         "bad_text": bad_dump["content"][0]["text"],
+                        "validated": sorted(set(validated)),
+                        "with_output_schema": sorted(
+                            name for name, schema in schemas.items() if schema
+                        ),
                     }
                 )
             )

@@ -255,6 +255,27 @@ fn with(arguments: &Value, extra: Value) -> Value {
     Value::Object(merged)
 }
 
+/// Every tool's outputSchema, compiled.
+async fn output_validators(
+    client: &McpClient,
+) -> std::collections::HashMap<String, jsonschema::Validator> {
+    let tools = client.service.list_all_tools().await.expect("tools/list");
+    tools
+        .into_iter()
+        .map(|tool| {
+            let schema = Value::Object(
+                tool.output_schema
+                    .as_deref()
+                    .cloned()
+                    .unwrap_or_else(|| panic!("{} has no outputSchema", tool.name)),
+            );
+            let validator = jsonschema::validator_for(&schema)
+                .unwrap_or_else(|err| panic!("{}: invalid outputSchema: {err}", tool.name));
+            (tool.name.to_string(), validator)
+        })
+        .collect()
+}
+
 /// Follows cursors from a first call with `paging` until the last page; returns every page.
 async fn pages(client: &McpClient, case: &Case, paging: Value) -> Vec<Value> {
     let first = with(&case.arguments, paging.clone());
@@ -309,6 +330,15 @@ async fn every_tool_pages_within_its_budget_and_pages_concatenate_to_the_whole()
     // The metrics must already list the tool itself, so its request kinds do not change
     // between pages.
     client.ok("get_performance_metrics", json!({})).await;
+    let validators = output_validators(&client).await;
+    let validate = |tool: &str, answer: &Value| {
+        let validator = &validators[tool];
+        let errors: Vec<String> = validator
+            .iter_errors(answer)
+            .map(|err| err.to_string())
+            .collect();
+        assert!(errors.is_empty(), "{tool}: {errors:?} in {answer}");
+    };
 
     for case in cases(&root) {
         let tool = case.tool;
@@ -319,6 +349,7 @@ async fn every_tool_pages_within_its_budget_and_pages_concatenate_to_the_whole()
             )
             .await;
         envelope_is_complete(tool, &unbounded);
+        validate(tool, &unbounded);
         assert!(
             unbounded["truncated"].is_null(),
             "{tool}: the fixture fits one unbounded answer: {unbounded}"
@@ -331,6 +362,7 @@ async fn every_tool_pages_within_its_budget_and_pages_concatenate_to_the_whole()
         let mut joined = Vec::new();
         for page in &by_count {
             envelope_is_complete(tool, page);
+            validate(tool, page);
             let items = (case.items)(page);
             assert!(
                 items.len() <= 2,
@@ -359,6 +391,7 @@ async fn every_tool_pages_within_its_budget_and_pages_concatenate_to_the_whole()
         let mut joined = Vec::new();
         for page in &by_budget {
             envelope_is_complete(tool, page);
+            validate(tool, page);
             let bytes = serde_json::to_string(page).unwrap().len();
             assert!(
                 bytes <= max_tokens * BYTES_PER_TOKEN,

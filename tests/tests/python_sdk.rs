@@ -1,5 +1,6 @@
 //! A client nobody on the team wrote: the official Python MCP SDK (`mcp` from PyPI) drives
-//! `codesage mcp` over stdio, lists the tools and gets the right line from `search_codebase`.
+//! `codesage mcp` over stdio, lists the tools, gets the right line from `search_codebase`, and
+//! calls every tool, validating each answer against the tool's `outputSchema`.
 //!
 //! The SDK lives in `.venv` at the repository root; `.ci/run` installs it, and this test
 //! installs it itself when it is missing, so `cargo test --workspace` is enough anywhere
@@ -48,6 +49,10 @@ fn official_python_sdk_lists_tools_and_finds_the_line() {
         hit["matches"][0]["line_content"],
         "    return os.path.join(\"a\", request)"
     );
+    // Every tool declares an outputSchema, and every answer validates against it (the SDK
+    // refuses structured content that does not).
+    assert_eq!(seen["with_output_schema"], seen["tools"], "{seen}");
+    assert_eq!(seen["validated"], seen["tools"], "{seen}");
     assert_eq!(seen["bad_is_error"], true);
     assert!(
         seen["bad_text"]

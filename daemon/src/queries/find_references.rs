@@ -34,7 +34,7 @@ pub struct Output {
     /// The name searched for.
     pub symbol: String,
     /// The symbol id given, when one was.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub symbol_id: Option<String>,
     /// Occurrences in root, path and line order.
     pub references: Vec<Reference>,

@@ -38,7 +38,7 @@ pub struct Output {
     /// The best matches first.
     pub symbols: Vec<SymbolMatch>,
     /// What to try when nothing matched.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub hint: Option<String>,
 }
 

@@ -76,7 +76,7 @@ pub struct Output {
     /// The lines, each as `number | text`.
     pub content: String,
     /// The symbol the slice is cut to, when one was asked for.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub symbol: Option<SymbolSlice>,
 }
 

@@ -83,14 +83,14 @@ pub struct Output {
     /// matched, in all.
     pub total_matches: u64,
     /// Regex mode: files whose contents were examined.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub files_searched: Option<u64>,
     /// Regex mode: `trigram` when the index chose the files to verify, `scan` when the
     /// pattern has no usable trigram and every file was verified.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub strategy: Option<String>,
     /// Graph mode: levels followed.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub depth: Option<usize>,
     /// Milliseconds the search took inside the daemon.
     pub elapsed_ms: f64,

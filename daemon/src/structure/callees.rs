@@ -35,10 +35,10 @@ pub struct Callee {
     /// Lines of the calls inside the function.
     pub lines: Vec<u32>,
     /// Where it is defined (same file or project; up to three).
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub defined_at: Vec<CalleeLocation>,
     /// Definitions with this name in the project, when more than are listed.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub definitions_total: Option<usize>,
 }
 

@@ -32,7 +32,7 @@ pub struct GraphSymbol {
     pub qualified_name: String,
     /// The matched symbol's id (`path#Class.method`), which `read_code_file` and
     /// `find_references` accept (callers and callees do not carry one).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub symbol_id: Option<String>,
     /// What it is.
     pub kind: &'static str,

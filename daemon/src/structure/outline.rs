@@ -30,14 +30,14 @@ pub struct OutlineNode {
     /// Whether it has a docstring or doc comment.
     pub documented: bool,
     /// The type it belongs to when the definition names it (Go receiver, C++ `Type::`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
     /// Shown only to hold the nested symbols of this page: the symbol itself was listed on
     /// an earlier page.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub continued: bool,
     /// Symbols defined inside it.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub children: Vec<OutlineNode>,
 }
 

@@ -57,7 +57,7 @@ pub struct Reference {
     /// What it is.
     pub kind: ReferenceKind,
     /// The symbol the occurrence is inside (`Class.method`), if any.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub enclosing: Option<String>,
     /// The line's text, trimmed.
     pub line_content: String,

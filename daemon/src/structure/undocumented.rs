@@ -15,7 +15,7 @@ pub struct Undocumented {
     /// Its name.
     pub name: String,
     /// `Class.method` style name, when known (single-file answers).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub qualified_name: Option<String>,
     /// Its id (`path#Class.method`), which `read_code_file` and `find_references` accept.
     pub symbol_id: String,
@@ -26,7 +26,7 @@ pub struct Undocumented {
     /// First line.
     pub start_line: u32,
     /// Its signature line (single-file answers).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub signature: Option<String>,
 }
 
