@@ -1,0 +1,335 @@
+//! Store tests: contents shared by hash with reference counts, symbols living and dying
+//! with their content, schema and layout changes, the single-writer lock.
+use super::*;
+
+fn record(content: &[u8]) -> (FileRecord, Vec<u8>) {
+    let record = FileRecord {
+        size: content.len() as u64,
+        mtime_ns: 1,
+        hash: *blake3::hash(content).as_bytes(),
+        language: "Rust".into(),
+        lines: LineCounts::default(),
+        skipped: None,
+        indexed_ns: 0,
+        doc_id: None,
+    };
+    (record, zstd::encode_all(content, 3).unwrap())
+}
+
+/// Stores `fn main() {}` (as made by `record`) at `main.rs` of `root`.
+fn upsert_main(store: &Store, root: RootId, rec: &FileRecord, blob: &[u8]) {
+    store
+        .apply(
+            root,
+            vec![FileChange::Upsert {
+                path: "main.rs".into(),
+                record: rec.clone(),
+                blob: Some(blob.to_vec()),
+                trigrams: Some(crate::trigram::trigrams(b"fn main() {}\n")),
+                symbols: None,
+            }],
+        )
+        .unwrap();
+}
+
+#[test]
+fn contents_are_shared_and_refcounted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 1 << 20).unwrap();
+    let a = store.add_root("/a", 0).unwrap();
+    let b = store.add_root("/b", 0).unwrap();
+    assert_ne!(a.id, b.id);
+    assert_eq!(store.add_root("/a", 5).unwrap().id, a.id, "idempotent");
+
+    let (rec, blob) = record(b"fn main() {}\n");
+    for root in [a.id, b.id] {
+        upsert_main(&store, root, &rec, &blob);
+    }
+    let snap = store.snapshot().unwrap();
+    assert_eq!(snap.content(&rec.hash).unwrap().unwrap(), b"fn main() {}\n");
+    drop(snap);
+
+    store
+        .apply(
+            a.id,
+            vec![FileChange::Remove {
+                path: "main.rs".into(),
+            }],
+        )
+        .unwrap();
+    let snap = store.snapshot().unwrap();
+    assert!(
+        snap.content(&rec.hash).unwrap().is_some(),
+        "still used by b"
+    );
+    assert!(snap.file(a.id, "main.rs").unwrap().is_none());
+    drop(snap);
+
+    store
+        .apply(
+            b.id,
+            vec![FileChange::Remove {
+                path: "main.rs".into(),
+            }],
+        )
+        .unwrap();
+    assert!(
+        store
+            .snapshot()
+            .unwrap()
+            .content(&rec.hash)
+            .unwrap()
+            .is_none(),
+        "last reference gone"
+    );
+}
+
+#[test]
+fn symbols_live_and_die_with_their_content_and_reload_into_the_index() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = b"/// Doc.\nfn main() {}\nstruct Point;\n";
+    let parsed = crate::symbols::extract("Rust", source).unwrap();
+    let (rec, blob) = record(source);
+    let upsert = |path: &str, symbols: Option<ParsedSymbols>| FileChange::Upsert {
+        path: path.into(),
+        record: rec.clone(),
+        blob: Some(blob.clone()),
+        trigrams: Some(crate::trigram::trigrams(source)),
+        symbols,
+    };
+    let root = {
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let root = store.add_root("/r", 0).unwrap().id;
+        // The second copy of the same content comes without symbols (as the indexer
+        // sends it when only the path is new): its document still gets them.
+        store
+            .apply(
+                root,
+                vec![
+                    upsert("a.rs", Some(ParsedSymbols::new(&parsed))),
+                    upsert("b.rs", None),
+                ],
+            )
+            .unwrap();
+        let expected = [
+            ("a.rs".to_string(), "main".to_string()),
+            ("a.rs".into(), "Point".into()),
+            ("b.rs".into(), "main".into()),
+            ("b.rs".into(), "Point".into()),
+        ];
+        let mut expected = expected.to_vec();
+        expected.sort();
+        assert_eq!(store.definition_names(root), expected);
+        let snap = store.snapshot().unwrap();
+        assert_eq!(snap.symbols(&rec.hash).unwrap().unwrap(), parsed);
+        drop(snap);
+        store
+            .apply(
+                root,
+                vec![FileChange::Remove {
+                    path: "a.rs".into(),
+                }],
+            )
+            .unwrap();
+        root
+    };
+    // Reopened: definitions come back from the store.
+    let store = Store::open(dir.path(), 1 << 20).unwrap();
+    assert_eq!(
+        store.definition_names(root),
+        [
+            ("b.rs".to_string(), "Point".to_string()),
+            ("b.rs".into(), "main".into())
+        ]
+    );
+    store
+        .apply(
+            root,
+            vec![FileChange::Remove {
+                path: "b.rs".into(),
+            }],
+        )
+        .unwrap();
+    assert!(
+        store
+            .snapshot()
+            .unwrap()
+            .symbols(&rec.hash)
+            .unwrap()
+            .is_none(),
+        "symbols go with the last reference"
+    );
+    assert!(store.definition_names(root).is_empty());
+}
+
+#[test]
+fn files_are_scoped_to_their_root_and_sorted() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 1 << 20).unwrap();
+    let a = store.add_root("/a", 0).unwrap();
+    let b = store.add_root("/b", 0).unwrap();
+    let (rec, blob) = record(b"x");
+    let upsert = |path: &str| FileChange::Upsert {
+        path: path.into(),
+        record: rec.clone(),
+        blob: Some(blob.clone()),
+        trigrams: Some(Vec::new()),
+        symbols: None,
+    };
+    store
+        .apply(a.id, vec![upsert("z.rs"), upsert("a.rs")])
+        .unwrap();
+    store.apply(b.id, vec![upsert("m.rs")]).unwrap();
+    let names: Vec<_> = store
+        .files(a.id)
+        .unwrap()
+        .into_iter()
+        .map(|f| f.0)
+        .collect();
+    assert_eq!(names, ["a.rs", "z.rs"]);
+}
+
+#[test]
+fn reopening_keeps_data_and_newer_schema_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    {
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        store.add_root("/kept", 0).unwrap();
+    }
+    let store = Store::open(dir.path(), 1 << 20).unwrap();
+    assert_eq!(store.roots().unwrap()[0].path, "/kept");
+    {
+        let txn = store.db.read().begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert(SCHEMA_KEY, (SCHEMA_VERSION + 1).to_le_bytes().as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    drop(store);
+    let err = Store::open(dir.path(), 1 << 20).err().unwrap();
+    assert!(matches!(err, StoreError::NewerSchema { .. }), "{err}");
+    assert!(err.to_string().contains("upgrade"), "{err}");
+}
+
+#[test]
+fn switching_the_trigram_index_drops_file_records_but_keeps_roots() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rec, blob) = record(b"fn main() {}\n");
+    {
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let root = store.add_root("/kept", 0).unwrap();
+        upsert_main(&store, root.id, &rec, &blob);
+        assert_eq!(store.view(root.id).unwrap().index.segments.len(), 1);
+    }
+    let store = Store::open_with(
+        dir.path(),
+        1 << 20,
+        Layout {
+            trigram_index: false,
+            symbols: true,
+        },
+    )
+    .unwrap();
+    let roots = store.roots().unwrap();
+    assert_eq!(roots.len(), 1);
+    assert!(store.files(roots[0].id).unwrap().is_empty());
+    let view = store.view(roots[0].id).unwrap();
+    assert!(!view.trigram_index);
+    assert!(view.index.segments.is_empty());
+}
+
+#[test]
+fn a_new_symbol_extractor_drops_file_records_so_they_are_parsed_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rec, blob) = record(b"fn main() {}\n");
+    let root = {
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let root = store.add_root("/kept", 0).unwrap().id;
+        upsert_main(&store, root, &rec, &blob);
+        root
+    };
+    {
+        // Same extractor: records stay.
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(store.files(root).unwrap().len(), 1);
+    }
+    {
+        // A store written by an older extractor.
+        let db =
+            Database::create(dir.path().join(codesage_shared::paths::STORE_FILE_NAME)).unwrap();
+        let txn = db.begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert(
+                EXTRACTOR_KEY,
+                (crate::symbols::EXTRACTOR_VERSION - 1)
+                    .to_le_bytes()
+                    .as_slice(),
+            )
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    let store = Store::open(dir.path(), 1 << 20).unwrap();
+    assert_eq!(store.roots().unwrap().len(), 1);
+    assert!(store.files(root).unwrap().is_empty());
+}
+
+#[test]
+fn symbols_added_later_reach_every_root_holding_the_content() {
+    let dir = tempfile::tempdir().unwrap();
+    let source = b"fn shared() {}\n";
+    let (rec, blob) = record(source);
+    let store = Store::open(dir.path(), 1 << 20).unwrap();
+    let upsert = || FileChange::Upsert {
+        path: "lib.rs".into(),
+        record: rec.clone(),
+        blob: Some(blob.clone()),
+        trigrams: Some(crate::trigram::trigrams(source)),
+        symbols: None,
+    };
+    let first = store.add_root("/one", 0).unwrap().id;
+    let second = store.add_root("/two", 0).unwrap().id;
+    store.apply(first, vec![upsert()]).unwrap();
+    store.apply(second, vec![upsert()]).unwrap();
+    let defined = |root| {
+        store.view(root).unwrap().index.docs.iter().all(|(_, doc)| {
+            doc.definitions
+                .as_ref()
+                .is_some_and(|defs| defs.iter().any(|def| &*def.name == "shared"))
+        })
+    };
+    assert!(!defined(first) && !defined(second));
+
+    let parsed = ParsedSymbols::new(&crate::symbols::extract("Rust", source).unwrap());
+    let (dead, _) = record(b"fn gone() {}\n");
+    let stored = store
+        .add_symbols(vec![
+            (rec.hash, parsed.clone()),
+            (dead.hash, parsed.clone()),
+        ])
+        .unwrap();
+    assert_eq!(
+        stored, 1,
+        "symbols of content nobody references are not kept"
+    );
+    assert!(defined(first) && defined(second));
+    assert!(
+        store
+            .snapshot()
+            .unwrap()
+            .symbols(&dead.hash)
+            .unwrap()
+            .is_none()
+    );
+    // Already there: not stored twice.
+    assert_eq!(store.add_symbols(vec![(rec.hash, parsed)]).unwrap(), 0);
+}
+
+#[test]
+fn second_open_reports_lock() {
+    let dir = tempfile::tempdir().unwrap();
+    let _first = Store::open(dir.path(), 1 << 20).unwrap();
+    let err = Store::open(dir.path(), 1 << 20).err().unwrap();
+    assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+}

@@ -1,0 +1,251 @@
+//! Reading the store: the in-memory index of each root, rebuilt from the stored records and
+//! segments when the store opens and swapped at every commit, and [`View`]s that pair a read
+//! transaction with the index of the same commit, so a query sees one consistent state.
+
+use super::*;
+
+/// The current index of one root. Writers replace it under the write lock while they
+/// commit, so a reader that takes the read lock gets a read transaction and an index that
+/// match.
+#[derive(Default)]
+pub(super) struct RootView {
+    pub(super) current: parking_lot::RwLock<Arc<RootIndex>>,
+}
+
+/// A consistent read-only state of one root: store contents and trigram index.
+pub struct View {
+    /// The store at the moment of the view.
+    pub snapshot: Snapshot,
+    /// The root's index at the same moment.
+    pub index: Arc<RootIndex>,
+    /// Whether the index has trigram segments (otherwise every document is a candidate).
+    pub trigram_index: bool,
+    cache: Option<Arc<ContentCache>>,
+}
+
+impl View {
+    /// The decompressed content with hash `hash`, through the content cache.
+    pub fn content(&self, hash: &ContentHash) -> Result<Option<Arc<[u8]>>> {
+        if let Some(cached) = self.cache.as_ref().and_then(|cache| cache.get(hash)) {
+            return Ok(Some(cached));
+        }
+        let Some(content) = self.snapshot.content(hash)? else {
+            return Ok(None);
+        };
+        let content: Arc<[u8]> = Arc::from(content);
+        if let Some(cache) = &self.cache {
+            cache.insert(*hash, Arc::clone(&content));
+        }
+        Ok(Some(content))
+    }
+}
+
+/// A consistent read-only view of the store (a redb read transaction).
+pub struct Snapshot {
+    // Kept alive for as long as the tables opened from it are used.
+    _txn: ReadTransaction,
+    files: ReadOnlyTable<(u32, &'static str), &'static [u8]>,
+    blobs: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    symbols: ReadOnlyTable<&'static [u8], &'static [u8]>,
+}
+
+impl Snapshot {
+    /// Every file record of `root`, in path order.
+    pub fn files(&self, root: RootId) -> Result<Vec<(String, FileRecord)>> {
+        let mut out = Vec::new();
+        for entry in self.files.range((root, "")..(root + 1, ""))? {
+            let (key, value) = entry?;
+            out.push((key.value().1.to_string(), decode(value.value())?));
+        }
+        Ok(out)
+    }
+
+    /// The file records of `root` under directory `prefix` (`""` for all), in path order.
+    pub fn files_under(&self, root: RootId, prefix: &str) -> Result<Vec<(String, FileRecord)>> {
+        if prefix.is_empty() {
+            return self.files(root);
+        }
+        // Every path under `a/b` sorts between `a/b/` and `a/b0` ('0' follows '/').
+        let start = format!("{prefix}/");
+        let end = format!("{prefix}0");
+        let mut out = Vec::new();
+        for entry in self
+            .files
+            .range((root, start.as_str())..(root, end.as_str()))?
+        {
+            let (key, value) = entry?;
+            out.push((key.value().1.to_string(), decode(value.value())?));
+        }
+        Ok(out)
+    }
+
+    /// One file's record.
+    pub fn file(&self, root: RootId, path: &str) -> Result<Option<FileRecord>> {
+        self.files
+            .get((root, path))?
+            .map(|value| decode(value.value()))
+            .transpose()
+    }
+
+    /// The decompressed content with hash `hash`, if stored.
+    pub fn content(&self, hash: &ContentHash) -> Result<Option<Vec<u8>>> {
+        let Some(blob) = self.blobs.get(hash.as_slice())? else {
+            return Ok(None);
+        };
+        zstd::stream::decode_all(blob.value())
+            .map(Some)
+            .map_err(|err| StoreError::Corrupt(format!("content {}: {err}", hex(hash))))
+    }
+
+    /// The parsed structure of the content with hash `hash`, if it was parsed.
+    pub fn symbols(&self, hash: &ContentHash) -> Result<Option<FileSymbols>> {
+        let Some(value) = self.symbols.get(hash.as_slice())? else {
+            return Ok(None);
+        };
+        FileSymbols::decode(value.value())
+            .map(Some)
+            .ok_or_else(|| StoreError::Corrupt(format!("symbols of content {}", hex(hash))))
+    }
+
+    /// Size in bytes of the stored symbols of the content with hash `hash`.
+    pub fn symbols_len(&self, hash: &ContentHash) -> Result<u64> {
+        Ok(self
+            .symbols
+            .get(hash.as_slice())?
+            .map(|value| value.value().len() as u64)
+            .unwrap_or(0))
+    }
+
+    /// Size in bytes of the compressed blob with hash `hash`.
+    pub fn blob_len(&self, hash: &ContentHash) -> Result<u64> {
+        Ok(self
+            .blobs
+            .get(hash.as_slice())?
+            .map(|blob| blob.value().len() as u64)
+            .unwrap_or(0))
+    }
+}
+
+/// The in-memory summary of the symbols stored for `hash`, if any.
+pub(super) fn stored_definitions(
+    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    hash: &ContentHash,
+) -> Result<Option<Arc<[Definition]>>> {
+    let Some(value) = table.get(hash.as_slice())? else {
+        return Ok(None);
+    };
+    let symbols = FileSymbols::decode(value.value())
+        .ok_or_else(|| StoreError::Corrupt(format!("symbols of content {}", hex(hash))))?;
+    Ok(symbols.definitions())
+}
+
+impl Store {
+    /// Rebuilds every root's in-memory index from the stored records and segments.
+    pub(super) fn load_views(&self) -> Result<()> {
+        let txn = self.db.read().begin_read()?;
+        let files = txn.open_table(FILES)?;
+        let segments = txn.open_table(SEGMENTS)?;
+        let symbols = txn.open_table(SYMBOLS)?;
+        let mut indexes: HashMap<RootId, RootIndex> = HashMap::new();
+        // The same content in several places shares one decoded summary.
+        let mut definitions: HashMap<ContentHash, Option<Arc<[Definition]>>> = HashMap::new();
+        for entry in files.iter()? {
+            let (key, value) = entry?;
+            let (root, path) = key.value();
+            let record: FileRecord = decode(value.value())?;
+            if let Some(id) = record.doc_id {
+                let defined = match definitions.get(&record.hash) {
+                    Some(known) => known.clone(),
+                    None => {
+                        let decoded = stored_definitions(&symbols, &record.hash)?;
+                        definitions.insert(record.hash, decoded.clone());
+                        decoded
+                    }
+                };
+                indexes.entry(root).or_default().docs.set(
+                    id,
+                    Some(Doc {
+                        path: path.into(),
+                        hash: record.hash,
+                        language: record.language.as_str().into(),
+                        definitions: defined,
+                    }),
+                );
+            }
+        }
+        // Chunks come in key order: (root, segment, chunk).
+        let mut pending: Option<((u32, u64), Vec<u8>)> = None;
+        let finish = |pending: Option<((u32, u64), Vec<u8>)>,
+                      indexes: &mut HashMap<RootId, RootIndex>|
+         -> Result<()> {
+            if let Some(((root, id), bytes)) = pending {
+                let segment = decode_segment(&bytes)?;
+                indexes
+                    .entry(root)
+                    .or_default()
+                    .segments
+                    .push((id, Arc::new(segment)));
+            }
+            Ok(())
+        };
+        for entry in segments.iter()? {
+            let (key, value) = entry?;
+            let (root, id, _chunk) = key.value();
+            match &mut pending {
+                Some((current, bytes)) if *current == (root, id) => {
+                    bytes.extend_from_slice(value.value());
+                }
+                _ => {
+                    finish(pending.take(), &mut indexes)?;
+                    pending = Some(((root, id), value.value().to_vec()));
+                }
+            }
+        }
+        finish(pending.take(), &mut indexes)?;
+        let mut views = self.views.write();
+        for (root, index) in indexes {
+            views.insert(
+                root,
+                Arc::new(RootView {
+                    current: parking_lot::RwLock::new(Arc::new(index)),
+                }),
+            );
+        }
+        Ok(())
+    }
+
+    pub(super) fn root_view(&self, root: RootId) -> Arc<RootView> {
+        if let Some(view) = self.views.read().get(&root) {
+            return Arc::clone(view);
+        }
+        Arc::clone(self.views.write().entry(root).or_default())
+    }
+
+    /// A consistent read-only state of `root`: a read transaction and the index that matches
+    /// it.
+    pub fn view(&self, root: RootId) -> Result<View> {
+        let view = self.root_view(root);
+        let current = view.current.read();
+        let snapshot = self.snapshot()?;
+        Ok(View {
+            snapshot,
+            index: Arc::clone(&current),
+            trigram_index: self.layout.trigram_index,
+            cache: self.cache.clone(),
+        })
+    }
+
+    /// A consistent read-only view of the whole store.
+    pub fn snapshot(&self) -> Result<Snapshot> {
+        let txn = self.db.read().begin_read()?;
+        let files = txn.open_table(FILES)?;
+        let blobs = txn.open_table(BLOBS)?;
+        let symbols = txn.open_table(SYMBOLS)?;
+        Ok(Snapshot {
+            _txn: txn,
+            files,
+            blobs,
+            symbols,
+        })
+    }
+}

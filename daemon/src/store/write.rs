@@ -1,0 +1,374 @@
+//! Writing the store: one transaction per batch of file changes (records, contents shared by
+//! hash with reference counts, symbols, the batch's trigram segment), symbols added after
+//! their content, and root records.
+
+use super::*;
+
+/// A file's parsed structure, as the indexer hands it to the store.
+#[derive(Debug, Clone)]
+pub struct ParsedSymbols {
+    /// [`FileSymbols::encode`]d, for the SYMBOLS table.
+    pub encoded: Vec<u8>,
+    /// The in-memory summary, for the document table.
+    pub definitions: Option<Arc<[Definition]>>,
+}
+
+impl ParsedSymbols {
+    /// Prepares `symbols` for storage.
+    pub fn new(symbols: &FileSymbols) -> ParsedSymbols {
+        ParsedSymbols {
+            encoded: symbols.encode(),
+            definitions: symbols.definitions(),
+        }
+    }
+}
+
+/// One change to a root's index, applied by [`Store::apply`].
+#[derive(Debug)]
+pub enum FileChange {
+    /// The file is new or changed. `blob` is its zstd-compressed content; `None` when the
+    /// record says the file is skipped (binary, too large) or when the content hash is known
+    /// to be stored already.
+    Upsert {
+        /// Path relative to the root, `/`-separated.
+        path: String,
+        /// Its metadata (its `doc_id` is assigned here).
+        record: FileRecord,
+        /// Compressed content, if it must be stored.
+        blob: Option<Vec<u8>>,
+        /// The content's distinct trigrams, whenever the content differs from the record's
+        /// previous one.
+        trigrams: Option<Vec<u32>>,
+        /// The content's parsed structure, whenever the content differs from the record's
+        /// previous one and the language has a grammar.
+        symbols: Option<ParsedSymbols>,
+    },
+    /// The file is gone or now ignored.
+    Remove {
+        /// Path relative to the root.
+        path: String,
+    },
+}
+
+/// The tables holding one entry per distinct content, reference-counted together: a content
+/// and its symbols are stored with its first reference and dropped with its last.
+pub(super) struct ContentTables<'a, 'txn> {
+    blobs: &'a mut redb::Table<'txn, &'static [u8], &'static [u8]>,
+    refs: &'a mut redb::Table<'txn, &'static [u8], u32>,
+    symbols: &'a mut redb::Table<'txn, &'static [u8], &'static [u8]>,
+}
+
+impl ContentTables<'_, '_> {
+    pub(super) fn add_ref(
+        &mut self,
+        hash: &ContentHash,
+        blob: Option<&[u8]>,
+        symbols: Option<&[u8]>,
+    ) -> Result<()> {
+        let count = self
+            .refs
+            .get(hash.as_slice())?
+            .map(|v| v.value())
+            .unwrap_or(0);
+        if count == 0 {
+            let Some(blob) = blob else {
+                return Err(StoreError::Corrupt(format!(
+                    "content {} is referenced but was neither stored nor supplied",
+                    hex(hash)
+                )));
+            };
+            self.blobs.insert(hash.as_slice(), blob)?;
+        }
+        // Stored content may still lack symbols (the indexer parses in a second pass).
+        if let Some(symbols) = symbols
+            && self.symbols.get(hash.as_slice())?.is_none()
+        {
+            self.symbols.insert(hash.as_slice(), symbols)?;
+        }
+        self.refs.insert(hash.as_slice(), count + 1)?;
+        Ok(())
+    }
+
+    pub(super) fn drop_ref(&mut self, hash: &ContentHash) -> Result<()> {
+        let count = self
+            .refs
+            .get(hash.as_slice())?
+            .map(|v| v.value())
+            .unwrap_or(0);
+        if count <= 1 {
+            self.refs.remove(hash.as_slice())?;
+            self.blobs.remove(hash.as_slice())?;
+            self.symbols.remove(hash.as_slice())?;
+        } else {
+            self.refs.insert(hash.as_slice(), count - 1)?;
+        }
+        Ok(())
+    }
+}
+
+/// Takes the next value of a per-root counter.
+pub(super) fn next_counter(
+    counters: &mut redb::Table<(u32, &str), u64>,
+    root: RootId,
+    name: &str,
+) -> Result<u64> {
+    let value = counters.get((root, name))?.map(|v| v.value()).unwrap_or(1);
+    counters.insert((root, name), value + 1)?;
+    Ok(value)
+}
+
+pub(super) fn content_trigrams(
+    blobs: &redb::Table<&[u8], &[u8]>,
+    hash: &ContentHash,
+    blob: Option<&[u8]>,
+) -> Result<Vec<u32>> {
+    let compressed = match blob {
+        Some(blob) => blob.to_vec(),
+        None => blobs
+            .get(hash.as_slice())?
+            .map(|value| value.value().to_vec())
+            .ok_or_else(|| StoreError::Corrupt(format!("content {} is missing", hex(hash))))?,
+    };
+    let content = zstd::stream::decode_all(compressed.as_slice())
+        .map_err(|err| StoreError::Corrupt(format!("content {}: {err}", hex(hash))))?;
+    Ok(crate::trigram::trigrams(&content))
+}
+
+impl Store {
+    /// Stores symbols parsed after their content (the indexer's second pass): each is kept
+    /// if its content is still referenced and has none yet, and every document with that
+    /// content, in every root, gets its definitions in memory. Returns how many were stored.
+    pub fn add_symbols(&self, parsed: Vec<(ContentHash, ParsedSymbols)>) -> Result<usize> {
+        if parsed.is_empty() {
+            return Ok(0);
+        }
+        let mut added: HashMap<ContentHash, Option<Arc<[Definition]>>> = HashMap::new();
+        let txn = self.db.read().begin_write()?;
+        {
+            let refs = txn.open_table(BLOB_REFS)?;
+            let mut symbols = txn.open_table(SYMBOLS)?;
+            for (hash, symbols_of) in parsed {
+                let live = refs.get(hash.as_slice())?.is_some();
+                if live && symbols.get(hash.as_slice())?.is_none() {
+                    symbols.insert(hash.as_slice(), symbols_of.encoded.as_slice())?;
+                    added.insert(hash, symbols_of.definitions);
+                }
+            }
+        }
+        txn.commit()?;
+        let views: Vec<Arc<RootView>> = self.views.read().values().cloned().collect();
+        for view in views {
+            let mut current = view.current.write();
+            let edits: Vec<(u32, Doc)> = current
+                .docs
+                .iter()
+                .filter(|(_, doc)| doc.definitions.is_none())
+                .filter_map(|(id, doc)| {
+                    let definitions = added.get(&doc.hash)?.clone()?;
+                    Some((
+                        id,
+                        Doc {
+                            definitions: Some(definitions),
+                            ..doc.clone()
+                        },
+                    ))
+                })
+                .collect();
+            if edits.is_empty() {
+                continue;
+            }
+            let mut next = RootIndex::clone(&current);
+            next.generation += 1;
+            for (id, doc) in edits {
+                next.docs.set(id, Some(doc));
+            }
+            *current = Arc::new(next);
+        }
+        Ok(added.len())
+    }
+
+    /// Registers `path` (canonical) as a root, or returns the existing registration.
+    pub fn add_root(&self, path: &str, now_ms: u64) -> Result<RootRecord> {
+        if let Some(existing) = self.roots()?.into_iter().find(|root| root.path == path) {
+            return Ok(existing);
+        }
+        let txn = self.db.read().begin_write()?;
+        let record = {
+            let mut table = txn.open_table(ROOTS)?;
+            let id = match table.last()? {
+                Some((last, _)) => last.value() + 1,
+                None => 1,
+            };
+            let record = RootRecord {
+                id,
+                path: path.to_string(),
+                added_ms: now_ms,
+                last_indexed_ms: 0,
+            };
+            table.insert(id, encode(&record)?.as_slice())?;
+            record
+        };
+        txn.commit()?;
+        Ok(record)
+    }
+
+    /// Saves a root's record (after an indexing run).
+    pub fn update_root(&self, record: &RootRecord) -> Result<()> {
+        let txn = self.db.read().begin_write()?;
+        txn.open_table(ROOTS)?
+            .insert(record.id, encode(record)?.as_slice())?;
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Applies `changes` to `root` in one transaction: records, contents, and one trigram
+    /// segment for the documents whose content is new. Returns how many segments the root has.
+    pub fn apply(&self, root: RootId, changes: Vec<FileChange>) -> Result<usize> {
+        if changes.is_empty() {
+            return Ok(self.root_view(root).current.read().segments.len());
+        }
+        // Document table edits, applied to the in-memory index after the commit.
+        let mut doc_edits: Vec<(u32, Option<Doc>)> = Vec::new();
+        let mut new_docs: Vec<(u32, Vec<u32>)> = Vec::new();
+        let txn = self.db.read().begin_write()?;
+        let segment_id = {
+            let mut files = txn.open_table(FILES)?;
+            let mut blobs = txn.open_table(BLOBS)?;
+            let mut refs = txn.open_table(BLOB_REFS)?;
+            let mut counters = txn.open_table(COUNTERS)?;
+            let mut symbol_table = txn.open_table(SYMBOLS)?;
+            for change in changes {
+                match change {
+                    FileChange::Upsert {
+                        path,
+                        mut record,
+                        blob,
+                        trigrams,
+                        symbols,
+                    } => {
+                        let old = files
+                            .get((root, path.as_str()))?
+                            .map(|value| decode::<FileRecord>(value.value()))
+                            .transpose()?;
+                        let old_hash = old.as_ref().and_then(FileRecord::stored_hash);
+                        let new_hash = record.stored_hash();
+                        let old_doc = old.as_ref().and_then(|old| old.doc_id);
+                        record.doc_id = match new_hash {
+                            None => None,
+                            // Same content: same document (a re-index of unchanged files
+                            // without one, e.g. after an upgrade, gets one now).
+                            Some(hash) if Some(hash) == old_hash && old_doc.is_some() => old_doc,
+                            Some(_) => {
+                                let id = next_counter(&mut counters, root, NEXT_DOC)? as u32;
+                                if self.layout.trigram_index {
+                                    let trigrams = match trigrams {
+                                        Some(trigrams) => trigrams,
+                                        None => {
+                                            content_trigrams(&blobs, &record.hash, blob.as_deref())?
+                                        }
+                                    };
+                                    new_docs.push((id, trigrams));
+                                }
+                                Some(id)
+                            }
+                        };
+                        if old_hash != new_hash {
+                            if let Some(hash) = new_hash {
+                                let mut tables = ContentTables {
+                                    blobs: &mut blobs,
+                                    refs: &mut refs,
+                                    symbols: &mut symbol_table,
+                                };
+                                tables.add_ref(
+                                    &hash,
+                                    blob.as_deref(),
+                                    symbols.as_ref().map(|parsed| parsed.encoded.as_slice()),
+                                )?;
+                            }
+                            if let Some(hash) = old_hash {
+                                ContentTables {
+                                    blobs: &mut blobs,
+                                    refs: &mut refs,
+                                    symbols: &mut symbol_table,
+                                }
+                                .drop_ref(&hash)?;
+                            }
+                        }
+                        let kept_doc = old_doc.is_some() && record.doc_id == old_doc;
+                        if let Some(old_doc) = old_doc
+                            && !kept_doc
+                        {
+                            doc_edits.push((old_doc, None));
+                        }
+                        if let Some(id) = record.doc_id
+                            && !kept_doc
+                        {
+                            let definitions = match symbols {
+                                Some(parsed) => parsed.definitions,
+                                None => stored_definitions(&symbol_table, &record.hash)?,
+                            };
+                            doc_edits.push((
+                                id,
+                                Some(Doc {
+                                    path: path.as_str().into(),
+                                    hash: record.hash,
+                                    language: record.language.as_str().into(),
+                                    definitions,
+                                }),
+                            ));
+                        }
+                        files.insert((root, path.as_str()), encode(&record)?.as_slice())?;
+                    }
+                    FileChange::Remove { path } => {
+                        let old = files
+                            .remove((root, path.as_str()))?
+                            .map(|value| decode::<FileRecord>(value.value()))
+                            .transpose()?;
+                        if let Some(old) = &old {
+                            if let Some(hash) = old.stored_hash() {
+                                ContentTables {
+                                    blobs: &mut blobs,
+                                    refs: &mut refs,
+                                    symbols: &mut symbol_table,
+                                }
+                                .drop_ref(&hash)?;
+                            }
+                            if let Some(doc) = old.doc_id {
+                                doc_edits.push((doc, None));
+                            }
+                        }
+                    }
+                }
+            }
+            if new_docs.is_empty() {
+                None
+            } else {
+                Some(next_counter(&mut counters, root, NEXT_SEGMENT)?)
+            }
+        };
+        let segment = segment_id.map(|id| (id, Segment::build(&new_docs)));
+        if let Some((id, segment)) = &segment {
+            let mut segments = txn.open_table(SEGMENTS)?;
+            insert_segment(&mut segments, root, *id, &encode_segment(segment)?)?;
+        }
+        let view = self.root_view(root);
+        let mut current = view.current.write();
+        txn.commit()?;
+        let mut next = RootIndex::clone(&current);
+        next.generation += 1;
+        for (id, doc) in doc_edits {
+            next.docs.set(id, doc);
+        }
+        if let Some((id, segment)) = segment {
+            next.segments.push((id, Arc::new(segment)));
+        }
+        let segments = next.segments.len();
+        let wants_merge = merge_plan(&next.segments).is_some();
+        *current = Arc::new(next);
+        drop(current);
+        if wants_merge && let Some(sender) = self.merge_requests.lock().as_ref() {
+            let _ = sender.send(Maintenance::Merge(root));
+        }
+        Ok(segments)
+    }
+}
