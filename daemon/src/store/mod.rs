@@ -19,10 +19,10 @@ mod cache;
 mod merge;
 mod records;
 mod schema;
-mod views;
-mod write;
 #[cfg(test)]
 mod tests;
+mod views;
+mod write;
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -45,12 +45,12 @@ pub use views::{Snapshot, View};
 pub use write::{FileChange, ParsedSymbols};
 // The parts share the tables, encodings and helpers of one another.
 use merge::*;
-use schema::*;
-use views::*;
-use write::*;
 pub use records::{
     ContentHash, FileRecord, LineCounts, RACY_WINDOW_NS, RootId, RootRecord, SkipReason,
 };
+use schema::*;
+use views::*;
+use write::*;
 
 /// Something went wrong with the store.
 #[derive(Debug, thiserror::Error)]
@@ -233,7 +233,6 @@ impl Store {
     pub fn files_under(&self, root: RootId, prefix: &str) -> Result<Vec<(String, FileRecord)>> {
         self.snapshot()?.files_under(root, prefix)
     }
-
 }
 
 /// The trigrams of content the caller did not analyse (only reached when a file's document id

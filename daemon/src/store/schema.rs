@@ -22,7 +22,8 @@ pub(super) const BLOB_REFS: TableDefinition<&[u8], u32> = TableDefinition::new("
 
 /// Segments are stored compressed, in chunks just under 1 MiB: redb rounds a value's pages up
 /// to a power of two, which for one large value could waste almost half of it.
-pub(super) const SEGMENTS: TableDefinition<(u32, u64, u32), &[u8]> = TableDefinition::new("segments");
+pub(super) const SEGMENTS: TableDefinition<(u32, u64, u32), &[u8]> =
+    TableDefinition::new("segments");
 
 pub(super) const SEGMENT_CHUNK: usize = (1 << 20) - (4 << 10);
 

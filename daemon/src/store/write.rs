@@ -5,7 +5,7 @@
 use super::*;
 
 /// A file's parsed structure, as the indexer hands it to the store.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct ParsedSymbols {
     /// [`FileSymbols::encode`]d, for the SYMBOLS table.
     pub encoded: Vec<u8>,
@@ -24,7 +24,7 @@ impl ParsedSymbols {
 }
 
 /// One change to a root's index, applied by [`Store::apply`].
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub enum FileChange {
     /// The file is new or changed. `blob` is its zstd-compressed content; `None` when the
     /// record says the file is skipped (binary, too large) or when the content hash is known
