@@ -152,3 +152,100 @@ fn logs_show_the_daemon_log_without_secrets() {
         assert!(!content.contains("sk-test-must-not-be-logged"));
     }
 }
+
+/// The command line speaks command-line: errors name commands and flags, not MCP tools and
+/// arguments; `read`, `refs` and `tool` reach the same queries as the MCP tools.
+#[test]
+fn errors_speak_the_command_line_and_read_refs_tool_work() {
+    let env = TestEnv::new();
+    let root = env.workspace("project");
+    sample_project(&root);
+    age_tree(&root);
+    let root_text = root.display().to_string();
+
+    // Nothing indexed yet: the command to run, not the tool to call.
+    let empty = env.workspace("empty");
+    let nothing = env
+        .command(&codesage_e2e::codesage_bin())
+        .args(["def", "helper"])
+        .current_dir(&empty)
+        .output()
+        .unwrap();
+    assert_eq!(nothing.status.code(), Some(2), "{}", stderr(&nothing));
+    let message = stderr(&nothing);
+    assert!(message.contains("codesage index DIR"), "{message}");
+    assert!(!message.contains("index_codebase"), "{message}");
+
+    assert!(env.codesage(&["index", &root_text]).status.success());
+    let outside = env.codesage(&["refs", "x", "--root", "/usr"]);
+    assert_eq!(outside.status.code(), Some(2));
+    let message = stderr(&outside);
+    assert!(
+        message.contains("outside the indexed codebases"),
+        "{message}"
+    );
+    assert!(message.contains("codesage index"), "{message}");
+    assert!(!message.contains("index_codebase"), "{message}");
+    let invalid = env.codesage(&["search", "(", "--root", &root_text]);
+    assert!(stderr(&invalid).contains("-F"), "{}", stderr(&invalid));
+    assert!(
+        !stderr(&invalid).contains("fixed_strings"),
+        "{}",
+        stderr(&invalid)
+    );
+    let negative = env.codesage(&[
+        "tool",
+        "find_symbol",
+        r#"{"name": "add", "max_results": -1}"#,
+    ]);
+    assert_eq!(negative.status.code(), Some(2));
+    assert!(
+        stderr(&negative).contains("max_results must be 0"),
+        "`codesage tool` takes tool arguments, so it speaks them: {}",
+        stderr(&negative)
+    );
+
+    // `read` prints numbered lines of a symbol; `refs` one row per occurrence.
+    let read = env.codesage(&[
+        "read",
+        root.join("src/util.rs").to_str().unwrap(),
+        "--symbol",
+        "add",
+    ]);
+    assert!(read.status.success(), "{}", stderr(&read));
+    assert_eq!(
+        stdout(&read),
+        "2 | pub fn add(a: i32, b: i32) -> i32 {\n3 |     a + b\n4 | }\n"
+    );
+    let refs = env.codesage(&["refs", "handle_request", "--root", &root_text]);
+    assert!(refs.status.success(), "{}", stderr(&refs));
+    let rows = stdout(&refs);
+    assert!(rows.contains("app/service.py:5:5: definition"), "{rows}");
+    assert!(
+        rows.contains("app/tests/test_service.py:4:12: call in test_handle_request"),
+        "{rows}"
+    );
+    let tool = env.codesage(&[
+        "tool",
+        "find_symbol",
+        &format!(r#"{{"name": "add", "codebase_path": "{root_text}"}}"#),
+    ]);
+    assert!(tool.status.success(), "{}", stderr(&tool));
+    let answer: serde_json::Value = serde_json::from_slice(&tool.stdout).unwrap();
+    assert_eq!(
+        answer["symbols"][0]["symbol_id"], "src/util.rs#add",
+        "{answer}"
+    );
+    assert!(
+        answer["notes"].is_array() && answer.get("cursor").is_some(),
+        "{answer}"
+    );
+    let by_id = env.codesage(&["read", "--symbol", "src/util.rs#add"]);
+    // A symbol id names its file; without --root the id's path is found in the indexed root.
+    assert!(by_id.status.success(), "{}", stderr(&by_id));
+    assert!(
+        stdout(&by_id).starts_with("2 | pub fn add"),
+        "{}",
+        stdout(&by_id)
+    );
+}

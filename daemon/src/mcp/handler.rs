@@ -29,9 +29,12 @@ const ROOTS_TIMEOUT: Duration = Duration::from_secs(5);
 
 const INSTRUCTIONS: &str = "CodeSage indexes codebases and answers questions about them fast. \
 Call index_codebase once for a project directory (workspace folders the client declares are \
-indexed automatically), then use search_codebase for exact regex search, read_code_file to read \
-files with line numbers and count_lines_of_code for size per language. Indexes stay fresh on \
-their own; paths in answers are relative to the codebase root.";
+indexed automatically), then use search_codebase for exact regex search, find_symbol and \
+find_references for definitions and uses, get_file_structure for a file's outline, and \
+read_code_file to read a file, a line range or one symbol (symbol ids like \
+src/app.py#Service.handle come with outlines and search results). Indexes stay fresh on their \
+own; paths in answers are relative to the codebase root. Answers are bounded (max_results, \
+max_tokens); when `truncated` is set, pass `cursor` back to get the next page.";
 
 #[derive(Debug, Clone, Default)]
 struct ClientRoots {
