@@ -5,7 +5,9 @@
 #
 # Assembles the corpus from the registries (benches/corpus.py), installs ripgrep from
 # crates.io into benches/.cache (the baseline every search figure is compared with), builds
-# release binaries and runs the driver. `symbols` also needs universal-ctags
+# release binaries and runs the driver; `answers` installs two tokenizers from the npm registry
+# into benches/.cache/node (the real token counts it compares the estimate with). `symbols`
+# also needs universal-ctags
 # (apt-get install universal-ctags) for its comparison table.
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -17,10 +19,17 @@ if [ ! -x benches/.cache/bin/rg ]; then
   cargo install --quiet --locked ripgrep --root benches/.cache
 fi
 
+if [ ! -d benches/.cache/node/node_modules/gpt-tokenizer ]; then
+  echo "==> installing the tokenizers for the answers benchmark into benches/.cache/node"
+  mkdir -p benches/.cache/node
+  npm install --silent --no-audit --no-fund --prefix benches/.cache/node \
+    gpt-tokenizer@3 @anthropic-ai/tokenizer@0.0.4
+fi
+
 cargo build --quiet --release -p codesage -p codesaged -p codesage-benches
 benchmarks=("$@")
 if [ ${#benchmarks[@]} -eq 0 ]; then
-  benchmarks=(foundation freshness search symbols)
+  benchmarks=(foundation freshness search symbols answers)
 fi
 for benchmark in "${benchmarks[@]}"; do
   echo "==> $benchmark"

@@ -63,8 +63,36 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
         })
         .await?;
     let mut report = on.value;
-    let functions = std::mem::take(&mut report.functions);
-    let base = Answer::new(()).with_notes(on.notes).at_generation(on.generation);
+    let mut functions = std::mem::take(&mut report.functions);
+    let mut base = Answer::new(()).with_notes(on.notes).at_generation(on.generation);
+    // A function calling hundreds of names would not fit a page on its own: its callee lists
+    // are cut, external ones first (it says `calls_truncated`), rather than the answer refused.
+    if let Some(max_tokens) = pager.item_budget() {
+        let mut cut = 0;
+        for function in &mut functions {
+            let shrunk = super::page::shrink_to(function, max_tokens, |function| {
+                function.calls_truncated = true;
+                let calls = &mut function.calls;
+                let list = [&mut calls.external, &mut calls.same_project, &mut calls.same_file]
+                    .into_iter()
+                    .find(|list| !list.is_empty());
+                match list {
+                    Some(list) => {
+                        list.truncate(list.len() / 2);
+                        true
+                    }
+                    None => false,
+                }
+            });
+            cut += usize::from(shrunk);
+        }
+        if cut > 0 {
+            base.notes.push(format!(
+                "the callees of {cut} function(s) were cut to fit max_tokens (their \
+                 `calls_truncated` is true); raise max_tokens or name one function_name"
+            ));
+        }
+    }
     let root_text = root.path.display().to_string();
     pager.answer(base, functions, Extent::Complete, |page| Output {
         root: root_text.clone(),

@@ -4,8 +4,8 @@
 //! A query produces its results in a fixed order, at least up to the end of the requested
 //! page; the [`Pager`] cuts the page out of them: from the cursor's offset, at most
 //! `max_results` results, and only as many as fit `max_tokens` together with the rest of the
-//! answer. Tokens are estimated from the JSON text's length at [`BYTES_PER_TOKEN`]; the whole
-//! answer is measured again before it is returned, so no page exceeds its budget.
+//! answer. Tokens are estimated from the JSON text ([`estimate_tokens`]); the whole answer is
+//! measured again before it is returned, so no page exceeds its budget.
 //!
 //! A cursor names the query, a hash of its other arguments, the daemon's run and the index
 //! generation it was issued at, and the offset of the next result; it is refused with a clear
@@ -23,22 +23,73 @@ use codesage_shared::words::Words;
 use super::answer::{Answer, Truncated};
 use super::{Ctx, QueryError, QueryResult};
 
-/// Bytes of answer text per token, for the `max_tokens` estimate: measured on this server's
-/// answers with the cl100k and o200k tokenizers (BENCHMARKS.md, "Answer sizes"), rounded down
-/// so that the estimate errs on the side of more tokens.
-pub const BYTES_PER_TOKEN: usize = 3;
-
 /// The smallest token budget accepted; smaller requests are raised to it (with a note).
 pub const MIN_TOKENS: usize = 400;
 
-/// Length of `value`'s JSON text plus a separator.
-fn json_len<T: Serialize>(value: &T) -> usize {
-    serde_json::to_vec(value).map_or(0, |bytes| bytes.len() + 1)
+/// Tokens of a page's budget kept for the answer's other fields when one result is cut to fit
+/// ([`Pager::item_budget`]).
+const ITEM_HEADROOM: usize = 1000;
+
+/// Letters per token in [`estimate_tokens`].
+const LETTERS_PER_TOKEN: usize = 5;
+/// Spaces per token, for runs of spaces, in [`estimate_tokens`].
+const SPACES_PER_TOKEN: usize = 8;
+
+/// An estimate of how many tokens a language model's tokenizer makes of `text`, on the high
+/// side: a run of ASCII letters counts one token per five letters (at least one), every
+/// digit, punctuation mark, control character and non-ASCII character one, a run of spaces
+/// one per eight after the first (a single space joins the next word). On CodeSage's own
+/// answers over a real corpus this counts more tokens than the cl100k, o200k and Anthropic
+/// tokenizers do, by about a third at the median (BENCHMARKS.md, "Answer sizes").
+pub fn estimate_tokens(text: &[u8]) -> usize {
+    let mut tokens = 0;
+    let mut index = 0;
+    while index < text.len() {
+        let byte = text[index];
+        let run = |index: usize, belongs: fn(u8) -> bool| {
+            text[index..].iter().take_while(|&&b| belongs(b)).count()
+        };
+        if byte.is_ascii_alphabetic() {
+            let letters = run(index, |b| b.is_ascii_alphabetic());
+            tokens += letters.div_ceil(LETTERS_PER_TOKEN);
+            index += letters;
+        } else if byte == b' ' {
+            let spaces = run(index, |b| b == b' ');
+            tokens += (spaces - 1).div_ceil(SPACES_PER_TOKEN);
+            index += spaces;
+        } else if byte >= 0x80 {
+            // One per character: skip its continuation bytes.
+            tokens += 1;
+            index += 1 + run(index + 1, |b| (0x80..0xC0).contains(&b));
+        } else {
+            tokens += 1;
+            index += 1;
+        }
+    }
+    tokens
 }
 
-/// Tokens needed for `bytes` of answer text (rounded up).
-pub fn estimate_tokens(bytes: usize) -> u64 {
-    bytes.div_ceil(BYTES_PER_TOKEN) as u64
+/// Estimated tokens of `value`'s JSON text plus a separator.
+pub fn json_tokens<T: Serialize>(value: &T) -> usize {
+    serde_json::to_vec(value).map_or(0, |bytes| estimate_tokens(&bytes) + 1)
+}
+
+/// Cuts `item` down until its JSON text takes at most `max_tokens`: `cut` removes a part
+/// (and marks the item as cut) and returns false when nothing is left to remove. Returns
+/// whether anything was cut.
+pub fn shrink_to<I: Serialize>(
+    item: &mut I,
+    max_tokens: usize,
+    mut cut: impl FnMut(&mut I) -> bool,
+) -> bool {
+    let mut cut_any = false;
+    while json_tokens(item) > max_tokens {
+        if !cut(item) {
+            break;
+        }
+        cut_any = true;
+    }
+    cut_any
 }
 
 /// How many results a query lists: its default and its maximum per answer.
@@ -59,8 +110,8 @@ pub struct PageArgs {
     /// maximum); 0 asks for the maximum. A negative number is an error.
     #[serde(default, deserialize_with = "lenient_integer")]
     pub max_results: Option<i64>,
-    /// Budget for the answer's text in tokens (estimated at 3 bytes per token; default 8000,
-    /// or the server's maximum when max_results is given). Results that do not fit are left
+    /// Budget for the answer's text in tokens (estimated on the high side; default 8000, or
+    /// the server's maximum when max_results is given). Results that do not fit are left
     /// out and `truncated` says how many; 0 asks for the server's maximum.
     #[serde(default, deserialize_with = "lenient_integer")]
     pub max_tokens: Option<i64>,
@@ -171,7 +222,7 @@ pub struct Pager {
     offset: usize,
     limit: usize,
     limits: Limits,
-    /// Byte budget for the answer text (`None`: unlimited).
+    /// Token budget for the answer text (`None`: unlimited).
     budget: Option<usize>,
     /// The token budget asked for, for messages.
     max_tokens: Option<usize>,
@@ -280,7 +331,7 @@ impl Ctx {
             cursor,
             limit,
             limits,
-            budget: max_tokens.map(|tokens| tokens.saturating_mul(BYTES_PER_TOKEN)),
+            budget: max_tokens,
             max_tokens,
             notes,
             words,
@@ -340,6 +391,15 @@ impl Pager {
     /// Results per page (`usize::MAX`: no limit).
     pub fn limit(&self) -> usize {
         self.limit
+    }
+
+    /// The most tokens one result may take so that it fits a page with the answer's other
+    /// fields (`None`: no budget). Queries whose single results can grow large (a function
+    /// with hundreds of calls, a symbol with hundreds of callers) cut them to this with
+    /// [`shrink_to`], saying so in the result, rather than refuse the answer.
+    pub fn item_budget(&self) -> Option<usize> {
+        self.budget
+            .map(|budget| budget.saturating_sub(ITEM_HEADROOM).max(budget / 2))
     }
 
     /// Notes about clamped arguments.
@@ -430,27 +490,27 @@ impl Pager {
                 index_generation: base.index_generation,
                 partial: base.partial,
             };
-            serde_json::to_vec(&probe).map_or(0, |bytes| bytes.len()) + 300
+            json_tokens(&probe) + 100
         };
         let mut used = header;
         let mut shown = items[start..end]
             .iter()
             .take_while(|item| {
-                used += json_len(*item);
+                used += json_tokens(*item);
                 used <= budget
             })
             .count();
         if shown == 0 && end > start {
-            return Err(self.too_small(header + json_len(&items[start])));
+            return Err(self.too_small(header + json_tokens(&items[start])));
         }
         loop {
             let answer = self.assemble(&base, items.clone(), &window, shown, &build);
-            let bytes = serde_json::to_vec(&answer).map_or(0, |bytes| bytes.len());
-            if bytes <= budget {
+            let tokens = json_tokens(&answer);
+            if tokens <= budget {
                 return Ok(answer);
             }
             if shown <= 1 {
-                return Err(self.too_small(bytes));
+                return Err(self.too_small(tokens));
             }
             shown -= 1;
         }
@@ -485,15 +545,13 @@ impl Pager {
         let rest: Vec<I> = page.split_off((start + shown).min(page.len()));
         page.drain(..start.min(page.len()));
         let (truncated, cursor) = if more {
-            let omitted_bytes: usize = rest.iter().map(json_len).sum();
+            let omitted: usize = rest.iter().map(json_tokens).sum();
             let omitted_tokens = match total {
-                Some(total) if total == computed_end => Some(estimate_tokens(omitted_bytes)),
+                Some(total) if total == computed_end => Some(omitted as u64),
                 Some(total) if shown > 0 => {
                     // Results not computed are estimated at the shown ones' average size.
-                    let average = page.iter().map(json_len).sum::<usize>() / shown;
-                    Some(estimate_tokens(
-                        omitted_bytes + (total - computed_end) * average,
-                    ))
+                    let average = page.iter().map(json_tokens).sum::<usize>() / shown;
+                    Some((omitted + (total - computed_end) * average) as u64)
                 }
                 _ => None,
             };
@@ -559,13 +617,13 @@ impl Pager {
         .encode()
     }
 
-    fn too_small(&self, needed_bytes: usize) -> QueryError {
+    fn too_small(&self, needed_tokens: usize) -> QueryError {
         let param = self.words.param("max_tokens");
         QueryError::Failed(format!(
             "{param} {} is too small for the next result: the answer with it needs about {} \
              tokens; raise {param} to at least that",
             self.max_tokens.unwrap_or_default(),
-            estimate_tokens(needed_bytes)
+            needed_tokens
         ))
     }
 }
@@ -591,10 +649,10 @@ pub fn describe_limits(schema: &mut Map<String, Value>, limits: Limits, default_
         max_tokens.insert(
             "description".into(),
             format!(
-                "Budget for the answer's text in tokens (estimated at {BYTES_PER_TOKEN} bytes \
-                 per token; default {default_tokens}, or the server's maximum when max_results \
-                 is given; at least {MIN_TOKENS}). Results that do not fit are left out and \
-                 `truncated` says how many; 0 asks for the server's maximum."
+                "Budget for the answer's text in tokens (estimated on the high side; default \
+                 {default_tokens}, or the server's maximum when max_results is given; at least \
+                 {MIN_TOKENS}). Results that do not fit are left out and `truncated` says how \
+                 many; 0 asks for the server's maximum."
             )
             .into(),
         );
@@ -653,10 +711,32 @@ mod tests {
     }
 
     #[test]
-    fn tokens_are_estimated_upwards() {
-        assert_eq!(estimate_tokens(0), 0);
-        assert_eq!(estimate_tokens(1), 1);
-        assert_eq!(estimate_tokens(BYTES_PER_TOKEN * 10), 10);
-        assert_eq!(estimate_tokens(BYTES_PER_TOKEN * 10 + 1), 11);
+    fn tokens_are_estimated_from_words_digits_and_marks() {
+        assert_eq!(estimate_tokens(b""), 0);
+        assert_eq!(estimate_tokens(b"hello"), 1);
+        assert_eq!(
+            estimate_tokens(b"helloworld1"),
+            3,
+            "two letter tokens and a digit"
+        );
+        assert_eq!(
+            estimate_tokens(b"a b"),
+            2,
+            "a single space joins the next word"
+        );
+        assert_eq!(
+            estimate_tokens(b"         x"),
+            2,
+            "indentation: one per eight spaces"
+        );
+        assert_eq!(estimate_tokens(b"{\"x\":12}"), 8);
+        assert_eq!(
+            estimate_tokens("héé".as_bytes()),
+            3,
+            "one per non-ASCII character"
+        );
+        // Never fewer tokens than a byte-pair tokenizer's worst case of one per 5 letters.
+        let long = "a".repeat(1000);
+        assert_eq!(estimate_tokens(long.as_bytes()), 200);
     }
 }

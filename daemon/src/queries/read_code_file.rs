@@ -18,6 +18,9 @@ use crate::structure::StructureError;
 use crate::symbols::FileSymbols;
 use crate::symbols::ids::{self, SymbolId};
 
+/// Lines longer than this are shortened in answers to agents (minified code).
+const MAX_LINE_CHARS: usize = 2000;
+
 /// Parameters of `read_code_file`.
 #[derive(Debug, Deserialize, JsonSchema)]
 pub struct Params {
@@ -178,11 +181,29 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
         }
     };
     let end = end.min(total);
+    let mut long_lines = 0;
     let numbered: Vec<(usize, String)> = (start..=end)
-        .filter_map(|number| Some((number, lines.get(number - 1)?.clone())))
+        .filter_map(|number| {
+            let line = lines.get(number - 1)?;
+            // An agent gets a readable slice of a minified line, not megabytes of it.
+            if ctx.caller.bounded && line.chars().count() > MAX_LINE_CHARS {
+                long_lines += 1;
+                let cut: String = line.chars().take(MAX_LINE_CHARS).collect();
+                let rest = line.chars().count() - MAX_LINE_CHARS;
+                return Some((number, format!("{cut} …[{rest} more characters]")));
+            }
+            Some((number, line.clone()))
+        })
         .collect();
     let width = end.max(1).to_string().len();
-    let base = Answer::new(()).with_notes(on.notes).at_generation(on.generation);
+    let mut base = Answer::new(()).with_notes(on.notes).at_generation(on.generation);
+    if long_lines > 0 {
+        base.notes.push(format!(
+            "{long_lines} line(s) longer than {MAX_LINE_CHARS} characters are shortened; use \
+             {} to find text in them",
+            words.tool("search_codebase")
+        ));
+    }
     let root_text = root.path.display().to_string();
     pager.answer(base, numbered, Extent::Complete, |page| {
         let mut content = String::new();

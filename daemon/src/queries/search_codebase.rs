@@ -247,10 +247,43 @@ async fn graph(ctx: Ctx, params: Params) -> QueryResult<Output> {
         })
         .await?;
     let freshness = on.freshness;
-    let report = on.value;
-    let base = Answer::new(())
+    let mut report = on.value;
+    let mut base = Answer::new(())
         .with_notes(on.notes)
         .at_generation(on.generation);
+    // A symbol with hundreds of callers would not fit a page on its own: its edge lists are
+    // cut (the node says `truncated`) rather than the answer refused.
+    if let Some(max_tokens) = pager.item_budget() {
+        let mut cut = 0;
+        for node in &mut report.results {
+            let shrunk = super::page::shrink_to(node, max_tokens, |node| {
+                node.truncated = true;
+                let longer = if node.callers.len() >= node.callees.len() {
+                    node.callers.len()
+                } else {
+                    node.callees.len()
+                };
+                if longer == 0 {
+                    return false;
+                }
+                // Halve the longer list, so a huge node shrinks in a few steps.
+                let keep = longer / 2;
+                if node.callers.len() >= node.callees.len() {
+                    node.callers.truncate(keep);
+                } else {
+                    node.callees.truncate(keep);
+                }
+                true
+            });
+            cut += usize::from(shrunk);
+        }
+        if cut > 0 {
+            base.notes.push(format!(
+                "the callers and callees of {cut} symbol(s) were cut to fit max_tokens (their \
+                 `truncated` is true); raise max_tokens or lower context_depth for all of them"
+            ));
+        }
+    }
     let root = scope.display();
     let pattern = params.pattern;
     let total = report.total_matches;

@@ -74,6 +74,9 @@ pub struct FunctionDependencies {
     pub cyclomatic_complexity: u32,
     /// Calls made, counted.
     pub call_count: usize,
+    /// Some callees were left out of `calls` to fit the answer's budget.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub calls_truncated: bool,
     /// Called names, by where they are defined.
     pub calls: Callees,
 }
@@ -253,6 +256,7 @@ pub fn analyze(
                 branches: symbol.branches,
                 cyclomatic_complexity: symbol.branches + 1,
                 call_count,
+                calls_truncated: false,
                 calls,
             }
         })

@@ -16,6 +16,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
+mod answers;
 mod symbols;
 
 struct Args {
@@ -35,7 +36,7 @@ fn repo_root() -> PathBuf {
 fn parse_args() -> Result<Args> {
     let mut args = std::env::args().skip(1);
     let benchmark = args.next().context(
-        "usage: corpus-bench <foundation|freshness|search|symbols> [--corpus DIR] [--out FILE] [--rg PATH]",
+        "usage: corpus-bench <foundation|freshness|search|symbols|answers> [--corpus DIR] [--out FILE] [--rg PATH]",
     )?;
     let mut parsed = Args {
         benchmark,
@@ -1203,8 +1204,20 @@ fn main() -> Result<()> {
                 &body,
             )?;
         }
+        "answers" => {
+            let body = answers::run(&args)?;
+            print!("{body}");
+            write_section(
+                &args.out,
+                "answers",
+                "Answer sizes: every tool's default answer on the corpus, in real tokens",
+                &body,
+            )?;
+        }
         other => {
-            bail!("unknown benchmark {other:?}; known: foundation, freshness, search, symbols")
+            bail!(
+                "unknown benchmark {other:?}; known: foundation, freshness, search, symbols, answers"
+            )
         }
     }
     Ok(())
