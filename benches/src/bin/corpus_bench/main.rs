@@ -903,7 +903,8 @@ fn search(args: &Args) -> Result<String> {
     let mut report = format!(
         "Measured {}. Corpus: {} files, {} MiB. Warm page cache; every query runs once before \
          timing. `search_codebase` goes through `codesage mcp` to the daemon with its default \
-         answer size (200 matching lines); `codesage search --max-results 0` and `rg` print \
+         answer (at most 200 matching lines within 8000 tokens, with the enclosing symbol of \
+         each); `codesage search --max-results 0` and `rg` print \
          every match (rg with flags that select the files CodeSage indexes, see \
          `RG_SAME_FILES` in the driver). \"same lines\" compares the (path, line) pairs of those \
          two.\n\n",
