@@ -3,7 +3,9 @@
 use std::io::{BufRead, Read, Write};
 
 use anyhow::{Context, Result, bail};
-use codesage_shared::protocol::{Channel, ControlEvent, ControlRequest, ProgressUpdate, Words};
+use codesage_shared::protocol::{
+    Channel, ControlEvent, ControlRequest, ProgressUpdate, Words, parse_event,
+};
 use serde_json::{Map, Value};
 
 use crate::target::{Target, explain};
@@ -40,8 +42,10 @@ pub fn request(
         if read == 0 {
             bail!("the daemon closed the connection without answering (did it stop or crash?)");
         }
-        let event: ControlEvent = serde_json::from_str(text.trim_end())
-            .with_context(|| format!("unexpected answer from the daemon: {}", text.trim_end()))?;
+        let event: ControlEvent = parse_event(text.trim_end()).with_context(|| {
+            let shown: String = text.trim_end().chars().take(300).collect();
+            format!("unexpected answer from the daemon: {shown}")
+        })?;
         on_event(&event);
         if event.is_final() {
             return Ok(event);
@@ -70,7 +74,7 @@ pub fn query(
     on_progress: impl FnMut(&ProgressUpdate),
 ) -> Result<Value> {
     let text = query_text(target, query, start, on_progress)?;
-    serde_json::from_str(text.get()).context("unexpected answer from the daemon")
+    serde_json::from_str(&text).context("unexpected answer from the daemon")
 }
 
 /// Like [`query`], returning the answer's JSON text for a caller that parses it into its
@@ -80,7 +84,7 @@ pub fn query_text(
     query: Query<'_>,
     start: bool,
     mut on_progress: impl FnMut(&ProgressUpdate),
-) -> Result<Box<serde_json::value::RawValue>> {
+) -> Result<String> {
     let arguments = match query.arguments {
         Value::Object(arguments) => arguments,
         Value::Null => Map::new(),
@@ -103,7 +107,7 @@ pub fn query_text(
         }
     })?;
     match event {
-        ControlEvent::Answer { answer } => Ok(answer),
+        ControlEvent::Answer { answer } => Ok(answer.0),
         ControlEvent::Error { message } => bail!(message),
         other => bail!("unexpected answer from the daemon: {other:?}"),
     }

@@ -5,12 +5,14 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use codesage_shared::protocol::{ControlEvent, ControlRequest, MAX_CONTROL_REQUEST_LEN};
+use codesage_shared::protocol::{
+    AnswerText, ControlEvent, ControlRequest, MAX_CONTROL_REQUEST_LEN, answer_event_line,
+};
 use tokio::io::{AsyncBufReadExt, AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt, BufReader};
 use tokio_util::sync::CancellationToken;
 
 use crate::engine::Engine;
-use crate::queries::{self, Caller, Request};
+use crate::queries::{self, Caller, Encoded, Encoding, ProgressSink, Request};
 use crate::shutdown::StopWaiters;
 
 /// How long a client gets to send its request line.
@@ -117,6 +119,13 @@ where
     };
     let ok = !matches!(event, ControlEvent::Error { .. });
     engine.metrics().record(&kind, started.elapsed(), ok);
+    if let ControlEvent::Answer { answer } = &event {
+        // Written as it is: an answer of 100k matches is not encoded a second time.
+        writer
+            .write_all(answer_event_line(&answer.0).as_bytes())
+            .await?;
+        return writer.flush().await;
+    }
     send(&mut writer, &event).await
 }
 
@@ -133,6 +142,7 @@ async fn query<W: AsyncWrite + Unpin>(
 ) -> std::io::Result<ControlEvent> {
     let (progress, mut updates) = tokio::sync::mpsc::unbounded_channel();
     let request = Request {
+        encoding: Encoding::Text,
         engine: Arc::clone(engine),
         caller: Caller {
             words,
@@ -140,7 +150,7 @@ async fn query<W: AsyncWrite + Unpin>(
             base_dir: cwd,
             bounded,
         },
-        progress: Some(progress),
+        progress: Some(ProgressSink::channel(progress)),
         cancel: CancellationToken::new(),
     };
     let answer = queries::dispatch(&name, arguments, request);
@@ -163,13 +173,11 @@ async fn query<W: AsyncWrite + Unpin>(
                 queries::NAMES.join(", ")
             ),
         },
-        Some(Ok(answer)) => match serde_json::value::RawValue::from_string(answer) {
-            Ok(answer) => ControlEvent::Answer { answer },
-            Err(err) => ControlEvent::Error {
-                message: format!(
-                    "internal error: the answer is not JSON ({err}); see the daemon log"
-                ),
-            },
+        Some(Ok(Encoded::Text(answer))) => ControlEvent::Answer {
+            answer: AnswerText(answer),
+        },
+        Some(Ok(Encoded::Value(answer))) => ControlEvent::Answer {
+            answer: AnswerText(answer.to_string()),
         },
         Some(Err(err)) => ControlEvent::Error {
             message: err.to_string(),

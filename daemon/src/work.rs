@@ -4,7 +4,7 @@
 //! cancelled and, at the caller's deadline, returns what it has.
 
 use std::sync::atomic::{AtomicU8, AtomicU64, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio_util::sync::CancellationToken;
 
@@ -17,8 +17,13 @@ pub enum Stopped {
     Cancelled,
 }
 
+/// Hears how far work got: (units done, units in all; 0 while unknown).
+pub type Reporter = Box<dyn Fn(u64, u64) + Send + Sync>;
+
+/// How often work reports its progress, at most.
+pub const REPORT_INTERVAL: Duration = Duration::from_millis(500);
+
 /// The running state of one piece of blocking work.
-#[derive(Debug)]
 pub struct Work {
     cancel: CancellationToken,
     deadline: Option<Instant>,
@@ -26,6 +31,20 @@ pub struct Work {
     total: AtomicU64,
     /// 0: running; 1: deadline; 2: cancelled.
     stopped: AtomicU8,
+    started: Instant,
+    /// Milliseconds after `started` of the last report.
+    reported_ms: AtomicU64,
+    reporter: Option<Reporter>,
+}
+
+impl std::fmt::Debug for Work {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Work")
+            .field("done", &self.done)
+            .field("total", &self.total)
+            .field("stopped", &self.stopped())
+            .finish_non_exhaustive()
+    }
 }
 
 impl Work {
@@ -37,7 +56,17 @@ impl Work {
             done: AtomicU64::new(0),
             total: AtomicU64::new(0),
             stopped: AtomicU8::new(0),
+            started: Instant::now(),
+            reported_ms: AtomicU64::new(0),
+            reporter: None,
         }
+    }
+
+    /// With `reporter` told how far the work got, at most every [`REPORT_INTERVAL`] (the
+    /// work reports itself as it advances: no timer runs beside it).
+    pub fn reporting(mut self, reporter: Reporter) -> Work {
+        self.reporter = Some(reporter);
+        self
     }
 
     /// Work that never stops early (tests, benchmarks, internal callers).
@@ -78,9 +107,24 @@ impl Work {
         self.total.store(total, Ordering::Relaxed);
     }
 
-    /// Counts `units` more as done.
+    /// Counts `units` more as done (and reports progress when it is time to).
     pub fn advance(&self, units: u64) {
-        self.done.fetch_add(units, Ordering::Relaxed);
+        let done = self.done.fetch_add(units, Ordering::Relaxed) + units;
+        let Some(reporter) = &self.reporter else {
+            return;
+        };
+        let now_ms = self.started.elapsed().as_millis() as u64;
+        let last = self.reported_ms.load(Ordering::Relaxed);
+        let interval = REPORT_INTERVAL.as_millis() as u64;
+        // One thread wins each interval; the others carry on.
+        if now_ms >= last + interval
+            && self
+                .reported_ms
+                .compare_exchange(last, now_ms, Ordering::Relaxed, Ordering::Relaxed)
+                .is_ok()
+        {
+            reporter(done, self.total.load(Ordering::Relaxed));
+        }
     }
 
     /// (done, total) so far.
@@ -117,5 +161,22 @@ mod tests {
         work.advance(3);
         work.advance(2);
         assert_eq!(work.counts(), (5, 10));
+
+        // Reports come as the work advances, at most once per interval.
+        let heard = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = std::sync::Arc::clone(&heard);
+        let reported = Work::unbounded().reporting(Box::new(move |done, total| {
+            sink.lock().unwrap().push((done, total));
+        }));
+        reported.set_total(4);
+        reported.advance(1);
+        assert!(
+            heard.lock().unwrap().is_empty(),
+            "not before the first interval"
+        );
+        std::thread::sleep(REPORT_INTERVAL + Duration::from_millis(20));
+        reported.advance(1);
+        reported.advance(1);
+        assert_eq!(*heard.lock().unwrap(), [(2, 4)]);
     }
 }

@@ -227,7 +227,7 @@ impl Config {
                 shutdown_grace_secs: 10,
                 answer_deadline_secs: 50,
                 answer_tokens: 8000,
-                answer_tokens_limit: 100_000,
+                answer_tokens_limit: 250_000,
             },
             log: LogConfig {
                 level: "info".into(),
@@ -328,9 +328,9 @@ impl Config {
         if self.search.default_max_results == 0 || self.search.max_results_limit == 0 {
             return invalid("search result limits must be at least 1".into());
         }
-        if self.server.answer_tokens < 400 || self.server.answer_tokens_limit < 400 {
+        if self.server.answer_tokens < 1000 || self.server.answer_tokens_limit < 1000 {
             return invalid(
-                "server.answer_tokens and server.answer_tokens_limit must be at least 400".into(),
+                "server.answer_tokens and server.answer_tokens_limit must be at least 1000".into(),
             );
         }
         if self.server.answer_deadline_secs == 0 {

@@ -144,7 +144,7 @@ pub enum ControlRequest {
 
 /// An answer on a control connection, externally tagged (`{"answer": {...}}`) so that an
 /// answer's text passes through untouched.
-#[derive(Debug, Clone, Serialize, Deserialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
 #[serde(rename_all = "snake_case")]
 pub enum ControlEvent {
     /// Answer to [`ControlRequest::Ping`].
@@ -159,10 +159,11 @@ pub enum ControlEvent {
     /// Answer to [`ControlRequest::Status`].
     Status(StatusReport),
     /// Answer to [`ControlRequest::Query`]: the same JSON object the MCP tool returns,
-    /// passed through as text (large answers are never built as a JSON tree on either side).
+    /// passed through as text (large answers are never built as a JSON tree on either side;
+    /// see [`answer_event_line`] and [`parse_event`]).
     Answer {
         /// The answer envelope.
-        answer: Box<serde_json::value::RawValue>,
+        answer: AnswerText,
     },
     /// The daemon accepted [`ControlRequest::Stop`] and is shutting down.
     Stopping,
@@ -178,6 +179,49 @@ impl ControlEvent {
     pub fn is_final(&self) -> bool {
         !matches!(self, ControlEvent::Progress(_))
     }
+}
+
+/// An answer's JSON text (an object), carried by [`ControlEvent::Answer`] as JSON, not as a
+/// string.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AnswerText(pub String);
+
+impl Serialize for AnswerText {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let raw = serde_json::value::RawValue::from_string(self.0.clone())
+            .map_err(serde::ser::Error::custom)?;
+        raw.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for AnswerText {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let raw = Box::<serde_json::value::RawValue>::deserialize(deserializer)?;
+        Ok(AnswerText(raw.get().to_string()))
+    }
+}
+
+/// How an answer event starts on the wire (the serialization of [`ControlEvent::Answer`]).
+const ANSWER_EVENT_PREFIX: &str = r#"{"answer":{"answer":"#;
+
+/// The event line (newline included) carrying answer `text`, written without re-encoding it:
+/// exactly what serializing [`ControlEvent::Answer`] gives. `text` must be the JSON text of
+/// an object on one line (serde_json's compact output).
+pub fn answer_event_line(text: &str) -> String {
+    format!("{ANSWER_EVENT_PREFIX}{text}}}}}\n")
+}
+
+/// Parses one event line; an answer's text is taken as it is, without parsing it twice.
+pub fn parse_event(line: &str) -> Result<ControlEvent, serde_json::Error> {
+    if let Some(text) = line
+        .strip_prefix(ANSWER_EVENT_PREFIX)
+        .and_then(|rest| rest.strip_suffix("}}"))
+    {
+        return Ok(ControlEvent::Answer {
+            answer: AnswerText(text.to_string()),
+        });
+    }
+    serde_json::from_str(line)
 }
 
 /// Progress of a long request (as an MCP progress notification carries it).
@@ -508,17 +552,24 @@ mod tests {
             }),
             ControlEvent::Status(StatusReport::default()),
             ControlEvent::Answer {
-                answer: serde_json::value::RawValue::from_string(
-                    r#"{"results":[],"notes":[]}"#.into(),
-                )
-                .unwrap(),
+                answer: AnswerText(r#"{"results":[],"notes":["a}}"]}"#.into()),
             },
             ControlEvent::Stopping,
         ];
         for event in events {
             let json = serde_json::to_string(&event).unwrap();
             let back = serde_json::from_str::<ControlEvent>(&json).unwrap();
-            assert_eq!(serde_json::to_string(&back).unwrap(), json);
+            assert_eq!(back, event);
+            assert_eq!(parse_event(&json).unwrap(), event);
         }
+        // The answer line written by hand is exactly the serialized event.
+        let text = r#"{"cursor":null,"notes":[]}"#;
+        let event = ControlEvent::Answer {
+            answer: AnswerText(text.into()),
+        };
+        assert_eq!(
+            answer_event_line(text),
+            format!("{}\n", serde_json::to_string(&event).unwrap())
+        );
     }
 }

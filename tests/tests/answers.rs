@@ -523,3 +523,101 @@ async fn a_cursor_from_before_an_edit_is_refused_and_one_for_other_arguments_too
     assert_ne!(fresh["index_generation"], first["index_generation"]);
     client.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn symbol_ids_from_outlines_and_searches_read_and_find_exactly_that_symbol() {
+    let env = TestEnv::new();
+    let root = env.workspace("shop");
+    project(&root);
+    age_tree(&root);
+    let root_text = root.display().to_string();
+    let client = env.mcp().await.expect("connect");
+    client
+        .ok("index_codebase", json!({"path": root_text}))
+        .await;
+
+    // An outline names each symbol by id; the id reads exactly its lines.
+    let outline = client
+        .ok(
+            "get_file_structure",
+            json!({"file_path": root.join("shop/mod_3.py").display().to_string()}),
+        )
+        .await;
+    let class = &outline["symbols"][0];
+    assert_eq!(class["symbol_id"], "shop/mod_3.py#Service3", "{outline}");
+    let stop = class["children"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|child| child["name"] == "stop")
+        .expect("Service3.stop");
+    assert_eq!(stop["symbol_id"], "shop/mod_3.py#Service3.stop");
+    let read = client
+        .ok(
+            "read_code_file",
+            json!({"symbol": "shop/mod_3.py#Service3.stop"}),
+        )
+        .await;
+    assert_eq!(read["start_line"], stop["start_line"], "{read}");
+    assert_eq!(read["end_line"], stop["end_line"], "{read}");
+    assert!(
+        read["content"]
+            .as_str()
+            .unwrap()
+            .contains("def stop(self):"),
+        "{read}"
+    );
+    assert_eq!(read["symbol"]["qualified_name"], "Service3.stop");
+    // A plain name in a given file works too.
+    let by_name = client
+        .ok(
+            "read_code_file",
+            json!({"file_path": root.join("shop/mod_3.py").display().to_string(), "symbol": "Service3.stop"}),
+        )
+        .await;
+    assert_eq!(by_name["content"], read["content"]);
+
+    // A regex match names the symbol it is in; find_references takes the id.
+    let found = client
+        .ok(
+            "search_codebase",
+            json!({"codebase_path": root_text, "pattern": "helper\\(-3\\)"}),
+        )
+        .await;
+    let hit = &found["results"][0]["matches"][0];
+    assert_eq!(hit["symbol"], "shop/mod_3.py#Service3.stop", "{found}");
+    let references = client
+        .ok(
+            "find_references",
+            json!({"symbol": "shop/mod_3.py#helper", "codebase_path": root_text}),
+        )
+        .await;
+    assert_eq!(references["symbol"], "helper");
+    assert_eq!(references["symbol_id"], "shop/mod_3.py#helper");
+    assert!(references["total"].as_u64().unwrap() > 12, "{references}");
+
+    // Ids that name nothing are refused with what to do.
+    let missing = client
+        .err(
+            "read_code_file",
+            json!({"symbol": "shop/mod_3.py#Service3.gone"}),
+        )
+        .await;
+    assert!(missing.contains("no symbol"), "{missing}");
+    assert!(missing.contains("get_file_structure"), "{missing}");
+    let unknown = client
+        .err(
+            "find_references",
+            json!({"symbol": "shop/mod_3.py#nothing_here", "codebase_path": root_text}),
+        )
+        .await;
+    assert!(unknown.contains("no symbol has the id"), "{unknown}");
+    let both = client
+        .err(
+            "read_code_file",
+            json!({"symbol": "shop/mod_3.py#helper", "start_line": 3}),
+        )
+        .await;
+    assert!(both.contains("either symbol or start_line"), "{both}");
+    client.close().await;
+}

@@ -71,11 +71,11 @@ pub fn run(target: &Target, args: SearchArgs) -> Result<bool> {
     )?;
     if args.json {
         let value: serde_json::Value =
-            serde_json::from_str(answer.get()).context("unexpected answer from the daemon")?;
+            serde_json::from_str(&answer).context("unexpected answer from the daemon")?;
         println!("{}", serde_json::to_string_pretty(&value)?);
     }
     let found: Found =
-        serde_json::from_str(answer.get()).context("unexpected answer from the daemon")?;
+        serde_json::from_str(&answer).context("unexpected answer from the daemon")?;
     if !args.json {
         print_rows(&found.results)?;
     }

@@ -20,7 +20,7 @@ use tokio::sync::watch;
 
 use super::tools;
 use crate::engine::Engine;
-use crate::queries::{Caller, ProgressUpdate, Request};
+use crate::queries::{Caller, Encoding, ProgressSink, ProgressUpdate, Request};
 
 /// How long a tool call waits for the client's roots to arrive before answering without them.
 const ROOTS_WAIT: Duration = Duration::from_secs(3);
@@ -125,28 +125,36 @@ impl CodeSageServer {
 
 /// Sends a request's progress updates to the client as MCP progress notifications under
 /// `token`, in order, each with a larger progress value than the one before (as MCP asks).
-fn forward_progress(
-    peer: Peer<RoleServer>,
-    token: ProgressToken,
-) -> tokio::sync::mpsc::UnboundedSender<ProgressUpdate> {
-    let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<ProgressUpdate>();
-    tokio::spawn(async move {
-        let mut last = f64::NEG_INFINITY;
-        while let Some(update) = receiver.recv().await {
-            if update.progress <= last {
-                continue;
-            }
-            last = update.progress;
-            let mut notification = ProgressNotificationParam::new(token.clone(), update.progress)
-                .with_message(update.message);
-            if let Some(total) = update.total {
-                notification = notification.with_total(total);
-            }
-            // A client that went away does not stop the request.
-            let _ = peer.notify_progress(notification).await;
-        }
-    });
-    sender
+/// The forwarding task starts with the first update, so a quick request costs nothing.
+fn forward_progress(peer: Peer<RoleServer>, token: ProgressToken) -> ProgressSink {
+    let runtime = tokio::runtime::Handle::current();
+    let forwarder: std::sync::OnceLock<tokio::sync::mpsc::UnboundedSender<ProgressUpdate>> =
+        std::sync::OnceLock::new();
+    ProgressSink::new(move |update| {
+        let sender = forwarder.get_or_init(|| {
+            let (sender, mut receiver) = tokio::sync::mpsc::unbounded_channel::<ProgressUpdate>();
+            let (peer, token) = (peer.clone(), token.clone());
+            runtime.spawn(async move {
+                let mut last = f64::NEG_INFINITY;
+                while let Some(update) = receiver.recv().await {
+                    if update.progress <= last {
+                        continue;
+                    }
+                    last = update.progress;
+                    let mut notification =
+                        ProgressNotificationParam::new(token.clone(), update.progress)
+                            .with_message(update.message);
+                    if let Some(total) = update.total {
+                        notification = notification.with_total(total);
+                    }
+                    // A client that went away does not stop the request.
+                    let _ = peer.notify_progress(notification).await;
+                }
+            });
+            sender
+        });
+        let _ = sender.send(update);
+    })
 }
 
 /// The local path of a `file://` URI.
@@ -233,6 +241,7 @@ impl ServerHandler for CodeSageServer {
         });
         let progress = progress_token.map(|token| forward_progress(context.peer.clone(), token));
         let query = Request {
+            encoding: Encoding::Value,
             engine: Arc::clone(&self.engine),
             caller: Caller::mcp(self.current_client_roots().await),
             progress,

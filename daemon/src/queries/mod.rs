@@ -61,14 +61,59 @@ impl Caller {
     }
 }
 
+/// Where a request's progress goes. Cheap to clone, callable from any thread, and free of
+/// cost until something is reported (most requests end before their first report).
+#[derive(Clone)]
+pub struct ProgressSink(Arc<dyn Fn(ProgressUpdate) + Send + Sync>);
+
+impl ProgressSink {
+    /// A sink that hands each update to `deliver`.
+    pub fn new(deliver: impl Fn(ProgressUpdate) + Send + Sync + 'static) -> ProgressSink {
+        ProgressSink(Arc::new(deliver))
+    }
+
+    /// A sink that sends each update into `sender`.
+    pub fn channel(sender: mpsc::UnboundedSender<ProgressUpdate>) -> ProgressSink {
+        ProgressSink::new(move |update| {
+            let _ = sender.send(update);
+        })
+    }
+
+    /// Reports `update`.
+    pub fn send(&self, update: ProgressUpdate) {
+        (self.0)(update)
+    }
+}
+
+/// How a front end wants the answer: as JSON text (the control channel passes it through) or
+/// as a JSON value (MCP's `structuredContent`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Encoding {
+    /// The answer's JSON text.
+    Text,
+    /// The answer as a JSON value.
+    Value,
+}
+
+/// An answer, encoded as the front end asked.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Encoded {
+    /// The answer's JSON text (an object).
+    Text(String),
+    /// The answer as a JSON object.
+    Value(Value),
+}
+
 /// One request as a front end hands it to the query layer.
 pub struct Request {
+    /// How the answer is wanted.
+    pub encoding: Encoding,
     /// The daemon.
     pub engine: Arc<Engine>,
     /// Who asks.
     pub caller: Caller,
     /// Where progress goes, if the client wants it.
-    pub progress: Option<mpsc::UnboundedSender<ProgressUpdate>>,
+    pub progress: Option<ProgressSink>,
     /// Cancelled when the client withdraws the request.
     pub cancel: CancellationToken,
 }
@@ -84,7 +129,7 @@ pub struct Ctx {
     /// Hash of the arguments that define the answer (everything but paging), so a cursor is
     /// only accepted by the query that issued it.
     pub fingerprint: u64,
-    progress: Option<mpsc::UnboundedSender<ProgressUpdate>>,
+    progress: Option<ProgressSink>,
     /// Cancelled when the client withdraws the request.
     pub cancel: CancellationToken,
     /// When a long call must answer with what it has (`None`: no deadline).
@@ -99,8 +144,8 @@ impl Ctx {
 
     /// Reports progress, if the client asked for it.
     pub fn progress(&self, update: ProgressUpdate) {
-        if let Some(sender) = &self.progress {
-            let _ = sender.send(update);
+        if let Some(sink) = &self.progress {
+            sink.send(update);
         }
     }
 
@@ -159,12 +204,12 @@ macro_rules! queries {
         pub const NAMES: &[&str] = &[$(stringify!($query)),*];
 
         /// Runs query `name` with JSON `arguments`; `None` if there is no such query. The
-        /// answer is the envelope's JSON text (an object).
+        /// answer is the envelope (an object), encoded as the request asks.
         pub async fn dispatch(
             name: &str,
             arguments: Map<String, Value>,
             request: Request,
-        ) -> Option<Result<String, QueryError>> {
+        ) -> Option<Result<Encoded, QueryError>> {
             match name {
                 $(stringify!($query) => Some(
                     run_query(stringify!($query), arguments, request, $query::run).await
@@ -206,7 +251,7 @@ async fn run_query<P, T, F, Fut>(
     arguments: Map<String, Value>,
     request: Request,
     run: F,
-) -> Result<String, QueryError>
+) -> Result<Encoded, QueryError>
 where
     P: serde::de::DeserializeOwned,
     T: serde::Serialize,
@@ -224,6 +269,7 @@ where
         let seconds = request.engine.config().server.answer_deadline_secs;
         Instant::now() + Duration::from_secs(seconds)
     });
+    let encoding = request.encoding;
     let ctx = Ctx {
         engine: request.engine,
         caller: request.caller,
@@ -234,7 +280,11 @@ where
         deadline,
     };
     let answer = run(ctx, params).await?;
-    answer.into_text().map_err(|err| QueryError::Internal {
+    let encoded = match encoding {
+        Encoding::Text => answer.into_text().map(Encoded::Text),
+        Encoding::Value => serde_json::to_value(&answer).map(Encoded::Value),
+    };
+    encoded.map_err(|err| QueryError::Internal {
         query: name,
         detail: format!("cannot encode the answer: {err}"),
     })

@@ -24,7 +24,7 @@ use super::answer::{Answer, Truncated};
 use super::{Ctx, QueryError, QueryResult};
 
 /// The smallest token budget accepted; smaller requests are raised to it (with a note).
-pub const MIN_TOKENS: usize = 400;
+pub const MIN_TOKENS: usize = 1000;
 
 /// Tokens of a page's budget kept for the answer's other fields when one result is cut to fit
 /// ([`Pager::item_budget`]).
@@ -42,36 +42,67 @@ const SPACES_PER_TOKEN: usize = 8;
 /// answers over a real corpus this counts more tokens than the cl100k, o200k and Anthropic
 /// tokenizers do, by about a third at the median (BENCHMARKS.md, "Answer sizes").
 pub fn estimate_tokens(text: &[u8]) -> usize {
-    let mut tokens = 0;
-    let mut index = 0;
-    while index < text.len() {
-        let byte = text[index];
-        let run = |index: usize, belongs: fn(u8) -> bool| {
-            text[index..].iter().take_while(|&&b| belongs(b)).count()
-        };
+    let mut counter = TokenCounter::default();
+    text.iter().for_each(|&byte| counter.push(byte));
+    counter.tokens
+}
+
+/// [`estimate_tokens`] over text written to it piece by piece (serializers write JSON in
+/// small pieces), so an answer is measured without being built.
+#[derive(Debug, Default)]
+struct TokenCounter {
+    tokens: usize,
+    /// Letters in the current run of letters.
+    letters: usize,
+    /// Spaces in the current run of spaces.
+    spaces: usize,
+}
+
+impl TokenCounter {
+    fn push(&mut self, byte: u8) {
         if byte.is_ascii_alphabetic() {
-            let letters = run(index, |b| b.is_ascii_alphabetic());
-            tokens += letters.div_ceil(LETTERS_PER_TOKEN);
-            index += letters;
-        } else if byte == b' ' {
-            let spaces = run(index, |b| b == b' ');
-            tokens += (spaces - 1).div_ceil(SPACES_PER_TOKEN);
-            index += spaces;
-        } else if byte >= 0x80 {
-            // One per character: skip its continuation bytes.
-            tokens += 1;
-            index += 1 + run(index + 1, |b| (0x80..0xC0).contains(&b));
-        } else {
-            tokens += 1;
-            index += 1;
+            self.spaces = 0;
+            if self.letters.is_multiple_of(LETTERS_PER_TOKEN) {
+                self.tokens += 1;
+            }
+            self.letters += 1;
+            return;
+        }
+        self.letters = 0;
+        if byte == b' ' {
+            // The first space of a run joins the next word; then one per eight.
+            if self.spaces > 0 && (self.spaces - 1).is_multiple_of(SPACES_PER_TOKEN) {
+                self.tokens += 1;
+            }
+            self.spaces += 1;
+            return;
+        }
+        self.spaces = 0;
+        // One per character: continuation bytes of a multi-byte character count nothing.
+        if !(0x80..0xC0).contains(&byte) {
+            self.tokens += 1;
         }
     }
-    tokens
+}
+
+impl std::io::Write for TokenCounter {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        buf.iter().for_each(|&byte| self.push(byte));
+        Ok(buf.len())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Estimated tokens of `value`'s JSON text plus a separator.
 pub fn json_tokens<T: Serialize>(value: &T) -> usize {
-    serde_json::to_vec(value).map_or(0, |bytes| estimate_tokens(&bytes) + 1)
+    let mut counter = TokenCounter::default();
+    match serde_json::to_writer(&mut counter, value) {
+        Ok(()) => counter.tokens + 1,
+        Err(_) => 0,
+    }
 }
 
 /// Cuts `item` down until its JSON text takes at most `max_tokens`: `cut` removes a part
@@ -735,8 +766,17 @@ mod tests {
             3,
             "one per non-ASCII character"
         );
-        // Never fewer tokens than a byte-pair tokenizer's worst case of one per 5 letters.
         let long = "a".repeat(1000);
         assert_eq!(estimate_tokens(long.as_bytes()), 200);
+        assert_eq!(
+            estimate_tokens(b"  a  b"),
+            4,
+            "a run of two spaces costs one"
+        );
+        // Measuring a value while serializing it counts the same as measuring its text.
+        let value =
+            serde_json::json!({"path": "src/a.rs", "line": 120, "text": "  let x = \"é\";"});
+        let text = serde_json::to_vec(&value).unwrap();
+        assert_eq!(json_tokens(&value), estimate_tokens(&text) + 1);
     }
 }

@@ -17,6 +17,7 @@ use crate::indexer::{BINARY_SNIFF_LEN, language};
 use crate::structure::StructureError;
 use crate::symbols::FileSymbols;
 use crate::symbols::ids::{self, SymbolId};
+use codesage_shared::words::Words;
 
 /// Lines longer than this are shortened in answers to agents (minified code).
 const MAX_LINE_CHARS: usize = 2000;
@@ -149,7 +150,11 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
     let task_relative = relative.clone();
     let on = ctx
         .on_root(&scope, "files", move |scope| {
-            read(scope, &task_relative, max_size, wanted_symbol.as_deref(), id.as_ref())
+            let wanted = Wanted {
+                symbol: wanted_symbol.as_deref(),
+                id: id.as_ref(),
+            };
+            read(scope, &task_relative, max_size, wanted, words)
         })
         .await?;
     let Read {
@@ -223,28 +228,36 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
     })
 }
 
+/// The symbol a read is cut to: as given, and parsed when it is an id.
+struct Wanted<'a> {
+    symbol: Option<&'a str>,
+    id: Option<&'a SymbolId>,
+}
+
 /// Reads the file as it is on disk and, when a symbol is asked for, finds its lines in the
 /// structure of exactly that content.
 fn read(
     scope: &crate::structure::Scope<'_>,
     relative: &str,
     max_size: u64,
-    symbol: Option<&str>,
-    id: Option<&SymbolId>,
+    wanted: Wanted<'_>,
+    words: Words,
 ) -> Result<Read, StructureError> {
     let shown = format!("{relative} (in {})", scope.root_path.display());
     let content = crate::files::read_regular(&scope.root_path.join(relative), max_size).map_err(
         |err| {
             StructureError::InvalidArgument(match err {
                 ReadError::NotFound => format!(
-                    "file not found: {shown}; use search_codebase to find the right path"
+                    "file not found: {shown}; use {} to find the right path",
+                    words.tool("search_codebase")
                 ),
                 ReadError::NotRegular(kind) => {
                     format!("{shown} is {kind}, not a regular file; only files can be read")
                 }
                 ReadError::TooLarge { size, limit } => format!(
                     "{shown} is {size} bytes, over the {limit}-byte limit for reading; search it \
-                     with search_codebase instead"
+                     with {} instead",
+                    words.tool("search_codebase")
                 ),
                 ReadError::Io(err) => format!("cannot read {shown}: {err}"),
             })
@@ -256,11 +269,11 @@ fn read(
         )));
     }
     let language = language::detect(relative, &content).name;
-    let slice = match symbol {
+    let slice = match wanted.symbol {
         None => None,
         Some(symbol) => {
             let symbols = structure_of(scope, relative, language, &content)?;
-            Some(find_symbol(&symbols, relative, symbol, id, &shown)?)
+            Some(find_symbol(&symbols, relative, symbol, wanted.id, &shown, words)?)
         }
     };
     let text = String::from_utf8_lossy(&content);
@@ -301,6 +314,7 @@ fn find_symbol(
     wanted: &str,
     id: Option<&SymbolId>,
     shown: &str,
+    words: Words,
 ) -> Result<SymbolSlice, StructureError> {
     let names = ids::qualified_names(symbols);
     let all_ids = ids::assign(relative, &names);
@@ -320,7 +334,8 @@ fn find_symbol(
         let listed: Vec<&str> = all_ids.iter().take(30).map(String::as_str).collect();
         return Err(StructureError::InvalidArgument(format!(
             "{shown} has no symbol {wanted:?} (ids change when a symbol is renamed or moved; \
-             get_file_structure lists the current ones){}",
+             {} lists the current ones){}",
+            words.tool("get_file_structure"),
             if listed.is_empty() {
                 String::new()
             } else {

@@ -110,12 +110,28 @@ pub fn limits(config: &codesage_shared::config::Config) -> Limits {
     }
 }
 
-/// One matching line with its file: the unit results are paged in.
-#[derive(Debug, Clone, Serialize)]
+/// One matching line with its file: the unit results are paged in. The path is shared by
+/// the file's matches (a search may return 100k of them).
+#[derive(Debug, Clone)]
 struct Hit {
-    file_path: String,
-    #[serde(flatten)]
+    file_path: std::sync::Arc<str>,
     found: LineMatch,
+}
+
+impl Serialize for Hit {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        #[derive(Serialize)]
+        struct Shown<'a> {
+            file_path: &'a str,
+            #[serde(flatten)]
+            found: &'a LineMatch,
+        }
+        Shown {
+            file_path: &self.file_path,
+            found: &self.found,
+        }
+        .serialize(serializer)
+    }
 }
 
 /// Runs the query.
@@ -144,7 +160,7 @@ async fn regex(ctx: Ctx, params: Params) -> QueryResult<Output> {
     let started = Instant::now();
     let pager = ctx
         .pager(&params.page, limits(ctx.engine.config()))?
-        .hint("narrow the pattern or add file_types / exclude_patterns");
+        .hint("narrow the pattern, or filter by file type or exclude globs");
     let scope = ctx.root_scope(params.codebase_path.as_deref())?;
     let search = SearchParams {
         root: None,
@@ -178,9 +194,9 @@ async fn regex(ctx: Ctx, params: Params) -> QueryResult<Output> {
         .files
         .into_iter()
         .flat_map(|file| {
-            let path = file.file_path;
+            let path: std::sync::Arc<str> = file.file_path.into();
             file.matches.into_iter().map(move |found| Hit {
-                file_path: path.clone(),
+                file_path: std::sync::Arc::clone(&path),
                 found,
             })
         })
@@ -210,9 +226,9 @@ fn group_by_file(hits: Vec<Hit>) -> Vec<FileMatches> {
     let mut files: Vec<FileMatches> = Vec::new();
     for hit in hits {
         match files.last_mut() {
-            Some(file) if file.file_path == hit.file_path => file.matches.push(hit.found),
+            Some(file) if *file.file_path == *hit.file_path => file.matches.push(hit.found),
             _ => files.push(FileMatches {
-                file_path: hit.file_path,
+                file_path: hit.file_path.to_string(),
                 matches: vec![hit.found],
             }),
         }

@@ -16,11 +16,11 @@ use super::{Ctx, QueryError};
 pub use crate::work::{Stopped, Work};
 
 /// How often progress is reported while blocking work runs.
-pub const PROGRESS_INTERVAL: Duration = Duration::from_millis(500);
+pub const PROGRESS_INTERVAL: Duration = crate::work::REPORT_INTERVAL;
 
 impl Ctx {
-    /// Runs `job` on a blocking thread, reporting its progress every
-    /// [`PROGRESS_INTERVAL`] (described by `what`, e.g. "files") while the client listens.
+    /// Runs `job` on a blocking thread; as it advances, its progress is reported every
+    /// [`PROGRESS_INTERVAL`] (described by `what`, e.g. "files") when the client listens.
     /// Returns the job's result and why it stopped early, if it did; a cancelled request
     /// fails with [`QueryError::Cancelled`].
     pub async fn blocking<T, F>(
@@ -32,31 +32,24 @@ impl Ctx {
         T: Send + 'static,
         F: FnOnce(&Work) -> T + Send + 'static,
     {
-        let work = Arc::new(Work::new(self.cancel.clone(), self.deadline));
+        let mut work = Work::new(self.cancel.clone(), self.deadline);
+        if let Some(sink) = self.progress.clone() {
+            work = work.reporting(Box::new(move |done, total| {
+                sink.send(ProgressUpdate {
+                    progress: done as f64,
+                    total: (total > 0).then_some(total as f64),
+                    message: if total > 0 {
+                        format!("{done} of {total} {what}")
+                    } else {
+                        format!("{done} {what}")
+                    },
+                    index: None,
+                })
+            }));
+        }
+        let work = Arc::new(work);
         let running = Arc::clone(&work);
-        let mut handle = tokio::task::spawn_blocking(move || job(&running));
-        let mut last_reported = 0u64;
-        let outcome = loop {
-            tokio::select! {
-                joined = &mut handle => break joined,
-                _ = tokio::time::sleep(PROGRESS_INTERVAL), if self.wants_progress() => {
-                    let (done, total) = work.counts();
-                    if done > last_reported {
-                        last_reported = done;
-                        self.progress(ProgressUpdate {
-                            progress: done as f64,
-                            total: (total > 0).then_some(total as f64),
-                            message: if total > 0 {
-                                format!("{done} of {total} {what}")
-                            } else {
-                                format!("{done} {what}")
-                            },
-                            index: None,
-                        });
-                    }
-                }
-            }
-        };
+        let outcome = tokio::task::spawn_blocking(move || job(&running)).await;
         let value = outcome.map_err(|err| {
             tracing::error!(query = self.name, error = %err, "blocking work failed");
             QueryError::Internal {

@@ -150,8 +150,8 @@ impl NameQuery {
         }
         if query.chars().any(char::is_whitespace) || query.len() > 256 {
             return Err(StructureError::InvalidArgument(format!(
-                "{:?} is not a symbol name (no spaces, at most 256 bytes); use search_codebase \
-                 for text",
+                "{:?} is not a symbol name (no spaces, at most 256 bytes); search for it as text \
+                 instead",
                 query.chars().take(80).collect::<String>()
             )));
         }

@@ -85,27 +85,65 @@ pub fn qualified_names(symbols: &FileSymbols) -> Vec<String> {
 /// [`qualified_names`] gives for its parsed structure).
 pub fn definition_names(definitions: &[Definition]) -> Vec<String> {
     (0..definitions.len())
-        .map(|index| {
-            let mut path: Vec<&str> = Vec::new();
-            let mut parent = definitions[index].parent;
-            // Bounded: decoded data is not trusted to be free of cycles.
-            while let Some(at) = parent
-                && path.len() <= definitions.len()
-            {
-                let Some(definition) = definitions.get(at as usize) else {
-                    break;
-                };
-                path.push(&definition.name);
-                parent = definition.parent;
-            }
-            path.reverse();
-            if let Some(scope) = definitions[index].scope.as_deref() {
-                path.extend(scope_parts(scope));
-            }
-            path.push(&definitions[index].name);
-            path.join(".")
-        })
+        .map(|index| definition_name(definitions, index))
         .collect()
+}
+
+/// The qualified name of one in-memory definition.
+fn definition_name(definitions: &[Definition], index: usize) -> String {
+    let mut path: Vec<&str> = Vec::new();
+    let mut parent = definitions[index].parent;
+    // Bounded: decoded data is not trusted to be free of cycles.
+    while let Some(at) = parent
+        && path.len() <= definitions.len()
+    {
+        let Some(definition) = definitions.get(at as usize) else {
+            break;
+        };
+        path.push(&definition.name);
+        parent = definition.parent;
+    }
+    path.reverse();
+    if let Some(scope) = definitions[index].scope.as_deref() {
+        path.extend(scope_parts(scope));
+    }
+    path.push(&definitions[index].name);
+    path.join(".")
+}
+
+/// The id of in-memory definition `index` of the file at `path`, working out only the names
+/// of the definitions that share its name (an id's number counts same-named ones before it).
+pub fn definition_id(path: &str, definitions: &[Definition], index: usize) -> String {
+    let qualified = definition_name(definitions, index);
+    let name = &definitions[index].name;
+    let earlier = definitions[..index]
+        .iter()
+        .enumerate()
+        .filter(|(_, other)| &other.name == name)
+        .filter(|(other, _)| definition_name(definitions, *other) == qualified)
+        .count();
+    if earlier == 0 {
+        format!("{path}#{qualified}")
+    } else {
+        format!("{path}#{qualified}~{}", earlier + 1)
+    }
+}
+
+/// The innermost definition holding `line`: the last one (in source order) starting at or
+/// before it, or the nearest of its enclosing definitions that still holds it (a definition
+/// starting before that one and holding the line would enclose it).
+fn innermost(definitions: &[Definition], line: u32) -> Option<usize> {
+    let last_started = definitions.partition_point(|definition| definition.start_line <= line);
+    let mut at = last_started.checked_sub(1)?;
+    // Bounded: decoded data is not trusted to be free of cycles.
+    for _ in 0..=definitions.len() {
+        let definition = definitions.get(at)?;
+        if definition.start_line <= line && line <= definition.end_line {
+            return Some(at);
+        }
+        at = definition.parent? as usize;
+    }
+    None
 }
 
 /// The id of the innermost definition holding `line`, from a file's in-memory definitions.
@@ -113,33 +151,25 @@ pub fn enclosing(path: &str, definitions: &[Definition], line: u32) -> Option<St
     enclosing_each(path, definitions, &[line]).pop().flatten()
 }
 
-/// For each of `lines`, the id of the innermost definition of the file holding it. Names are
-/// worked out once per call, and only when some line is inside a definition.
+/// For each of `lines`, the id of the innermost definition of the file holding it. Only the
+/// ids of the definitions found are worked out (once each).
 pub fn enclosing_each(
     path: &str,
     definitions: &[Definition],
     lines: &[u32],
 ) -> Vec<Option<String>> {
-    let innermost: Vec<Option<usize>> = lines
+    let mut known: Vec<(usize, String)> = Vec::new();
+    lines
         .iter()
         .map(|&line| {
-            definitions
-                .iter()
-                .enumerate()
-                .filter(|(_, definition)| {
-                    definition.start_line <= line && line <= definition.end_line
-                })
-                .max_by_key(|(index, definition)| (definition.start_line, *index))
-                .map(|(index, _)| index)
+            let index = innermost(definitions, line)?;
+            if let Some((_, id)) = known.iter().find(|(at, _)| *at == index) {
+                return Some(id.clone());
+            }
+            let id = definition_id(path, definitions, index);
+            known.push((index, id.clone()));
+            Some(id)
         })
-        .collect();
-    if innermost.iter().all(Option::is_none) {
-        return vec![None; lines.len()];
-    }
-    let ids = assign(path, &definition_names(definitions));
-    innermost
-        .into_iter()
-        .map(|index| index.and_then(|index| ids.get(index).cloned()))
         .collect()
 }
 
@@ -188,5 +218,20 @@ mod tests {
             Some("s.py#get")
         );
         assert_eq!(enclosing("s.py", &definitions, 7), None);
+        // The same as checking every definition, on every line.
+        for line in 0..12 {
+            let scanned = definitions
+                .iter()
+                .enumerate()
+                .filter(|(_, d)| d.start_line <= line && line <= d.end_line)
+                .max_by_key(|(index, d)| (d.start_line, *index))
+                .map(|(index, _)| index);
+            assert_eq!(innermost(&definitions, line), scanned, "line {line}");
+        }
+        // One id at a time gives the ids of the whole file.
+        let all = assign("s.py", &qualified_names(&symbols));
+        for (index, id) in all.iter().enumerate() {
+            assert_eq!(&definition_id("s.py", &definitions, index), id);
+        }
     }
 }

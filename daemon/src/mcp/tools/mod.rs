@@ -15,7 +15,7 @@ use rmcp::model::{JsonObject, Tool, ToolAnnotations};
 use schemars::JsonSchema;
 use serde_json::Value;
 
-use crate::queries::{self, Limits, QueryError, Request, answer, page};
+use crate::queries::{self, Encoded, Limits, QueryError, Request, answer, page};
 
 /// Declares the tools once: their modules, their names, their descriptions and the dispatch
 /// all come from here. Each name is also a query in `crate::queries`.
@@ -66,11 +66,12 @@ pub async fn call(
         return None;
     }
     let answer = queries::dispatch(name, arguments.unwrap_or_default(), request).await?;
-    Some(answer.and_then(|text| {
-        serde_json::from_str(&text).map_err(|err| QueryError::Internal {
+    Some(answer.and_then(|encoded| match encoded {
+        Encoded::Value(value) => Ok(value),
+        Encoded::Text(text) => serde_json::from_str(&text).map_err(|err| QueryError::Internal {
             query: "tools/call",
             detail: format!("the answer is not JSON: {err}"),
-        })
+        }),
     }))
 }
 
