@@ -245,19 +245,11 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 },
             )?;
             // Like grep and ripgrep: 0 when something matched, 1 when nothing did.
-            Ok(if matched {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(commands::found(matched))
         }
         Command::Symbols { file, json } => {
             let found = commands::symbols::outline(&target, &file, json)?;
-            Ok(if found {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(commands::found(found))
         }
         Command::Def {
             name,
@@ -276,11 +268,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     json,
                 },
             )?;
-            Ok(if found {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(commands::found(found))
         }
         Command::Read {
             file,
@@ -316,11 +304,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     json,
                 },
             )?;
-            Ok(if found {
-                ExitCode::SUCCESS
-            } else {
-                ExitCode::from(1)
-            })
+            Ok(commands::found(found))
         }
         Command::Tool { name, arguments } => {
             commands::tool::run(&target, &name, arguments.as_deref())?;

@@ -10,6 +10,28 @@ pub mod stop;
 pub mod symbols;
 pub mod tool;
 
+/// A `--root` argument made canonical (symlinks resolved), with an error that names it.
+pub fn canonical_root(
+    root: Option<std::path::PathBuf>,
+) -> anyhow::Result<Option<std::path::PathBuf>> {
+    use anyhow::Context;
+    root.map(|root| {
+        root.canonicalize()
+            .with_context(|| format!("cannot search {}", root.display()))
+    })
+    .transpose()
+}
+
+/// The exit status of a command that looks something up: 0 when it found something, 1 when
+/// it found nothing (like grep and ripgrep; errors exit 2).
+pub fn found(found: bool) -> std::process::ExitCode {
+    if found {
+        std::process::ExitCode::SUCCESS
+    } else {
+        std::process::ExitCode::from(1)
+    }
+}
+
 /// Formats a byte count for people (`12.3 MiB`).
 pub fn human_bytes(bytes: u64) -> String {
     const UNITS: [&str; 5] = ["B", "KiB", "MiB", "GiB", "TiB"];

@@ -5,7 +5,7 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde_json::{Value, json};
 
 use crate::control::{self, Query};
@@ -25,13 +25,7 @@ pub struct RefsArgs {
 
 /// Runs the command; returns whether anything was found.
 pub fn run(target: &Target, args: RefsArgs) -> Result<bool> {
-    let root = args
-        .root
-        .map(|root| {
-            root.canonicalize()
-                .with_context(|| format!("cannot search {}", root.display()))
-        })
-        .transpose()?;
+    let root = super::canonical_root(args.root)?;
     let answer = control::query(
         target,
         Query {

@@ -41,13 +41,7 @@ pub struct SearchArgs {
 
 /// Runs the command; returns whether anything matched.
 pub fn run(target: &Target, args: SearchArgs) -> Result<bool> {
-    let root = args
-        .root
-        .map(|root| {
-            root.canonicalize()
-                .with_context(|| format!("cannot search {}", root.display()))
-        })
-        .transpose()?;
+    let root = super::canonical_root(args.root)?;
     let answer = control::query_text(
         target,
         Query {

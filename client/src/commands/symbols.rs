@@ -51,13 +51,7 @@ pub fn outline(target: &Target, file: &Path, json: bool) -> Result<bool> {
 
 /// Runs `codesage def`; returns whether anything was found.
 pub fn definitions(target: &Target, args: DefArgs) -> Result<bool> {
-    let root = args
-        .root
-        .map(|root| {
-            root.canonicalize()
-                .with_context(|| format!("cannot search {}", root.display()))
-        })
-        .transpose()?;
+    let root = super::canonical_root(args.root)?;
     let cwd = std::env::current_dir().ok();
     let answer = ask(
         target,

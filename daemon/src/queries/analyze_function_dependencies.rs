@@ -52,10 +52,7 @@ pub fn limits(_config: &codesage_shared::config::Config) -> Limits {
 pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
     let pager = ctx.pager(&params.page, limits(ctx.engine.config()))?;
     let (root, relative) = ctx.file_scope(params.codebase_path.as_deref(), &params.file_path)?;
-    let scope = RootScope {
-        root: Arc::clone(&root),
-        prefix: String::new(),
-    };
+    let scope = RootScope::whole(Arc::clone(&root));
     let function_name = params.function_name;
     let on = ctx
         .on_root(&scope, "functions", move |scope| {

@@ -145,10 +145,7 @@ pub fn rebuild(page: &[FlatNode], all: &[FlatNode]) -> Vec<OutlineNode> {
 pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
     let pager = ctx.pager(&params.page, limits(ctx.engine.config()))?;
     let (root, relative) = ctx.file_scope(params.codebase_path.as_deref(), &params.file_path)?;
-    let scope = RootScope {
-        root: Arc::clone(&root),
-        prefix: String::new(),
-    };
+    let scope = RootScope::whole(Arc::clone(&root));
     let on = ctx
         .on_root(&scope, "files", move |scope| {
             outline::file_structure(scope, &relative)

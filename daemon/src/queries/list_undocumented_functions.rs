@@ -53,10 +53,7 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
         .filter(|path| !path.trim().is_empty());
     let (scope, on) = if let Some(file_path) = file_path {
         let (root, relative) = ctx.file_scope(params.codebase_path.as_deref(), file_path)?;
-        let scope = RootScope {
-            root,
-            prefix: String::new(),
-        };
+        let scope = RootScope::whole(root);
         let on = ctx
             .on_root(&scope, "files", move |scope| {
                 undocumented::in_file(scope, &relative, needed)

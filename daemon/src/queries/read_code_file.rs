@@ -142,10 +142,7 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
     }
     let max_size = ctx.engine.config().index.max_file_size;
     let shown = format!("{relative} (in {})", root.path.display());
-    let scope = RootScope {
-        root: Arc::clone(&root),
-        prefix: String::new(),
-    };
+    let scope = RootScope::whole(Arc::clone(&root));
     let wanted_symbol = symbol.clone();
     let task_relative = relative.clone();
     let on = ctx

@@ -22,6 +22,14 @@ pub struct RootScope {
 }
 
 impl RootScope {
+    /// The whole of `root`.
+    pub fn whole(root: Arc<Root>) -> RootScope {
+        RootScope {
+            root,
+            prefix: String::new(),
+        }
+    }
+
     /// The scope's path, for answers (`/src/app` or `/src/app/lib`).
     pub fn display(&self) -> String {
         if self.prefix.is_empty() {
