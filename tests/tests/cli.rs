@@ -240,6 +240,20 @@ fn errors_speak_the_command_line_and_read_refs_tool_work() {
         answer["notes"].is_array() && answer.get("cursor").is_some(),
         "{answer}"
     );
+    let unknown = env.codesage(&["tool", "no_such_tool", "{}"]);
+    assert_eq!(unknown.status.code(), Some(2));
+    assert!(
+        stderr(&unknown).contains("unknown query"),
+        "{}",
+        stderr(&unknown)
+    );
+    let not_json = env.codesage(&["tool", "find_symbol", "{name: add"]);
+    assert_eq!(not_json.status.code(), Some(2));
+    assert!(
+        stderr(&not_json).contains("JSON object"),
+        "{}",
+        stderr(&not_json)
+    );
     let by_id = env.codesage(&["read", "--symbol", "src/util.rs#add"]);
     // A symbol id names its file; without --root the id's path is found in the indexed root.
     assert!(by_id.status.success(), "{}", stderr(&by_id));
