@@ -152,22 +152,37 @@ pub struct PageArgs {
     pub cursor: Option<String>,
 }
 
-/// Accepts an integer or a string holding one (some clients send numbers as strings).
+/// Accepts an integer, a whole number written as a float (`1e3`, `10.0`), or a string holding
+/// one (some clients send numbers as strings); values past `i64` saturate (and are then
+/// clamped to the maximum like any other large number).
 fn lenient_integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Integer {
         Number(i64),
+        Large(u64),
+        Float(f64),
         Text(String),
     }
+    let whole = |value: f64| (value.is_finite() && value.fract() == 0.0).then_some(value as i64);
     match Option::<Integer>::deserialize(deserializer)? {
         None => Ok(None),
         Some(Integer::Number(number)) => Ok(Some(number)),
-        Some(Integer::Text(text)) => text
-            .trim()
-            .parse()
-            .map(Some)
-            .map_err(|_| serde::de::Error::custom(format!("expected an integer, got {text:?}"))),
+        Some(Integer::Large(_)) => Ok(Some(i64::MAX)),
+        Some(Integer::Float(value)) => whole(value).map(Some).ok_or_else(|| {
+            serde::de::Error::custom(format!("expected a whole number, got {value}"))
+        }),
+        Some(Integer::Text(text)) => {
+            let trimmed = text.trim();
+            trimmed
+                .parse::<i64>()
+                .ok()
+                .or_else(|| trimmed.parse::<f64>().ok().and_then(whole))
+                .map(Some)
+                .ok_or_else(|| {
+                    serde::de::Error::custom(format!("expected a whole number, got {text:?}"))
+                })
+        }
     }
 }
 
@@ -572,6 +587,13 @@ impl Pager {
         };
         let more = total.is_none_or(|total| next < total);
         let mut notes = base.notes.clone();
+        if shown == 0 && page_start > 0 && !more {
+            notes.push(format!(
+                "this {} is past the last result ({} in all)",
+                self.words.param("cursor"),
+                total.unwrap_or(computed_end)
+            ));
+        }
         let mut page: Vec<I> = items;
         let rest: Vec<I> = page.split_off((start + shown).min(page.len()));
         page.drain(..start.min(page.len()));
@@ -712,6 +734,23 @@ mod tests {
         for garbage in ["", "x", "a.b.c.d.e", "search.zz.1.2.3", "a.1.2.3.-1"] {
             assert_eq!(Cursor::decode(garbage), None, "{garbage}");
         }
+    }
+
+    #[test]
+    fn counts_may_come_as_floats_or_strings() {
+        let parse = |value: Value| {
+            serde_json::from_value::<PageArgs>(serde_json::json!({ "max_results": value }))
+                .map(|args| args.max_results)
+        };
+        assert_eq!(parse(serde_json::json!(5)).unwrap(), Some(5));
+        assert_eq!(parse(serde_json::json!(1e3)).unwrap(), Some(1000));
+        assert_eq!(parse(serde_json::json!("12")).unwrap(), Some(12));
+        assert_eq!(parse(serde_json::json!(" 7.0 ")).unwrap(), Some(7));
+        assert_eq!(parse(serde_json::json!(-3)).unwrap(), Some(-3));
+        assert_eq!(parse(serde_json::json!(u64::MAX)).unwrap(), Some(i64::MAX));
+        assert!(parse(serde_json::json!(2.5)).is_err());
+        assert!(parse(serde_json::json!("many")).is_err());
+        assert!(parse(serde_json::json!(true)).is_err());
     }
 
     #[test]
