@@ -168,7 +168,7 @@ fn lenient_integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<
     match Option::<Integer>::deserialize(deserializer)? {
         None => Ok(None),
         Some(Integer::Number(number)) => Ok(Some(number)),
-        Some(Integer::Large(_)) => Ok(Some(i64::MAX)),
+        Some(Integer::Large(value)) => Ok(Some(i64::try_from(value).unwrap_or(i64::MAX))),
         Some(Integer::Float(value)) => whole(value).map(Some).ok_or_else(|| {
             serde::de::Error::custom(format!("expected a whole number, got {value}"))
         }),
