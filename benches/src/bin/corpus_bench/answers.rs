@@ -220,7 +220,7 @@ pub fn run(args: &Args) -> Result<String> {
          `max_tokens`: what an agent gets by default. Answer bytes are the JSON text of \
          `structuredContent`; \"estimated\" is the server's budget measure \
          (`queries::page::estimate_tokens`: one token per 5 letters, per digit, per mark, per \
-         8 spaces); the real counts come from the cl100k and o200k tokenizers \
+         non-ASCII byte, per 8 spaces); the real counts come from the cl100k and o200k tokenizers \
          (`gpt-tokenizer`) and Anthropic's published tokenizer (`@anthropic-ai/tokenizer`). \
          Target: no default answer over {BUDGET_TOKENS} tokens by any count.\n\n",
         machine(),
