@@ -5,6 +5,7 @@
 //! commands. See `ARCHITECTURE.md` at the repository root for the codemap.
 
 pub mod allocator;
+pub mod chunks;
 pub mod cli;
 pub mod clock;
 pub mod connection;
