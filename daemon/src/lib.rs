@@ -20,6 +20,7 @@ pub mod metrics;
 pub mod mounts;
 pub mod queries;
 pub mod search;
+pub mod semantic;
 pub mod server;
 pub mod shutdown;
 pub mod store;

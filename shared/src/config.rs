@@ -135,6 +135,36 @@ pub struct ServerConfig {
     pub answer_tokens_limit: usize,
 }
 
+/// Semantic search: chunks, the lexical retriever, the local embedding model and fusion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct SemanticConfig {
+    /// Use the neural retriever when a model is installed (otherwise lexical only).
+    pub neural: bool,
+    /// Directory of the embedding model (Hugging Face layout); empty means
+    /// `<data dir>/models/all-MiniLM-L6-v2`, where `codesage model install` puts it.
+    pub model_dir: String,
+    /// Threads the background embedder may use (0: half the cores, at least one). It runs
+    /// at low priority; queries embed their question on their own threads.
+    pub threads: usize,
+    /// Tokens of a chunk the model reads (signature, doc and the head of the body come
+    /// first); more costs time roughly in proportion.
+    pub max_tokens: usize,
+    /// Chunks embedded per background batch (the worker checks for edits between batches).
+    pub batch_chunks: usize,
+    /// A query embeds up to this many changed chunks itself, so an edit is searchable at
+    /// once; beyond it the background worker catches up and answers say they are partial.
+    pub inline_embed_max: usize,
+    /// Above this many vectors in a root, an HNSW graph (built in the background) serves
+    /// the search, with the vectors added since searched exactly.
+    pub hnsw_threshold: usize,
+    /// Weight of the lexical (BM25F) retriever in the fused score.
+    pub weight_lexical: f32,
+    /// Weight of the neural retriever in the fused score.
+    pub weight_neural: f32,
+    /// Weight of symbol-name matches in the fused score.
+    pub weight_name: f32,
+}
+
 /// Logging.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogConfig {
@@ -157,6 +187,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// Keeping roots fresh.
     pub watch: WatchConfig,
+    /// Semantic search.
+    pub semantic: SemanticConfig,
     /// Logging.
     pub log: LogConfig,
     /// API keys, from the environment only.
@@ -229,6 +261,18 @@ impl Config {
                 answer_tokens: 8000,
                 answer_tokens_limit: 250_000,
             },
+            semantic: SemanticConfig {
+                neural: true,
+                model_dir: String::new(),
+                threads: 0,
+                max_tokens: 128,
+                batch_chunks: 64,
+                inline_embed_max: 64,
+                hnsw_threshold: 50_000,
+                weight_lexical: 0.35,
+                weight_neural: 0.55,
+                weight_name: 0.10,
+            },
             log: LogConfig {
                 level: "info".into(),
                 keep_files: 7,
@@ -253,6 +297,7 @@ impl Config {
             }
             Profile::MemoryConstrained => {
                 config.index.threads = 1;
+                config.semantic.threads = 1;
                 config.index.compression_level = 9;
                 config.index.max_file_size = 1024 * 1024;
                 config.index.commit_batch_files = 500;
@@ -335,6 +380,32 @@ impl Config {
         }
         if self.server.answer_deadline_secs == 0 {
             return invalid("server.answer_deadline_secs must be at least 1".into());
+        }
+        let semantic = &self.semantic;
+        if !(16..=512).contains(&semantic.max_tokens) {
+            return invalid(format!(
+                "semantic.max_tokens must be between 16 and 512, not {}",
+                semantic.max_tokens
+            ));
+        }
+        if semantic.batch_chunks == 0 {
+            return invalid("semantic.batch_chunks must be at least 1".into());
+        }
+        let weights = [
+            semantic.weight_lexical,
+            semantic.weight_neural,
+            semantic.weight_name,
+        ];
+        if weights
+            .iter()
+            .any(|weight| !weight.is_finite() || *weight < 0.0)
+            || weights.iter().sum::<f32>() <= 0.0
+        {
+            return invalid(
+                "semantic.weight_lexical, weight_neural and weight_name must be non-negative \
+                 numbers, not all zero"
+                    .into(),
+            );
         }
         Ok(())
     }

@@ -335,6 +335,15 @@ pub struct StatusReport {
     /// Segment merges or a store compaction are still to come (the store may still shrink).
     #[serde(default)]
     pub maintenance_pending: bool,
+    /// The embedding model: `loaded`, `off`, or why there is none.
+    #[serde(default)]
+    pub embedding_model: String,
+    /// Chunks embedded by the model since start, and vectors reused from the store instead.
+    #[serde(default)]
+    pub chunks_embedded: u64,
+    /// Vectors found in the store instead of being computed since start.
+    #[serde(default)]
+    pub vectors_reused: u64,
 }
 
 /// Where the bytes of the store file go: one kind of data (a redb table).
@@ -395,6 +404,18 @@ pub struct RootStatus {
     /// Number of trigram segments (merged in the background).
     #[serde(default)]
     pub trigram_segments: u64,
+    /// Semantic search: chunks and how many have vectors (absent until first chunked).
+    #[serde(default)]
+    pub semantic: Option<SemanticStatus>,
+}
+
+/// Semantic indexing of a root, for `codesage status`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct SemanticStatus {
+    /// Chunks (functions, classes, windows) in the root.
+    pub chunks: u64,
+    /// Chunks with a vector from the embedding model.
+    pub embedded: u64,
 }
 
 /// How a root is kept fresh, for `codesage status`.

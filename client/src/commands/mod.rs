@@ -2,9 +2,11 @@
 
 pub mod index;
 pub mod logs;
+pub mod model;
 pub mod read;
 pub mod refs;
 pub mod search;
+pub mod semantic;
 pub mod status;
 pub mod stop;
 pub mod symbols;

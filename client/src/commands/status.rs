@@ -83,6 +83,16 @@ pub fn run(target: &Target, json: bool) -> Result<()> {
             human_count(cache.misses)
         );
     }
+    println!(
+        "  semantic   model {}; {} chunks embedded, {} vectors reused from the store since start",
+        if report.embedding_model.is_empty() {
+            "unknown"
+        } else {
+            &report.embedding_model
+        },
+        human_count(report.chunks_embedded),
+        human_count(report.vectors_reused)
+    );
     if report.roots.is_empty() {
         println!("  roots      none (index one with `codesage index PATH`)");
     }
@@ -96,6 +106,13 @@ pub fn run(target: &Target, json: bool) -> Result<()> {
         );
         if let Some(error) = &root.error {
             println!("             error: {error}");
+        }
+        if let Some(semantic) = &root.semantic {
+            println!(
+                "             semantic: embedded: {} of {} chunks",
+                human_count(semantic.embedded),
+                human_count(semantic.chunks)
+            );
         }
         if let Some(watch) = &root.watch {
             let latency =

@@ -173,6 +173,8 @@ pub struct Engine {
     shutdown: CancellationToken,
     jobs: TaskTracker,
     mcp_requests: McpRequestCounts,
+    semantic: Arc<crate::semantic::Semantic>,
+    semantic_worker: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
 /// MCP requests as the framing layer sees them, across all connections.
@@ -199,7 +201,17 @@ impl Engine {
             .collect();
         let store = Arc::new(store);
         store.start_merger();
-        Ok(Arc::new(Engine {
+        let data_dir = store
+            .path()
+            .parent()
+            .map(std::path::Path::to_path_buf)
+            .unwrap_or_default();
+        let semantic = Arc::new(crate::semantic::Semantic::new(
+            config.semantic.clone(),
+            crate::semantic::model::configured_dir(&config, &data_dir),
+            Arc::clone(&store),
+        ));
+        let engine = Arc::new(Engine {
             config: Arc::new(config),
             store,
             roots: RwLock::new(roots),
@@ -210,7 +222,19 @@ impl Engine {
             shutdown,
             jobs: TaskTracker::new(),
             mcp_requests: McpRequestCounts::default(),
-        }))
+            semantic: Arc::clone(&semantic),
+            semantic_worker: parking_lot::Mutex::new(None),
+        });
+        match crate::semantic::start_worker(semantic, Arc::downgrade(&engine)) {
+            Ok(worker) => *engine.semantic_worker.lock() = Some(worker),
+            Err(err) => tracing::warn!("cannot start the semantic worker: {err}"),
+        }
+        Ok(engine)
+    }
+
+    /// Semantic search state: the model and every root's chunks and vectors.
+    pub fn semantic(&self) -> &Arc<crate::semantic::Semantic> {
+        &self.semantic
     }
 
     /// The effective configuration.
@@ -264,6 +288,10 @@ impl Engine {
         if tokio::time::timeout(grace, stopped).await.is_err() {
             tracing::warn!("watchers did not stop within {grace:?}");
         }
+        self.semantic.stop();
+        let worker = self.semantic_worker.lock().take();
+        let _ =
+            tokio::task::spawn_blocking(move || worker.map(std::thread::JoinHandle::join)).await;
         let store = Arc::clone(&self.store);
         let _ = tokio::task::spawn_blocking(move || store.stop_merger()).await;
         self.jobs.close();

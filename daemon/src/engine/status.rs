@@ -33,6 +33,14 @@ impl Engine {
             mcp_requests_in_flight: self.mcp_requests.in_flight.load(Ordering::Relaxed),
             content_cache: self.store.cache_stats(),
             maintenance_pending: self.store.maintenance_pending(),
+            embedding_model: match self.semantic.model_state() {
+                crate::semantic::ModelState::Loaded(_) => "loaded".into(),
+                crate::semantic::ModelState::Disabled => "off (semantic.neural = false)".into(),
+                crate::semantic::ModelState::Unchecked => "not loaded yet".into(),
+                crate::semantic::ModelState::Unavailable(why, _) => why,
+            },
+            chunks_embedded: self.semantic.embedded_by_model.load(Ordering::Relaxed),
+            vectors_reused: self.semantic.reused_from_store.load(Ordering::Relaxed),
             roots: self
                 .roots()
                 .iter()
@@ -42,6 +50,12 @@ impl Engine {
                         status.trigram_index_bytes = view.index.segment_bytes();
                         status.trigram_segments = view.index.segments.len() as u64;
                     }
+                    status.semantic = self.semantic.progress(root.id).map(|progress| {
+                        codesage_shared::protocol::SemanticStatus {
+                            chunks: progress.total,
+                            embedded: progress.done,
+                        }
+                    });
                     status
                 })
                 .collect(),
@@ -87,5 +101,6 @@ fn root_status(root: &Root, summary: &RootSummary) -> RootStatus {
         watch: root.watcher().map(|watcher| watcher.report()),
         trigram_index_bytes: 0,
         trigram_segments: 0,
+        semantic: None,
     }
 }

@@ -232,6 +232,7 @@ queries!(
     index_codebase,
     reindex,
     search_codebase,
+    semantic_search_codebase,
     read_code_file,
     count_lines_of_code,
     get_file_structure,

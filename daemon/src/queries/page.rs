@@ -153,7 +153,9 @@ pub struct PageArgs {
 /// Accepts an integer, a whole number written as a float (`1e3`, `10.0`), or a string holding
 /// one (some clients send numbers as strings); values past `i64` saturate (and are then
 /// clamped to the maximum like any other large number).
-fn lenient_integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<i64>, D::Error> {
+pub(crate) fn lenient_integer<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<i64>, D::Error> {
     #[derive(Deserialize)]
     #[serde(untagged)]
     enum Integer {

@@ -12,6 +12,7 @@ use serde::{Deserialize, Serialize};
 use super::page::Extent;
 use super::{Answer, Ctx, Limits, PageArgs, QueryError, QueryResult};
 use crate::search::Query;
+use super::semantic_search_codebase::SemanticResult;
 use crate::structure::graph::{self as call_graph, GraphNode};
 
 /// Graph mode: symbols listed by default.
@@ -38,8 +39,9 @@ pub struct Params {
     #[serde(default)]
     pub exclude_patterns: Option<Vec<String>>,
     /// "regex" (default): matching lines. "graph": the symbols whose names match pattern,
-    /// with their callers and callees to context_depth levels. ("semantic" is not
-    /// available yet.)
+    /// with their callers and callees to context_depth levels. "semantic": pattern is a
+    /// question in plain words, answered with the chunks of code that fit it best (as
+    /// semantic_search_codebase; max_results counts them, default 5).
     #[serde(default)]
     pub search_mode: Option<String>,
     /// Regex mode: lines of context before and after each matching line (default 0).
@@ -66,6 +68,8 @@ pub enum Results {
     Lines(Vec<FileMatches>),
     /// Graph mode: matched symbols with their callers and callees.
     Symbols(Vec<GraphNode>),
+    /// Semantic mode: the chunks that fit the question, best first.
+    Chunks(Vec<SemanticResult>),
 }
 
 /// What a search found.
@@ -146,12 +150,9 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
     match mode.as_str() {
         "regex" => regex(ctx, params).await,
         "graph" => graph(ctx, params).await,
-        "semantic" => Err(QueryError::Failed(format!(
-            "search_mode \"{mode}\" is not available yet in this CodeSage version; use \
-             search_mode \"regex\""
-        ))),
+        "semantic" => semantic(ctx, params).await,
         other => Err(QueryError::Failed(format!(
-            "unknown search_mode \"{other}\"; use \"regex\" or \"graph\""
+            "unknown search_mode \"{other}\"; use \"regex\", \"graph\" or \"semantic\""
         ))),
     }
 }
@@ -218,6 +219,41 @@ async fn regex(ctx: Ctx, params: Params) -> QueryResult<Output> {
         elapsed_ms: started.elapsed().as_secs_f64() * 1000.0,
         fresh_as_of_ms: freshness.fresh_as_of_ms,
         watch: freshness.watch.to_string(),
+    })
+}
+
+/// Semantic mode: the question in `pattern`, answered as `semantic_search_codebase` does.
+async fn semantic(ctx: Ctx, params: Params) -> QueryResult<Output> {
+    let answer = super::semantic_search_codebase::search(
+        ctx,
+        params.codebase_path,
+        params.pattern.clone(),
+        None,
+        params.file_types.unwrap_or_default(),
+        params.exclude_patterns.unwrap_or_default(),
+        params.page,
+    )
+    .await?;
+    let found = answer.body;
+    Ok(Answer {
+        body: Output {
+            root: found.root,
+            pattern: params.pattern,
+            search_mode: "semantic".into(),
+            total_matches: found.results.len() as u64,
+            results: Results::Chunks(found.results),
+            files_searched: None,
+            strategy: Some(found.mode),
+            depth: None,
+            elapsed_ms: found.elapsed_ms,
+            fresh_as_of_ms: found.fresh_as_of_ms,
+            watch: found.watch,
+        },
+        notes: answer.notes,
+        truncated: answer.truncated,
+        cursor: answer.cursor,
+        index_generation: answer.index_generation,
+        partial: answer.partial,
     })
 }
 

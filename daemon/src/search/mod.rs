@@ -87,9 +87,10 @@ pub struct Query {
     symbols: bool,
 }
 
-/// Which files a search looks at.
+/// Which files a search looks at: a directory prefix, file types (extensions or language
+/// names) and exclude globs.
 #[derive(Debug, Default)]
-struct FileFilter {
+pub struct FileFilter {
     /// Lower-case extensions without dot.
     extensions: HashSet<String>,
     /// Language names.
@@ -100,7 +101,50 @@ struct FileFilter {
 }
 
 impl FileFilter {
-    fn accepts(&self, path: &str, language: &str) -> bool {
+    /// The filter of a search under `prefix` (a directory relative to the root, `""` for
+    /// all) with `file_types` and `exclude_patterns` as `search_codebase` takes them.
+    pub fn new(
+        prefix: &str,
+        file_types: &[String],
+        exclude_patterns: &[String],
+    ) -> Result<FileFilter, SearchError> {
+        let mut filter = FileFilter {
+            prefix: (!prefix.is_empty()).then(|| format!("{}/", prefix.trim_end_matches('/'))),
+            ..FileFilter::default()
+        };
+        for file_type in file_types {
+            let normalized = file_type
+                .trim()
+                .trim_start_matches("*.")
+                .trim_start_matches('.')
+                .to_ascii_lowercase();
+            if normalized.is_empty() {
+                continue;
+            }
+            if let Some(language) = language::by_name_or_extension(&normalized)
+                && language.name.eq_ignore_ascii_case(&normalized)
+            {
+                filter.languages.insert(language.name);
+            } else {
+                filter.extensions.insert(normalized);
+            }
+        }
+        if !exclude_patterns.is_empty() {
+            filter.excludes = Some(exclude_globs(exclude_patterns)?);
+        }
+        Ok(filter)
+    }
+
+    /// Whether the filter lets every file through.
+    pub fn accepts_all(&self) -> bool {
+        self.prefix.is_none()
+            && self.extensions.is_empty()
+            && self.languages.is_empty()
+            && self.excludes.is_none()
+    }
+
+    /// Whether the file at `path` (relative to the root) in `language` is searched.
+    pub fn accepts(&self, path: &str, language: &str) -> bool {
         if let Some(prefix) = &self.prefix
             && !path.starts_with(prefix.as_str())
         {
@@ -179,32 +223,11 @@ impl Query {
             TrigramQuery::from_regex(&pattern, !params.case_sensitive).unwrap_or(TrigramQuery::All);
         let line_prefilter = LinePrefilter::new(&pattern, !params.case_sensitive);
 
-        let mut filter = FileFilter {
-            prefix: prefix
-                .filter(|prefix| !prefix.is_empty())
-                .map(|prefix| format!("{}/", prefix.trim_end_matches('/'))),
-            ..FileFilter::default()
-        };
-        for file_type in &params.file_types {
-            let normalized = file_type
-                .trim()
-                .trim_start_matches("*.")
-                .trim_start_matches('.')
-                .to_ascii_lowercase();
-            if normalized.is_empty() {
-                continue;
-            }
-            if let Some(language) = language::by_name_or_extension(&normalized)
-                && language.name.eq_ignore_ascii_case(&normalized)
-            {
-                filter.languages.insert(language.name);
-            } else {
-                filter.extensions.insert(normalized);
-            }
-        }
-        if !params.exclude_patterns.is_empty() {
-            filter.excludes = Some(exclude_globs(&params.exclude_patterns)?);
-        }
+        let filter = FileFilter::new(
+            prefix.as_deref().unwrap_or(""),
+            &params.file_types,
+            &params.exclude_patterns,
+        )?;
         let limit = match (params.max_results, params.unbounded) {
             (Some(0), true) => usize::MAX,
             (Some(n), true) => n,

@@ -21,6 +21,7 @@ mod records;
 mod schema;
 #[cfg(test)]
 mod tests;
+mod vectors;
 mod views;
 mod write;
 
@@ -41,6 +42,7 @@ use redb::{
 pub use cache::{CacheStats, ContentCache};
 pub use merge::Compaction;
 pub use schema::{Layout, SCHEMA_VERSION};
+pub use vectors::{VectorKey, vector_key};
 pub use views::{Snapshot, View};
 pub use write::{FileChange, ParsedSymbols};
 // The parts share the tables, encodings and helpers of one another.
@@ -201,6 +203,7 @@ impl Store {
             table_space("contents", &txn.open_table(BLOBS)?)?,
             table_space("content references", &txn.open_table(BLOB_REFS)?)?,
             table_space("symbols", &txn.open_table(SYMBOLS)?)?,
+            table_space("vectors", &txn.open_table(VECTORS)?)?,
             table_space("trigram segments", &txn.open_table(SEGMENTS)?)?,
             table_space("file records", &txn.open_table(FILES)?)?,
         ];

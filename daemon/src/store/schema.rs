@@ -32,6 +32,10 @@ pub(super) const COUNTERS: TableDefinition<(u32, &str), u64> = TableDefinition::
 /// Content hash → encoded [`FileSymbols`], stored and dropped with the content's blob.
 pub(super) const SYMBOLS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("symbols");
 
+/// Chunk vectors: model fingerprint (8 bytes, big-endian) + embedding-text key (16 bytes) →
+/// quantised vector. Kept across schema upgrades: a key says exactly what was embedded.
+pub(super) const VECTORS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("vectors");
+
 pub(super) const NEXT_DOC: &str = "next_doc";
 
 pub(super) const NEXT_SEGMENT: &str = "next_segment";
@@ -155,6 +159,7 @@ impl Store {
             txn.open_table(SEGMENTS)?;
             txn.open_table(COUNTERS)?;
             txn.open_table(SYMBOLS)?;
+            txn.open_table(VECTORS)?;
         }
         txn.commit()?;
         Ok(())

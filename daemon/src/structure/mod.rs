@@ -70,6 +70,8 @@ pub enum StructureError {
     Cancelled,
     /// The store failed.
     Store(StoreError),
+    /// Semantic search failed (the model could not embed, …).
+    Semantic(String),
 }
 
 impl Explain for StructureError {
@@ -112,6 +114,7 @@ impl Explain for StructureError {
             StructureError::InvalidArgument(message) => message.clone(),
             StructureError::Cancelled => "the request was cancelled".to_string(),
             StructureError::Store(err) => err.to_string(),
+            StructureError::Semantic(message) => format!("semantic search failed: {message}"),
         }
     }
 }

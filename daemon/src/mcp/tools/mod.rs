@@ -44,6 +44,7 @@ macro_rules! tools {
 tools!(
     index_codebase,
     search_codebase,
+    semantic_search_codebase,
     read_code_file,
     count_lines_of_code,
     get_file_structure,

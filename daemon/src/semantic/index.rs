@@ -1,0 +1,336 @@
+//! One root's semantic index: its files' chunks by dense slot, the lexical index over them,
+//! their vectors, and the fused search. It knows nothing of the store: [`super::sync`] feeds
+//! it from a view, the benchmark feeds it from files.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde::Serialize;
+
+use super::fusion::{self, Candidate, Weights};
+use super::lexical::{Bm25f, ChunkTerms, LexicalIndex};
+use super::vectors::{Quantized, VectorSet};
+use crate::chunks::{Chunk, Fields};
+use crate::store::ContentHash;
+
+/// Key of a chunk's vector: a digest of the text the model reads.
+pub type EmbedKey = [u8; 16];
+
+/// Bytes of a chunk the model is given at most (more than `max_tokens` tokens of code).
+const EMBED_TEXT_BYTES: usize = 2048;
+
+/// The text the model reads for a chunk: its qualified name, the doc comment above it (a
+/// docstring is inside the body already), then the body from its first line, which the
+/// tokenizer cuts at the model's token budget: signature, doc and the head of the body.
+pub fn embed_text(fields: &Fields) -> String {
+    let mut text = String::with_capacity(EMBED_TEXT_BYTES);
+    if !fields.name.is_empty() {
+        text.push_str(&fields.name);
+        text.push('\n');
+    }
+    if !fields.doc.is_empty() && !fields.body.contains(fields.doc.as_str()) {
+        text.push_str(&fields.doc);
+        text.push('\n');
+    }
+    text.push_str(&fields.body);
+    if text.len() > EMBED_TEXT_BYTES {
+        let mut cut = EMBED_TEXT_BYTES;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    text
+}
+
+/// The key of an embedding text.
+pub fn embed_key(text: &str) -> EmbedKey {
+    let digest = blake3::hash(text.as_bytes());
+    let mut key = [0u8; 16];
+    key.copy_from_slice(&digest.as_bytes()[..16]);
+    key
+}
+
+/// One file as the semantic index holds it.
+#[derive(Debug, Clone)]
+pub struct FileEntry {
+    /// Path relative to the root.
+    pub path: Arc<str>,
+    /// Its content's hash.
+    pub hash: ContentHash,
+    /// Its language's name.
+    pub language: Arc<str>,
+    /// Whether its chunks came from parsed symbols (otherwise windows only, redone when
+    /// symbols arrive).
+    pub parsed: bool,
+    /// Its chunks.
+    pub chunks: Arc<[Chunk]>,
+    /// The key of each chunk's embedding text.
+    pub keys: Arc<[EmbedKey]>,
+    /// The first slot of its chunks (they are consecutive).
+    pub first_slot: u32,
+}
+
+/// A chunk found by a search.
+#[derive(Debug, Clone, Serialize)]
+pub struct SemanticHit {
+    /// Path relative to the root.
+    #[serde(skip)]
+    pub path: Arc<str>,
+    /// Content hash of the file (for snippets).
+    #[serde(skip)]
+    pub hash: ContentHash,
+    /// The chunk.
+    #[serde(skip)]
+    pub chunk: Chunk,
+    /// Fused score (higher is better).
+    pub score: f32,
+    /// BM25F score, if the lexical retriever found it.
+    pub lexical: Option<f32>,
+    /// Cosine similarity, if the neural retriever found it.
+    pub neural: Option<f32>,
+    /// Share of its name's words in the question.
+    pub name: Option<f32>,
+}
+
+/// Progress of embedding.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Embedded {
+    /// Live chunks with a vector.
+    pub done: u64,
+    /// Live chunks.
+    pub total: u64,
+}
+
+/// A root's chunks, lexical index and vectors.
+#[derive(Default)]
+pub struct SemanticIndex {
+    files: HashMap<u32, FileEntry>,
+    /// Slot → (document id, chunk index); `None` once dead.
+    slots: Vec<Option<(u32, u32)>>,
+    lexical: LexicalIndex,
+    vectors: VectorSet,
+    /// The index generation of the view last synced from.
+    pub generation: Option<u64>,
+    /// Set when the vectors were computed by another model (they are dropped).
+    pub fingerprint: Option<u64>,
+}
+
+impl SemanticIndex {
+    /// The file with document id `doc`, if indexed.
+    pub fn file(&self, doc: u32) -> Option<&FileEntry> {
+        self.files.get(&doc)
+    }
+
+    /// Every file with its document id.
+    pub fn files(&self) -> impl Iterator<Item = (u32, &FileEntry)> {
+        self.files.iter().map(|(doc, file)| (*doc, file))
+    }
+
+    /// Live chunks.
+    pub fn chunk_count(&self) -> u64 {
+        self.lexical.live()
+    }
+
+    /// Embedding progress.
+    pub fn embedded(&self) -> Embedded {
+        Embedded {
+            done: self.vectors.live() as u64,
+            total: self.lexical.live(),
+        }
+    }
+
+    /// Vectors held by the HNSW base.
+    pub fn base_len(&self) -> usize {
+        self.vectors.base_len()
+    }
+
+    /// Adds (or replaces) document `doc` with its chunks.
+    pub fn add_file(
+        &mut self,
+        doc: u32,
+        path: Arc<str>,
+        hash: ContentHash,
+        language: Arc<str>,
+        parsed: bool,
+        chunks: Vec<(Chunk, Fields)>,
+    ) {
+        self.remove_file(doc);
+        let first_slot = self.slots.len() as u32;
+        let mut kept = Vec::with_capacity(chunks.len());
+        let mut keys = Vec::with_capacity(chunks.len());
+        for (index, (chunk, fields)) in chunks.into_iter().enumerate() {
+            let slot = first_slot + index as u32;
+            self.slots.push(Some((doc, index as u32)));
+            self.lexical.insert(slot, &ChunkTerms::of(&fields));
+            keys.push(embed_key(&embed_text(&fields)));
+            kept.push(chunk);
+        }
+        self.files.insert(
+            doc,
+            FileEntry {
+                path,
+                hash,
+                language,
+                parsed,
+                chunks: kept.into(),
+                keys: keys.into(),
+                first_slot,
+            },
+        );
+        if self.lexical.wants_compaction() {
+            self.compact();
+        }
+    }
+
+    /// Removes document `doc` and its chunks.
+    pub fn remove_file(&mut self, doc: u32) {
+        let Some(file) = self.files.remove(&doc) else {
+            return;
+        };
+        for slot in file.first_slot..file.first_slot + file.chunks.len() as u32 {
+            self.slots[slot as usize] = None;
+            self.lexical.remove(slot);
+            self.vectors.remove(slot);
+        }
+    }
+
+    /// Drops every vector (another model computed them).
+    pub fn clear_vectors(&mut self) {
+        self.vectors = VectorSet::default();
+    }
+
+    fn compact(&mut self) {
+        let mut remap = Vec::with_capacity(self.slots.len());
+        let mut slots = Vec::new();
+        for slot in &self.slots {
+            match slot {
+                Some(owner) => {
+                    remap.push(Some(slots.len() as u32));
+                    slots.push(Some(*owner));
+                }
+                None => remap.push(None),
+            }
+        }
+        for file in self.files.values_mut() {
+            if let Some(Some(new)) = remap.get(file.first_slot as usize) {
+                file.first_slot = *new;
+            }
+        }
+        self.lexical.compact(&remap);
+        self.vectors.compact(&remap);
+        self.slots = slots;
+    }
+
+    /// Up to `limit` chunks without a vector: their slot, document and key, grouped by
+    /// file.
+    pub fn missing_vectors(&self, limit: usize) -> Vec<(u32, u32, EmbedKey)> {
+        let mut missing = Vec::new();
+        let mut docs: Vec<(&u32, &FileEntry)> = self.files.iter().collect();
+        // Smaller files first: many whole files become searchable early.
+        docs.sort_by_key(|(doc, file)| (file.chunks.len(), **doc));
+        for (&doc, file) in docs {
+            for (index, key) in file.keys.iter().enumerate() {
+                let slot = file.first_slot + index as u32;
+                if self.vectors.get(slot).is_none() {
+                    missing.push((slot, doc, *key));
+                    if missing.len() >= limit {
+                        return missing;
+                    }
+                }
+            }
+        }
+        missing
+    }
+
+    /// Gives `slot` its vector, if the slot still holds the chunk with `key`.
+    pub fn set_vector(&mut self, slot: u32, key: &EmbedKey, vector: Arc<Quantized>) -> bool {
+        let Some(Some((doc, index))) = self.slots.get(slot as usize).copied() else {
+            return false;
+        };
+        let matches = self
+            .files
+            .get(&doc)
+            .and_then(|file| file.keys.get(index as usize))
+            == Some(key);
+        if matches {
+            self.vectors.insert(slot, vector);
+        }
+        matches
+    }
+
+    /// Whether an HNSW base should be (re)built.
+    pub fn wants_base(&self, threshold: usize) -> bool {
+        self.vectors.wants_base(threshold)
+    }
+
+    /// The vectors now, for building a base off the lock.
+    pub fn vector_snapshot(&self) -> super::vectors::BaseSnapshot {
+        self.vectors.snapshot()
+    }
+
+    /// Installs a base built from a snapshot.
+    pub fn install_base(&mut self, built: super::vectors::BuiltBase) {
+        self.vectors.install_base(built);
+    }
+
+    /// The best `limit` chunks for `question`, fused from the lexical retriever, the neural
+    /// one (when `query_vector` is given) and name matches, among the files `allowed`
+    /// accepts (by path and language; `None` accepts all).
+    pub fn search(
+        &self,
+        question: &str,
+        query_vector: Option<&Quantized>,
+        weights: &Weights,
+        bm25f: &Bm25f,
+        limit: usize,
+        allowed: Option<&dyn Fn(&str, &str) -> bool>,
+    ) -> Vec<SemanticHit> {
+        // Files are judged once each, not once per scored chunk.
+        let allowed_docs: Option<std::collections::HashSet<u32>> = allowed.map(|allowed| {
+            self.files
+                .iter()
+                .filter(|(_, file)| allowed(&file.path, &file.language))
+                .map(|(doc, _)| *doc)
+                .collect()
+        });
+        let slot_allowed = |slot: u32| -> bool {
+            match (&allowed_docs, self.slots.get(slot as usize)) {
+                (_, None | Some(None)) => false,
+                (None, Some(Some(_))) => true,
+                (Some(docs), Some(Some((doc, _)))) => docs.contains(doc),
+            }
+        };
+        let depth = (limit * 4).max(fusion::CANDIDATES);
+        let lexical = self.lexical.search(question, bm25f, depth, slot_allowed);
+        let neural = query_vector
+            .map(|query| self.vectors.search(query, depth, slot_allowed))
+            .unwrap_or_default();
+        let fused = fusion::fuse(
+            &lexical,
+            query_vector.map(|_| neural.as_slice()),
+            |slot| {
+                let query = query_vector?;
+                Some(query.similarity(self.vectors.get(slot)?))
+            },
+            weights,
+            limit,
+        );
+        fused
+            .into_iter()
+            .filter_map(|candidate: Candidate| {
+                let (doc, index) = self.slots.get(candidate.slot as usize).copied().flatten()?;
+                let file = self.files.get(&doc)?;
+                Some(SemanticHit {
+                    path: Arc::clone(&file.path),
+                    hash: file.hash,
+                    chunk: file.chunks.get(index as usize)?.clone(),
+                    score: candidate.score,
+                    lexical: candidate.lexical,
+                    neural: candidate.neural,
+                    name: candidate.name,
+                })
+            })
+            .collect()
+    }
+}

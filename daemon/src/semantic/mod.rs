@@ -1,0 +1,487 @@
+//! Semantic search: find code by what it does, fully local.
+//!
+//! Every indexed file is cut into chunks ([`crate::chunks`]); each root's chunks feed a
+//! lexical BM25F index ([`lexical`]) and, when a model is installed ([`model`]), vectors from
+//! a local sentence-embedding model ([`embed`], [`vectors`]); answers fuse both with symbol-name
+//! matches ([`fusion`]). [`index`] holds one root's state and knows nothing of the store;
+//! this module keeps it in step with the root's view ([`Semantic::sync`]) and owns the model;
+//! [`worker`] embeds in the background and builds HNSW bases.
+//!
+//! Vectors are stored (quantised) by model fingerprint and embedding-text key, so a restart,
+//! a second worktree or an unchanged chunk never costs a forward pass again.
+
+pub mod embed;
+pub mod fusion;
+pub mod index;
+pub mod lexical;
+pub mod model;
+pub mod vectors;
+mod worker;
+
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use codesage_shared::config::SemanticConfig;
+use parking_lot::{Condvar, Mutex, RwLock};
+
+use crate::chunks;
+use crate::indexer::language::{LANGUAGES, Language, OTHER};
+use crate::store::{RootId, Store, StoreError, View, vector_key};
+use embed::{Embedder, Priority};
+use index::{EmbedKey, Embedded, SemanticIndex, embed_key, embed_text};
+use vectors::Quantized;
+
+pub use worker::start_worker;
+
+/// Files a query chunks itself before answering; more are left to the background worker
+/// (the answer says the lexical index is still being built).
+const INLINE_SYNC_FILES: usize = 2_000;
+
+/// Version of what is embedded for a chunk (the text layout, pooling): part of the model
+/// fingerprint, so a change re-embeds everything rather than mixing.
+const EMBED_FORMAT: u32 = 1;
+
+/// The model as the daemon has it.
+#[derive(Clone)]
+pub enum ModelState {
+    /// Not looked for yet.
+    Unchecked,
+    /// No usable model: why (not installed, incomplete, corrupt), and when it was looked at.
+    Unavailable(String, Instant),
+    /// Loaded.
+    Loaded(Arc<LoadedModel>),
+    /// Turned off in the configuration.
+    Disabled,
+}
+
+/// A loaded model and what identifies its vectors.
+pub struct LoadedModel {
+    /// The embedder.
+    pub embedder: Embedder,
+    /// Identifies the model, its token budget and the embedding format: vectors of another
+    /// fingerprint are never mixed with these.
+    pub fingerprint: u64,
+}
+
+/// Daemon-wide semantic state: the model and every root's semantic index.
+pub struct Semantic {
+    config: SemanticConfig,
+    model_dir: PathBuf,
+    store: Arc<Store>,
+    model: RwLock<ModelState>,
+    roots: Mutex<HashMap<RootId, Arc<Mutex<SemanticIndex>>>>,
+    wake: (Mutex<bool>, Condvar),
+    stop: AtomicBool,
+    /// Chunks embedded by the model since start.
+    pub embedded_by_model: AtomicU64,
+    /// Chunk vectors found in the store instead of computed since start.
+    pub reused_from_store: AtomicU64,
+}
+
+/// What a semantic search found, with its caveats.
+pub struct Found {
+    /// Best first.
+    pub hits: Vec<index::SemanticHit>,
+    /// Embedding progress of the root.
+    pub embedded: Embedded,
+    /// Chunks in the root.
+    pub chunks: u64,
+    /// Why the neural retriever did not take part, if it did not.
+    pub lexical_only: Option<String>,
+    /// Files not chunked yet (the lexical index is still being built).
+    pub files_pending: usize,
+}
+
+impl Semantic {
+    /// The semantic state over `store`, with the model looked for in `model_dir`.
+    pub fn new(config: SemanticConfig, model_dir: PathBuf, store: Arc<Store>) -> Semantic {
+        let model = if config.neural {
+            ModelState::Unchecked
+        } else {
+            ModelState::Disabled
+        };
+        Semantic {
+            config,
+            model_dir,
+            store,
+            model: RwLock::new(model),
+            roots: Mutex::new(HashMap::new()),
+            wake: (Mutex::new(false), Condvar::new()),
+            stop: AtomicBool::new(false),
+            embedded_by_model: AtomicU64::new(0),
+            reused_from_store: AtomicU64::new(0),
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &SemanticConfig {
+        &self.config
+    }
+
+    /// Where the model is looked for.
+    pub fn model_dir(&self) -> &std::path::Path {
+        &self.model_dir
+    }
+
+    /// The loaded model, loading it if it is installed (an unavailable model is looked
+    /// for again every few seconds, so `codesage model install` takes effect without a
+    /// restart).
+    pub fn model(&self) -> Result<Arc<LoadedModel>, String> {
+        match &*self.model.read() {
+            ModelState::Loaded(model) => return Ok(Arc::clone(model)),
+            ModelState::Disabled => {
+                return Err("the neural retriever is off (semantic.neural = false)".into());
+            }
+            ModelState::Unavailable(why, at) if at.elapsed() < Duration::from_secs(5) => {
+                return Err(why.clone());
+            }
+            _ => {}
+        }
+        let mut state = self.model.write();
+        if let ModelState::Loaded(model) = &*state {
+            return Ok(Arc::clone(model));
+        }
+        match self.load_model() {
+            Ok(model) => {
+                tracing::info!(dir = %self.model_dir.display(), "embedding model loaded");
+                *state = ModelState::Loaded(Arc::clone(&model));
+                Ok(model)
+            }
+            Err(why) => {
+                if !matches!(&*state, ModelState::Unavailable(previous, _) if *previous == why) {
+                    tracing::info!("no embedding model: {why}");
+                }
+                *state = ModelState::Unavailable(why.clone(), Instant::now());
+                Err(why)
+            }
+        }
+    }
+
+    fn load_model(&self) -> Result<Arc<LoadedModel>, String> {
+        let status = model::status(&self.model_dir, true);
+        if !status.installed {
+            return Err(format!(
+                "no usable embedding model in {} ({}); run `codesage model install`",
+                self.model_dir.display(),
+                status.problems.join("; ")
+            ));
+        }
+        let threads = background_threads(self.config.threads);
+        let embedder = Embedder::load(&self.model_dir, threads, self.config.max_tokens)
+            .map_err(|err| err.to_string())?;
+        let mut identity = blake3::Hasher::new();
+        for file in model::FILES {
+            identity.update(file.sha256.as_bytes());
+        }
+        identity.update(&(embedder.max_tokens() as u64).to_le_bytes());
+        identity.update(&(embedder.dimension() as u64).to_le_bytes());
+        identity.update(&EMBED_FORMAT.to_le_bytes());
+        let digest = identity.finalize();
+        let mut fingerprint = [0u8; 8];
+        fingerprint.copy_from_slice(&digest.as_bytes()[..8]);
+        Ok(Arc::new(LoadedModel {
+            embedder,
+            fingerprint: u64::from_be_bytes(fingerprint),
+        }))
+    }
+
+    /// What the model state is, for status.
+    pub fn model_state(&self) -> ModelState {
+        self.model.read().clone()
+    }
+
+    /// The semantic index of `root`.
+    pub fn root_index(&self, root: RootId) -> Arc<Mutex<SemanticIndex>> {
+        Arc::clone(self.roots.lock().entry(root).or_default())
+    }
+
+    /// Forgets a root that was removed.
+    pub fn forget_root(&self, root: RootId) {
+        self.roots.lock().remove(&root);
+    }
+
+    /// Embedding progress of `root`, if it has been chunked.
+    pub fn progress(&self, root: RootId) -> Option<Embedded> {
+        let index = self.roots.lock().get(&root).cloned()?;
+        let index = index.lock();
+        index.generation.map(|_| index.embedded())
+    }
+
+    /// Wakes the background worker.
+    pub fn wake(&self) {
+        let (flag, condvar) = &self.wake;
+        *flag.lock() = true;
+        condvar.notify_one();
+    }
+
+    /// Tells the worker to stop.
+    pub fn stop(&self) {
+        self.stop.store(true, Ordering::SeqCst);
+        self.wake();
+    }
+
+    fn wait(&self, timeout: Duration) {
+        let (flag, condvar) = &self.wake;
+        let mut woken = flag.lock();
+        if !*woken {
+            condvar.wait_for(&mut woken, timeout);
+        }
+        *woken = false;
+    }
+
+    fn stopping(&self) -> bool {
+        self.stop.load(Ordering::SeqCst)
+    }
+
+    /// Brings `index` up to `view`: removed files dropped, new and changed ones chunked (at
+    /// most `budget` of them). Returns how many changed files are left.
+    pub fn sync(
+        index: &mut SemanticIndex,
+        view: &View,
+        budget: usize,
+    ) -> Result<usize, StoreError> {
+        if index.generation == Some(view.index.generation) {
+            return Ok(0);
+        }
+        let gone: Vec<u32> = index
+            .files()
+            .filter(|(doc, file)| {
+                view.index
+                    .docs
+                    .get(*doc)
+                    .is_none_or(|live| live.hash != file.hash)
+            })
+            .map(|(doc, _)| doc)
+            .collect();
+        for doc in gone {
+            index.remove_file(doc);
+        }
+        let mut left = 0;
+        let mut done = 0;
+        for (doc, live) in view.index.docs.iter() {
+            let parsed = live.definitions.is_some();
+            if index
+                .file(doc)
+                .is_some_and(|file| file.hash == live.hash && file.parsed == parsed)
+            {
+                continue;
+            }
+            if done >= budget {
+                left += 1;
+                continue;
+            }
+            done += 1;
+            let Some(content) = view.content(&live.hash)? else {
+                continue;
+            };
+            let symbols = if parsed {
+                view.snapshot.symbols(&live.hash)?
+            } else {
+                None
+            };
+            let language = language_named(&live.language);
+            let pieces = chunks::split(&content, language, symbols.as_ref());
+            index.add_file(
+                doc,
+                Arc::clone(&live.path),
+                live.hash,
+                Arc::clone(&live.language),
+                parsed,
+                pieces,
+            );
+        }
+        if left == 0 {
+            index.generation = Some(view.index.generation);
+        }
+        Ok(left)
+    }
+
+    /// The embedding texts of the chunks `wanted` lists (slot, document, key) from `view`:
+    /// (slot, key, text) for each whose text still has that key.
+    fn texts_for(
+        view: &View,
+        index: &SemanticIndex,
+        wanted: &[(u32, u32, EmbedKey)],
+    ) -> Result<Vec<(u32, EmbedKey, String)>, StoreError> {
+        let mut by_doc: HashMap<u32, Vec<(u32, EmbedKey)>> = HashMap::new();
+        for &(slot, doc, key) in wanted {
+            by_doc.entry(doc).or_default().push((slot, key));
+        }
+        let mut out = Vec::with_capacity(wanted.len());
+        for (doc, slots) in by_doc {
+            let (Some(file), Some(live)) = (index.file(doc), view.index.docs.get(doc)) else {
+                continue;
+            };
+            if live.hash != file.hash {
+                continue;
+            }
+            let Some(content) = view.content(&file.hash)? else {
+                continue;
+            };
+            let symbols = if file.parsed {
+                view.snapshot.symbols(&file.hash)?
+            } else {
+                None
+            };
+            let pieces = chunks::split(&content, language_named(&live.language), symbols.as_ref());
+            let texts: HashMap<EmbedKey, String> = pieces
+                .iter()
+                .map(|(_, fields)| {
+                    let text = embed_text(fields);
+                    (embed_key(&text), text)
+                })
+                .collect();
+            for (slot, key) in slots {
+                if let Some(text) = texts.get(&key) {
+                    out.push((slot, key, text.clone()));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Gives the chunks `wanted` lists their vectors: from the store when already computed,
+    /// else from the model (and then stored). Returns how many were computed.
+    fn fill_vectors(
+        &self,
+        model: &LoadedModel,
+        index: &Mutex<SemanticIndex>,
+        view: &View,
+        wanted: &[(u32, u32, EmbedKey)],
+        priority: Priority,
+    ) -> Result<usize, String> {
+        let keys: Vec<_> = wanted
+            .iter()
+            .map(|(_, _, key)| vector_key(model.fingerprint, key))
+            .collect();
+        let stored = self.store.vectors(&keys).map_err(|err| err.to_string())?;
+        let dimension = model.embedder.dimension();
+        let mut reused = Vec::new();
+        let mut compute = Vec::new();
+        for (entry, stored) in wanted.iter().zip(stored) {
+            match stored.and_then(|bytes| Quantized::decode(&bytes, dimension)) {
+                Some(vector) => reused.push((entry.0, entry.2, Arc::new(vector))),
+                None => compute.push(*entry),
+            }
+        }
+        let texts = if compute.is_empty() {
+            Vec::new()
+        } else {
+            let guard = index.lock();
+            Self::texts_for(view, &guard, &compute).map_err(|err| err.to_string())?
+        };
+        let refs: Vec<&str> = texts.iter().map(|(_, _, text)| text.as_str()).collect();
+        let computed = if refs.is_empty() {
+            Vec::new()
+        } else {
+            model
+                .embedder
+                .embed(&refs, priority)
+                .map_err(|err| err.to_string())?
+        };
+        let mut to_store = Vec::with_capacity(computed.len());
+        let mut fresh = Vec::with_capacity(computed.len());
+        for ((slot, key, _), vector) in texts.iter().zip(computed) {
+            let quantized = Quantized::new(&vector);
+            to_store.push((vector_key(model.fingerprint, key), quantized.encode()));
+            fresh.push((*slot, *key, Arc::new(quantized)));
+        }
+        self.store
+            .put_vectors(&to_store)
+            .map_err(|err| err.to_string())?;
+        self.embedded_by_model
+            .fetch_add(fresh.len() as u64, Ordering::Relaxed);
+        self.reused_from_store
+            .fetch_add(reused.len() as u64, Ordering::Relaxed);
+        let mut guard = index.lock();
+        if guard.fingerprint != Some(model.fingerprint) {
+            guard.clear_vectors();
+            guard.fingerprint = Some(model.fingerprint);
+        }
+        for (slot, key, vector) in reused.into_iter().chain(fresh.iter().cloned()) {
+            guard.set_vector(slot, &key, vector);
+        }
+        Ok(fresh.len())
+    }
+
+    /// Answers `question` over `root` on `view`: the index brought up to the view first
+    /// (the few chunks a recent edit left without vectors embedded on the spot), then the
+    /// fused search, `limit` hits, among files `allowed` accepts.
+    pub fn search(
+        &self,
+        root: RootId,
+        view: &View,
+        question: &str,
+        limit: usize,
+        allowed: Option<&dyn Fn(&str, &str) -> bool>,
+    ) -> Result<Found, String> {
+        let index = self.root_index(root);
+        let files_pending = {
+            let mut guard = index.lock();
+            Self::sync(&mut guard, view, INLINE_SYNC_FILES).map_err(|err| err.to_string())?
+        };
+        let model = self.model();
+        let (query_vector, lexical_only) = match &model {
+            Ok(model) => {
+                let wanted = {
+                    let mut guard = index.lock();
+                    if guard.fingerprint != Some(model.fingerprint) {
+                        guard.clear_vectors();
+                        guard.fingerprint = Some(model.fingerprint);
+                    }
+                    guard.missing_vectors(self.config.inline_embed_max + 1)
+                };
+                if !wanted.is_empty() && wanted.len() <= self.config.inline_embed_max {
+                    self.fill_vectors(model, &index, view, &wanted, Priority::Foreground)?;
+                } else if !wanted.is_empty() {
+                    self.wake();
+                }
+                let vector = model
+                    .embedder
+                    .embed(&[question], Priority::Foreground)
+                    .map_err(|err| err.to_string())?;
+                (vector.first().map(|v| Quantized::new(v)), None)
+            }
+            Err(why) => (None, Some(why.clone())),
+        };
+        if files_pending > 0 {
+            self.wake();
+        }
+        let guard = index.lock();
+        let hits = guard.search(
+            question,
+            query_vector.as_ref(),
+            &fusion::Weights::from_config(&self.config),
+            &lexical::Bm25f::default(),
+            limit,
+            allowed,
+        );
+        Ok(Found {
+            hits,
+            embedded: guard.embedded(),
+            chunks: guard.chunk_count(),
+            lexical_only,
+            files_pending,
+        })
+    }
+}
+
+/// The language of a stored document by its name.
+fn language_named(name: &str) -> &'static Language {
+    LANGUAGES
+        .iter()
+        .find(|language| language.name == name)
+        .unwrap_or(&OTHER)
+}
+
+/// The background embedder's thread budget: configured, or half the cores (at least one).
+pub fn background_threads(configured: usize) -> usize {
+    if configured > 0 {
+        return configured;
+    }
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    (cores / 2).max(1)
+}
