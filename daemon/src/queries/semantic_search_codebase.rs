@@ -149,6 +149,7 @@ pub(super) async fn search(
             ctx.words().tool("search_codebase")
         )));
     }
+    let mut clamped = None;
     match top_k {
         Some(k) if k < 1 => {
             return Err(QueryError::Failed(format!(
@@ -157,7 +158,15 @@ pub(super) async fn search(
                 ctx.words().param("top_k")
             )));
         }
-        Some(k) if page.max_results.is_none() => page.max_results = Some(k),
+        Some(k) if page.max_results.is_none() => {
+            if k > MAX_TOP_K as i64 {
+                clamped = Some(format!(
+                    "{} {k} is over the maximum; the best {MAX_TOP_K} are shown",
+                    ctx.words().param("top_k")
+                ));
+            }
+            page.max_results = Some(k.min(MAX_TOP_K as i64));
+        }
         _ => {}
     }
     let pager = ctx.pager(&page, limits(ctx.engine.config()))?;
@@ -170,7 +179,7 @@ pub(super) async fn search(
     let on = ctx
         .on_root(&scope, "chunks", move |scope| {
             let accepts = |path: &str, language: &str| filter.accepts(path, language);
-            let allowed: Option<&dyn Fn(&str, &str) -> bool> =
+            let allowed: Option<crate::semantic::index::FileAllowed<'_>> =
                 (!filter.accepts_all()).then_some(&accepts);
             let found = semantic
                 .search(scope.root_id, scope.view, &asked, needed, allowed)
@@ -209,6 +218,7 @@ pub(super) async fn search(
     let (found, results) = on.value;
     let freshness = on.freshness;
     let mut notes = on.notes;
+    notes.extend(clamped);
     let embedded = found.embedded;
     let mode = match &found.lexical_only {
         Some(why) => {

@@ -13,6 +13,9 @@ use super::vectors::{Quantized, VectorSet};
 use crate::chunks::{Chunk, Fields};
 use crate::store::ContentHash;
 
+/// Which files a search may return: by path (relative to the root) and language name.
+pub type FileAllowed<'a> = &'a dyn Fn(&str, &str) -> bool;
+
 /// Key of a chunk's vector: a digest of the text the model reads.
 pub type EmbedKey = [u8; 16];
 
@@ -284,7 +287,7 @@ impl SemanticIndex {
         weights: &Weights,
         bm25f: &Bm25f,
         limit: usize,
-        allowed: Option<&dyn Fn(&str, &str) -> bool>,
+        allowed: Option<FileAllowed<'_>>,
     ) -> Vec<SemanticHit> {
         // Files are judged once each, not once per scored chunk.
         let allowed_docs: Option<std::collections::HashSet<u32>> = allowed.map(|allowed| {

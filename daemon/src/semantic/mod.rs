@@ -416,7 +416,7 @@ impl Semantic {
         view: &View,
         question: &str,
         limit: usize,
-        allowed: Option<&dyn Fn(&str, &str) -> bool>,
+        allowed: Option<index::FileAllowed<'_>>,
     ) -> Result<Found, String> {
         let index = self.root_index(root);
         let files_pending = {
