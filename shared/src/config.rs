@@ -161,8 +161,11 @@ pub struct SemanticConfig {
     pub weight_lexical: f32,
     /// Weight of the neural retriever in the fused score.
     pub weight_neural: f32,
-    /// Weight of symbol-name matches in the fused score.
+    /// Weight of symbol-name matches (the question's words in the name) in the fused score.
     pub weight_name: f32,
+    /// Weight of the similarity of the question to a definition's name as words (a second,
+    /// short vector per named chunk) in the fused score.
+    pub weight_name_neural: f32,
 }
 
 /// Logging.
@@ -269,9 +272,10 @@ impl Config {
                 batch_chunks: 64,
                 inline_embed_max: 64,
                 hnsw_threshold: 50_000,
-                weight_lexical: 0.35,
-                weight_neural: 0.55,
-                weight_name: 0.10,
+                weight_lexical: 0.14,
+                weight_neural: 0.46,
+                weight_name: 0.14,
+                weight_name_neural: 0.26,
             },
             log: LogConfig {
                 level: "info".into(),
@@ -395,6 +399,7 @@ impl Config {
             semantic.weight_lexical,
             semantic.weight_neural,
             semantic.weight_name,
+            semantic.weight_name_neural,
         ];
         if weights
             .iter()
@@ -402,8 +407,8 @@ impl Config {
             || weights.iter().sum::<f32>() <= 0.0
         {
             return invalid(
-                "semantic.weight_lexical, weight_neural and weight_name must be non-negative \
-                 numbers, not all zero"
+                "semantic.weight_lexical, weight_neural, weight_name and weight_name_neural \
+                 must be non-negative numbers, not all zero"
                     .into(),
             );
         }

@@ -21,6 +21,8 @@ pub struct Weights {
     pub neural: f32,
     /// Of the name match.
     pub name: f32,
+    /// Of the similarity of the question to the definition's name as words.
+    pub name_neural: f32,
 }
 
 impl Weights {
@@ -30,6 +32,7 @@ impl Weights {
             lexical: config.weight_lexical,
             neural: config.weight_neural,
             name: config.weight_name,
+            name_neural: config.weight_name_neural,
         }
     }
 }
@@ -50,12 +53,14 @@ pub struct Candidate {
 }
 
 /// Fuses the retrievers' lists into the best `limit`. `neural_of` gives any candidate's
-/// cosine (so a lexical candidate outside the neural list still gets its real similarity);
-/// `neural` is `None` when there is no neural side at all.
+/// cosine (so a lexical candidate outside the neural list still gets its real similarity),
+/// `name_neural_of` the cosine of the question and its name; `neural` is `None` when there is
+/// no neural side at all.
 pub fn fuse(
     lexical: &[LexicalHit],
     neural: Option<&[(u32, f32)]>,
     neural_of: impl Fn(u32) -> Option<f32>,
+    name_neural_of: impl Fn(u32) -> Option<f32>,
     weights: &Weights,
     limit: usize,
 ) -> Vec<Candidate> {
@@ -87,13 +92,29 @@ pub fn fuse(
     let best = neural_list.first().map(|(_, score)| *score);
     let floor = neural_list.last().map(|(_, score)| *score);
     let use_neural = neural.is_some() && best.is_some();
-    let total_weight =
-        weights.lexical + weights.name + if use_neural { weights.neural } else { 0.0 };
+    let total_weight = weights.lexical
+        + weights.name
+        + if use_neural {
+            weights.neural + weights.name_neural
+        } else {
+            0.0
+        };
     let total_weight = if total_weight > 0.0 {
         total_weight
     } else {
         1.0
     };
+    // Name similarities are scaled like the cosines: over the candidates that have one.
+    let name_cosines: HashMap<u32, f32> = if use_neural && weights.name_neural > 0.0 {
+        candidates
+            .keys()
+            .filter_map(|&slot| name_neural_of(slot).map(|cosine| (slot, cosine)))
+            .collect()
+    } else {
+        HashMap::new()
+    };
+    let name_best = name_cosines.values().copied().fold(f32::MIN, f32::max);
+    let name_floor = name_cosines.values().copied().fold(f32::MAX, f32::min);
     for candidate in candidates.values_mut() {
         let lexical = match candidate.lexical {
             Some(score) if lexical_max > 0.0 => score / lexical_max,
@@ -105,6 +126,10 @@ pub fn fuse(
             if let (Some(cosine), Some(best), Some(floor)) = (candidate.neural, best, floor) {
                 let span = (best - floor).max(1e-6);
                 score += weights.neural * ((cosine - floor) / span).clamp(0.0, 1.0);
+            }
+            if let Some(cosine) = name_cosines.get(&candidate.slot) {
+                let span = (name_best - name_floor).max(1e-6);
+                score += weights.name_neural * ((cosine - name_floor) / span).clamp(0.0, 1.0);
             }
         }
         candidate.score = score / total_weight;
@@ -141,14 +166,26 @@ mod tests {
             lexical: 0.35,
             neural: 0.55,
             name: 0.10,
+            name_neural: 0.0,
         };
-        let fused = fuse(&lexical, Some(&neural), cosine, &weights, 10);
+        let fused = fuse(&lexical, Some(&neural), cosine, |_| None, &weights, 10);
         assert_eq!(fused[0].slot, 2);
         assert_eq!(fused.len(), 3);
         assert!(fused.iter().all(|c| (0.0..=1.0).contains(&c.score)));
         // Without a neural side, lexical order stands.
-        let fused = fuse(&lexical, None, |_| None, &weights, 1);
+        let fused = fuse(&lexical, None, |_| None, |_| None, &weights, 1);
         assert_eq!(fused[0].slot, 1);
         assert_eq!(fused.len(), 1);
+        // A name that fits the question lifts its chunk over a slightly better body.
+        let names = |slot: u32| Some(if slot == 3 { 0.9 } else { 0.2 });
+        let weights = Weights {
+            name_neural: 0.5,
+            ..weights
+        };
+        let fused = fuse(&lexical, Some(&neural), cosine, names, &weights, 3);
+        assert!(
+            fused.iter().position(|c| c.slot == 3) < fused.iter().position(|c| c.slot == 1),
+            "{fused:?}"
+        );
     }
 }

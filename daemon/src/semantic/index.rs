@@ -46,12 +46,83 @@ pub fn embed_text(fields: &Fields) -> String {
     text
 }
 
+/// A definition's name as words, the text its name vector is computed from:
+/// `Store.get_value` → `store get value`, `parseHTTPHeader` → `parse httpheader`.
+pub fn name_text(name: &str) -> String {
+    let mut out = String::with_capacity(name.len() + 8);
+    let mut previous: Option<char> = None;
+    for c in name.chars() {
+        if c.is_alphanumeric() {
+            if previous.is_some_and(char::is_lowercase) && c.is_uppercase() {
+                out.push(' ');
+            }
+            out.extend(c.to_lowercase());
+        } else {
+            out.push(' ');
+        }
+        previous = Some(c);
+    }
+    out.split_whitespace().collect::<Vec<_>>().join(" ")
+}
+
 /// The key of an embedding text.
 pub fn embed_key(text: &str) -> EmbedKey {
     let digest = blake3::hash(text.as_bytes());
     let mut key = [0u8; 16];
     key.copy_from_slice(&digest.as_bytes()[..16]);
     key
+}
+
+/// A content's chunks as the index takes them: derived once per content (and whether its
+/// symbols were there), shared by every root and worktree holding that content.
+#[derive(Debug)]
+pub struct Prepared {
+    /// The chunks.
+    pub chunks: Arc<[Chunk]>,
+    /// Each chunk's embedding-text key.
+    pub keys: Arc<[EmbedKey]>,
+    /// Each named chunk's name key (of [`name_text`]).
+    pub name_keys: Arc<[Option<EmbedKey>]>,
+    /// Each chunk's terms.
+    pub terms: Vec<ChunkTerms>,
+}
+
+impl Prepared {
+    /// Prepares the chunks of one content.
+    pub fn new(pieces: Vec<(Chunk, Fields)>) -> Prepared {
+        let mut chunks = Vec::with_capacity(pieces.len());
+        let mut keys = Vec::with_capacity(pieces.len());
+        let mut terms = Vec::with_capacity(pieces.len());
+        let mut name_keys = Vec::with_capacity(pieces.len());
+        for (chunk, fields) in pieces {
+            terms.push(ChunkTerms::of(&fields));
+            keys.push(embed_key(&embed_text(&fields)));
+            name_keys.push(
+                chunk
+                    .name
+                    .as_deref()
+                    .map(name_text)
+                    .filter(|text| !text.is_empty())
+                    .map(|text| embed_key(&text)),
+            );
+            chunks.push(chunk);
+        }
+        Prepared {
+            chunks: chunks.into(),
+            keys: keys.into(),
+            name_keys: name_keys.into(),
+            terms,
+        }
+    }
+
+    /// A size measure for caches: chunks plus their distinct terms.
+    pub fn weight(&self) -> u64 {
+        self.terms
+            .iter()
+            .map(|terms| terms.terms.len() as u64 + 1)
+            .sum::<u64>()
+            .max(1)
+    }
 }
 
 /// One file as the semantic index holds it.
@@ -70,6 +141,8 @@ pub struct FileEntry {
     pub chunks: Arc<[Chunk]>,
     /// The key of each chunk's embedding text.
     pub keys: Arc<[EmbedKey]>,
+    /// The key of each named chunk's name text.
+    pub name_keys: Arc<[Option<EmbedKey>]>,
     /// The first slot of its chunks (they are consecutive).
     pub first_slot: u32,
 }
@@ -113,6 +186,8 @@ pub struct SemanticIndex {
     slots: Vec<Option<(u32, u32)>>,
     lexical: LexicalIndex,
     vectors: VectorSet,
+    /// Name vectors by name key (names repeat: `__init__`, `new`).
+    name_vectors: HashMap<EmbedKey, Arc<Quantized>>,
     /// The index generation of the view last synced from.
     pub generation: Option<u64>,
     /// Set when the vectors were computed by another model (they are dropped).
@@ -156,18 +231,14 @@ impl SemanticIndex {
         hash: ContentHash,
         language: Arc<str>,
         parsed: bool,
-        chunks: Vec<(Chunk, Fields)>,
+        prepared: &Prepared,
     ) {
         self.remove_file(doc);
         let first_slot = self.slots.len() as u32;
-        let mut kept = Vec::with_capacity(chunks.len());
-        let mut keys = Vec::with_capacity(chunks.len());
-        for (index, (chunk, fields)) in chunks.into_iter().enumerate() {
+        for (index, terms) in prepared.terms.iter().enumerate() {
             let slot = first_slot + index as u32;
             self.slots.push(Some((doc, index as u32)));
-            self.lexical.insert(slot, &ChunkTerms::of(&fields));
-            keys.push(embed_key(&embed_text(&fields)));
-            kept.push(chunk);
+            self.lexical.insert(slot, terms);
         }
         self.files.insert(
             doc,
@@ -176,8 +247,9 @@ impl SemanticIndex {
                 hash,
                 language,
                 parsed,
-                chunks: kept.into(),
-                keys: keys.into(),
+                chunks: Arc::clone(&prepared.chunks),
+                keys: Arc::clone(&prepared.keys),
+                name_keys: Arc::clone(&prepared.name_keys),
                 first_slot,
             },
         );
@@ -201,6 +273,30 @@ impl SemanticIndex {
     /// Drops every vector (another model computed them).
     pub fn clear_vectors(&mut self) {
         self.vectors = VectorSet::default();
+        self.name_vectors.clear();
+    }
+
+    /// Up to `limit` names without a vector, with their text.
+    pub fn missing_names(&self, limit: usize) -> Vec<(EmbedKey, String)> {
+        let mut missing: HashMap<EmbedKey, String> = HashMap::new();
+        for file in self.files.values() {
+            for (chunk, key) in file.chunks.iter().zip(file.name_keys.iter()) {
+                if let (Some(key), Some(name)) = (key, &chunk.name)
+                    && !self.name_vectors.contains_key(key)
+                {
+                    missing.entry(*key).or_insert_with(|| name_text(name));
+                    if missing.len() >= limit {
+                        return missing.into_iter().collect();
+                    }
+                }
+            }
+        }
+        missing.into_iter().collect()
+    }
+
+    /// Stores the vector of a name.
+    pub fn set_name_vector(&mut self, key: EmbedKey, vector: Arc<Quantized>) {
+        self.name_vectors.insert(key, vector);
     }
 
     fn compact(&mut self) {
@@ -223,6 +319,12 @@ impl SemanticIndex {
         self.lexical.compact(&remap);
         self.vectors.compact(&remap);
         self.slots = slots;
+        let used: std::collections::HashSet<EmbedKey> = self
+            .files
+            .values()
+            .flat_map(|file| file.name_keys.iter().flatten().copied())
+            .collect();
+        self.name_vectors.retain(|key, _| used.contains(key));
     }
 
     /// Up to `limit` chunks without a vector: their slot, document and key, grouped by
@@ -315,6 +417,18 @@ impl SemanticIndex {
             |slot| {
                 let query = query_vector?;
                 Some(query.similarity(self.vectors.get(slot)?))
+            },
+            |slot| {
+                let query = query_vector?;
+                let (doc, index) = self.slots.get(slot as usize).copied().flatten()?;
+                let key = self
+                    .files
+                    .get(&doc)?
+                    .name_keys
+                    .get(index as usize)
+                    .copied()
+                    .flatten()?;
+                Some(query.similarity(self.name_vectors.get(&key)?))
             },
             weights,
             limit,

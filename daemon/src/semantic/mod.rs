@@ -29,9 +29,9 @@ use parking_lot::{Condvar, Mutex, RwLock};
 
 use crate::chunks;
 use crate::indexer::language::{LANGUAGES, Language, OTHER};
-use crate::store::{RootId, Store, StoreError, View, vector_key};
+use crate::store::{ContentHash, RootId, Store, StoreError, View, vector_key};
 use embed::{Embedder, Priority};
-use index::{EmbedKey, Embedded, SemanticIndex, embed_key, embed_text};
+use index::{EmbedKey, Embedded, Prepared, SemanticIndex, embed_key, embed_text};
 use vectors::Quantized;
 
 pub use worker::start_worker;
@@ -39,6 +39,19 @@ pub use worker::start_worker;
 /// Files a query chunks itself before answering; more are left to the background worker
 /// (the answer says the lexical index is still being built).
 const INLINE_SYNC_FILES: usize = 2_000;
+
+/// Capacity of the chunk cache, in chunks plus terms (about 12 bytes each).
+const PREPARED_CACHE_WEIGHT: u64 = 4_000_000;
+
+/// Weighs cached chunks by their size.
+#[derive(Clone)]
+struct ByWeight;
+
+impl quick_cache::Weighter<(ContentHash, bool), Arc<Prepared>> for ByWeight {
+    fn weight(&self, _key: &(ContentHash, bool), value: &Arc<Prepared>) -> u64 {
+        value.weight()
+    }
+}
 
 /// Version of what is embedded for a chunk (the text layout, pooling): part of the model
 /// fingerprint, so a change re-embeds everything rather than mixing.
@@ -73,6 +86,9 @@ pub struct Semantic {
     store: Arc<Store>,
     model: RwLock<ModelState>,
     roots: Mutex<HashMap<RootId, Arc<Mutex<SemanticIndex>>>>,
+    /// Chunks by (content, parsed), so a content in several roots or worktrees is chunked
+    /// once.
+    prepared: quick_cache::sync::Cache<(ContentHash, bool), Arc<Prepared>, ByWeight>,
     wake: (Mutex<bool>, Condvar),
     stop: AtomicBool,
     /// Chunks embedded by the model since start.
@@ -109,6 +125,11 @@ impl Semantic {
             store,
             model: RwLock::new(model),
             roots: Mutex::new(HashMap::new()),
+            prepared: quick_cache::sync::Cache::with_weighter(
+                16_384,
+                PREPARED_CACHE_WEIGHT,
+                ByWeight,
+            ),
             wake: (Mutex::new(false), Condvar::new()),
             stop: AtomicBool::new(false),
             embedded_by_model: AtomicU64::new(0),
@@ -239,6 +260,7 @@ impl Semantic {
     /// Brings `index` up to `view`: removed files dropped, new and changed ones chunked (at
     /// most `budget` of them). Returns how many changed files are left.
     pub fn sync(
+        &self,
         index: &mut SemanticIndex,
         view: &View,
         budget: usize,
@@ -246,6 +268,7 @@ impl Semantic {
         if index.generation == Some(view.index.generation) {
             return Ok(0);
         }
+        let prepared_cache = &self.prepared;
         let gone: Vec<u32> = index
             .files()
             .filter(|(doc, file)| {
@@ -274,23 +297,35 @@ impl Semantic {
                 continue;
             }
             done += 1;
-            let Some(content) = view.content(&live.hash)? else {
-                continue;
+            let key = (live.hash, parsed);
+            let prepared = match prepared_cache.get(&key) {
+                Some(prepared) => prepared,
+                None => {
+                    let Some(content) = view.content(&live.hash)? else {
+                        continue;
+                    };
+                    let symbols = if parsed {
+                        view.snapshot.symbols(&live.hash)?
+                    } else {
+                        None
+                    };
+                    let language = language_named(&live.language);
+                    let prepared = Arc::new(Prepared::new(chunks::split(
+                        &content,
+                        language,
+                        symbols.as_ref(),
+                    )));
+                    prepared_cache.insert(key, Arc::clone(&prepared));
+                    prepared
+                }
             };
-            let symbols = if parsed {
-                view.snapshot.symbols(&live.hash)?
-            } else {
-                None
-            };
-            let language = language_named(&live.language);
-            let pieces = chunks::split(&content, language, symbols.as_ref());
             index.add_file(
                 doc,
                 Arc::clone(&live.path),
                 live.hash,
                 Arc::clone(&live.language),
                 parsed,
-                pieces,
+                &prepared,
             );
         }
         if left == 0 {
@@ -407,6 +442,58 @@ impl Semantic {
         Ok(fresh.len())
     }
 
+    /// Gives up to `limit` names of `index` without a vector theirs (from the store, else
+    /// the model). Returns how many were missing.
+    fn fill_names(
+        &self,
+        model: &LoadedModel,
+        index: &Mutex<SemanticIndex>,
+        limit: usize,
+        priority: Priority,
+    ) -> Result<usize, String> {
+        let missing = index.lock().missing_names(limit);
+        if missing.is_empty() {
+            return Ok(0);
+        }
+        let keys: Vec<_> = missing
+            .iter()
+            .map(|(key, _)| vector_key(model.fingerprint, key))
+            .collect();
+        let stored = self.store.vectors(&keys).map_err(|err| err.to_string())?;
+        let dimension = model.embedder.dimension();
+        let mut found = Vec::with_capacity(missing.len());
+        let mut compute = Vec::new();
+        for ((key, text), stored) in missing.iter().zip(stored) {
+            match stored.and_then(|bytes| Quantized::decode(&bytes, dimension)) {
+                Some(vector) => found.push((*key, Arc::new(vector))),
+                None => compute.push((*key, text.as_str())),
+            }
+        }
+        if !compute.is_empty() {
+            let texts: Vec<&str> = compute.iter().map(|(_, text)| *text).collect();
+            let vectors = model
+                .embedder
+                .embed(&texts, priority)
+                .map_err(|err| err.to_string())?;
+            let mut to_store = Vec::with_capacity(vectors.len());
+            for ((key, _), vector) in compute.iter().zip(vectors) {
+                let quantized = Quantized::new(&vector);
+                to_store.push((vector_key(model.fingerprint, key), quantized.encode()));
+                found.push((*key, Arc::new(quantized)));
+            }
+            self.store
+                .put_vectors(&to_store)
+                .map_err(|err| err.to_string())?;
+        }
+        let mut guard = index.lock();
+        if guard.fingerprint == Some(model.fingerprint) {
+            for (key, vector) in found {
+                guard.set_name_vector(key, vector);
+            }
+        }
+        Ok(missing.len())
+    }
+
     /// Answers `question` over `root` on `view`: the index brought up to the view first
     /// (the few chunks a recent edit left without vectors embedded on the spot), then the
     /// fused search, `limit` hits, among files `allowed` accepts.
@@ -421,7 +508,8 @@ impl Semantic {
         let index = self.root_index(root);
         let files_pending = {
             let mut guard = index.lock();
-            Self::sync(&mut guard, view, INLINE_SYNC_FILES).map_err(|err| err.to_string())?
+            self.sync(&mut guard, view, INLINE_SYNC_FILES)
+                .map_err(|err| err.to_string())?
         };
         let model = self.model();
         let (query_vector, lexical_only) = match &model {
@@ -436,6 +524,13 @@ impl Semantic {
                 };
                 if !wanted.is_empty() && wanted.len() <= self.config.inline_embed_max {
                     self.fill_vectors(model, &index, view, &wanted, Priority::Foreground)?;
+                    // Names are short: the few an edit brought are embedded now too.
+                    self.fill_names(
+                        model,
+                        &index,
+                        self.config.inline_embed_max,
+                        Priority::Foreground,
+                    )?;
                 } else if !wanted.is_empty() {
                     self.wake();
                 }

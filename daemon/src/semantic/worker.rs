@@ -82,7 +82,8 @@ fn step(semantic: &Semantic, engine: &Engine) -> Result<bool, String> {
             .view(root.id)
             .map_err(|err| err.to_string())?;
         loop {
-            let left = Semantic::sync(&mut index.lock(), &view, SYNC_STEP)
+            let left = semantic
+                .sync(&mut index.lock(), &view, SYNC_STEP)
                 .map_err(|err| err.to_string())?;
             if left == 0 || semantic.stopping() {
                 break;
@@ -106,6 +107,17 @@ fn step(semantic: &Semantic, engine: &Engine) -> Result<bool, String> {
         };
         if !wanted.is_empty() {
             semantic.fill_vectors(&model, &index, &view, &wanted, Priority::Background)?;
+            busy = true;
+            continue;
+        }
+        // Names are short: a larger batch costs about as much as a batch of chunks.
+        if semantic.fill_names(
+            &model,
+            &index,
+            semantic.config.batch_chunks * 4,
+            Priority::Background,
+        )? > 0
+        {
             busy = true;
             continue;
         }
@@ -146,6 +158,7 @@ fn sweep(semantic: &Semantic, engine: &Engine) -> Result<(), String> {
         }
         for (_, file) in guard.files() {
             keep.extend(file.keys.iter().copied());
+            keep.extend(file.name_keys.iter().flatten().copied());
         }
     }
     let fingerprint = model.fingerprint.to_be_bytes();
