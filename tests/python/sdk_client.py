@@ -45,6 +45,8 @@ async def main(codesage_bin, root, pattern):
                 ("search_codebase", {"codebase_path": root, "pattern": pattern}),
                 ("search_codebase", {"codebase_path": root, "pattern": ".", "max_results": 1}),
                 ("search_codebase", {"codebase_path": root, "pattern": "handle", "search_mode": "graph"}),
+                ("search_codebase", {"codebase_path": root, "pattern": "handle a request", "search_mode": "semantic"}),
+                ("semantic_search_codebase", {"codebase_path": root, "query": "handle a request", "top_k": 3}),
                 ("read_code_file", {"file_path": os.path.join(root, "app/service.py")}),
                 ("read_code_file", {"file_path": os.path.join(root, "app/service.py"), "symbol": "handle_request"}),
                 ("count_lines_of_code", {"codebase_path": root}),

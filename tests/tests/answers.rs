@@ -151,6 +151,16 @@ fn cases(root: &Path) -> Vec<Case> {
             items: graph_symbols,
         },
         Case {
+            tool: "semantic_search_codebase",
+            arguments: json!({"codebase_path": root_text, "query": "report the status of a service", "top_k": 100}),
+            items: |answer| {
+                array(&answer["results"])
+                    .iter()
+                    .map(|hit| json!([hit["file_path"], hit["start_line"], hit["end_line"]]))
+                    .collect()
+            },
+        },
+        Case {
             tool: "read_code_file",
             arguments: json!({"file_path": big}),
             items: content_lines,

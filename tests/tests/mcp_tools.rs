@@ -274,13 +274,22 @@ async fn search_codebase_filters_excludes_context_and_truncation() {
         outside.contains("outside the indexed codebases"),
         "{outside}"
     );
+    // Semantic mode answers (lexically here: this environment has no model) and says so.
     let semantic = client
-        .err(
+        .ok(
             "search_codebase",
             json!({"codebase_path": root_text, "pattern": "x", "search_mode": "semantic"}),
         )
         .await;
-    assert!(semantic.contains("not available yet"), "{semantic}");
+    assert_eq!(semantic["search_mode"], "semantic");
+    assert_eq!(semantic["strategy"], "lexical", "{semantic}");
+    let unknown = client
+        .err(
+            "search_codebase",
+            json!({"codebase_path": root_text, "pattern": "x", "search_mode": "fuzzy"}),
+        )
+        .await;
+    assert!(unknown.contains("\"semantic\""), "{unknown}");
     let bad_glob = client
         .err(
             "search_codebase",

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 
 use super::lexical::LexicalHit;
 
-/// Candidates each retriever contributes at least.
-pub const CANDIDATES: usize = 100;
+/// Candidates each retriever contributes (more than the most results an answer may hold).
+pub const CANDIDATES: usize = 128;
 
 /// Fusion weights.
 #[derive(Debug, Clone, Copy)]

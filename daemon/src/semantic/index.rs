@@ -406,7 +406,9 @@ impl SemanticIndex {
                 (Some(docs), Some(Some((doc, _)))) => docs.contains(doc),
             }
         };
-        let depth = (limit * 4).max(fusion::CANDIDATES);
+        // The same candidate depth for every page size, so that the normalised scores, and so
+        // the order, do not depend on how many results were asked for (pages line up).
+        let depth = limit.max(fusion::CANDIDATES);
         let lexical = self.lexical.search(question, bm25f, depth, slot_allowed);
         let neural = query_vector
             .map(|query| self.vectors.search(query, depth, slot_allowed))

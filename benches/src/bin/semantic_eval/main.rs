@@ -644,7 +644,12 @@ fn main() -> Result<()> {
         .map(|(_, text)| text.as_str())
         .take(512)
         .collect();
-    let throughput = throughput::run(&args, &embedder, &sample)?;
+    let questions: Vec<&str> = cases
+        .iter()
+        .take(100)
+        .map(|case| case.query.as_str())
+        .collect();
+    let throughput = throughput::run(&args, &embedder, &sample, &questions)?;
     body.push_str(&throughput);
     println!("{throughput}");
 
@@ -652,6 +657,12 @@ fn main() -> Result<()> {
         let daemon_report = daemon::run(&args)?;
         body.push_str(&daemon_report);
         println!("{daemon_report}");
+        let corpus = Path::new(env!("CARGO_MANIFEST_DIR")).join(".corpus");
+        if corpus.is_dir() {
+            let corpus_report = daemon::corpus(&args, &corpus)?;
+            body.push_str(&corpus_report);
+            println!("{corpus_report}");
+        }
     }
     write_section(&args.out, "semantic", "Semantic search", &body)?;
     eprintln!("semantic-eval: wrote {}", args.out.display());

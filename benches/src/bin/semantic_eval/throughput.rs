@@ -36,7 +36,7 @@ fn reference_python(repo: &Path) -> Result<std::path::PathBuf> {
 }
 
 /// Runs both and returns the markdown table.
-pub fn run(args: &Args, embedder: &Embedder, texts: &[&str]) -> Result<String> {
+pub fn run(args: &Args, embedder: &Embedder, texts: &[&str], questions: &[&str]) -> Result<String> {
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"))
         .parent()
         .context("repository root")?;
@@ -78,12 +78,23 @@ pub fn run(args: &Args, embedder: &Embedder, texts: &[&str]) -> Result<String> {
     let reference_tps = reference["tokens_per_s"].as_f64().unwrap_or(0.0);
     let reference_tokens = reference["tokens"].as_u64().unwrap_or(0);
     let ours_tps = tokens as f64 / ours;
+    // One question at a time, as a query embeds it.
+    let mut single = Vec::with_capacity(questions.len());
+    for question in questions {
+        let started = Instant::now();
+        embedder.embed(&[question], Priority::Foreground)?;
+        single.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    single.sort_by(f64::total_cmp);
+    let at = |quantile: f64| single[((single.len() - 1) as f64 * quantile).round() as usize];
     Ok(format!(
         "### Embedding throughput\n\n{} chunk texts from the eval pools ({} tokens by our count, \
          {} by the reference's), truncated to 128 tokens, batches of 32 sorted by length, {} \
          threads each, run one after the other.\n\n| embedder | seconds | tokens/s | ratio |\n|---|---|---|---|\n\
          | numpy reference forward pass (`reference_embed.py`, numpy {}) | {:.2} | {:.0} | 1.00× |\n\
-         | CodeSage (candle, f32, CPU) | {:.2} | {:.0} | {:.2}× |\n\nTarget: ≥ 1.5× the reference.\n\n",
+         | CodeSage (candle, f32, CPU) | {:.2} | {:.0} | {:.2}× |\n\nTarget: ≥ 1.5× the reference. \
+         One question embedded alone (as a query does, {} eval questions): p50 {:.1} ms, p95 \
+         {:.1} ms.\n\n",
         texts.len(),
         tokens,
         reference_tokens,
@@ -94,5 +105,8 @@ pub fn run(args: &Args, embedder: &Embedder, texts: &[&str]) -> Result<String> {
         ours,
         ours_tps,
         ours_tps / reference_tps.max(1e-9),
+        single.len(),
+        at(0.5),
+        at(0.95),
     ))
 }
