@@ -41,10 +41,18 @@ fn run(semantic: &Semantic, engine: &Weak<Engine>) {
         let Some(engine) = engine.upgrade() else {
             return;
         };
-        let busy = match step(semantic, &engine) {
-            Ok(busy) => busy,
-            Err(err) => {
+        // A panic in one round (a model that misbehaves on some input) must not end semantic
+        // indexing for the daemon's lifetime: it is logged and the next round goes on.
+        let round =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| step(semantic, &engine)));
+        let busy = match round {
+            Ok(Ok(busy)) => busy,
+            Ok(Err(err)) => {
                 tracing::warn!("semantic indexing: {err}");
+                false
+            }
+            Err(_) => {
+                tracing::error!("semantic indexing: a round panicked; retrying after a pause");
                 false
             }
         };
