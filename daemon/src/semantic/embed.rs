@@ -95,9 +95,9 @@ impl Embedder {
             file,
             reason,
         };
-        let config: BertConfig = serde_json::from_slice(&read("config.json")?)
-            .map_err(|err| invalid("config.json", err.to_string()))?;
         let config_value: serde_json::Value = serde_json::from_slice(&read("config.json")?)
+            .map_err(|err| invalid("config.json", err.to_string()))?;
+        let config: BertConfig = serde_json::from_value(config_value.clone())
             .map_err(|err| invalid("config.json", err.to_string()))?;
         let dimension = config_value
             .get("hidden_size")

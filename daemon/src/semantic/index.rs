@@ -5,8 +5,6 @@
 use std::collections::HashMap;
 use std::sync::Arc;
 
-use serde::Serialize;
-
 use super::fusion::{self, Candidate, Weights};
 use super::lexical::{Bm25f, ChunkTerms, LexicalIndex};
 use super::vectors::{Quantized, VectorSet};
@@ -148,16 +146,13 @@ pub struct FileEntry {
 }
 
 /// A chunk found by a search.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone)]
 pub struct SemanticHit {
     /// Path relative to the root.
-    #[serde(skip)]
     pub path: Arc<str>,
     /// Content hash of the file (for snippets).
-    #[serde(skip)]
     pub hash: ContentHash,
     /// The chunk.
-    #[serde(skip)]
     pub chunk: Chunk,
     /// Fused score (higher is better).
     pub score: f32,
@@ -270,6 +265,15 @@ impl SemanticIndex {
         }
     }
 
+    /// Makes the vectors those of the model with `fingerprint`: any held from another model
+    /// are dropped (never mixed).
+    pub fn use_model(&mut self, fingerprint: u64) {
+        if self.fingerprint != Some(fingerprint) {
+            self.clear_vectors();
+            self.fingerprint = Some(fingerprint);
+        }
+    }
+
     /// Drops every vector (another model computed them).
     pub fn clear_vectors(&mut self) {
         self.vectors = VectorSet::default();
@@ -348,7 +352,9 @@ impl SemanticIndex {
         missing
     }
 
-    /// Gives `slot` its vector, if the slot still holds the chunk with `key`.
+    /// Gives `slot` its vector, if the slot still holds the chunk with `key`; whether the
+    /// chunk got its first vector (a vector that arrives twice, from a query and from the
+    /// background worker at once, counts once).
     pub fn set_vector(&mut self, slot: u32, key: &EmbedKey, vector: Arc<Quantized>) -> bool {
         let Some(Some((doc, index))) = self.slots.get(slot as usize).copied() else {
             return false;
@@ -358,10 +364,7 @@ impl SemanticIndex {
             .get(&doc)
             .and_then(|file| file.keys.get(index as usize))
             == Some(key);
-        if matches {
-            self.vectors.insert(slot, vector);
-        }
-        matches
+        matches && self.vectors.insert(slot, vector)
     }
 
     /// Whether an HNSW base should be (re)built.

@@ -378,6 +378,60 @@ impl Semantic {
         Ok(out)
     }
 
+    /// The stored vectors of `keys` under `model` (`None` where there is none, or where a
+    /// stored one does not have the model's dimension).
+    fn stored_vectors(
+        &self,
+        model: &LoadedModel,
+        keys: impl Iterator<Item = EmbedKey>,
+    ) -> Result<Vec<Option<Arc<Quantized>>>, String> {
+        let keys: Vec<_> = keys
+            .map(|key| vector_key(model.fingerprint, &key))
+            .collect();
+        let dimension = model.embedder.dimension();
+        Ok(self
+            .store
+            .vectors(&keys)
+            .map_err(|err| err.to_string())?
+            .into_iter()
+            .map(|stored| {
+                stored
+                    .and_then(|bytes| Quantized::decode(&bytes, dimension))
+                    .map(Arc::new)
+            })
+            .collect())
+    }
+
+    /// Embeds `texts` with `model` and stores their vectors (one transaction).
+    fn compute_vectors(
+        &self,
+        model: &LoadedModel,
+        texts: &[(EmbedKey, &str)],
+        priority: Priority,
+    ) -> Result<Vec<Arc<Quantized>>, String> {
+        if texts.is_empty() {
+            return Ok(Vec::new());
+        }
+        let refs: Vec<&str> = texts.iter().map(|(_, text)| *text).collect();
+        let computed = model
+            .embedder
+            .embed(&refs, priority)
+            .map_err(|err| err.to_string())?;
+        let vectors: Vec<Arc<Quantized>> = computed
+            .iter()
+            .map(|vector| Arc::new(Quantized::new(vector)))
+            .collect();
+        let to_store: Vec<_> = texts
+            .iter()
+            .zip(&vectors)
+            .map(|((key, _), vector)| (vector_key(model.fingerprint, key), vector.encode()))
+            .collect();
+        self.store
+            .put_vectors(&to_store)
+            .map_err(|err| err.to_string())?;
+        Ok(vectors)
+    }
+
     /// Gives the chunks `wanted` lists their vectors: from the store when already computed,
     /// else from the model (and then stored). Returns how many were computed.
     fn fill_vectors(
@@ -388,17 +442,12 @@ impl Semantic {
         wanted: &[(u32, u32, EmbedKey)],
         priority: Priority,
     ) -> Result<usize, String> {
-        let keys: Vec<_> = wanted
-            .iter()
-            .map(|(_, _, key)| vector_key(model.fingerprint, key))
-            .collect();
-        let stored = self.store.vectors(&keys).map_err(|err| err.to_string())?;
-        let dimension = model.embedder.dimension();
-        let mut reused = Vec::new();
+        let stored = self.stored_vectors(model, wanted.iter().map(|(_, _, key)| *key))?;
+        let mut found = Vec::new();
         let mut compute = Vec::new();
         for (entry, stored) in wanted.iter().zip(stored) {
-            match stored.and_then(|bytes| Quantized::decode(&bytes, dimension)) {
-                Some(vector) => reused.push((entry.0, entry.2, Arc::new(vector))),
+            match stored {
+                Some(vector) => found.push((entry.0, entry.2, vector)),
                 None => compute.push(*entry),
             }
         }
@@ -408,38 +457,31 @@ impl Semantic {
             let guard = index.lock();
             Self::texts_for(view, &guard, &compute).map_err(|err| err.to_string())?
         };
-        let refs: Vec<&str> = texts.iter().map(|(_, _, text)| text.as_str()).collect();
-        let computed = if refs.is_empty() {
-            Vec::new()
-        } else {
-            model
-                .embedder
-                .embed(&refs, priority)
-                .map_err(|err| err.to_string())?
-        };
-        let mut to_store = Vec::with_capacity(computed.len());
-        let mut fresh = Vec::with_capacity(computed.len());
-        for ((slot, key, _), vector) in texts.iter().zip(computed) {
-            let quantized = Quantized::new(&vector);
-            to_store.push((vector_key(model.fingerprint, key), quantized.encode()));
-            fresh.push((*slot, *key, Arc::new(quantized)));
-        }
-        self.store
-            .put_vectors(&to_store)
-            .map_err(|err| err.to_string())?;
-        self.embedded_by_model
-            .fetch_add(fresh.len() as u64, Ordering::Relaxed);
-        self.reused_from_store
-            .fetch_add(reused.len() as u64, Ordering::Relaxed);
+        let keyed: Vec<(EmbedKey, &str)> = texts
+            .iter()
+            .map(|(_, key, text)| (*key, text.as_str()))
+            .collect();
+        let computed = self.compute_vectors(model, &keyed, priority)?;
+        let fresh = computed.len();
         let mut guard = index.lock();
-        if guard.fingerprint != Some(model.fingerprint) {
-            guard.clear_vectors();
-            guard.fingerprint = Some(model.fingerprint);
-        }
-        for (slot, key, vector) in reused.into_iter().chain(fresh.iter().cloned()) {
-            guard.set_vector(slot, &key, vector);
-        }
-        Ok(fresh.len())
+        guard.use_model(model.fingerprint);
+        // Counted as installed: a chunk whose vector a concurrent fill already set is not
+        // counted twice.
+        let reused = found
+            .into_iter()
+            .filter(|(slot, key, vector)| guard.set_vector(*slot, key, Arc::clone(vector)))
+            .count();
+        let embedded = texts
+            .iter()
+            .zip(computed)
+            .filter(|((slot, key, _), vector)| guard.set_vector(*slot, key, Arc::clone(vector)))
+            .count();
+        drop(guard);
+        self.embedded_by_model
+            .fetch_add(embedded as u64, Ordering::Relaxed);
+        self.reused_from_store
+            .fetch_add(reused as u64, Ordering::Relaxed);
+        Ok(fresh)
     }
 
     /// Gives up to `limit` names of `index` without a vector theirs (from the store, else
@@ -455,36 +497,17 @@ impl Semantic {
         if missing.is_empty() {
             return Ok(0);
         }
-        let keys: Vec<_> = missing
-            .iter()
-            .map(|(key, _)| vector_key(model.fingerprint, key))
-            .collect();
-        let stored = self.store.vectors(&keys).map_err(|err| err.to_string())?;
-        let dimension = model.embedder.dimension();
+        let stored = self.stored_vectors(model, missing.iter().map(|(key, _)| *key))?;
         let mut found = Vec::with_capacity(missing.len());
         let mut compute = Vec::new();
         for ((key, text), stored) in missing.iter().zip(stored) {
-            match stored.and_then(|bytes| Quantized::decode(&bytes, dimension)) {
-                Some(vector) => found.push((*key, Arc::new(vector))),
+            match stored {
+                Some(vector) => found.push((*key, vector)),
                 None => compute.push((*key, text.as_str())),
             }
         }
-        if !compute.is_empty() {
-            let texts: Vec<&str> = compute.iter().map(|(_, text)| *text).collect();
-            let vectors = model
-                .embedder
-                .embed(&texts, priority)
-                .map_err(|err| err.to_string())?;
-            let mut to_store = Vec::with_capacity(vectors.len());
-            for ((key, _), vector) in compute.iter().zip(vectors) {
-                let quantized = Quantized::new(&vector);
-                to_store.push((vector_key(model.fingerprint, key), quantized.encode()));
-                found.push((*key, Arc::new(quantized)));
-            }
-            self.store
-                .put_vectors(&to_store)
-                .map_err(|err| err.to_string())?;
-        }
+        let computed = self.compute_vectors(model, &compute, priority)?;
+        found.extend(compute.iter().map(|(key, _)| *key).zip(computed));
         let mut guard = index.lock();
         if guard.fingerprint == Some(model.fingerprint) {
             for (key, vector) in found {
@@ -516,11 +539,18 @@ impl Semantic {
             Ok(model) => {
                 let wanted = {
                     let mut guard = index.lock();
-                    if guard.fingerprint != Some(model.fingerprint) {
-                        guard.clear_vectors();
-                        guard.fingerprint = Some(model.fingerprint);
+                    guard.use_model(model.fingerprint);
+                    // The count is known: the files are only scanned when few chunks lack a
+                    // vector (a query must not walk a large, half-embedded root).
+                    let progress = guard.embedded();
+                    if progress.total.saturating_sub(progress.done)
+                        <= self.config.inline_embed_max as u64
+                    {
+                        guard.missing_vectors(self.config.inline_embed_max + 1)
+                    } else {
+                        self.wake();
+                        Vec::new()
                     }
-                    guard.missing_vectors(self.config.inline_embed_max + 1)
                 };
                 if !wanted.is_empty() && wanted.len() <= self.config.inline_embed_max {
                     self.fill_vectors(model, &index, view, &wanted, Priority::Foreground)?;

@@ -127,16 +127,18 @@ impl VectorSet {
         self.by_slot.get(slot as usize)?.as_ref()
     }
 
-    /// Gives `slot` its vector.
-    pub fn insert(&mut self, slot: u32, vector: Arc<Quantized>) {
+    /// Gives `slot` its vector; whether it had none before.
+    pub fn insert(&mut self, slot: u32, vector: Arc<Quantized>) -> bool {
         let at = slot as usize;
         if self.by_slot.len() <= at {
             self.by_slot.resize(at + 1, None);
         }
-        if self.by_slot[at].replace(vector).is_none() {
+        let new = self.by_slot[at].replace(vector).is_none();
+        if new {
             self.live += 1;
         }
         self.arrivals.push(slot);
+        new
     }
 
     /// Forgets `slot`'s vector (its chunk is gone).

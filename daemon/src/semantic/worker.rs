@@ -107,10 +107,7 @@ fn step(semantic: &Semantic, engine: &Engine) -> Result<bool, String> {
         };
         let wanted = {
             let mut guard = index.lock();
-            if guard.fingerprint != Some(model.fingerprint) {
-                guard.clear_vectors();
-                guard.fingerprint = Some(model.fingerprint);
-            }
+            guard.use_model(model.fingerprint);
             guard.missing_vectors(semantic.config.batch_chunks)
         };
         if !wanted.is_empty() {

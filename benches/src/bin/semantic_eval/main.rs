@@ -20,6 +20,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result, bail};
+use codesage_benches::write_section;
 use codesaged::chunks;
 use codesaged::indexer::language;
 use codesaged::semantic::embed::{Embedder, Priority};
@@ -684,25 +685,8 @@ fn corpus_section(args: &Args) -> Result<()> {
         "semantic-corpus",
         "Semantic search on the benchmark corpus",
         &report,
-    )
+    )?;
+    Ok(())
 }
 
 mod throughput;
-
-/// Replaces (or appends) the section `name` of the markdown file at `path`.
-fn write_section(path: &Path, name: &str, title: &str, body: &str) -> Result<()> {
-    let begin = format!("<!-- BEGIN {name} -->");
-    let end = format!("<!-- END {name} -->");
-    let section = format!("{begin}\n## {title}\n\n{body}{end}");
-    let existing = std::fs::read_to_string(path).unwrap_or_default();
-    let updated = match (existing.find(&begin), existing.find(&end)) {
-        (Some(start), Some(stop)) if stop > start => format!(
-            "{}{section}{}",
-            &existing[..start],
-            &existing[stop + end.len()..]
-        ),
-        _ => format!("{}\n\n{section}\n", existing.trim_end()),
-    };
-    std::fs::write(path, updated)?;
-    Ok(())
-}
