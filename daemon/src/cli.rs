@@ -73,6 +73,7 @@ fn absolute(path: PathBuf) -> Result<PathBuf> {
 fn run(args: Args) -> Result<Exit> {
     // Before any thread exists: .env files feed the environment (secrets, CODESAGE_*).
     load_dotenv(paths::config_dir().as_deref());
+    crate::semantic::embed::settle_compute_threads();
     let data_dir = absolute(paths::data_dir(args.data_dir.as_deref())?)?;
     let socket = absolute(paths::socket_path(args.socket.as_deref(), &data_dir))?;
     let log_dir = absolute(paths::log_dir(args.log_dir.as_deref(), &data_dir))?;

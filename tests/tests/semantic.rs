@@ -226,8 +226,9 @@ async fn indexed(env: &TestEnv, name: &str) -> (McpClient, PathBuf) {
 
 #[test]
 fn the_embedder_reproduces_sentence_transformers() {
-    use codesaged::semantic::embed::{Embedder, Priority, dot};
-    let embedder = Embedder::load(&test_model_dir(), 2, 256).expect("load the model");
+    use codesaged::semantic::embed::{EmbedPools, Embedder, Priority, dot};
+    let pools = std::sync::Arc::new(EmbedPools::new(2).expect("embedding threads"));
+    let embedder = Embedder::load(&test_model_dir(), pools, 256).expect("load the model");
     let vectors = embedder
         .embed(
             &[

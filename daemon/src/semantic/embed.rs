@@ -4,15 +4,19 @@
 //! It reproduces sentence-transformers: WordPiece tokens with `[CLS]`/`[SEP]`, truncated to
 //! the model's sequence limit (256 for MiniLM, not the 128 its `tokenizer.json` ships with),
 //! mean pooling over the real tokens (the attention mask, not the padding), L2 normalisation.
-//! Batches are sorted by length so little padding is computed. Background work runs on a
-//! private thread pool of the configured budget, at low priority, so it never takes every
-//! core; a query's question runs on a second pool, so it never waits behind a batch.
+//! Batches are sorted by length so little padding is computed, and run side by side on the
+//! pool's threads. Background work runs on a private thread pool of the configured budget, at
+//! the lowest priority (idle scheduling on Linux), so it never takes a core a query wants; a
+//! query's question runs on a second pool, so it never waits behind a batch. The encoder is
+//! [`super::bert`].
 
 use std::path::Path;
+use std::sync::Arc;
 
 use candle_core::{DType, Device, Tensor};
 use candle_nn::VarBuilder;
-use candle_transformers::models::bert::{BertModel, Config as BertConfig};
+
+use super::bert::{Bert, BertConfig};
 use tokenizers::{PaddingParams, PaddingStrategy, Tokenizer, TruncationParams};
 
 /// Why the embedder could not be loaded or could not embed.
@@ -47,12 +51,61 @@ pub enum EmbedError {
 
 /// A loaded model, ready to embed. Shared between threads behind an `Arc`.
 pub struct Embedder {
-    model: BertModel,
+    model: Bert,
     tokenizer: Tokenizer,
     dimension: usize,
     max_tokens: usize,
+    pools: Arc<EmbedPools>,
+}
+
+/// The embedder's threads: a background pool of the configured budget at the lowest
+/// priority, and a foreground pool for questions. Created once, by a thread of normal
+/// priority: a thread inherits its creator's scheduling, and an idle-priority thread cannot
+/// raise itself back (without privileges), so pools made by the background worker would run
+/// questions at idle priority.
+pub struct EmbedPools {
     background: rayon::ThreadPool,
     foreground: rayon::ThreadPool,
+}
+
+impl EmbedPools {
+    /// `threads` background threads (at least one) and a foreground thread per core (up to
+    /// four).
+    pub fn new(threads: usize) -> Result<EmbedPools, EmbedError> {
+        let background = rayon::ThreadPoolBuilder::new()
+            .num_threads(threads.max(1))
+            .thread_name(|n| format!("codesage-embed-{n}"))
+            .start_handler(|_| lower_priority())
+            .build()
+            .map_err(|err| EmbedError::Compute(err.to_string()))?;
+        let cores = std::thread::available_parallelism().map_or(1, usize::from);
+        let foreground = rayon::ThreadPoolBuilder::new()
+            .num_threads(cores.min(4))
+            .thread_name(|n| format!("codesage-query-embed-{n}"))
+            .build()
+            .map_err(|err| EmbedError::Compute(err.to_string()))?;
+        Ok(EmbedPools {
+            background,
+            foreground,
+        })
+    }
+
+    /// Runs `work` on the pool `priority` picks.
+    pub fn install<R: Send>(&self, priority: Priority, work: impl FnOnce() -> R + Send) -> R {
+        match priority {
+            Priority::Background => self.background.install(work),
+            Priority::Foreground => self.foreground.install(work),
+        }
+    }
+}
+
+impl std::fmt::Debug for EmbedPools {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EmbedPools")
+            .field("background", &self.background.current_num_threads())
+            .field("foreground", &self.foreground.current_num_threads())
+            .finish()
+    }
 }
 
 /// Which pool embeds.
@@ -78,10 +131,13 @@ impl std::fmt::Debug for Embedder {
 pub const BATCH: usize = 32;
 
 impl Embedder {
-    /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from `dir`. `threads` is
-    /// the compute budget (at least one); `max_tokens` caps every text's tokens (the model's
-    /// position limit caps it too).
-    pub fn load(dir: &Path, threads: usize, max_tokens: usize) -> Result<Embedder, EmbedError> {
+    /// Loads `config.json`, `tokenizer.json` and `model.safetensors` from `dir`, to compute on
+    /// `pools`; `max_tokens` caps every text's tokens (the model's position limit caps it too).
+    pub fn load(
+        dir: &Path,
+        pools: Arc<EmbedPools>,
+        max_tokens: usize,
+    ) -> Result<Embedder, EmbedError> {
         let shown = dir.display().to_string();
         let read = |file: &'static str| {
             std::fs::read(dir.join(file)).map_err(|source| EmbedError::Read {
@@ -128,27 +184,14 @@ impl Embedder {
         let weights = read("model.safetensors")?;
         let vb = VarBuilder::from_buffered_safetensors(weights, DType::F32, &Device::Cpu)
             .map_err(|err| invalid("model.safetensors", err.to_string()))?;
-        let model = BertModel::load(vb, &config)
-            .map_err(|err| invalid("model.safetensors", err.to_string()))?;
-        let background = rayon::ThreadPoolBuilder::new()
-            .num_threads(threads.max(1))
-            .thread_name(|n| format!("codesage-embed-{n}"))
-            .start_handler(|_| lower_priority())
-            .build()
-            .map_err(|err| EmbedError::Compute(err.to_string()))?;
-        let cores = std::thread::available_parallelism().map_or(1, usize::from);
-        let foreground = rayon::ThreadPoolBuilder::new()
-            .num_threads(cores.min(4))
-            .thread_name(|n| format!("codesage-query-embed-{n}"))
-            .build()
-            .map_err(|err| EmbedError::Compute(err.to_string()))?;
+        let model =
+            Bert::load(vb, &config).map_err(|err| invalid("model.safetensors", err.to_string()))?;
         Ok(Embedder {
             model,
             tokenizer,
             dimension,
             max_tokens,
-            background,
-            foreground,
+            pools,
         })
     }
 
@@ -179,59 +222,91 @@ impl Embedder {
     /// Unit vectors for `texts`, in order, on the pool `priority` picks; the texts are
     /// sorted by length into batches so that padding stays small.
     pub fn embed(&self, texts: &[&str], priority: Priority) -> Result<Vec<Vec<f32>>, EmbedError> {
-        match priority {
-            Priority::Background => self.background.install(|| self.embed_here(texts)),
-            Priority::Foreground => self.foreground.install(|| self.embed_here(texts)),
-        }
+        self.pools.install(priority, || self.embed_here(texts))
     }
 
     fn embed_here(&self, texts: &[&str]) -> Result<Vec<Vec<f32>>, EmbedError> {
-        let compute = |err: candle_core::Error| EmbedError::Compute(err.to_string());
         let encodings = self
             .tokenizer
             .encode_batch(texts.to_vec(), true)
             .map_err(|err| EmbedError::Compute(err.to_string()))?;
-        let real = |index: usize| {
-            encodings[index]
-                .get_attention_mask()
-                .iter()
-                .filter(|&&m| m == 1)
-                .count()
-        };
-        let mut order: Vec<usize> = (0..texts.len()).collect();
-        order.sort_by_key(|&index| real(index));
-        let mut vectors: Vec<Vec<f32>> = vec![Vec::new(); texts.len()];
-        for batch in order.chunks(BATCH) {
-            let len = batch
-                .iter()
-                .map(|&index| real(index))
-                .max()
-                .unwrap_or(0)
-                .max(1);
-            let mut ids = Vec::with_capacity(batch.len() * len);
-            let mut mask = Vec::with_capacity(batch.len() * len);
-            for &index in batch {
-                let encoding = &encodings[index];
-                let take = real(index);
-                ids.extend_from_slice(&encoding.get_ids()[..take]);
-                mask.extend(std::iter::repeat_n(1u32, take));
-                ids.extend(std::iter::repeat_n(0u32, len - take));
-                mask.extend(std::iter::repeat_n(0u32, len - take));
-            }
-            let shape = (batch.len(), len);
-            let ids = Tensor::from_vec(ids, shape, &Device::Cpu).map_err(compute)?;
-            let mask = Tensor::from_vec(mask, shape, &Device::Cpu).map_err(compute)?;
-            let types = ids.zeros_like().map_err(compute)?;
-            let hidden = self
-                .model
-                .forward(&ids, &types, Some(&mask))
-                .map_err(compute)?;
-            let pooled = mean_pool(&hidden, &mask).map_err(compute)?;
+        let ids: Vec<&[u32]> = encodings
+            .iter()
+            .map(|encoding| {
+                let real = encoding
+                    .get_attention_mask()
+                    .iter()
+                    .filter(|&&m| m == 1)
+                    .count();
+                &encoding.get_ids()[..real]
+            })
+            .collect();
+        self.forward_sorted(&ids)
+    }
+
+    /// Unit vectors of token-id sequences (special tokens included, already truncated), in
+    /// order, on the pool `priority` picks.
+    pub fn embed_ids(
+        &self,
+        ids: &[&[u32]],
+        priority: Priority,
+    ) -> Result<Vec<Vec<f32>>, EmbedError> {
+        self.pools.install(priority, || self.forward_sorted(ids))
+    }
+
+    /// The tokenizer (its vocabulary and special tokens).
+    pub fn tokenizer(&self) -> &Tokenizer {
+        &self.tokenizer
+    }
+
+    /// Forward passes over `ids`, sorted by length into batches so that padding stays small;
+    /// mean-pooled unit vectors in input order.
+    fn forward_sorted(&self, ids: &[&[u32]]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        use rayon::prelude::*;
+        let mut order: Vec<usize> = (0..ids.len()).collect();
+        order.sort_by_key(|&index| ids[index].len());
+        // Batches run side by side on the current pool's threads.
+        let pooled: Vec<Vec<Vec<f32>>> = order
+            .par_chunks(BATCH)
+            .map(|batch| self.forward_batch(ids, batch))
+            .collect::<Result<_, _>>()?;
+        let mut vectors: Vec<Vec<f32>> = vec![Vec::new(); ids.len()];
+        for (batch, pooled) in order.chunks(BATCH).zip(pooled) {
             for (&index, vector) in batch.iter().zip(pooled) {
                 vectors[index] = vector;
             }
         }
         Ok(vectors)
+    }
+
+    /// Mean-pooled unit vectors of `ids[batch[..]]`, in `batch` order: one forward pass,
+    /// padded to the longest.
+    fn forward_batch(&self, ids: &[&[u32]], batch: &[usize]) -> Result<Vec<Vec<f32>>, EmbedError> {
+        let compute = |err: candle_core::Error| EmbedError::Compute(err.to_string());
+        let len = batch
+            .iter()
+            .map(|&index| ids[index].len())
+            .max()
+            .unwrap_or(0)
+            .max(1);
+        let mut flat = Vec::with_capacity(batch.len() * len);
+        let mut mask = Vec::with_capacity(batch.len() * len);
+        for &index in batch {
+            let take = ids[index].len();
+            flat.extend_from_slice(ids[index]);
+            mask.extend(std::iter::repeat_n(1u32, take));
+            flat.extend(std::iter::repeat_n(0u32, len - take));
+            mask.extend(std::iter::repeat_n(0u32, len - take));
+        }
+        let shape = (batch.len(), len);
+        let flat = Tensor::from_vec(flat, shape, &Device::Cpu).map_err(compute)?;
+        let mask = Tensor::from_vec(mask, shape, &Device::Cpu).map_err(compute)?;
+        let padded = batch.iter().any(|&index| ids[index].len() < len);
+        let hidden = self
+            .model
+            .forward(&flat, padded.then_some(&mask))
+            .map_err(compute)?;
+        mean_pool(&hidden, &mask).map_err(compute)
     }
 }
 
@@ -246,13 +321,54 @@ fn mean_pool(hidden: &Tensor, mask: &Tensor) -> candle_core::Result<Vec<Vec<f32>
     mean.broadcast_div(&norm)?.to_vec2::<f32>()
 }
 
-/// Lowers the calling thread's scheduling priority (background work yields to the rest).
+/// Fixes candle's thread counts for the process. Matrix products split across
+/// `RAYON_NUM_THREADS` threads of the calling pool (set here, unless the user set it, to the
+/// number of cores, rayon's own default: candle otherwise works it out again for every
+/// product, from `/proc/cpuinfo`, which cost a tenth of a question's embedding). Element-wise
+/// kernels stay on the calling thread (`CANDLE_NUM_THREADS=1`): on a question's few tokens a
+/// second thread costs more than it saves, and candle's own helper threads would run
+/// background work at normal priority. Call it before any thread starts (it changes the
+/// environment).
+pub fn settle_compute_threads() {
+    let cores = std::thread::available_parallelism().map_or(1, usize::from);
+    // SAFETY: called at start-up, before the process has started any other thread, so
+    // nothing reads the environment concurrently.
+    unsafe {
+        if std::env::var_os("RAYON_NUM_THREADS").is_none() {
+            std::env::set_var("RAYON_NUM_THREADS", cores.to_string());
+        }
+        if std::env::var_os("CANDLE_NUM_THREADS").is_none() {
+            std::env::set_var("CANDLE_NUM_THREADS", "1");
+        }
+    }
+    // Rayon's global pool (search, indexing) is made now, by this thread of normal priority,
+    // not lazily by whichever thread first uses it (see `EmbedPools`). An error means it
+    // exists already.
+    let _ = rayon::ThreadPoolBuilder::new().build_global();
+}
+
+/// Lowers the calling thread's scheduling priority so background work yields to the rest:
+/// idle scheduling on Linux (the thread runs only when a core has nothing else to do), the
+/// lowest nice value elsewhere.
 pub(crate) fn lower_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: setpriority with PRIO_PROCESS and id 0 changes only the calling thread on
-    // Linux; it takes no pointers.
+    {
+        let param = libc::sched_param { sched_priority: 0 };
+        // SAFETY: sched_setscheduler with pid 0 changes only the calling thread on Linux and
+        // reads `param` during the call.
+        let idle = unsafe { libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) } == 0;
+        if !idle {
+            // SAFETY: setpriority with PRIO_PROCESS and id 0 changes only the calling thread
+            // on Linux; it takes no pointers.
+            unsafe {
+                libc::setpriority(libc::PRIO_PROCESS, 0, 19);
+            }
+        }
+    }
+    #[cfg(all(unix, not(target_os = "linux")))]
+    // SAFETY: setpriority with PRIO_PROCESS and id 0 takes no pointers.
     unsafe {
-        libc::setpriority(libc::PRIO_PROCESS, 0, 10);
+        libc::setpriority(libc::PRIO_PROCESS, 0, 19);
     }
 }
 

@@ -6,7 +6,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::fusion::{self, Candidate, Weights};
-use super::lexical::{Bm25f, ChunkTerms, LexicalIndex};
+use super::lexical::{Bm25f, ChunkTerms, LexicalHit, LexicalIndex};
 use super::vectors::{Quantized, VectorSet};
 use crate::chunks::{Chunk, Fields};
 use crate::store::ContentHash;
@@ -171,6 +171,27 @@ pub struct Embedded {
     pub done: u64,
     /// Live chunks.
     pub total: u64,
+}
+
+/// The first half of a search: what the lexical retriever found, among which files.
+pub struct Candidates {
+    lexical: Vec<LexicalHit>,
+    allowed_docs: Option<std::collections::HashSet<u32>>,
+    depth: usize,
+    limit: usize,
+}
+
+/// Whether `slot` holds a live chunk of a file in `allowed_docs` (`None`: every file).
+fn admits(
+    allowed_docs: Option<&std::collections::HashSet<u32>>,
+    slots: &[Option<(u32, u32)>],
+    slot: u32,
+) -> bool {
+    match (allowed_docs, slots.get(slot as usize)) {
+        (_, None | Some(None)) => false,
+        (None, Some(Some(_))) => true,
+        (Some(docs), Some(Some((doc, _)))) => docs.contains(doc),
+    }
 }
 
 /// A root's chunks, lexical index and vectors.
@@ -394,6 +415,19 @@ impl SemanticIndex {
         limit: usize,
         allowed: Option<FileAllowed<'_>>,
     ) -> Vec<SemanticHit> {
+        let candidates = self.lexical_candidates(question, bm25f, limit, allowed);
+        self.rank(candidates, query_vector, weights)
+    }
+
+    /// The lexical side of a search (what needs no question vector, so it can run while the
+    /// question is embedded): the files `allowed` accepts and the lexical candidates.
+    pub fn lexical_candidates(
+        &self,
+        question: &str,
+        bm25f: &Bm25f,
+        limit: usize,
+        allowed: Option<FileAllowed<'_>>,
+    ) -> Candidates {
         // Files are judged once each, not once per scored chunk.
         let allowed_docs: Option<std::collections::HashSet<u32>> = allowed.map(|allowed| {
             self.files
@@ -402,22 +436,36 @@ impl SemanticIndex {
                 .map(|(doc, _)| *doc)
                 .collect()
         });
-        let slot_allowed = |slot: u32| -> bool {
-            match (&allowed_docs, self.slots.get(slot as usize)) {
-                (_, None | Some(None)) => false,
-                (None, Some(Some(_))) => true,
-                (Some(docs), Some(Some((doc, _)))) => docs.contains(doc),
-            }
-        };
         // The same candidate depth for every page size, so that the normalised scores, and so
         // the order, do not depend on how many results were asked for (pages line up).
         let depth = limit.max(fusion::CANDIDATES);
-        let lexical = self.lexical.search(question, bm25f, depth, slot_allowed);
+        let lexical = self.lexical.search(question, bm25f, depth, |slot| {
+            admits(allowed_docs.as_ref(), &self.slots, slot)
+        });
+        Candidates {
+            lexical,
+            allowed_docs,
+            depth,
+            limit,
+        }
+    }
+
+    /// Completes a search from its lexical candidates (taken from this index, unchanged
+    /// since): the neural neighbours of `query_vector`, then the fusion.
+    pub fn rank(
+        &self,
+        candidates: Candidates,
+        query_vector: Option<&Quantized>,
+        weights: &Weights,
+    ) -> Vec<SemanticHit> {
+        let slot_allowed = |slot: u32| admits(candidates.allowed_docs.as_ref(), &self.slots, slot);
+        let lexical = &candidates.lexical;
         let neural = query_vector
-            .map(|query| self.vectors.search(query, depth, slot_allowed))
+            .map(|query| self.vectors.search(query, candidates.depth, slot_allowed))
             .unwrap_or_default();
+        let limit = candidates.limit;
         let fused = fusion::fuse(
-            &lexical,
+            lexical,
             query_vector.map(|_| neural.as_slice()),
             |slot| {
                 let query = query_vector?;

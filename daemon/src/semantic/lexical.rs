@@ -99,6 +99,9 @@ pub struct LexicalIndex {
     len_sums: [u64; FIELDS],
     dead_postings: usize,
     all_postings: usize,
+    /// Per-slot accumulators reused by every search (all zero between searches), so a
+    /// query on a large root does not clear megabytes of fresh memory.
+    scratch: parking_lot::Mutex<Vec<(f32, u16)>>,
 }
 
 impl LexicalIndex {
@@ -173,6 +176,7 @@ impl LexicalIndex {
         });
         self.all_postings = self.postings.values().map(|list| list.items.len()).sum();
         self.dead_postings = 0;
+        *self.scratch.get_mut() = Vec::new();
     }
 
     /// The best `limit` chunks for `question`, best first, among slots `allowed` accepts.
@@ -195,17 +199,45 @@ impl LexicalIndex {
         let live = self.live as f32;
         let averages: [f32; FIELDS] =
             std::array::from_fn(|field| (self.len_sums[field] as f32 / live).max(1.0));
-        // slot → (score, name terms matched)
-        let mut scores: HashMap<u32, (f32, u16)> = HashMap::new();
-        for term in &query {
-            let Some(list) = self.postings.get(term) else {
-                continue;
-            };
-            let df = list.items.len() as f32;
-            let idf = ((live - df + 0.5).max(0.5) / (df + 0.5) + 1.0).ln();
-            for posting in &list.items {
+        // Rarest terms first; each term adds less than its idf to a chunk's score (BM25's
+        // saturation keeps the rest of the factor under 1), which bounds what the terms still
+        // to come can add.
+        let mut lists: Vec<(&PostingList, f32)> = query
+            .iter()
+            .filter_map(|term| self.postings.get(term))
+            .map(|list| {
+                let df = list.items.len() as f32;
+                (list, ((live - df + 0.5).max(0.5) / (df + 0.5) + 1.0).ln())
+            })
+            .collect();
+        lists.sort_by(|a, b| b.1.total_cmp(&a.1));
+        let mut still_to_add: f32 = lists.iter().map(|(_, idf)| idf).sum();
+        // Dense accumulators (score, name terms matched) by slot: a common word touches a
+        // good share of a large root's chunks, and a hash map per posting cost more than the
+        // scoring itself.
+        let mut scores = self.scratch.lock();
+        scores.resize(self.lens.len(), (0.0, 0));
+        let mut touched: Vec<u32> = Vec::new();
+        let mut admitting = true;
+        for (list, idf) in lists {
+            // MaxScore: once `limit` admitted chunks score more than everything the remaining
+            // terms could give a chunk not met yet, those terms only add to chunks already met.
+            if admitting && touched.len() >= limit && limit > 0 {
+                let mut admitted: Vec<f32> = touched
+                    .iter()
+                    .filter(|slot| allowed(**slot))
+                    .map(|slot| scores[*slot as usize].0)
+                    .collect();
+                if admitted.len() >= limit {
+                    let (_, kth, _) =
+                        admitted.select_nth_unstable_by(limit - 1, |a, b| b.total_cmp(a));
+                    admitting = *kth <= still_to_add;
+                }
+            }
+            still_to_add -= idf;
+            let add = |posting: &Posting, scores: &mut [(f32, u16)]| {
                 let Some(Some(lens)) = self.lens.get(posting.slot as usize) else {
-                    continue;
+                    return false;
                 };
                 let mut weighted = 0.0;
                 for field in 0..FIELDS {
@@ -216,17 +248,41 @@ impl LexicalIndex {
                         weighted += params.weights[field] * tf / norm;
                     }
                 }
-                let entry = scores.entry(posting.slot).or_default();
+                let entry = &mut scores[posting.slot as usize];
+                let new = entry.0 == 0.0 && entry.1 == 0;
                 entry.0 += idf * weighted / (params.k1 + weighted);
                 if posting.tf[0] > 0 {
                     entry.1 += 1;
                 }
+                new
+            };
+            if admitting {
+                for posting in &list.items {
+                    if add(posting, &mut scores) {
+                        touched.push(posting.slot);
+                    }
+                }
+            } else if touched.len() * 16 < list.items.len() {
+                // Few chunks met: find each in the (slot-ordered) list.
+                for &slot in &touched {
+                    if let Ok(at) = list.items.binary_search_by_key(&slot, |p| p.slot) {
+                        add(&list.items[at], &mut scores);
+                    }
+                }
+            } else {
+                for posting in &list.items {
+                    if scores[posting.slot as usize] != (0.0, 0) {
+                        add(posting, &mut scores);
+                    }
+                }
             }
         }
-        let mut hits: Vec<LexicalHit> = scores
-            .into_iter()
-            .filter(|(slot, _)| allowed(*slot))
-            .map(|(slot, (score, named))| {
+        let mut hits: Vec<LexicalHit> = touched
+            .iter()
+            .copied()
+            .filter(|slot| allowed(*slot))
+            .map(|slot| {
+                let (score, named) = scores[slot as usize];
                 let name_len = self
                     .lens
                     .get(slot as usize)
@@ -246,6 +302,10 @@ impl LexicalIndex {
                 }
             })
             .collect();
+        for slot in touched {
+            scores[slot as usize] = (0.0, 0);
+        }
+        drop(scores);
         top(&mut hits, limit, |hit| hit.score);
         hits
     }
@@ -321,5 +381,59 @@ mod tests {
                 .search("   ", &Bm25f::default(), 10, |_| true)
                 .is_empty()
         );
+    }
+
+    #[test]
+    fn the_max_score_shortcut_returns_what_scoring_everything_returns() {
+        // A vocabulary with a few very common words and many rare ones, chunks drawn from it
+        // with a fixed generator; every query's best 5 must equal the exhaustive ranking's.
+        let words: Vec<String> = (0..400).map(|n| format!("w{n}x")).collect();
+        let mut seed = 0x2545_f491_u64;
+        let mut next = move |bound: usize| {
+            seed ^= seed << 13;
+            seed ^= seed >> 7;
+            seed ^= seed << 17;
+            (seed % bound as u64) as usize
+        };
+        let mut index = LexicalIndex::default();
+        for slot in 0..3000u32 {
+            let mut body = String::new();
+            for _ in 0..20 {
+                // Skewed: low word numbers are far more frequent.
+                let bound = next(400) + 1;
+                let word = next(bound);
+                body.push_str(&words[word]);
+                body.push(' ');
+            }
+            let name = words[next(400)].clone();
+            index.insert(slot, &ChunkTerms::of(&fields(&name, &body)));
+            if slot % 7 == 0 {
+                index.remove(slot);
+            }
+        }
+        for _ in 0..200 {
+            let query: Vec<&str> = (0..1 + next(5))
+                .map(|_| words[next(400)].as_str())
+                .collect();
+            let question = query.join(" ");
+            let every = index.search(&question, &Bm25f::default(), usize::MAX, |_| true);
+            let best = index.search(&question, &Bm25f::default(), 5, |_| true);
+            let expected: Vec<f32> = every.iter().take(5).map(|hit| hit.score).collect();
+            let got: Vec<f32> = best.iter().map(|hit| hit.score).collect();
+            assert_eq!(got.len(), expected.len(), "{question}");
+            for (a, b) in got.iter().zip(&expected) {
+                assert!((a - b).abs() < 1e-4, "{question}: {got:?} vs {expected:?}");
+            }
+            // With a filter, the shortcut's threshold counts admitted chunks only.
+            let odd = |slot: u32| slot % 2 == 1;
+            let every = index.search(&question, &Bm25f::default(), usize::MAX, odd);
+            let best = index.search(&question, &Bm25f::default(), 5, odd);
+            let expected: Vec<f32> = every.iter().take(5).map(|hit| hit.score).collect();
+            let got: Vec<f32> = best.iter().map(|hit| hit.score).collect();
+            assert_eq!(got.len(), expected.len(), "{question}");
+            for (a, b) in got.iter().zip(&expected) {
+                assert!((a - b).abs() < 1e-4, "{question}: {got:?} vs {expected:?}");
+            }
+        }
     }
 }

@@ -10,6 +10,7 @@
 //! Vectors are stored (quantised) by model fingerprint and embedding-text key, so a restart,
 //! a second worktree or an unchanged chunk never costs a forward pass again.
 
+mod bert;
 pub mod embed;
 pub mod fusion;
 pub mod index;
@@ -30,7 +31,7 @@ use parking_lot::{Condvar, Mutex, RwLock};
 use crate::chunks;
 use crate::indexer::language::{LANGUAGES, Language, OTHER};
 use crate::store::{ContentHash, RootId, Store, StoreError, View, vector_key};
-use embed::{Embedder, Priority};
+use embed::{EmbedPools, Embedder, Priority};
 use index::{EmbedKey, Embedded, Prepared, SemanticIndex, embed_key, embed_text};
 use vectors::Quantized;
 
@@ -85,6 +86,9 @@ pub struct Semantic {
     model_dir: PathBuf,
     store: Arc<Store>,
     model: RwLock<ModelState>,
+    /// The embedder's threads, made here (by a thread of normal priority), or why they
+    /// could not be.
+    pools: Result<Arc<EmbedPools>, String>,
     roots: Mutex<HashMap<RootId, Arc<Mutex<SemanticIndex>>>>,
     /// Chunks by (content, parsed), so a content in several roots or worktrees is chunked
     /// once.
@@ -119,11 +123,15 @@ impl Semantic {
         } else {
             ModelState::Disabled
         };
+        let pools = EmbedPools::new(background_threads(config.threads))
+            .map(Arc::new)
+            .map_err(|err| format!("cannot start the embedding threads: {err}"));
         Semantic {
             config,
             model_dir,
             store,
             model: RwLock::new(model),
+            pools,
             roots: Mutex::new(HashMap::new()),
             prepared: quick_cache::sync::Cache::with_weighter(
                 16_384,
@@ -134,6 +142,15 @@ impl Semantic {
             stop: AtomicBool::new(false),
             embedded_by_model: AtomicU64::new(0),
             reused_from_store: AtomicU64::new(0),
+        }
+    }
+
+    /// Runs heavy background work (an HNSW build) on the embedder's idle-priority threads,
+    /// or here when they could not be started.
+    pub fn in_background<R: Send>(&self, work: impl FnOnce() -> R + Send) -> R {
+        match &self.pools {
+            Ok(pools) => pools.install(Priority::Background, work),
+            Err(_) => work(),
         }
     }
 
@@ -190,8 +207,8 @@ impl Semantic {
                 status.problems.join("; ")
             ));
         }
-        let threads = background_threads(self.config.threads);
-        let embedder = Embedder::load(&self.model_dir, threads, self.config.max_tokens)
+        let pools = self.pools.clone()?;
+        let embedder = Embedder::load(&self.model_dir, pools, self.config.max_tokens)
             .map_err(|err| err.to_string())?;
         let mut identity = blake3::Hasher::new();
         for file in model::FILES {
@@ -535,7 +552,7 @@ impl Semantic {
                 .map_err(|err| err.to_string())?
         };
         let model = self.model();
-        let (query_vector, lexical_only) = match &model {
+        let (query_model, lexical_only) = match &model {
             Ok(model) => {
                 let wanted = {
                     let mut guard = index.lock();
@@ -564,26 +581,55 @@ impl Semantic {
                 } else if !wanted.is_empty() {
                     self.wake();
                 }
-                let vector = model
-                    .embedder
-                    .embed(&[question], Priority::Foreground)
-                    .map_err(|err| err.to_string())?;
-                (vector.first().map(|v| Quantized::new(v)), None)
+                (Some(Arc::clone(model)), None)
             }
             Err(why) => (None, Some(why.clone())),
         };
         if files_pending > 0 {
             self.wake();
         }
-        let guard = index.lock();
-        let hits = guard.search(
-            question,
-            query_vector.as_ref(),
-            &fusion::Weights::from_config(&self.config),
-            &lexical::Bm25f::default(),
-            limit,
-            allowed,
-        );
+        let weights = fusion::Weights::from_config(&self.config);
+        let bm25f = lexical::Bm25f::default();
+        // The question is embedded on another thread while the lexical side runs here: on a
+        // large root the two take about as long as each other.
+        let (hits, guard) = std::thread::scope(|scope| {
+            let embedding = query_model.as_ref().map(|model| {
+                scope.spawn(move || {
+                    let started = Instant::now();
+                    let vectors = model
+                        .embedder
+                        .embed(&[question], Priority::Foreground)
+                        .map_err(|err| err.to_string());
+                    (vectors, started.elapsed())
+                })
+            });
+            let started = Instant::now();
+            let guard = index.lock();
+            let locked = started.elapsed();
+            let candidates = guard.lexical_candidates(question, &bm25f, limit, allowed);
+            let lexical = started.elapsed();
+            let mut embedding_time = Duration::ZERO;
+            let query_vector = match embedding {
+                Some(handle) => {
+                    let (vectors, took) = handle
+                        .join()
+                        .map_err(|_| "the question's embedding failed".to_string())?;
+                    embedding_time = took;
+                    vectors?.first().map(|vector| Quantized::new(vector))
+                }
+                None => None,
+            };
+            let joined = started.elapsed();
+            let hits = guard.rank(candidates, query_vector.as_ref(), &weights);
+            tracing::debug!(
+                lock_ms = locked.as_secs_f64() * 1e3,
+                lexical_ms = (lexical - locked).as_secs_f64() * 1e3,
+                question_ms = embedding_time.as_secs_f64() * 1e3,
+                rank_ms = (started.elapsed() - joined).as_secs_f64() * 1e3,
+                "semantic search"
+            );
+            Ok::<_, String>((hits, guard))
+        })?;
         Ok(Found {
             hits,
             embedded: guard.embedded(),

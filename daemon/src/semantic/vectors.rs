@@ -11,8 +11,9 @@ use std::sync::Arc;
 
 use instant_distance::{Builder, HnswMap, Search};
 
-/// Candidates an HNSW search yields.
-const EF_SEARCH: usize = 128;
+/// Candidates an HNSW search yields: twice what the fused search asks of the neural side, so
+/// tombstones and filters still leave enough.
+const EF_SEARCH: usize = 2 * super::fusion::CANDIDATES;
 
 /// A unit vector quantised to int8: `value[i] ≈ scale * q[i]`.
 #[derive(Debug, Clone, PartialEq)]
@@ -247,6 +248,13 @@ impl VectorSet {
         self.base = Some(Arc::new(base));
     }
 
+    /// Whether a search for `limit` neighbours goes through the HNSW base (when there is
+    /// one): the graph yields at most its `ef_search` candidates, so a longer list is searched
+    /// exactly.
+    pub fn graph_answers(&self, limit: usize) -> bool {
+        limit * 2 <= EF_SEARCH
+    }
+
     /// The best `limit` slots for `query` with their similarity, best first, among slots
     /// `allowed` accepts.
     pub fn search(
@@ -256,9 +264,7 @@ impl VectorSet {
         allowed: impl Fn(u32) -> bool,
     ) -> Vec<(u32, f32)> {
         let mut found: Vec<(u32, f32)> = Vec::new();
-        // The graph yields at most its `ef_search` candidates: a longer list is searched
-        // exactly.
-        let graph = self.base.as_ref().filter(|_| limit * 2 <= EF_SEARCH);
+        let graph = self.base.as_ref().filter(|_| self.graph_answers(limit));
         let overlay_from = match graph {
             Some(base) => {
                 let mut search = Search::default();
@@ -396,6 +402,9 @@ mod tests {
                 exact_set.insert(slot, Arc::clone(vector));
             }
         }
+        // The fused search asks for its whole candidate depth: the graph must answer that.
+        let depth = super::super::fusion::CANDIDATES;
+        assert!(set.graph_answers(depth));
         let mut recalled = 0;
         let queries = 100;
         for _ in 0..queries {
@@ -406,8 +415,9 @@ mod tests {
                 .map(|(s, _)| *s)
                 .collect();
             let approximate: Vec<u32> = set
-                .search(&query, 10, |_| true)
+                .search(&query, depth, |_| true)
                 .iter()
+                .take(10)
                 .map(|(s, _)| *s)
                 .collect();
             assert!(

@@ -134,7 +134,7 @@ fn step(semantic: &Semantic, engine: &Engine) -> Result<bool, String> {
         };
         if let Some(snapshot) = snapshot {
             let started = Instant::now();
-            let built = super::vectors::build_base(snapshot);
+            let built = semantic.in_background(|| super::vectors::build_base(snapshot));
             index.lock().install_base(built);
             tracing::info!(
                 root = %root.path.display(),
