@@ -4,6 +4,37 @@
 //! per-user daemon (`codesaged`), starting it when needed. The other commands control and
 //! query that daemon. See `ARCHITECTURE.md` for the codemap.
 
+/// `println!` that ends the program quietly (status 0) when the reader of its output has gone
+/// away (`codesage search … | head`), as command-line tools do, instead of panicking.
+macro_rules! outln {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(err) = writeln!(std::io::stdout(), $($arg)*) {
+            $crate::stdout_failed(err);
+        }
+    }};
+}
+
+/// `print!` with [`outln!`]'s handling of a closed output.
+macro_rules! out {
+    ($($arg:tt)*) => {{
+        use std::io::Write as _;
+        if let Err(err) = write!(std::io::stdout(), $($arg)*) {
+            $crate::stdout_failed(err);
+        }
+    }};
+}
+
+/// What printing does when stdout fails: a closed pipe ends the program quietly, anything
+/// else is reported.
+pub fn stdout_failed(err: std::io::Error) {
+    if err.kind() == std::io::ErrorKind::BrokenPipe {
+        std::process::exit(0);
+    }
+    eprintln!("codesage: error: cannot write the output: {err}");
+    std::process::exit(2);
+}
+
 mod commands;
 mod control;
 mod shim;
@@ -163,6 +194,34 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Find copied code: clone classes, largest first, each copy as `path:start-end`.
+    Dups {
+        /// Root (or directory inside one: only clones with a copy there) [default: the one
+        /// holding the current directory].
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Shortest clone, in lines [default: 10].
+        #[arg(long)]
+        min_lines: Option<u32>,
+        /// Least similarity, 0 to 1 [default: 0.8].
+        #[arg(long)]
+        min_similarity: Option<f64>,
+        /// Only files of this type (extension or language); repeatable.
+        #[arg(short = 't', long = "type")]
+        types: Vec<String>,
+        /// Leave out files matching this glob; repeatable.
+        #[arg(short = 'g', long = "exclude")]
+        globs: Vec<String>,
+        /// Compare generated, minified and vendored files too.
+        #[arg(long)]
+        include_generated: bool,
+        /// Most clone classes to print (0 for all) [default: 20].
+        #[arg(long)]
+        max_results: Option<usize>,
+        /// Print the full answer as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Call an MCP tool with JSON arguments and print its answer as an agent gets it.
     Tool {
         /// The tool (`search_codebase`, `get_dependencies_overview`, …).
@@ -234,6 +293,14 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(err) => {
+            // A closed pipe while printing rows (`| head`) is not an error of the command.
+            if err
+                .chain()
+                .filter_map(|cause| cause.downcast_ref::<std::io::Error>())
+                .any(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+            {
+                return ExitCode::SUCCESS;
+            }
             eprintln!("codesage: error: {err:#}");
             ExitCode::from(2)
         }
@@ -369,6 +436,31 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 commands::refs::RefsArgs {
                     name,
                     root,
+                    max_results,
+                    json,
+                },
+            )?;
+            Ok(commands::found(found))
+        }
+        Command::Dups {
+            root,
+            min_lines,
+            min_similarity,
+            types,
+            globs,
+            include_generated,
+            max_results,
+            json,
+        } => {
+            let found = commands::dups::run(
+                &target,
+                commands::dups::DupsArgs {
+                    root,
+                    min_lines,
+                    min_similarity,
+                    types,
+                    globs,
+                    include_generated,
                     max_results,
                     json,
                 },

@@ -168,6 +168,33 @@ pub struct SemanticConfig {
     pub weight_name_neural: f32,
 }
 
+/// Code health: clone detection and the thresholds of `analyze_codebase_improvements`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct HealthConfig {
+    /// Leave generated, minified and vendored files out of clone detection unless a request
+    /// asks for them.
+    pub skip_generated: bool,
+    /// Cosine similarity above which two chunks' vectors make a `similar` clone.
+    pub similar_threshold: f32,
+    /// Roots with more embedded chunks than this skip `similar` clones (each chunk's
+    /// neighbours are searched).
+    pub similar_max_chunks: usize,
+    /// Cyclomatic complexity above which a function is reported.
+    pub max_complexity: u32,
+    /// Lines above which a function is reported.
+    pub max_function_lines: u32,
+    /// Nesting depth above which a function is reported.
+    pub max_nesting: u32,
+    /// Parameters above which a function is reported.
+    pub max_parameters: u32,
+    /// Lines above which a file is reported.
+    pub max_file_lines: u32,
+    /// TODO/FIXME/HACK/XXX markers per 1000 lines above which a file is reported.
+    pub max_todo_density: f32,
+    /// Shortest clone the report counts, in lines.
+    pub min_clone_lines: u32,
+}
+
 /// Logging.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogConfig {
@@ -192,6 +219,8 @@ pub struct Config {
     pub watch: WatchConfig,
     /// Semantic search.
     pub semantic: SemanticConfig,
+    /// Code health.
+    pub health: HealthConfig,
     /// Logging.
     pub log: LogConfig,
     /// API keys, from the environment only.
@@ -276,6 +305,18 @@ impl Config {
                 weight_neural: 0.46,
                 weight_name: 0.14,
                 weight_name_neural: 0.26,
+            },
+            health: HealthConfig {
+                skip_generated: true,
+                similar_threshold: 0.95,
+                similar_max_chunks: 20_000,
+                max_complexity: 10,
+                max_function_lines: 60,
+                max_nesting: 4,
+                max_parameters: 5,
+                max_file_lines: 1000,
+                max_todo_density: 5.0,
+                min_clone_lines: 10,
             },
             log: LogConfig {
                 level: "info".into(),
@@ -411,6 +452,19 @@ impl Config {
                  must be non-negative numbers, not all zero"
                     .into(),
             );
+        }
+        let health = &self.health;
+        if !(0.0..=1.0).contains(&health.similar_threshold) {
+            return invalid(format!(
+                "health.similar_threshold must be between 0 and 1, not {}",
+                health.similar_threshold
+            ));
+        }
+        if !health.max_todo_density.is_finite() || health.max_todo_density < 0.0 {
+            return invalid("health.max_todo_density must be a non-negative number".into());
+        }
+        if health.min_clone_lines == 0 {
+            return invalid("health.min_clone_lines must be at least 1".into());
         }
         Ok(())
     }

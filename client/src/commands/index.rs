@@ -36,7 +36,7 @@ pub fn run(target: &Target, path: &Path, json: bool) -> Result<()> {
     bar.finish_and_clear();
     let answer = answer?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&answer)?);
+        outln!("{}", serde_json::to_string_pretty(&answer)?);
     } else {
         print_summary(&summary(&answer)?);
     }
@@ -68,7 +68,7 @@ pub fn reindex(target: &Target, path: Option<&Path>, json: bool) -> Result<()> {
     let roots = answer["roots"].clone();
     if json {
         // The summaries, one per rebuilt root.
-        println!("{}", serde_json::to_string_pretty(&roots)?);
+        outln!("{}", serde_json::to_string_pretty(&roots)?);
     } else {
         let summaries: Vec<IndexSummary> =
             serde_json::from_value(roots).context("unexpected answer from the daemon")?;
@@ -119,26 +119,28 @@ fn show_progress(bar: &ProgressBar, update: &ProgressUpdate) {
 fn print_summary(summary: &IndexSummary) {
     let seconds = (summary.elapsed_ms as f64 / 1000.0).max(0.001);
     let processed = summary.files_read + summary.files_unchanged;
-    println!("Indexed {}", summary.root.display());
-    println!(
+    outln!("Indexed {}", summary.root.display());
+    outln!(
         "  files      {} ({} read, {} unchanged, {} removed)",
         human_count(summary.files),
         human_count(summary.files_read),
         human_count(summary.files_unchanged),
         human_count(summary.files_removed)
     );
-    println!("  size       {}", human_bytes(summary.bytes));
+    outln!("  size       {}", human_bytes(summary.bytes));
     if summary.files_parsed > 0 {
-        println!(
+        outln!(
             "  symbols    {} files parsed (all text searchable after {:.2}s)",
             human_count(summary.files_parsed),
             summary.text_ms as f64 / 1000.0
         );
     }
     if summary.skipped_binary + summary.skipped_too_large + summary.errors > 0 {
-        println!(
+        outln!(
             "  skipped    {} binary, {} too large, {} unreadable",
-            summary.skipped_binary, summary.skipped_too_large, summary.errors
+            summary.skipped_binary,
+            summary.skipped_too_large,
+            summary.errors
         );
     }
     let mut languages: Vec<(&String, &u64)> = summary.languages.iter().collect();
@@ -155,9 +157,9 @@ fn print_summary(summary: &IndexSummary) {
         } else {
             String::new()
         };
-        println!("  languages  {}{suffix}", listed.join(" · "));
+        outln!("  languages  {}{suffix}", listed.join(" · "));
     }
-    println!(
+    outln!(
         "  time       {:.2} s ({} files/s)",
         seconds,
         human_count((processed as f64 / seconds) as u64)

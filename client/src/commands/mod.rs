@@ -1,5 +1,6 @@
 //! One module per control command.
 
+pub mod dups;
 pub mod index;
 pub mod logs;
 pub mod model;

@@ -28,15 +28,15 @@ pub fn install(dir: &Path, source: &str, force: bool, json: bool) -> Result<()> 
     let report = model::install(&source, dir, force, |step| eprintln!("codesage: {step}"))
         .with_context(|| format!("cannot install the model into {}", dir.display()))?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
     } else if report.already_installed {
-        println!(
+        outln!(
             "{} is already installed and verified in {}",
             model::MODEL_NAME,
             dir.display()
         );
     } else {
-        println!(
+        outln!(
             "installed {} into {} (from {}; every file's sha256 verified)",
             model::MODEL_NAME,
             dir.display(),
@@ -50,9 +50,9 @@ pub fn install(dir: &Path, source: &str, force: bool, json: bool) -> Result<()> 
 pub fn status(dir: &Path, verify: bool, json: bool) -> Result<()> {
     let status = model::status(dir, verify);
     if json {
-        println!("{}", serde_json::to_string_pretty(&status)?);
+        outln!("{}", serde_json::to_string_pretty(&status)?);
     } else if status.installed {
-        println!(
+        outln!(
             "{} installed in {} (from {}){}",
             status.name.as_deref().unwrap_or(model::MODEL_NAME),
             status.dir,
@@ -64,11 +64,11 @@ pub fn status(dir: &Path, verify: bool, json: bool) -> Result<()> {
             }
         );
     } else {
-        println!("no usable model in {}:", status.dir);
+        outln!("no usable model in {}:", status.dir);
         for problem in &status.problems {
-            println!("  {problem}");
+            outln!("  {problem}");
         }
-        println!(
+        outln!(
             "install it with `codesage model install` (semantic search works lexically until then)"
         );
     }

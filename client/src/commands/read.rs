@@ -48,9 +48,9 @@ pub fn run(target: &Target, args: ReadArgs<'_>) -> Result<()> {
         |_| {},
     )?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&answer)?);
+        outln!("{}", serde_json::to_string_pretty(&answer)?);
     } else {
-        print!("{}", answer["content"].as_str().unwrap_or_default());
+        out!("{}", answer["content"].as_str().unwrap_or_default());
     }
     control::print_notes(&answer);
     Ok(())

@@ -42,7 +42,7 @@ pub fn run(target: &Target, args: RefsArgs) -> Result<bool> {
     )?;
     let references = answer["references"].as_array().cloned().unwrap_or_default();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&answer)?);
+        outln!("{}", serde_json::to_string_pretty(&answer)?);
     } else {
         let cwd = std::env::current_dir().ok();
         let stdout = std::io::stdout();

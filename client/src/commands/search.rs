@@ -66,7 +66,7 @@ pub fn run(target: &Target, args: SearchArgs) -> Result<bool> {
     if args.json {
         let value: serde_json::Value =
             serde_json::from_str(&answer).context("unexpected answer from the daemon")?;
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?);
     }
     let found: Found =
         serde_json::from_str(&answer).context("unexpected answer from the daemon")?;

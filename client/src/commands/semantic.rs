@@ -48,7 +48,7 @@ pub fn run(target: &Target, args: SemanticArgs) -> Result<bool> {
     let value: serde_json::Value =
         serde_json::from_str(&answer).context("unexpected answer from the daemon")?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&value)?);
+        outln!("{}", serde_json::to_string_pretty(&value)?);
     }
     let found: Found =
         serde_json::from_value(value).context("unexpected answer from the daemon")?;

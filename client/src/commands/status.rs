@@ -28,11 +28,11 @@ pub fn run(target: &Target, json: bool) -> Result<()> {
         other => bail!("unexpected answer from the daemon: {other:?}"),
     };
     if json {
-        println!("{}", serde_json::to_string_pretty(&report)?);
+        outln!("{}", serde_json::to_string_pretty(&report)?);
         return Ok(());
     }
     let uptime = report.uptime_secs;
-    println!(
+    outln!(
         "codesaged {} (pid {}), up {}h {:02}m {:02}s",
         report.version,
         report.pid,
@@ -40,8 +40,8 @@ pub fn run(target: &Target, json: bool) -> Result<()> {
         uptime / 60 % 60,
         uptime % 60
     );
-    println!("  socket     {}", report.socket.display());
-    println!(
+    outln!("  socket     {}", report.socket.display());
+    outln!(
         "  store      {} ({})",
         report.store_path.display(),
         human_bytes(report.store_bytes)
@@ -64,17 +64,17 @@ pub fn run(target: &Target, json: bool) -> Result<()> {
             "free {}",
             human_bytes(report.store_bytes.saturating_sub(used))
         ));
-        println!("             {}", parts.join(" · "));
+        outln!("             {}", parts.join(" · "));
     }
-    println!("  memory     {} resident", human_bytes(report.rss_bytes));
-    println!(
+    outln!("  memory     {} resident", human_bytes(report.rss_bytes));
+    outln!(
         "  requests   {} served, {} errors, {} connections open",
         human_count(report.requests_served),
         human_count(report.request_errors),
         report.connections_active
     );
     if let Some(cache) = &report.content_cache {
-        println!(
+        outln!(
             "  cache      {} of {} decompressed contents, {:.0}% hits ({} hits, {} misses)",
             human_bytes(cache.bytes),
             human_bytes(cache.capacity),
@@ -83,7 +83,7 @@ pub fn run(target: &Target, json: bool) -> Result<()> {
             human_count(cache.misses)
         );
     }
-    println!(
+    outln!(
         "  semantic   model {}; {} chunks embedded, {} vectors reused from the store since start",
         if report.embedding_model.is_empty() {
             "unknown"
@@ -94,10 +94,10 @@ pub fn run(target: &Target, json: bool) -> Result<()> {
         human_count(report.vectors_reused)
     );
     if report.roots.is_empty() {
-        println!("  roots      none (index one with `codesage index PATH`)");
+        outln!("  roots      none (index one with `codesage index PATH`)");
     }
     for root in &report.roots {
-        println!(
+        outln!(
             "  root       {} — {}, {} files, {}",
             root.path.display(),
             root.state,
@@ -105,10 +105,10 @@ pub fn run(target: &Target, json: bool) -> Result<()> {
             human_bytes(root.bytes)
         );
         if let Some(error) = &root.error {
-            println!("             error: {error}");
+            outln!("             error: {error}");
         }
         if let Some(semantic) = &root.semantic {
-            println!(
+            outln!(
                 "             semantic: embedded: {} of {} chunks",
                 human_count(semantic.embedded),
                 human_count(semantic.chunks)
@@ -122,7 +122,7 @@ pub fn run(target: &Target, json: bool) -> Result<()> {
             } else {
                 format!("last update {}", ago(watch.last_update_ms))
             };
-            println!(
+            outln!(
                 "             {}: {} dirs watched, {} changes applied in {} batches, {} pending, \
                  {} rescans, {last_update}",
                 watch.mode,
@@ -132,14 +132,14 @@ pub fn run(target: &Target, json: bool) -> Result<()> {
                 watch.pending,
                 watch.rescans,
             );
-            println!(
+            outln!(
                 "             write-to-searchable: last {}, p50 {}, p95 {}",
                 latency(watch.last_latency_ms),
                 latency(watch.latency_p50_ms),
                 latency(watch.latency_p95_ms)
             );
             if let Some(error) = &watch.error {
-                println!("             watcher: {error}");
+                outln!("             watcher: {error}");
             }
         }
     }

@@ -20,7 +20,7 @@ pub fn run(target: &Target) -> Result<()> {
     let mut stream = match target.connect(Channel::Control) {
         Ok(connection) => connection.stream,
         Err(ConnectError::NotRunning { .. }) => {
-            println!("codesaged is not running");
+            outln!("codesaged is not running");
             return Ok(());
         }
         Err(err) => return Err(err.into()),
@@ -43,7 +43,7 @@ pub fn run(target: &Target) -> Result<()> {
     let mut rest = Vec::new();
     match stream.read_to_end(&mut rest) {
         Ok(_) => {
-            println!("codesaged stopped");
+            outln!("codesaged stopped");
             Ok(())
         }
         Err(err) if started.elapsed() >= STOP_TIMEOUT => bail!(
@@ -52,7 +52,7 @@ pub fn run(target: &Target) -> Result<()> {
         ),
         // The connection broke rather than closed: the daemon is gone either way.
         Err(_) => {
-            println!("codesaged stopped");
+            outln!("codesaged stopped");
             Ok(())
         }
     }

@@ -36,7 +36,7 @@ pub fn outline(target: &Target, file: &Path, json: bool) -> Result<bool> {
         json!({ "file_path": path, "max_results": 0 }),
     )?;
     if json {
-        println!("{}", serde_json::to_string_pretty(&answer)?);
+        outln!("{}", serde_json::to_string_pretty(&answer)?);
     } else {
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());
@@ -65,7 +65,7 @@ pub fn definitions(target: &Target, args: DefArgs) -> Result<bool> {
     )?;
     let symbols = answer["symbols"].as_array().cloned().unwrap_or_default();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&answer)?);
+        outln!("{}", serde_json::to_string_pretty(&answer)?);
     } else {
         let stdout = std::io::stdout();
         let mut out = std::io::BufWriter::new(stdout.lock());

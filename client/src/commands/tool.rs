@@ -28,6 +28,6 @@ pub fn run(target: &Target, name: &str, arguments: Option<&str>) -> Result<()> {
         true,
         |update| eprintln!("codesage: {}", update.message),
     )?;
-    println!("{}", serde_json::to_string_pretty(&answer)?);
+    outln!("{}", serde_json::to_string_pretty(&answer)?);
     Ok(())
 }

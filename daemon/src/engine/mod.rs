@@ -174,6 +174,7 @@ pub struct Engine {
     jobs: TaskTracker,
     mcp_requests: McpRequestCounts,
     semantic: Arc<crate::semantic::Semantic>,
+    health: crate::health::Health,
     semantic_worker: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -223,6 +224,7 @@ impl Engine {
             jobs: TaskTracker::new(),
             mcp_requests: McpRequestCounts::default(),
             semantic: Arc::clone(&semantic),
+            health: crate::health::Health::default(),
             semantic_worker: parking_lot::Mutex::new(None),
         });
         match crate::semantic::start_worker(semantic, Arc::downgrade(&engine)) {
@@ -235,6 +237,11 @@ impl Engine {
     /// Semantic search state: the model and every root's chunks and vectors.
     pub fn semantic(&self) -> &Arc<crate::semantic::Semantic> {
         &self.semantic
+    }
+
+    /// Code-health state (clones, metrics, TODO markers).
+    pub fn health(&self) -> &crate::health::Health {
+        &self.health
     }
 
     /// The effective configuration.

@@ -189,7 +189,15 @@ pub(super) async fn search(
                 let snippet = scope
                     .view
                     .content(&hit.hash)?
-                    .map(|content| snippet(&content, hit.chunk.start_line, hit.chunk.end_line))
+                    .map(|content| {
+                        crate::snippet::lines(
+                            &content,
+                            hit.chunk.start_line,
+                            hit.chunk.end_line,
+                            SNIPPET_LINES,
+                            SNIPPET_LINE_CHARS,
+                        )
+                    })
                     .unwrap_or_default();
                 let mut retrievers = Vec::new();
                 if hit.lexical.is_some() {
@@ -270,23 +278,4 @@ pub(super) async fn search(
         fresh_as_of_ms: freshness.fresh_as_of_ms,
         watch: freshness.watch.to_string(),
     })
-}
-
-/// The first lines of a chunk, each cut short.
-fn snippet(content: &[u8], start_line: u32, end_line: u32) -> String {
-    let text = String::from_utf8_lossy(content);
-    let take = (end_line.saturating_sub(start_line) as usize + 1).min(SNIPPET_LINES);
-    let mut out = String::new();
-    for line in text.lines().skip(start_line.saturating_sub(1) as usize).take(take) {
-        if !out.is_empty() {
-            out.push('\n');
-        }
-        if line.chars().count() > SNIPPET_LINE_CHARS {
-            out.extend(line.chars().take(SNIPPET_LINE_CHARS));
-            out.push('…');
-        } else {
-            out.push_str(line);
-        }
-    }
-    out
 }

@@ -65,8 +65,28 @@ impl Quantized {
     }
 }
 
-/// Integer inner product, written so the compiler vectorises it.
+/// Integer inner product: with AVX2 where the CPU has it (checked once; the same code
+/// compiled for it widens 16 pairs at a time), else the portable form.
 pub fn dot_i8(a: &[i8], b: &[i8]) -> i32 {
+    #[cfg(target_arch = "x86_64")]
+    {
+        if std::arch::is_x86_feature_detected!("avx2") {
+            // SAFETY: the CPU supports AVX2, checked just above.
+            return unsafe { dot_i8_avx2(a, b) };
+        }
+    }
+    dot_i8_portable(a, b)
+}
+
+#[cfg(target_arch = "x86_64")]
+#[target_feature(enable = "avx2")]
+unsafe fn dot_i8_avx2(a: &[i8], b: &[i8]) -> i32 {
+    dot_i8_portable(a, b)
+}
+
+/// The inner product written so the compiler vectorises it.
+#[inline(always)]
+fn dot_i8_portable(a: &[i8], b: &[i8]) -> i32 {
     let mut sums = [0i32; 16];
     let chunks_a = a.chunks_exact(16);
     let chunks_b = b.chunks_exact(16);

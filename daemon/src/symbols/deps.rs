@@ -25,6 +25,8 @@ pub struct Manifests {
     pub dependencies: HashSet<String>,
     /// Manifest files that were read, relative to the root.
     pub read: Vec<String>,
+    /// Where each declared dependency is declared (normalized name → `path [section]`).
+    pub declared_in: std::collections::HashMap<String, Vec<String>>,
 }
 
 /// Manifests larger than this are not read.
@@ -73,25 +75,40 @@ impl Manifests {
     pub fn add(&mut self, path: &str, text: &str) {
         let file_name = path.rsplit('/').next().unwrap_or(path);
         match file_name {
-            "Cargo.toml" => self.add_cargo(text),
-            "pyproject.toml" => self.add_pyproject(text),
-            "package.json" => self.add_package_json(text),
-            "go.mod" => self.add_go_mod(text),
+            "Cargo.toml" => self.add_cargo(path, text),
+            "pyproject.toml" => self.add_pyproject(path, text),
+            "package.json" => self.add_package_json(path, text),
+            "go.mod" => self.add_go_mod(path, text),
             "pom.xml" => self.add_pom(text),
             name if name.starts_with("requirements") && name.ends_with(".txt") => {
-                self.dependencies.extend(
-                    text.lines()
-                        .map(str::trim)
-                        .filter(|line| !line.is_empty() && !line.starts_with(['#', '-']))
-                        .map(requirement_name),
-                );
+                for name in text
+                    .lines()
+                    .map(str::trim)
+                    .filter(|line| !line.is_empty() && !line.starts_with(['#', '-']))
+                    .map(requirement_name)
+                {
+                    self.declare(name, path, None);
+                }
             }
             _ => return,
         }
         self.read.push(path.to_string());
     }
 
-    fn add_cargo(&mut self, text: &str) {
+    /// Records that `path` (in `section`) declares `name` (already normalized).
+    fn declare(&mut self, name: String, path: &str, section: Option<&str>) {
+        let place = match section {
+            Some(section) => format!("{path} [{section}]"),
+            None => path.to_string(),
+        };
+        self.declared_in
+            .entry(name.clone())
+            .or_default()
+            .push(place);
+        self.dependencies.insert(name);
+    }
+
+    fn add_cargo(&mut self, path: &str, text: &str) {
         let Ok(value) = text.parse::<toml::Table>() else {
             return;
         };
@@ -103,22 +120,24 @@ impl Manifests {
             self.own_names.insert(normalize(name));
         }
         for section in ["dependencies", "dev-dependencies", "build-dependencies"] {
-            for table in [
-                value.get(section),
-                value.get("workspace").and_then(|w| w.get(section)),
-            ]
-            .into_iter()
-            .flatten()
-            {
-                if let Some(table) = table.as_table() {
-                    self.dependencies
-                        .extend(table.keys().map(|key| normalize(key)));
+            let workspace = format!("workspace.{section}");
+            for (table, name) in [
+                (value.get(section), section),
+                (
+                    value.get("workspace").and_then(|w| w.get(section)),
+                    workspace.as_str(),
+                ),
+            ] {
+                if let Some(table) = table.and_then(|table| table.as_table()) {
+                    for key in table.keys() {
+                        self.declare(normalize(key), path, Some(name));
+                    }
                 }
             }
         }
     }
 
-    fn add_pyproject(&mut self, text: &str) {
+    fn add_pyproject(&mut self, path: &str, text: &str) {
         let Ok(value) = text.parse::<toml::Table>() else {
             return;
         };
@@ -130,15 +149,17 @@ impl Manifests {
             .and_then(|p| p.get("dependencies"))
             .and_then(|d| d.as_array())
         {
-            self.dependencies.extend(
-                list.iter()
-                    .filter_map(|item| item.as_str())
-                    .map(requirement_name),
-            );
+            for name in list
+                .iter()
+                .filter_map(|item| item.as_str())
+                .map(requirement_name)
+            {
+                self.declare(name, path, Some("project.dependencies"));
+            }
         }
     }
 
-    fn add_package_json(&mut self, text: &str) {
+    fn add_package_json(&mut self, path: &str, text: &str) {
         let Ok(value) = serde_json::from_str::<serde_json::Value>(text) else {
             return;
         };
@@ -147,13 +168,14 @@ impl Manifests {
         }
         for section in ["dependencies", "devDependencies", "peerDependencies"] {
             if let Some(object) = value.get(section).and_then(|d| d.as_object()) {
-                self.dependencies
-                    .extend(object.keys().map(|key| key.to_ascii_lowercase()));
+                for key in object.keys() {
+                    self.declare(key.to_ascii_lowercase(), path, Some(section));
+                }
             }
         }
     }
 
-    fn add_go_mod(&mut self, text: &str) {
+    fn add_go_mod(&mut self, path: &str, text: &str) {
         for line in text.lines().map(str::trim) {
             if let Some(module) = line.strip_prefix("module ") {
                 self.own_names.insert(module.trim().to_string());
@@ -163,7 +185,7 @@ impl Manifests {
                 .and_then(|rest| rest.split_whitespace().next())
                 .filter(|first| first.contains('.') && first.contains('/'))
             {
-                self.dependencies.insert(first.to_string());
+                self.declare(first.to_string(), path, Some("require"));
             }
         }
     }

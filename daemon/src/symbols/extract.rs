@@ -8,7 +8,8 @@ use streaming_iterator::StreamingIterator;
 use tree_sitter::{Node, Parser, QueryCursor};
 
 use super::grammars::{self, Grammar};
-use super::{Call, FileSymbols, Import, Symbol, SymbolKind};
+use super::{Call, FileSymbols, Import, Symbol, SymbolKind, metrics, todos};
+use crate::health::fingerprint;
 
 /// Signature lines longer than this many characters are cut.
 const MAX_SIGNATURE_CHARS: usize = 200;
@@ -22,20 +23,41 @@ thread_local! {
 /// grammar for it.
 pub fn extract(language: &'static str, content: &[u8]) -> Option<FileSymbols> {
     let grammar = grammars::for_language(language)?;
-    let tree = PARSERS.with(|parsers| {
+    let tree = parse(language, content)?;
+    let root = tree.root_node();
+    let mut found = Found::default();
+    collect(grammar, root, content, &mut found);
+    let mut comments = Vec::new();
+    let tokens = fingerprint::tokens(root, content, |comment| comments.push(comment));
+    let mut symbols = assemble(language, found, content, root.has_error());
+    for comment in comments {
+        let text = String::from_utf8_lossy(&content[comment.byte_range()]);
+        symbols
+            .todos
+            .extend(todos::in_comment(&text, line(comment)));
+    }
+    symbols.fingerprints = fingerprint::fingerprints(&tokens);
+    Some(symbols)
+}
+
+/// The syntax tree of `content` written in `language` (by the thread's parser for it);
+/// `None` without a grammar.
+pub fn parse(language: &str, content: &[u8]) -> Option<tree_sitter::Tree> {
+    let grammar = grammars::for_language(language)?;
+    let name = crate::indexer::language::LANGUAGES
+        .iter()
+        .find(|known| known.name == language)?
+        .name;
+    PARSERS.with(|parsers| {
         let mut parsers = parsers.borrow_mut();
-        let parser = parsers.entry(language).or_insert_with(|| {
+        let parser = parsers.entry(name).or_insert_with(|| {
             let mut parser = Parser::new();
             // The grammar loaded for the query, so it loads for the parser too.
             let _ = parser.set_language(&grammar.language);
             parser
         });
         parser.parse(content, None)
-    })?;
-    let root = tree.root_node();
-    let mut found = Found::default();
-    collect(grammar, root, content, &mut found);
-    Some(assemble(language, found, content, root.has_error()))
+    })
 }
 
 #[derive(Default)]
@@ -205,6 +227,16 @@ fn assemble(language: &str, found: Found<'_>, content: &[u8], has_errors: bool) 
             signature: first_line(*node, content),
             documented: is_documented(language, *node, content),
             branches: 0,
+            parameters: if kind.is_callable() {
+                metrics::parameter_count(*node, content)
+            } else {
+                0
+            },
+            nesting: if kind.is_callable() {
+                metrics::nesting_depth(*node)
+            } else {
+                0
+            },
         });
         stack.push(index);
     }
@@ -266,6 +298,7 @@ fn assemble(language: &str, found: Found<'_>, content: &[u8], has_errors: bool) 
         imports,
         calls,
         has_errors,
+        ..FileSymbols::default()
     }
 }
 
@@ -278,7 +311,7 @@ fn clean_module(module: &str) -> String {
 }
 
 fn is_comment(node: Node<'_>) -> bool {
-    node.kind().contains("comment")
+    fingerprint::is_comment(node)
 }
 
 /// Whether a definition carries documentation: a docstring (Python) or a comment block right

@@ -11,15 +11,17 @@ pub mod deps;
 mod extract;
 pub mod grammars;
 pub mod ids;
+pub mod metrics;
+pub mod todos;
 
 use serde::{Deserialize, Serialize};
 
-pub use extract::extract;
+pub use extract::{extract, parse};
 
 /// Version of what [`extract`] produces (queries, rules, encoding). Bump it whenever a
 /// change would give a file different symbols: a store written by another version drops its
 /// file records when opened, and the next indexing run re-parses everything.
-pub const EXTRACTOR_VERSION: u32 = 4;
+pub const EXTRACTOR_VERSION: u32 = 5;
 
 /// What a symbol is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
@@ -134,6 +136,22 @@ pub struct Symbol {
     pub documented: bool,
     /// Decision points inside it (if/loop/case/catch/&&/||), for functions.
     pub branches: u32,
+    /// Parameters it declares, for functions.
+    pub parameters: u32,
+    /// Deepest nesting of control structures inside it, for functions.
+    pub nesting: u32,
+}
+
+impl Symbol {
+    /// Lines it spans.
+    pub fn lines(&self) -> u32 {
+        self.end_line.saturating_sub(self.start_line) + 1
+    }
+
+    /// Its cyclomatic complexity: decision points plus one.
+    pub fn cyclomatic(&self) -> u32 {
+        self.branches + 1
+    }
 }
 
 /// One import statement.
@@ -206,6 +224,10 @@ pub struct FileSymbols {
     pub calls: Vec<Call>,
     /// The parse had errors (symbols come from the parts that parsed).
     pub has_errors: bool,
+    /// TODO/FIXME/HACK/XXX markers in its comments, in source order.
+    pub todos: Vec<todos::Todo>,
+    /// Its clone fingerprints.
+    pub fingerprints: crate::health::fingerprint::Fingerprints,
 }
 
 impl FileSymbols {

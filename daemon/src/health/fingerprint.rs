@@ -1,0 +1,300 @@
+//! A file's clone fingerprints: its token stream from the syntax tree (comments and
+//! whitespace dropped; identifiers and literals normalised, so renamed copies match), k-gram
+//! hashes over it, winnowed (Schleimer, Wilkerson and Aiken's MOSS method: the smallest hash
+//! of every window of `WINDOW` k-grams), each kept with the raw k-gram's hash (equal raw
+//! hashes: an exact copy, not a renamed one), its token position and its lines.
+//!
+//! Winnowing guarantees that two files sharing a run of at least `KGRAM + WINDOW - 1` tokens
+//! share a fingerprint; shorter clones are not detected.
+
+use serde::{Deserialize, Serialize};
+use tree_sitter::Node;
+
+/// Tokens per k-gram.
+pub const KGRAM: usize = 25;
+/// k-grams per winnowing window.
+pub const WINDOW: usize = 16;
+/// The longest pattern (in tokens) whose repetition makes a k-gram periodic.
+const MAX_PERIOD: usize = 6;
+
+/// Shortest run of equal tokens sure to be detected.
+pub const GUARANTEED_TOKENS: usize = KGRAM + WINDOW - 1;
+
+/// One token of a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Token {
+    /// Hash of the token with identifiers and literals normalised (`$id`, `$lit`).
+    pub normalized: u32,
+    /// Hash of the token's text.
+    pub raw: u32,
+    /// Its line (1-based).
+    pub line: u32,
+}
+
+/// One selected k-gram.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprint {
+    /// Hash of the normalised k-gram.
+    pub hash: u32,
+    /// Hash of the raw k-gram.
+    pub raw: u32,
+    /// Position of its first token in the file's token stream.
+    pub token: u32,
+    /// Line of its first token.
+    pub start_line: u32,
+    /// Line of its last token.
+    pub end_line: u32,
+    /// Its normalised tokens repeat one short pattern (a list of literals, a run of field
+    /// declarations): it says something only where the raw tokens match too.
+    pub periodic: bool,
+}
+
+/// A file's fingerprints, as stored with its symbols.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Fingerprints {
+    /// Tokens in the file.
+    pub tokens: u32,
+    /// The selected k-grams, by position.
+    pub prints: Vec<Fingerprint>,
+}
+
+fn fnv(bytes: &[u8]) -> u32 {
+    let mut hash: u32 = 0x811c_9dc5;
+    for &byte in bytes {
+        hash ^= u32::from(byte);
+        hash = hash.wrapping_mul(0x0100_0193);
+    }
+    hash
+}
+
+/// Whether a node is a comment (every grammar names them so).
+pub fn is_comment(node: Node<'_>) -> bool {
+    node.kind().contains("comment")
+}
+
+/// Whether a node is a literal taken as one token (strings with their parts, numbers,
+/// characters).
+fn is_literal(kind: &str) -> bool {
+    (kind.contains("string") && !kind.contains("interpolation"))
+        || kind.contains("number")
+        || kind.contains("integer")
+        || kind.contains("float")
+        || kind.contains("char_literal")
+        || kind.contains("character_literal")
+        || kind == "rune_literal"
+        || kind == "heredoc_body"
+        || kind == "regex"
+}
+
+/// Whether a leaf is a name (variables, fields, types, functions).
+fn is_identifier(kind: &str) -> bool {
+    kind.ends_with("identifier") || kind == "name" || kind == "constant" || kind == "variable_name"
+}
+
+/// The file's tokens, in order; `on_comment` sees every comment node (skipped otherwise).
+pub fn tokens<'tree>(
+    root: Node<'tree>,
+    content: &[u8],
+    mut on_comment: impl FnMut(Node<'tree>),
+) -> Vec<Token> {
+    let identifier = fnv(b"$id");
+    let literal = fnv(b"$lit");
+    let mut out = Vec::new();
+    let mut cursor = root.walk();
+    'walk: loop {
+        let node = cursor.node();
+        let kind = node.kind();
+        let mut descend = false;
+        if is_comment(node) {
+            on_comment(node);
+        } else if node.is_missing() {
+            // an error-recovery placeholder: no text
+        } else if node.is_named() && is_literal(kind) {
+            out.push(Token {
+                normalized: literal,
+                raw: fnv(&content[node.byte_range()]),
+                line: node.start_position().row as u32 + 1,
+            });
+        } else if node.child_count() == 0 {
+            let text = &content[node.byte_range()];
+            if !text.iter().all(u8::is_ascii_whitespace) {
+                let raw = fnv(text);
+                out.push(Token {
+                    normalized: if is_identifier(kind) { identifier } else { raw },
+                    raw,
+                    line: node.start_position().row as u32 + 1,
+                });
+            }
+        } else {
+            descend = true;
+        }
+        if descend && cursor.goto_first_child() {
+            continue;
+        }
+        loop {
+            if cursor.goto_next_sibling() {
+                continue 'walk;
+            }
+            if !cursor.goto_parent() {
+                break 'walk;
+            }
+        }
+    }
+    out
+}
+
+/// The tokens of `content` written in `language`, parsed again (`None` without a grammar).
+pub fn file_tokens(language: &str, content: &[u8]) -> Option<Vec<Token>> {
+    let tree = crate::symbols::parse(language, content)?;
+    Some(tokens(tree.root_node(), content, |_| {}))
+}
+
+/// Hashes of every k-gram of `values` (`values.len() - KGRAM + 1` of them), by a rolling
+/// polynomial hash, mixed down to 32 bits.
+fn kgram_hashes(values: impl Iterator<Item = u32> + Clone, count: usize) -> Vec<u32> {
+    if count < KGRAM {
+        return Vec::new();
+    }
+    const BASE: u64 = 0x9E37_79B9_7F4A_7C15 | 1;
+    let top = (0..KGRAM - 1).fold(1u64, |power, _| power.wrapping_mul(BASE));
+    let values: Vec<u64> = values.map(u64::from).collect();
+    let mut hash = 0u64;
+    let mut out = Vec::with_capacity(count - KGRAM + 1);
+    for (at, &value) in values.iter().enumerate() {
+        if at >= KGRAM {
+            hash = hash.wrapping_sub(values[at - KGRAM].wrapping_mul(top));
+        }
+        hash = hash.wrapping_mul(BASE).wrapping_add(value);
+        if at + 1 >= KGRAM {
+            let mixed = (hash ^ (hash >> 29)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+            out.push((mixed >> 32) as u32);
+        }
+    }
+    out
+}
+
+/// The winnowed fingerprints of a token stream.
+pub fn fingerprints(tokens: &[Token]) -> Fingerprints {
+    let normalized = kgram_hashes(tokens.iter().map(|t| t.normalized), tokens.len());
+    let raw = kgram_hashes(tokens.iter().map(|t| t.raw), tokens.len());
+    let mut prints: Vec<Fingerprint> = Vec::new();
+    let periodic = |at: usize| {
+        let window = &tokens[at..at + KGRAM];
+        (1..=MAX_PERIOD).any(|period| {
+            window
+                .iter()
+                .zip(&window[period..])
+                .all(|(a, b)| a.normalized == b.normalized)
+        })
+    };
+    let select = |at: usize| Fingerprint {
+        hash: normalized[at],
+        raw: raw[at],
+        token: at as u32,
+        start_line: tokens[at].line,
+        end_line: tokens[at + KGRAM - 1].line,
+        periodic: periodic(at),
+    };
+    if normalized.len() <= WINDOW {
+        // Too short for a full window: its smallest k-gram stands for it.
+        if let Some((at, _)) = normalized
+            .iter()
+            .enumerate()
+            .min_by_key(|(at, hash)| (**hash, std::cmp::Reverse(*at)))
+        {
+            prints.push(select(at));
+        }
+    } else {
+        // The rightmost minimum of each window, recorded when it changes.
+        let mut window: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
+        let mut last: Option<usize> = None;
+        for at in 0..normalized.len() {
+            while window
+                .back()
+                .is_some_and(|&back| normalized[back] >= normalized[at])
+            {
+                window.pop_back();
+            }
+            window.push_back(at);
+            while window.front().is_some_and(|&front| front + WINDOW <= at) {
+                window.pop_front();
+            }
+            if at + 1 >= WINDOW
+                && let Some(&minimum) = window.front()
+                && last != Some(minimum)
+            {
+                prints.push(select(minimum));
+                last = Some(minimum);
+            }
+        }
+    }
+    Fingerprints {
+        tokens: tokens.len() as u32,
+        prints,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(language: &str, source: &str) -> Vec<Token> {
+        let grammar = crate::symbols::grammars::for_language(language).unwrap();
+        let mut parser = tree_sitter::Parser::new();
+        parser.set_language(&grammar.language).unwrap();
+        let tree = parser.parse(source, None).unwrap();
+        tokens(tree.root_node(), source.as_bytes(), |_| {})
+    }
+
+    #[test]
+    fn comments_and_layout_do_not_count_and_names_are_normalised() {
+        let a = parse(
+            "Python",
+            "def total(items):\n    # add them up\n    s = 0\n    for i in items:\n        s += i * 2\n    return s\n",
+        );
+        let b = parse(
+            "Python",
+            "def sum_all(values):\n    acc = 0\n\n    for v in values:  # each\n        acc += v * 3\n    return acc\n",
+        );
+        let normalized = |tokens: &[Token]| tokens.iter().map(|t| t.normalized).collect::<Vec<_>>();
+        let raw = |tokens: &[Token]| tokens.iter().map(|t| t.raw).collect::<Vec<_>>();
+        assert_eq!(normalized(&a), normalized(&b));
+        assert_ne!(raw(&a), raw(&b));
+        // The comment line is not a token's line; the `for` is on line 4.
+        assert!(a.iter().all(|t| t.line != 2));
+        assert_eq!(a.iter().filter(|t| t.line == 4).count(), 5);
+    }
+
+    #[test]
+    fn a_shared_run_long_enough_always_shares_a_fingerprint() {
+        // Two streams sharing a run of GUARANTEED_TOKENS tokens at different offsets.
+        let token = |n: u32| Token {
+            normalized: n.wrapping_mul(2_654_435_761),
+            raw: n,
+            line: n / 8 + 1,
+        };
+        for shift in [0u32, 7, 33] {
+            let shared: Vec<u32> = (10_000..10_000 + GUARANTEED_TOKENS as u32).collect();
+            let a: Vec<Token> = (0..50)
+                .chain(shared.clone())
+                .chain(100..140)
+                .map(token)
+                .collect();
+            let b: Vec<Token> = (500..500 + shift)
+                .chain(shared)
+                .chain(900..960)
+                .map(token)
+                .collect();
+            let fa = fingerprints(&a);
+            let fb = fingerprints(&b);
+            assert!(
+                fa.prints
+                    .iter()
+                    .any(|p| fb.prints.iter().any(|q| q.hash == p.hash)),
+                "shift {shift}"
+            );
+            // Density: about 2 / (WINDOW + 1) of the k-grams.
+            assert!(fa.prints.len() * (WINDOW + 1) <= 4 * (a.len() - KGRAM + 1));
+        }
+    }
+}

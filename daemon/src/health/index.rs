@@ -1,0 +1,156 @@
+//! One root's code-health facts in memory (fingerprints, function metrics, TODO markers per
+//! file), kept in step with the root's view (an edit reloads that file's facts only), and the
+//! clone classes last computed from them, reused until the root changes or other settings
+//! are asked for.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use super::FileFacts;
+use super::detect::{self, CloneClass, FileIn};
+use crate::store::{ContentHash, StoreError, View};
+
+/// One file's facts.
+#[derive(Debug, Clone)]
+pub struct FileHealth {
+    /// Path relative to the root.
+    pub path: Arc<str>,
+    /// Content hash.
+    pub hash: ContentHash,
+    /// Language name.
+    pub language: Arc<str>,
+    /// What is known of it.
+    pub facts: Arc<FileFacts>,
+}
+
+/// What a detection was asked, for reusing its answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DetectionKey {
+    /// The view's index generation.
+    pub generation: u64,
+    /// Which files took part (a description of the filter).
+    pub files: String,
+    /// Minimum lines.
+    pub min_lines: u32,
+    /// Minimum similarity.
+    pub min_similarity: f32,
+}
+
+/// A root's facts and last clone detection.
+#[derive(Default)]
+pub struct RootHealth {
+    files: HashMap<u32, FileHealth>,
+    /// Code files whose stored structure had no fingerprints yet (parse pending), by hash.
+    pending: HashMap<u32, ContentHash>,
+    generation: Option<u64>,
+    last: Option<(DetectionKey, Arc<Vec<CloneClass>>)>,
+}
+
+impl RootHealth {
+    /// Brings the facts up to `view`: files gone or changed dropped, new ones loaded
+    /// (through `cache`, shared by roots holding the same content).
+    pub fn sync(
+        &mut self,
+        view: &View,
+        cache: &quick_cache::sync::Cache<ContentHash, Arc<FileFacts>>,
+    ) -> Result<(), StoreError> {
+        if self.generation == Some(view.index.generation) {
+            return Ok(());
+        }
+        let docs = &view.index.docs;
+        self.files
+            .retain(|doc, file| docs.get(*doc).is_some_and(|live| live.hash == file.hash));
+        self.pending
+            .retain(|doc, hash| docs.get(*doc).is_some_and(|live| live.hash == *hash));
+        for (doc, live) in docs.iter() {
+            // Files still waiting for their parse are looked at again at each new generation
+            // (the parse's commit makes one).
+            if self.files.contains_key(&doc)
+                || crate::symbols::grammars::for_language(&live.language).is_none()
+            {
+                continue;
+            }
+            let facts = match cache.get(&live.hash) {
+                Some(facts) => Some(facts),
+                None => view.snapshot.symbols(&live.hash)?.map(|symbols| {
+                    let facts = Arc::new(FileFacts::of(symbols, &live.language));
+                    cache.insert(live.hash, Arc::clone(&facts));
+                    facts
+                }),
+            };
+            match facts {
+                Some(facts) => {
+                    self.pending.remove(&doc);
+                    self.files.insert(
+                        doc,
+                        FileHealth {
+                            path: Arc::clone(&live.path),
+                            hash: live.hash,
+                            language: Arc::clone(&live.language),
+                            facts,
+                        },
+                    );
+                }
+                None => {
+                    self.pending.insert(doc, live.hash);
+                }
+            }
+        }
+        self.generation = Some(view.index.generation);
+        Ok(())
+    }
+
+    /// The file with document id `doc`.
+    pub fn file(&self, doc: u32) -> Option<&FileHealth> {
+        self.files.get(&doc)
+    }
+
+    /// Every file with its document id.
+    pub fn files(&self) -> impl Iterator<Item = (u32, &FileHealth)> {
+        self.files.iter().map(|(doc, file)| (*doc, file))
+    }
+
+    /// Fingerprints held, in all.
+    pub fn fingerprint_count(&self) -> usize {
+        self.files
+            .values()
+            .map(|file| file.facts.prints.prints.len())
+            .sum()
+    }
+
+    /// Code files not parsed yet.
+    pub fn pending(&self) -> usize {
+        self.pending.len()
+    }
+
+    /// The clone classes among the files `take` accepts, reused when `key` was the last
+    /// question asked.
+    pub fn classes(
+        &mut self,
+        key: DetectionKey,
+        take: impl Fn(u32, &FileHealth) -> bool,
+    ) -> Arc<Vec<CloneClass>> {
+        if let Some((last, classes)) = &self.last
+            && *last == key
+        {
+            return Arc::clone(classes);
+        }
+        let mut inputs: Vec<FileIn> = self
+            .files
+            .iter()
+            .filter(|(doc, file)| take(**doc, file))
+            .map(|(doc, file)| FileIn {
+                doc: *doc,
+                prints: Arc::clone(&file.facts.prints),
+            })
+            .collect();
+        inputs.sort_unstable_by_key(|input| input.doc);
+        let classes = Arc::new(detect::classes(detect::pairs(
+            &inputs,
+            key.min_lines,
+            key.min_similarity,
+        )));
+        self.last = Some((key, Arc::clone(&classes)));
+        classes
+    }
+}

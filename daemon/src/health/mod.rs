@@ -1,0 +1,166 @@
+//! Code health from the index: per-file facts taken from each parsed file's stored structure
+//! (clone fingerprints, function metrics, TODO markers), one root's facts in memory
+//! ([`index`]), clone detection over them ([`fingerprint`], [`detect`], [`refine`],
+//! [`clones`]), the improvements report ([`improvements`]) and the TODO listing
+//! ([`todos`]).
+
+pub mod clones;
+pub mod detect;
+pub mod fingerprint;
+pub mod improvements;
+pub mod index;
+pub mod refine;
+pub mod todos;
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use crate::store::{ContentHash, RootId};
+use crate::symbols::todos::Todo;
+use crate::symbols::{FileSymbols, SymbolKind};
+use fingerprint::Fingerprints;
+use index::RootHealth;
+
+/// Files whose facts are cached, at most (they are shared by roots).
+const CACHED_FILES: usize = 200_000;
+
+/// One function's measures.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FunctionFacts {
+    /// Qualified name (`Class.method`).
+    pub name: String,
+    /// Function or method.
+    pub kind: SymbolKind,
+    /// First line.
+    pub start_line: u32,
+    /// Last line.
+    pub end_line: u32,
+    /// Cyclomatic complexity.
+    pub complexity: u32,
+    /// Deepest control-flow nesting.
+    pub nesting: u32,
+    /// Parameters.
+    pub parameters: u32,
+    /// Whether it has a doc comment or docstring.
+    pub documented: bool,
+    /// Whether it is part of its module's public surface (by the language's convention).
+    pub public: bool,
+}
+
+impl FunctionFacts {
+    /// Lines it spans.
+    pub fn lines(&self) -> u32 {
+        self.end_line.saturating_sub(self.start_line) + 1
+    }
+}
+
+/// What the health tools know of one content.
+#[derive(Debug, Default)]
+pub struct FileFacts {
+    /// Clone fingerprints.
+    pub prints: Arc<Fingerprints>,
+    /// Functions and methods, in source order.
+    pub functions: Vec<FunctionFacts>,
+    /// TODO/FIXME/HACK/XXX markers.
+    pub todos: Vec<Todo>,
+    /// Modules it imports, as written.
+    pub imports: Vec<String>,
+}
+
+impl FileFacts {
+    /// The facts of a file's stored structure.
+    pub fn of(symbols: FileSymbols, language: &str) -> FileFacts {
+        let functions = symbols
+            .symbols
+            .iter()
+            .enumerate()
+            .filter(|(_, symbol)| symbol.kind.is_callable())
+            .map(|(index, symbol)| {
+                let mut path = symbols.container_path(index);
+                path.push(&symbol.name);
+                FunctionFacts {
+                    name: path.join("."),
+                    kind: symbol.kind,
+                    start_line: symbol.start_line,
+                    end_line: symbol.end_line,
+                    complexity: symbol.cyclomatic(),
+                    nesting: symbol.nesting,
+                    parameters: symbol.parameters,
+                    documented: symbol.documented,
+                    public: is_public(language, &symbol.name, &symbol.signature),
+                }
+            })
+            .collect();
+        FileFacts {
+            prints: Arc::new(symbols.fingerprints),
+            functions,
+            todos: symbols.todos,
+            imports: symbols
+                .imports
+                .into_iter()
+                .map(|import| import.module)
+                .collect(),
+        }
+    }
+}
+
+/// Whether a function is public by its language's convention: `pub` in Rust, a capital
+/// initial in Go, a `public` modifier in Java, C# and PHP, no `static` in C and C++, and no
+/// leading underscore elsewhere.
+pub fn is_public(language: &str, name: &str, signature: &str) -> bool {
+    let words = || signature.split(|c: char| !c.is_alphanumeric() && c != '_');
+    match language {
+        "Rust" => signature.starts_with("pub"),
+        "Go" => name.chars().next().is_some_and(char::is_uppercase),
+        "Java" | "C#" | "PHP" => words().any(|word| word == "public"),
+        "C" | "C++" => !words().any(|word| word == "static"),
+        _ => !name.starts_with('_'),
+    }
+}
+
+/// Daemon-wide code-health state: every root's facts.
+pub struct Health {
+    roots: Mutex<HashMap<RootId, Arc<Mutex<RootHealth>>>>,
+    cache: quick_cache::sync::Cache<ContentHash, Arc<FileFacts>>,
+}
+
+impl Default for Health {
+    fn default() -> Health {
+        Health {
+            roots: Mutex::new(HashMap::new()),
+            cache: quick_cache::sync::Cache::new(CACHED_FILES),
+        }
+    }
+}
+
+impl Health {
+    /// The health state of `root`.
+    pub fn root(&self, root: RootId) -> Arc<Mutex<RootHealth>> {
+        Arc::clone(self.roots.lock().entry(root).or_default())
+    }
+
+    /// Facts shared across roots, by content.
+    pub fn cache(&self) -> &quick_cache::sync::Cache<ContentHash, Arc<FileFacts>> {
+        &self.cache
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn public_by_each_languages_convention() {
+        assert!(is_public("Rust", "f", "pub fn f()"));
+        assert!(!is_public("Rust", "f", "fn f()"));
+        assert!(is_public("Go", "Serve", "func Serve()"));
+        assert!(!is_public("Go", "serve", "func serve()"));
+        assert!(is_public("Java", "m", "public int m()"));
+        assert!(!is_public("Java", "m", "private int m()"));
+        assert!(!is_public("C", "f", "static int f(void)"));
+        assert!(is_public("Python", "run", "def run(self):"));
+        assert!(!is_public("Python", "_run", "def _run(self):"));
+    }
+}

@@ -1,0 +1,209 @@
+//! `find_duplicate_code(codebase_path, min_similarity=0.8, min_lines=10)`: copied code in a
+//! codebase as clone classes (one class per piece of code, with every place it was copied
+//! to), largest first, each with its kind (`exact`, `renamed`, `near`), similarity, line
+//! count, exact ranges and a snippet. Built from the fingerprints stored with every parsed
+//! file, so it answers from the index and follows edits.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Deserializer, Serialize};
+
+use super::page::Extent;
+use super::{Answer, Ctx, Limits, PageArgs, QueryError, QueryResult};
+use crate::health::fingerprint::GUARANTEED_TOKENS;
+use crate::health::clones::{self, Options, ReportedClass};
+use crate::search::FileFilter;
+
+/// `min_lines` when not given (the original's default).
+pub const DEFAULT_MIN_LINES: i64 = 10;
+/// `min_similarity` when not given (the original's default).
+pub const DEFAULT_MIN_SIMILARITY: f64 = 0.8;
+/// The longest `min_lines` taken; larger values are clamped.
+pub const MAX_MIN_LINES: i64 = 10_000;
+
+/// Parameters of `find_duplicate_code` (the original CodeSage's names, plus filters).
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct Params {
+    /// Indexed codebase (or a directory inside one: only clones with a copy there). Defaults
+    /// to the client's workspace root.
+    #[serde(default)]
+    pub codebase_path: Option<String>,
+    /// Least similarity of the copies, 0 to 1 (default 0.8); 1 keeps exact and renamed
+    /// copies only.
+    #[serde(default, deserialize_with = "lenient_number")]
+    pub min_similarity: Option<f64>,
+    /// Shortest clone, in lines (default 10).
+    #[serde(default, deserialize_with = "super::page::lenient_integer")]
+    pub min_lines: Option<i64>,
+    /// Only files with these extensions (e.g. ["py", ".rs"]) or language names take part.
+    #[serde(default)]
+    pub file_types: Option<Vec<String>>,
+    /// Files whose path relative to the root matches one of these globs take no part.
+    #[serde(default)]
+    pub exclude_patterns: Option<Vec<String>>,
+    /// Only clones with a copy in this file or directory.
+    #[serde(default)]
+    pub path: Option<String>,
+    /// Compare generated, minified and vendored files too (left out by default).
+    #[serde(default)]
+    pub include_generated: Option<bool>,
+    /// Paging: `max_results` counts clone classes.
+    #[serde(flatten)]
+    pub page: PageArgs,
+}
+
+/// Accepts a number or a string holding one.
+fn lenient_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Number {
+        Value(f64),
+        Text(String),
+    }
+    match Option::<Number>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Number::Value(value)) => Ok(Some(value)),
+        Some(Number::Text(text)) => text
+            .trim()
+            .parse::<f64>()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("expected a number, got {text:?}"))),
+    }
+}
+
+/// The clone classes found.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct Output {
+    /// The codebase searched.
+    pub root: String,
+    /// The shortest clone counted, in lines.
+    pub min_lines: u32,
+    /// The least similarity counted.
+    pub min_similarity: f32,
+    /// Clone classes, largest (lines × copies) first.
+    pub clone_classes: Vec<ReportedClass>,
+    /// Classes found in all.
+    pub total_classes: usize,
+    /// Files compared.
+    pub files_compared: usize,
+    /// Generated, minified or vendored files left out.
+    pub skipped_files: usize,
+    /// Clones shorter than this many tokens are not detected.
+    pub min_tokens: usize,
+}
+
+/// Classes per answer.
+pub fn limits(_config: &codesage_shared::config::Config) -> Limits {
+    Limits {
+        unit: "clone classes",
+        default: 20,
+        max: 500,
+    }
+}
+
+/// Runs the query.
+pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
+    let pager = ctx.pager(&params.page, limits(ctx.engine.config()))?;
+    let mut notes = Vec::new();
+    let min_similarity = params.min_similarity.unwrap_or(DEFAULT_MIN_SIMILARITY);
+    if !(0.0..=1.0).contains(&min_similarity) {
+        return Err(QueryError::Failed(format!(
+            "{} must be between 0 and 1 (it is {min_similarity}); 1 keeps exact and renamed \
+             copies only, 0.8 is the default",
+            ctx.words().param("min_similarity")
+        )));
+    }
+    let min_lines = params.min_lines.unwrap_or(DEFAULT_MIN_LINES);
+    if min_lines < 1 {
+        return Err(QueryError::Failed(format!(
+            "{} must be at least 1 (it is {min_lines}); it is the shortest clone counted, in \
+             lines (default {DEFAULT_MIN_LINES})",
+            ctx.words().param("min_lines")
+        )));
+    }
+    if min_lines > MAX_MIN_LINES {
+        notes.push(format!(
+            "{} {min_lines} is over the maximum; {MAX_MIN_LINES} was used",
+            ctx.words().param("min_lines")
+        ));
+    }
+    let min_lines = min_lines.min(MAX_MIN_LINES) as u32;
+    let scope = ctx.root_scope(params.codebase_path.as_deref())?;
+    let touching = match params.path.as_deref().filter(|path| !path.trim().is_empty()) {
+        Some(path) => {
+            let (root, relative) = ctx.file_scope(params.codebase_path.as_deref(), path)?;
+            if root.id != scope.root.id {
+                return Err(QueryError::Failed(format!(
+                    "{path} is not in {}; give a {} inside it",
+                    scope.display(),
+                    ctx.words().param("path")
+                )));
+            }
+            Some(relative)
+        }
+        None => (!scope.prefix.is_empty()).then(|| scope.prefix.clone()),
+    };
+    let file_types = params.file_types.unwrap_or_default();
+    let exclude_patterns = params.exclude_patterns.unwrap_or_default();
+    let filter = FileFilter::new("", &file_types, &exclude_patterns).map_err(|err| ctx.fail(err))?;
+    let filter_key = format!("{file_types:?}|{exclude_patterns:?}");
+    let skip_generated = !params
+        .include_generated
+        .unwrap_or(!ctx.engine.config().health.skip_generated);
+    let engine = std::sync::Arc::clone(&ctx.engine);
+    let (offset, needed) = (pager.offset(), pager.needed());
+    let on = ctx
+        .on_root(&scope, "files", move |scope| {
+            let found = clones::find(
+                scope,
+                engine.health(),
+                &Options {
+                    min_lines,
+                    min_similarity: min_similarity as f32,
+                    filter: &filter,
+                    filter_key: &filter_key,
+                    skip_generated,
+                    touching: touching.as_deref(),
+                },
+            )?;
+            let shown = found.present(scope, offset..needed)?;
+            Ok((found, shown))
+        })
+        .await?;
+    let (found, shown) = on.value;
+    notes.extend(on.notes);
+    if found.skipped_generated > 0 {
+        notes.push(format!(
+            "{} generated, minified or vendored files were left out (e.g. {}); set {} to \
+             compare them too",
+            found.skipped_generated,
+            found.skipped_examples.join(", "),
+            ctx.words().param("include_generated")
+        ));
+    }
+    if found.pending > 0 {
+        notes.push(format!(
+            "{} code files are not parsed yet and are not compared",
+            found.pending
+        ));
+    }
+    if found.classes.is_empty() {
+        notes.push(format!(
+            "no clone of {min_lines} lines or more found among {} files (copies shorter than \
+             {GUARANTEED_TOKENS} tokens are not detected)",
+            found.files_compared
+        ));
+    }
+    let total = found.classes.len();
+    let base = Answer::new(()).with_notes(notes).at_generation(on.generation);
+    let root = scope.display();
+    pager.answer_from(base, offset, shown, Extent::Counted(total), |page| Output {
+        root: root.clone(),
+        min_lines,
+        min_similarity: min_similarity as f32,
+        clone_classes: page,
+        total_classes: total,
+        files_compared: found.files_compared,
+        skipped_files: found.skipped_generated,
+        min_tokens: GUARANTEED_TOKENS,
+    })
+}
