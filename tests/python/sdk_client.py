@@ -56,6 +56,9 @@ async def main(codesage_bin, root, pattern):
                 ("list_undocumented_functions", {"codebase_path": root}),
                 ("analyze_function_dependencies", {"file_path": os.path.join(root, "app/service.py")}),
                 ("get_dependencies_overview", {"codebase_path": root}),
+                ("find_duplicate_code", {"codebase_path": root, "min_lines": 3}),
+                ("analyze_codebase_improvements", {"codebase_path": root}),
+                ("list_todo_fixme", {"codebase_path": root}),
                 ("get_configuration", {}),
                 ("get_performance_metrics", {"max_tokens": 400}),
             ]

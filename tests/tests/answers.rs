@@ -46,7 +46,7 @@ fn project(root: &Path) {
             root,
             &format!("src/lib_{i}.rs"),
             &format!(
-                "use std::collections::HashMap;\n\n/// Adds.\npub fn add_{i}(a: u32) -> u32 {{\n    helper(a)\n}}\n\npub fn helper(a: u32) -> u32 {{\n    a + {i}\n}}\n"
+                "use std::collections::HashMap;\n\n/// Adds.\npub fn add_{i}(a: u32) -> u32 {{\n    helper(a)\n}}\n\npub fn helper(a: u32) -> u32 {{\n    // TODO: check for overflow {i}\n    a + {i} // FIXME: wraps\n}}\n"
             ),
         );
     }
@@ -207,6 +207,36 @@ fn cases(root: &Path) -> Vec<Case> {
                 array(&answer["undocumented_functions"])
                     .iter()
                     .map(|function| function["symbol_id"].clone())
+                    .collect()
+            },
+        },
+        Case {
+            tool: "find_duplicate_code",
+            arguments: json!({"codebase_path": root_text, "min_lines": 3}),
+            items: |answer| {
+                array(&answer["clone_classes"])
+                    .iter()
+                    .map(|class| class["occurrences"].clone())
+                    .collect()
+            },
+        },
+        Case {
+            tool: "analyze_codebase_improvements",
+            arguments: json!({"codebase_path": root_text}),
+            items: |answer| {
+                array(&answer["findings"])
+                    .iter()
+                    .map(|finding| json!([finding["category"], finding["location"]]))
+                    .collect()
+            },
+        },
+        Case {
+            tool: "list_todo_fixme",
+            arguments: json!({"codebase_path": root_text}),
+            items: |answer| {
+                array(&answer["markers"])
+                    .iter()
+                    .map(|marker| json!([marker["file_path"], marker["line"]]))
                     .collect()
             },
         },

@@ -20,6 +20,9 @@ use crate::structure::{Scope, StructureError};
 const SNIPPET_LINES: usize = 8;
 /// Characters of a snippet line at most.
 const SNIPPET_LINE_CHARS: usize = 160;
+/// How many lines a copy found by its k-grams may fall short of its exact extent.
+const SLACK_LINES: u32 = 3;
+
 /// Tokens per line above which a file counts as minified.
 const MINIFIED_TOKENS_PER_LINE: u32 = 150;
 
@@ -180,9 +183,26 @@ pub fn find(
     };
     let fingerprints = root.fingerprint_count();
     let pending = root.pending();
-    let all = root.classes(key, |doc, _: &FileHealth| {
-        taken.get(&doc).copied().unwrap_or(false)
-    });
+    // Detection knows a copy by its matched k-grams, which may stop a line or two short of
+    // it: it runs with a lower bar, and the classes near the bar are measured exactly.
+    let min_lines = options.min_lines;
+    let all = root.classes(
+        key,
+        min_lines.saturating_sub(SLACK_LINES).max(1),
+        |doc, _: &FileHealth| taken.get(&doc).copied().unwrap_or(false),
+        |classes| {
+            let mut refiner = Refiner::new(scope, &paths);
+            classes
+                .into_iter()
+                .filter(|class| {
+                    class.lines() >= min_lines
+                        || refiner
+                            .report(class)
+                            .is_ok_and(|reported| reported.lines >= min_lines)
+                })
+                .collect()
+        },
+    );
     drop(root);
     let touches = |class: &CloneClass| match options.touching {
         None => true,
@@ -213,11 +233,6 @@ pub fn find(
 }
 
 impl Found {
-    /// The path of document `doc`.
-    pub fn path_of(&self, doc: u32) -> &str {
-        self.paths.get(&doc).map_or("", |(path, _)| path)
-    }
-
     /// The classes `range` selects, with exact ranges, kinds and snippets (their files are
     /// read from the store and tokenised again).
     pub fn present(
@@ -225,78 +240,174 @@ impl Found {
         scope: &Scope<'_>,
         range: std::ops::Range<usize>,
     ) -> Result<Vec<ReportedClass>, StructureError> {
-        let mut streams: HashMap<u32, Option<Arc<Vec<Token>>>> = HashMap::new();
-        let mut contents: HashMap<u32, Option<Arc<[u8]>>> = HashMap::new();
-        let mut out = Vec::new();
+        let mut refiner = Refiner::new(scope, &self.paths);
         let end = range.end.min(self.classes.len());
         let start = range.start.min(end);
+        let mut out = Vec::new();
         for class in &self.classes[start..end] {
             if scope.work.should_stop() {
                 break;
             }
-            for region in &class.regions {
-                if contents.contains_key(&region.doc) {
-                    continue;
-                }
-                let content = match scope.view.index.docs.get(region.doc) {
-                    Some(live) => scope.view.content(&live.hash)?,
-                    None => None,
+            out.push(refiner.report(class)?);
+        }
+        Ok(out)
+    }
+}
+
+/// Reports classes with exact ranges, re-reading and re-tokenising each file once.
+struct Refiner<'a, 'scope> {
+    scope: &'a Scope<'scope>,
+    paths: &'a HashMap<u32, (Arc<str>, Arc<str>)>,
+    streams: HashMap<u32, Option<Arc<Vec<Token>>>>,
+    contents: HashMap<u32, Option<Arc<[u8]>>>,
+}
+
+impl<'a, 'scope> Refiner<'a, 'scope> {
+    fn new(scope: &'a Scope<'scope>, paths: &'a HashMap<u32, (Arc<str>, Arc<str>)>) -> Self {
+        Refiner {
+            scope,
+            paths,
+            streams: HashMap::new(),
+            contents: HashMap::new(),
+        }
+    }
+
+    fn load(&mut self, doc: u32) -> Result<(), StructureError> {
+        if self.contents.contains_key(&doc) {
+            return Ok(());
+        }
+        let content = match self.scope.view.index.docs.get(doc) {
+            Some(live) => self.scope.view.content(&live.hash)?,
+            None => None,
+        };
+        let tokens = content.as_ref().and_then(|content| {
+            let (_, language) = self.paths.get(&doc)?;
+            fingerprint::file_tokens(language, content).map(Arc::new)
+        });
+        self.streams.insert(doc, tokens);
+        self.contents.insert(doc, content);
+        Ok(())
+    }
+
+    /// `class` as an answer shows it.
+    fn report(&mut self, class: &CloneClass) -> Result<ReportedClass, StructureError> {
+        for region in &class.regions {
+            self.load(region.doc)?;
+        }
+        let streams = &self.streams;
+        let refined = refine::refine(class, &mut |doc| streams.get(&doc).cloned().flatten());
+        let mut located: Vec<(Occurrence, u32)> = class
+            .regions
+            .iter()
+            .zip(&refined.ranges)
+            .map(|(region, range)| {
+                let definitions = self
+                    .scope
+                    .view
+                    .index
+                    .docs
+                    .get(region.doc)
+                    .and_then(|live| live.definitions.clone());
+                let trimmed = within_definitions(
+                    (range.start_line, range.end_line),
+                    definitions.as_deref().unwrap_or(&[]),
+                );
+                let (start_line, end_line) = match self.contents.get(&region.doc) {
+                    Some(Some(content)) => without_blank_ends(trimmed, content),
+                    _ => trimmed,
                 };
-                let tokens = content.as_ref().and_then(|content| {
-                    let (_, language) = self.paths.get(&region.doc)?;
-                    fingerprint::file_tokens(language, content).map(Arc::new)
-                });
-                streams.insert(region.doc, tokens);
-                contents.insert(region.doc, content);
-            }
-            let refined = refine::refine(class, &mut |doc| streams.get(&doc).cloned().flatten());
-            let locations: Vec<Occurrence> = class
-                .regions
-                .iter()
-                .zip(&refined.ranges)
-                .map(|(region, range)| Occurrence {
+                let occurrence = Occurrence {
                     file_path: self
                         .paths
                         .get(&region.doc)
                         .map(|(path, _)| path.to_string())
                         .unwrap_or_default(),
-                    start_line: range.start_line,
-                    end_line: range.end_line,
-                })
-                .collect();
-            let lines = locations
+                    start_line,
+                    end_line,
+                };
+                (occurrence, region.doc)
+            })
+            .collect();
+        located.sort_by(|a, b| {
+            (&a.0.file_path, a.0.start_line).cmp(&(&b.0.file_path, b.0.start_line))
+        });
+        let first_doc = located.first().map(|(_, doc)| *doc);
+        let locations: Vec<Occurrence> = located.into_iter().map(|(at, _)| at).collect();
+        let lines = locations
+            .iter()
+            .map(|at| at.end_line.saturating_sub(at.start_line) + 1)
+            .min()
+            .unwrap_or(0);
+        let snippet = first_doc
+            .zip(locations.first())
+            .and_then(|(doc, at)| {
+                let content = self.contents.get(&doc)?.as_ref()?;
+                Some(crate::snippet::lines(
+                    content,
+                    at.start_line,
+                    at.end_line,
+                    SNIPPET_LINES,
+                    SNIPPET_LINE_CHARS,
+                ))
+            })
+            .unwrap_or_default();
+        Ok(ReportedClass {
+            kind: refined.kind.as_str().to_string(),
+            similarity: (class.similarity * 1000.0).round() / 1000.0,
+            lines,
+            copies: locations.len(),
+            occurrences: locations
                 .iter()
-                .map(|at| at.end_line.saturating_sub(at.start_line) + 1)
-                .min()
-                .unwrap_or(0);
-            let snippet = class
-                .regions
-                .first()
-                .zip(locations.first())
-                .and_then(|(region, at)| {
-                    let content = contents.get(&region.doc)?.as_ref()?;
-                    Some(crate::snippet::lines(
-                        content,
-                        at.start_line,
-                        at.end_line,
-                        SNIPPET_LINES,
-                        SNIPPET_LINE_CHARS,
-                    ))
-                })
-                .unwrap_or_default();
-            out.push(ReportedClass {
-                kind: refined.kind.as_str().to_string(),
-                similarity: (class.similarity * 1000.0).round() / 1000.0,
-                lines,
-                copies: locations.len(),
-                occurrences: locations
-                    .iter()
-                    .map(|at| format!("{}:{}-{}", at.file_path, at.start_line, at.end_line))
-                    .collect(),
-                locations,
-                snippet,
-            });
-        }
-        Ok(out)
+                .map(|at| format!("{}:{}-{}", at.file_path, at.start_line, at.end_line))
+                .collect(),
+            locations,
+            snippet,
+        })
     }
+}
+
+/// A copy's range trimmed so it does not take a definition in half: a definition that starts
+/// inside the range and ends after it is cut off the end, one that starts before it and ends
+/// inside is cut off the start (a maximal token match often runs on into the next function's
+/// `def name(args):` line, which belongs to that function, not to the copy).
+fn within_definitions(
+    (mut start, mut end): (u32, u32),
+    definitions: &[crate::symbols::Definition],
+) -> (u32, u32) {
+    for definition in definitions {
+        if definition.start_line > start
+            && definition.start_line <= end
+            && definition.end_line > end
+            && definition.start_line > start + 1
+        {
+            end = definition.start_line - 1;
+        }
+        if definition.end_line >= start
+            && definition.end_line < end
+            && definition.start_line < start
+            && definition.end_line + 1 < end
+        {
+            start = definition.end_line + 1;
+        }
+    }
+    (start, end.max(start))
+}
+
+/// A range without the blank lines at its ends (trimming at a definition can leave the
+/// blank lines before it).
+fn without_blank_ends((mut start, mut end): (u32, u32), content: &[u8]) -> (u32, u32) {
+    let text = String::from_utf8_lossy(content);
+    let lines: Vec<&str> = text.lines().collect();
+    let blank = |line: u32| {
+        lines
+            .get(line.saturating_sub(1) as usize)
+            .is_none_or(|text| text.trim().is_empty())
+    };
+    while end > start && blank(end) {
+        end -= 1;
+    }
+    while start < end && blank(start) {
+        start += 1;
+    }
+    (start, end)
 }

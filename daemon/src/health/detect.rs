@@ -256,18 +256,6 @@ fn chain(files: &[FileIn], (file_a, file_b): (u32, u32), found: &[Match]) -> Vec
             if a.overlaps(&b) {
                 return None; // a repetition inside one stretch, not two copies
             }
-            // Tokens covered by matched k-grams, against the longer copy.
-            let covered = |side: fn(&(u32, u32, bool, u32)) -> u32| -> u32 {
-                let mut total = 0;
-                let mut reach = 0;
-                for point in &chain {
-                    let start = side(point).max(reach);
-                    let end = side(point) + KGRAM as u32;
-                    total += end.saturating_sub(start);
-                    reach = reach.max(end);
-                }
-                total
-            };
             let span_a = a.end - a.start + 1;
             let span_b = b.end - b.start + 1;
             let steady = chain.windows(2).all(|pair| {
@@ -281,9 +269,22 @@ fn chain(files: &[FileIn], (file_a, file_b): (u32, u32), found: &[Match]) -> Vec
             } else {
                 CloneKind::Renamed
             };
+            // Between two matched k-grams whose gap winnowing alone cannot explain, the
+            // tokens past a k-gram and a window are taken as changed (give or take half a
+            // window).
+            let unmatched = |side: fn(&(u32, u32, bool, u32)) -> u32| -> u32 {
+                chain
+                    .windows(2)
+                    .map(|pair| {
+                        let gap = side(&pair[1]) - side(&pair[0]);
+                        gap.saturating_sub((KGRAM + WINDOW / 2) as u32)
+                    })
+                    .sum()
+            };
             let similarity = if kind == CloneKind::Near {
-                let matched = covered(|p| p.0).min(covered(|p| p.1));
-                (matched as f32 / span_a.max(span_b) as f32).min(1.0)
+                let kept_a = span_a.saturating_sub(unmatched(|p| p.0)) as f32 / span_a as f32;
+                let kept_b = span_b.saturating_sub(unmatched(|p| p.1)) as f32 / span_b as f32;
+                kept_a.min(kept_b).clamp(0.0, 1.0)
             } else {
                 1.0
             };

@@ -15,6 +15,12 @@ use crate::search::FileFilter;
 use crate::structure::{Scope, StructureError};
 use crate::symbols::deps::{self, Manifests};
 
+/// Markers a file must hold before its density is judged.
+const MIN_TODOS_FOR_DENSITY: usize = 3;
+
+/// Clone classes the report lists at most (the largest).
+const CLONE_CLASSES: usize = 50;
+
 /// Names listed in one undocumented-functions finding at most.
 const NAMES_LISTED: usize = 8;
 
@@ -205,7 +211,8 @@ pub fn analyze(
             let lines = records
                 .get(&*file.path)
                 .map_or(0, |record| record.lines.total);
-            if !facts.todos.is_empty() && lines > 0 {
+            // A density needs a few markers to mean something.
+            if facts.todos.len() >= MIN_TODOS_FOR_DENSITY && lines > 0 {
                 let density = facts.todos.len() as f64 * 1000.0 / f64::from(lines);
                 if density > f64::from(config.max_todo_density) {
                     push(
@@ -261,23 +268,14 @@ pub fn analyze(
             touching: (!scope.prefix.is_empty()).then_some(scope.prefix),
         },
     )?;
-    for class in found.classes.iter().take(50) {
-        let lines = class.lines();
-        let copies = class.regions.len();
-        let first = class.regions[0];
-        let location = format!(
-            "{}:{}-{}",
-            found.path_of(first.doc),
-            first.start_line,
-            first.end_line
-        );
+    for class in found.present(scope, 0..CLONE_CLASSES)? {
+        let lines = class.lines;
+        let copies = class.copies;
+        let location = class.occurrences.first().cloned().unwrap_or_default();
         push(
             "duplication",
             location,
-            Some(format!(
-                "{copies} copies of {lines} lines ({})",
-                class.kind.as_str()
-            )),
+            Some(format!("{copies} copies of {lines} lines ({})", class.kind)),
             (u64::from(lines) * copies as u64) as f64,
             f64::from(config.min_clone_lines * 2),
             1.0,

@@ -123,12 +123,15 @@ impl RootHealth {
         self.pending.len()
     }
 
-    /// The clone classes among the files `take` accepts, reused when `key` was the last
-    /// question asked.
+    /// The clone classes among the files `take` accepts, detected with `detect_lines` as
+    /// the minimum and then `settle`d (the classes near the bar measured exactly), reused
+    /// when `key` was the last question asked.
     pub fn classes(
         &mut self,
         key: DetectionKey,
+        detect_lines: u32,
         take: impl Fn(u32, &FileHealth) -> bool,
+        settle: impl FnOnce(Vec<CloneClass>) -> Vec<CloneClass>,
     ) -> Arc<Vec<CloneClass>> {
         if let Some((last, classes)) = &self.last
             && *last == key
@@ -145,11 +148,11 @@ impl RootHealth {
             })
             .collect();
         inputs.sort_unstable_by_key(|input| input.doc);
-        let classes = Arc::new(detect::classes(detect::pairs(
+        let classes = Arc::new(settle(detect::classes(detect::pairs(
             &inputs,
-            key.min_lines,
+            detect_lines,
             key.min_similarity,
-        )));
+        ))));
         self.last = Some((key, Arc::clone(&classes)));
         classes
     }

@@ -59,6 +59,21 @@ pub fn refine(
             ea += 1;
             eb += 1;
         }
+        // Whole lines only: a run that starts or ends inside a line (one literal before a
+        // function, the `def name(args):` after it) is cut back to the lines it fills.
+        let starts_line =
+            |tokens: &[Token], at: usize| at == 0 || tokens[at - 1].line != tokens[at].line;
+        let ends_line = |tokens: &[Token], at: usize| {
+            at + 1 >= tokens.len() || tokens[at + 1].line != tokens[at].line
+        };
+        while sa < ea && !(starts_line(&ta, sa) && starts_line(&tb, sb)) {
+            sa += 1;
+            sb += 1;
+        }
+        while ea > sa && !(ends_line(&ta, ea) && ends_line(&tb, eb)) {
+            ea -= 1;
+            eb -= 1;
+        }
         let (Some(start_a), Some(end_a), Some(start_b), Some(end_b)) =
             (ta.get(sa), ta.get(ea), tb.get(sb), tb.get(eb))
         else {
