@@ -27,8 +27,8 @@ pub struct Output {
     pub socket: String,
     /// The store file.
     pub store_path: String,
-    /// Configuration sections (`profile`, `index`, `search`, `server`, `watch`, `log`,
-    /// `secrets`), API keys masked.
+    /// Configuration sections (`profile`, `index`, `search`, `server`, `watch`, `semantic`,
+    /// `health`, `log`, `secrets`), API keys masked.
     #[serde(flatten)]
     pub sections: BTreeMap<String, Value>,
 }
