@@ -248,14 +248,17 @@ async fn setup(env: &TestEnv) -> (McpClient, Project) {
     (client, project)
 }
 
+/// One copy of a clone: (path, start line, end line).
+type Place = (String, u32, u32);
+
 /// (path, start, end) of every copy of every class, with the class's kind.
-fn classes(answer: &Value) -> Vec<(String, Vec<(String, u32, u32)>)> {
+fn classes(answer: &Value) -> Vec<(String, Vec<Place>)> {
     answer["clone_classes"]
         .as_array()
         .expect("clone_classes")
         .iter()
         .map(|class| {
-            let mut places: Vec<(String, u32, u32)> = class["locations"]
+            let mut places: Vec<Place> = class["locations"]
                 .as_array()
                 .expect("locations")
                 .iter()

@@ -99,8 +99,11 @@ pub struct Options<'a> {
 
 /// The classes of a root, before any is shown.
 pub struct Found {
-    /// Classes, largest first.
+    /// Candidate classes, largest first: those a few lines short of the bar are measured
+    /// exactly before they are counted.
     pub classes: Vec<Arc<CloneClass>>,
+    verdicts: super::index::Verdicts,
+    min_lines: u32,
     /// Files compared.
     pub files_compared: usize,
     /// Files left out as generated, minified or vendored.
@@ -153,7 +156,9 @@ pub fn find(
 ) -> Result<Found, StructureError> {
     let root = health.root(scope.root_id);
     let mut root = root.lock();
+    let started = std::time::Instant::now();
     root.sync(scope.view, health.cache())?;
+    let synced = started.elapsed();
     let mut skipped_generated = 0;
     let mut skipped_examples = Vec::new();
     let mut taken: HashMap<u32, bool> = HashMap::new();
@@ -184,24 +189,18 @@ pub fn find(
     let fingerprints = root.fingerprint_count();
     let pending = root.pending();
     // Detection knows a copy by its matched k-grams, which may stop a line or two short of
-    // it: it runs with a lower bar, and the classes near the bar are measured exactly.
-    let min_lines = options.min_lines;
-    let all = root.classes(
+    // it: it runs with a lower bar, and the classes near the bar are measured exactly when a
+    // page needs them.
+    let (all, verdicts) = root.classes(
         key,
-        min_lines.saturating_sub(SLACK_LINES).max(1),
+        options.min_lines.saturating_sub(SLACK_LINES).max(1),
         |doc, _: &FileHealth| taken.get(&doc).copied().unwrap_or(false),
-        |classes| {
-            let mut refiner = Refiner::new(scope, &paths);
-            classes
-                .into_iter()
-                .filter(|class| {
-                    class.lines() >= min_lines
-                        || refiner
-                            .report(class)
-                            .is_ok_and(|reported| reported.lines >= min_lines)
-                })
-                .collect()
-        },
+    );
+    tracing::debug!(
+        sync_ms = synced.as_millis() as u64,
+        detect_ms = (started.elapsed() - synced).as_millis() as u64,
+        candidates = all.len(),
+        "clone detection"
     );
     drop(root);
     let touches = |class: &CloneClass| match options.touching {
@@ -223,6 +222,8 @@ pub fn find(
         .collect();
     Ok(Found {
         classes,
+        verdicts,
+        min_lines: options.min_lines,
         files_compared,
         skipped_generated,
         skipped_examples,
@@ -232,25 +233,75 @@ pub fn find(
     })
 }
 
+/// One page of classes.
+pub struct Page {
+    /// The classes shown.
+    pub shown: Vec<ReportedClass>,
+    /// Classes meeting the bar: exact when `complete`, else a lower bound.
+    pub total: usize,
+    /// Whether every candidate was judged (so `total` is exact).
+    pub complete: bool,
+}
+
 impl Found {
-    /// The classes `range` selects, with exact ranges, kinds and snippets (their files are
-    /// read from the store and tokenised again).
-    pub fn present(
+    /// Whether candidate `class` surely meets the bar without being measured.
+    fn surely_counts(&self, class: &CloneClass) -> bool {
+        class.lines() >= self.min_lines
+    }
+
+    /// Classes `first..first + count` of those meeting the bar, with exact ranges, kinds and
+    /// snippets (their files are read from the store and tokenised again), measuring the
+    /// candidates near the bar on the way; one more is looked for, to know whether more
+    /// follow.
+    pub fn page(
         &self,
         scope: &Scope<'_>,
-        range: std::ops::Range<usize>,
-    ) -> Result<Vec<ReportedClass>, StructureError> {
+        first: usize,
+        count: usize,
+    ) -> Result<Page, StructureError> {
         let mut refiner = Refiner::new(scope, &self.paths);
-        let end = range.end.min(self.classes.len());
-        let start = range.start.min(end);
-        let mut out = Vec::new();
-        for class in &self.classes[start..end] {
-            if scope.work.should_stop() {
+        let mut shown = Vec::new();
+        let mut accepted = 0;
+        let mut walked = 0;
+        for class in &self.classes {
+            if accepted >= first + count || scope.work.should_stop() {
                 break;
             }
-            out.push(refiner.report(class)?);
+            walked += 1;
+            let wanted = accepted >= first && accepted < first + count;
+            let key = (class.regions[0].doc, class.regions[0].start);
+            let known = self.verdicts.lock().get(&key).cloned();
+            let report = match known {
+                Some(report) => report,
+                None if !wanted && self.surely_counts(class) => {
+                    accepted += 1;
+                    continue;
+                }
+                None => {
+                    let report = refiner.report(class)?;
+                    let report = (report.lines >= self.min_lines).then_some(report);
+                    self.verdicts.lock().insert(key, report.clone());
+                    report
+                }
+            };
+            if let Some(report) = report {
+                if wanted {
+                    shown.push(report);
+                }
+                accepted += 1;
+            }
         }
-        Ok(out)
+        let rest = &self.classes[walked..];
+        let complete = rest.iter().all(|class| self.surely_counts(class));
+        Ok(Page {
+            shown,
+            total: accepted
+                + rest
+                    .iter()
+                    .filter(|class| self.surely_counts(class))
+                    .count(),
+            complete,
+        })
     }
 }
 

@@ -191,11 +191,22 @@ fn chain(files: &[FileIn], (file_a, file_b): (u32, u32), found: &[Match]) -> Vec
     }
     points.sort_unstable();
     points.dedup();
-    // Greedy chaining: each point extends the open chain it fits best.
+    // Greedy chaining: each point extends the open chain it fits best. Points come in order
+    // of their position in `a`, so a chain whose last point is more than a gap behind is
+    // finished and no longer looked at.
     let mut chains: Vec<Vec<(u32, u32, bool, u32)>> = Vec::new();
+    let mut open: Vec<Vec<(u32, u32, bool, u32)>> = Vec::new();
     for point in points {
+        let mut at = 0;
+        while at < open.len() {
+            if open[at][open[at].len() - 1].0 + MAX_GAP < point.0 {
+                chains.push(open.swap_remove(at));
+            } else {
+                at += 1;
+            }
+        }
         let offset = i64::from(point.1) - i64::from(point.0);
-        let best = chains
+        let best = open
             .iter_mut()
             .filter(|chain| {
                 let last = chain[chain.len() - 1];
@@ -212,9 +223,11 @@ fn chain(files: &[FileIn], (file_a, file_b): (u32, u32), found: &[Match]) -> Vec
             });
         match best {
             Some(chain) => chain.push(point),
-            None => chains.push(vec![point]),
+            None => open.push(vec![point]),
         }
     }
+    chains.append(&mut open);
+    chains.sort_unstable_by_key(|chain| (chain[0].0, chain[0].1));
     let tokens_a = files[file_a as usize].prints.tokens;
     let tokens_b = files[file_b as usize].prints.tokens;
     chains
@@ -313,8 +326,9 @@ pub fn pairs(files: &[FileIn], min_lines: u32, min_similarity: f32) -> Vec<Clone
     }
     let mut keys: Vec<(u32, u32)> = by_files.keys().copied().collect();
     keys.sort_unstable();
-    keys.into_iter()
-        .flat_map(|key| chain(files, key, &by_files[&key]))
+    use rayon::prelude::*;
+    keys.par_iter()
+        .flat_map_iter(|key| chain(files, *key, &by_files[key]))
         .filter(|pair| {
             pair.a.lines() >= min_lines
                 && pair.b.lines() >= min_lines

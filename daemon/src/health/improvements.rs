@@ -268,7 +268,7 @@ pub fn analyze(
             touching: (!scope.prefix.is_empty()).then_some(scope.prefix),
         },
     )?;
-    for class in found.present(scope, 0..CLONE_CLASSES)? {
+    for class in found.page(scope, 0, CLONE_CLASSES)?.shown {
         let lines = class.lines;
         let copies = class.copies;
         let location = class.occurrences.first().cloned().unwrap_or_default();

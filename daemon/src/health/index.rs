@@ -43,8 +43,13 @@ pub struct RootHealth {
     /// Code files whose stored structure had no fingerprints yet (parse pending), by hash.
     pending: HashMap<u32, ContentHash>,
     generation: Option<u64>,
-    last: Option<(DetectionKey, Arc<Vec<CloneClass>>)>,
+    last: Option<(DetectionKey, Arc<Vec<CloneClass>>, Verdicts)>,
 }
+
+/// Exact reports of the classes measured so far for the last detection, by class (its first
+/// place: document and token), `None` for those found shorter than the bar.
+pub type Verdicts =
+    Arc<parking_lot::Mutex<HashMap<(u32, u32), Option<super::clones::ReportedClass>>>>;
 
 impl RootHealth {
     /// Brings the facts up to `view`: files gone or changed dropped, new ones loaded
@@ -62,21 +67,36 @@ impl RootHealth {
             .retain(|doc, file| docs.get(*doc).is_some_and(|live| live.hash == file.hash));
         self.pending
             .retain(|doc, hash| docs.get(*doc).is_some_and(|live| live.hash == *hash));
-        for (doc, live) in docs.iter() {
-            // Files still waiting for their parse are looked at again at each new generation
-            // (the parse's commit makes one).
-            if self.files.contains_key(&doc)
-                || crate::symbols::grammars::for_language(&live.language).is_none()
-            {
+        // Files still waiting for their parse are looked at again at each new generation
+        // (the parse's commit makes one).
+        let wanted: Vec<(u32, &crate::trigram::index::Doc)> = docs
+            .iter()
+            .filter(|(doc, live)| {
+                !self.files.contains_key(doc)
+                    && crate::symbols::grammars::has_grammar(&live.language)
+            })
+            .collect();
+        // Decoding stored structures is most of a first sync: in parallel.
+        let loaded: Vec<(u32, Option<Arc<FileFacts>>)> = {
+            use rayon::prelude::*;
+            wanted
+                .par_iter()
+                .map(|(doc, live)| {
+                    if let Some(facts) = cache.get(&live.hash) {
+                        return Ok((*doc, Some(facts)));
+                    }
+                    let facts = view.snapshot.symbols(&live.hash)?.map(|symbols| {
+                        let facts = Arc::new(FileFacts::of(symbols, &live.language));
+                        cache.insert(live.hash, Arc::clone(&facts));
+                        facts
+                    });
+                    Ok((*doc, facts))
+                })
+                .collect::<Result<_, StoreError>>()?
+        };
+        for (doc, facts) in loaded {
+            let Some(live) = docs.get(doc) else {
                 continue;
-            }
-            let facts = match cache.get(&live.hash) {
-                Some(facts) => Some(facts),
-                None => view.snapshot.symbols(&live.hash)?.map(|symbols| {
-                    let facts = Arc::new(FileFacts::of(symbols, &live.language));
-                    cache.insert(live.hash, Arc::clone(&facts));
-                    facts
-                }),
             };
             match facts {
                 Some(facts) => {
@@ -123,20 +143,19 @@ impl RootHealth {
         self.pending.len()
     }
 
-    /// The clone classes among the files `take` accepts, detected with `detect_lines` as
-    /// the minimum and then `settle`d (the classes near the bar measured exactly), reused
-    /// when `key` was the last question asked.
+    /// The candidate clone classes among the files `take` accepts, detected with
+    /// `detect_lines` as the minimum, with the exact reports measured so far; reused when
+    /// `key` was the last question asked.
     pub fn classes(
         &mut self,
         key: DetectionKey,
         detect_lines: u32,
         take: impl Fn(u32, &FileHealth) -> bool,
-        settle: impl FnOnce(Vec<CloneClass>) -> Vec<CloneClass>,
-    ) -> Arc<Vec<CloneClass>> {
-        if let Some((last, classes)) = &self.last
+    ) -> (Arc<Vec<CloneClass>>, Verdicts) {
+        if let Some((last, classes, verdicts)) = &self.last
             && *last == key
         {
-            return Arc::clone(classes);
+            return (Arc::clone(classes), Arc::clone(verdicts));
         }
         let mut inputs: Vec<FileIn> = self
             .files
@@ -148,12 +167,13 @@ impl RootHealth {
             })
             .collect();
         inputs.sort_unstable_by_key(|input| input.doc);
-        let classes = Arc::new(settle(detect::classes(detect::pairs(
+        let classes = Arc::new(detect::classes(detect::pairs(
             &inputs,
             detect_lines,
             key.min_similarity,
-        ))));
-        self.last = Some((key, Arc::clone(&classes)));
-        classes
+        )));
+        let verdicts = Verdicts::default();
+        self.last = Some((key, Arc::clone(&classes), Arc::clone(&verdicts)));
+        (classes, verdicts)
     }
 }

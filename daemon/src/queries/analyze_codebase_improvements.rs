@@ -69,7 +69,7 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
     let mut notes = on.notes;
     if report.pending > 0 {
         notes.push(format!(
-            "{} code files are not parsed yet and are not in this report",
+            "{} code files have no parsed structure (still being parsed, or larger than index.symbols_max_file_size) and are not in this report",
             report.pending
         ));
     }

@@ -81,7 +81,8 @@ pub struct Output {
     pub min_similarity: f32,
     /// Clone classes, largest (lines × copies) first.
     pub clone_classes: Vec<ReportedClass>,
-    /// Classes found in all.
+    /// Classes found in all (at least this many when the notes say some are not measured
+    /// yet).
     pub total_classes: usize,
     /// Files compared.
     pub files_compared: usize,
@@ -165,11 +166,11 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
                     touching: touching.as_deref(),
                 },
             )?;
-            let shown = found.present(scope, offset..needed)?;
-            Ok((found, shown))
+            let page = found.page(scope, offset, needed - offset)?;
+            Ok((found, page))
         })
         .await?;
-    let (found, shown) = on.value;
+    let (found, page) = on.value;
     notes.extend(on.notes);
     if found.skipped_generated > 0 {
         notes.push(format!(
@@ -182,21 +183,31 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
     }
     if found.pending > 0 {
         notes.push(format!(
-            "{} code files are not parsed yet and are not compared",
+            "{} code files have no parsed structure (still being parsed, or larger than index.symbols_max_file_size) and are not compared",
             found.pending
         ));
     }
-    if found.classes.is_empty() {
+    if page.total == 0 && page.complete {
         notes.push(format!(
             "no clone of {min_lines} lines or more found among {} files (copies shorter than \
              {GUARANTEED_TOKENS} tokens are not detected)",
             found.files_compared
         ));
     }
-    let total = found.classes.len();
-    let base = Answer::new(()).with_notes(notes).at_generation(on.generation);
+    let total = page.total;
+    let extent = if page.complete {
+        Extent::Counted(total)
+    } else {
+        notes.push(format!(
+            "at least {total} clone classes; candidates a line or two short of {min_lines} \
+             lines are measured only when a page reaches them"
+        ));
+        Extent::More
+    };
+    let mut base = Answer::new(()).with_notes(notes).at_generation(on.generation);
+    base.partial = on.stopped.is_some();
     let root = scope.display();
-    pager.answer_from(base, offset, shown, Extent::Counted(total), |page| Output {
+    pager.answer_from(base, offset, page.shown, extent, |page| Output {
         root: root.clone(),
         min_lines,
         min_similarity: min_similarity as f32,

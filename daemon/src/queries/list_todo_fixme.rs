@@ -74,7 +74,7 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
     let mut notes = on.notes;
     if listing.pending > 0 {
         notes.push(format!(
-            "{} code files are not parsed yet; their markers are not listed",
+            "{} code files have no parsed structure (still being parsed, or larger than index.symbols_max_file_size); their markers are not listed",
             listing.pending
         ));
     }

@@ -43,17 +43,13 @@ pub fn extract(language: &'static str, content: &[u8]) -> Option<FileSymbols> {
 /// The syntax tree of `content` written in `language` (by the thread's parser for it);
 /// `None` without a grammar.
 pub fn parse(language: &str, content: &[u8]) -> Option<tree_sitter::Tree> {
-    let grammar = grammars::for_language(language)?;
-    let name = crate::indexer::language::LANGUAGES
-        .iter()
-        .find(|known| known.name == language)?
-        .name;
+    let (name, grammar) = grammars::language(language)?;
     PARSERS.with(|parsers| {
         let mut parsers = parsers.borrow_mut();
         let parser = parsers.entry(name).or_insert_with(|| {
             let mut parser = Parser::new();
-            // The grammar loaded for the query, so it loads for the parser too.
-            let _ = parser.set_language(&grammar.language);
+            // The grammar crates' languages load (the symbol queries compile against them).
+            let _ = parser.set_language(&grammar);
             parser
         });
         parser.parse(content, None)

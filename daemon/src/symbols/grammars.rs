@@ -74,8 +74,6 @@ pub fn has_grammar(name: &str) -> bool {
     GRAMMARS.iter().any(|entry| entry.name == name)
 }
 
-/// The grammar for language `name`, or `None` if there is none (or its query does not
-/// compile, which is logged once).
 /// The language name as CodeSage spells it, if it has a grammar (for [`crate::symbols::extract`],
 /// which takes the static name).
 pub fn grammar_name(name: &str) -> Option<&'static str> {
@@ -85,6 +83,15 @@ pub fn grammar_name(name: &str) -> Option<&'static str> {
         .map(|entry| entry.name)
 }
 
+/// The tree-sitter language of `name` with its static name, without compiling its symbol
+/// query (parsing alone does not need it).
+pub fn language(name: &str) -> Option<(&'static str, Language)> {
+    let entry = GRAMMARS.iter().find(|entry| entry.name == name)?;
+    Some((entry.name, (entry.language)()))
+}
+
+/// The grammar for language `name`, or `None` if there is none (or its query does not
+/// compile, which is logged once).
 pub fn for_language(name: &str) -> Option<&'static Grammar> {
     let entry = GRAMMARS.iter().find(|entry| entry.name == name)?;
     entry

@@ -176,4 +176,57 @@ mod tests {
             "def m(a, b = 2)\n  if a\n    b.each do |x|\n      puts x\n    end\n  end\nend\n";
         assert_eq!(measure("Ruby", ruby, &["method"]), (2, 1));
     }
+
+    /// Cyclomatic complexity (decision points + 1) of the one function in `source`, counted
+    /// by hand in each case's comment.
+    fn complexity(language: &'static str, source: &str) -> u32 {
+        let symbols = crate::symbols::extract(language, source.as_bytes()).unwrap();
+        let function = symbols
+            .symbols
+            .iter()
+            .find(|symbol| symbol.kind.is_callable())
+            .unwrap_or_else(|| panic!("no function in {source}"));
+        function.cyclomatic()
+    }
+
+    #[test]
+    fn cyclomatic_complexity_per_language() {
+        // if, and, elif, or, for, while, except, conditional expression: 8 + 1
+        let python = "def f(a, b):\n    if a and b:\n        return 1\n    elif a or b:\n        return 2\n    for x in a:\n        while x:\n            x -= 1\n    try:\n        pass\n    except ValueError:\n        pass\n    return 3 if a else 4\n";
+        assert_eq!(complexity("Python", python), 9);
+        // if, &&, for, while, match arm × 2, ||: 7 + 1
+        let rust = "fn f(a: bool, b: bool, n: u32) -> u32 {\n    if a && b { return 1; }\n    for _ in 0..n {}\n    while a {}\n    match n { 0 => 1, _ => if a || b { 2 } else { 3 } }\n}\n";
+        assert_eq!(complexity("Rust", rust), 9);
+        // if, ||, for, for-in, while, do, case × 2, catch, ternary, ??: 11 + 1
+        let js = "function f(a, b) {\n  if (a || b) {}\n  for (let i = 0; i < 3; i++) {}\n  for (const k in a) {}\n  while (a) {}\n  do {} while (b);\n  switch (a) { case 1: break; case 2: break; default: break; }\n  try {} catch (e) {}\n  return a ? b : (a ?? b);\n}\n";
+        assert_eq!(complexity("JavaScript", js), 12);
+        assert_eq!(
+            complexity("TypeScript", &js.replace("(a, b)", "(a: any, b: any)")),
+            12
+        );
+        // if, &&, for, expression case × 2: 5 + 1
+        let go = "package p\nfunc f(a, b bool, n int) int {\n\tif a && b {\n\t\treturn 1\n\t}\n\tfor i := 0; i < n; i++ {\n\t}\n\tswitch n {\n\tcase 1:\n\t\treturn 1\n\tcase 2:\n\t\treturn 2\n\t}\n\treturn 0\n}\n";
+        assert_eq!(complexity("Go", go), 6);
+        // if, ||, enhanced for, while, switch label × 2 (case, default), catch, ternary: 8 + 1
+        let java = "class A {\n  int f(int a, int[] xs) {\n    if (a > 0 || a < -5) {}\n    for (int x : xs) {}\n    while (a > 0) { a--; }\n    switch (a) { case 1: break; default: break; }\n    try { a++; } catch (Exception e) {}\n    return a > 0 ? 1 : 2;\n  }\n}\n";
+        assert_eq!(complexity("Java", java), 9);
+        // if, &&, for, while, do, case × 2, conditional: 8 + 1
+        let c = "int f(int a, int b) {\n  if (a && b) {}\n  for (int i = 0; i < a; i++) {}\n  while (a) { a--; }\n  do { b--; } while (b);\n  switch (a) { case 1: break; case 2: break; }\n  return a ? 1 : 2;\n}\n";
+        assert_eq!(complexity("C", c), 9);
+        // C's points plus a range-for and a catch: 10 + 1
+        let cpp = "int f(int a, std::vector<int> v) {\n  if (a && a > 1) {}\n  for (int i = 0; i < a; i++) {}\n  for (int x : v) {}\n  while (a) { a--; }\n  do { a++; } while (a < 0);\n  switch (a) { case 1: break; case 2: break; }\n  try { a++; } catch (...) {}\n  return a ? 1 : 2;\n}\n";
+        assert_eq!(complexity("C++", cpp), 11);
+        // if, ||, foreach, switch section × 2, catch, ??: 7 + 1
+        let csharp = "class A {\n  int F(int a, int[] xs, string s) {\n    if (a > 0 || a < -1) {}\n    foreach (var x in xs) {}\n    switch (a) { case 1: break; default: break; }\n    try { a++; } catch (System.Exception) {}\n    var t = s ?? \"x\";\n    return a;\n  }\n}\n";
+        assert_eq!(complexity("C#", csharp), 8);
+        // if, elsif, unless modifier, while, when × 2, rescue: 7 + 1
+        let ruby = "def f(a, b)\n  if a\n    1\n  elsif b\n    2\n  end\n  return 3 unless a\n  while a\n    a -= 1\n  end\n  case b\n  when 1 then 1\n  when 2 then 2\n  end\nrescue StandardError\n  0\nend\n";
+        assert_eq!(complexity("Ruby", ruby), 8);
+        // if, else if, foreach, &&, case × 2, catch: 7 + 1
+        let php = "<?php\nfunction f($a, $b) {\n  if ($a && $b) {} elseif ($b) {}\n  foreach ($a as $x) {}\n  switch ($a) { case 1: break; case 2: break; }\n  try { $a++; } catch (Exception $e) {}\n  return $a;\n}\n";
+        assert_eq!(complexity("PHP", php), 8);
+        // if, elif, for, while, case item × 2: 6 + 1
+        let bash = "f() {\n  if [ \"$1\" ]; then\n    echo a\n  elif [ \"$2\" ]; then\n    echo b\n  fi\n  for x in a b; do echo $x; done\n  while false; do :; done\n  case $1 in\n    a) echo 1 ;;\n    b) echo 2 ;;\n  esac\n}\n";
+        assert_eq!(complexity("Shell", bash), 7);
+    }
 }
