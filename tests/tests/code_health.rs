@@ -366,6 +366,11 @@ async fn clones_are_found_with_their_exact_ranges_and_kinds() {
         .await;
     assert_eq!(long["total_classes"], 0);
     assert!(long["notes"].to_string().contains("no clone of 40 lines"));
+    // No embedding model here: no `similar` kind, and the answer says why.
+    assert!(
+        long["notes"].to_string().contains("no `similar` clones"),
+        "{long:#}"
+    );
     // `path`: only the classes touching it.
     let touching = client
         .ok(

@@ -505,3 +505,97 @@ async fn bad_semantic_queries_get_clear_errors() {
     client.close().await;
     env.stop();
 }
+
+/// Two functions that do the same job in different words and shapes, and one that does
+/// another job.
+fn look_alikes(root: &Path) {
+    write(
+        root,
+        "stats/loop.py",
+        r#"def average_of_valid_readings(readings):
+    total = 0.0
+    count = 0
+    for reading in readings:
+        if reading is None:
+            continue
+        if reading < 0:
+            continue
+        total += reading
+        count += 1
+    if count == 0:
+        return 0.0
+    return total / count
+"#,
+    );
+    write(
+        root,
+        "stats/comprehension.py",
+        r#"def mean_of_valid_readings(values):
+    kept = [value for value in values if value is not None and value >= 0]
+    if not kept:
+        return 0.0
+    return sum(kept) / len(kept)
+
+
+def unrelated_mailer(server, sender, recipient, subject, body):
+    import smtplib
+    from email.message import EmailMessage
+    message = EmailMessage()
+    message["From"] = sender
+    message["To"] = recipient
+    message["Subject"] = subject
+    message.set_content(body)
+    with smtplib.SMTP(server) as smtp:
+        smtp.send_message(message)
+"#,
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn definitions_alike_by_meaning_are_similar_clones() {
+    let env = semantic_env().with_env("CODESAGE_HEALTH__SIMILAR_THRESHOLD", "0.8");
+    let root = env.workspace("alike");
+    look_alikes(&root);
+    let client = env.mcp().await.expect("mcp client");
+    client.ok("index_codebase", json!({"path": root})).await;
+    wait_embedded(&env);
+    let answer = client
+        .ok(
+            "find_duplicate_code",
+            json!({"codebase_path": root, "min_lines": 5, "min_similarity": 0.5}),
+        )
+        .await;
+    let classes = answer["clone_classes"].as_array().expect("clone_classes");
+    let similar: Vec<&Value> = classes
+        .iter()
+        .filter(|class| class["kind"] == "similar")
+        .collect();
+    assert_eq!(similar.len(), 1, "one similar class: {answer:#}");
+    let occurrences: Vec<&str> = similar[0]["occurrences"]
+        .as_array()
+        .expect("occurrences")
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
+    // Whole definitions, exact lines; the mailer is in no class.
+    assert_eq!(
+        occurrences,
+        vec!["stats/comprehension.py:1-5", "stats/loop.py:1-13"],
+        "{answer:#}"
+    );
+    let similarity = similar[0]["similarity"].as_f64().expect("similarity");
+    assert!((0.8..=1.0).contains(&similarity), "{similarity}");
+    // A bar above their cosine leaves them out; token-based detection never saw them.
+    let strict = client
+        .ok(
+            "find_duplicate_code",
+            json!({"codebase_path": root, "min_lines": 5, "min_similarity": (similarity + 0.01).min(1.0)}),
+        )
+        .await;
+    assert!(
+        strict["clone_classes"]
+            .as_array()
+            .is_some_and(|classes| classes.is_empty()),
+        "{strict:#}"
+    );
+}

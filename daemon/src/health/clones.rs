@@ -13,6 +13,7 @@ use super::detect::CloneClass;
 use super::fingerprint::{self, Fingerprints, Token};
 use super::index::{DetectionKey, FileHealth};
 use super::refine;
+use super::similar::{self, SimilarClass};
 use crate::search::FileFilter;
 use crate::structure::{Scope, StructureError};
 
@@ -95,6 +96,41 @@ pub struct Options<'a> {
     pub skip_generated: bool,
     /// Only classes with a copy in this file or directory (relative to the root).
     pub touching: Option<&'a str>,
+    /// Where `similar` clones come from (none: token-based clones only).
+    pub similar: Option<SimilarSource<'a>>,
+}
+
+/// The chunk vectors of a root, for `similar` clones.
+pub struct SimilarSource<'a> {
+    /// The root's semantic index.
+    pub index: &'a parking_lot::Mutex<crate::semantic::index::SemanticIndex>,
+    /// Least cosine of two definitions' vectors (the answer's `min_similarity` when higher).
+    pub threshold: f32,
+    /// Definitions compared at most (every pair is compared).
+    pub max_chunks: usize,
+}
+
+/// What became of `similar` clones in a report.
+#[derive(Debug, Clone, PartialEq)]
+pub enum SimilarOutcome {
+    /// Not asked for.
+    Off,
+    /// The root has no chunk vectors (no embedding model, or not embedded yet).
+    NoVectors,
+    /// More eligible definitions than the configured maximum: none compared.
+    TooMany {
+        /// Definitions that would be compared.
+        eligible: usize,
+        /// The maximum.
+        limit: usize,
+    },
+    /// Compared: `embedded` of `total` chunks had vectors.
+    Compared {
+        /// Chunks with a vector.
+        embedded: u64,
+        /// Chunks in the root.
+        total: u64,
+    },
 }
 
 /// The classes of a root, before any is shown.
@@ -112,6 +148,10 @@ pub struct Found {
     pub skipped_examples: Vec<String>,
     /// Code files whose parse is still pending.
     pub pending: usize,
+    /// Classes of definitions alike by their vectors, largest first.
+    pub similar: Arc<Vec<SimilarClass>>,
+    /// Whether and how `similar` clones were looked for.
+    pub similar_outcome: SimilarOutcome,
     /// Document → path, for presenting.
     paths: HashMap<u32, (Arc<str>, Arc<str>)>,
     /// The root's fingerprints, all files.
@@ -132,9 +172,11 @@ pub struct Occurrence {
 /// One class in an answer.
 #[derive(Debug, Clone, Serialize, schemars::JsonSchema)]
 pub struct ReportedClass {
-    /// `exact`, `renamed` (identifiers or literals differ) or `near` (a few lines differ).
+    /// `exact`, `renamed` (identifiers or literals differ), `near` (a few lines differ) or
+    /// `similar` (definitions whose embedding vectors are nearly the same).
     pub kind: String,
-    /// Share of the copies' tokens that match (1 for exact and renamed).
+    /// Share of the copies' tokens that match (1 for exact and renamed); for `similar`, the
+    /// lowest cosine of the definitions' vectors.
     pub similarity: f32,
     /// Lines of the shortest copy.
     pub lines: u32,
@@ -192,7 +234,7 @@ pub fn find(
     // it: it runs with a lower bar, and the classes near the bar are measured exactly when a
     // page needs them.
     let (all, verdicts) = root.classes(
-        key,
+        key.clone(),
         options.min_lines.saturating_sub(SLACK_LINES).max(1),
         |doc, _: &FileHealth| taken.get(&doc).copied().unwrap_or(false),
     );
@@ -202,26 +244,41 @@ pub fn find(
         candidates = all.len(),
         "clone detection"
     );
+    let (similar, similar_outcome) = match &options.similar {
+        None => (Arc::default(), SimilarOutcome::Off),
+        Some(source) => similar_classes(&mut root, source, &key, &taken, scope, &all, options),
+    };
     drop(root);
-    let touches = |class: &CloneClass| match options.touching {
+    let in_scope = |doc: u32| match options.touching {
         None => true,
-        Some(prefix) => class.regions.iter().any(|region| {
-            paths.get(&region.doc).is_some_and(|(path, _)| {
-                prefix.is_empty()
-                    || &**path == prefix
-                    || path
-                        .strip_prefix(prefix)
-                        .is_some_and(|rest| rest.starts_with('/'))
-            })
+        Some(prefix) => paths.get(&doc).is_some_and(|(path, _)| {
+            prefix.is_empty()
+                || &**path == prefix
+                || path
+                    .strip_prefix(prefix)
+                    .is_some_and(|rest| rest.starts_with('/'))
         }),
     };
     let classes = all
         .iter()
-        .filter(|class| touches(class))
+        .filter(|class| class.regions.iter().any(|region| in_scope(region.doc)))
         .map(|class| Arc::new(class.clone()))
         .collect();
+    let similar = if options.touching.is_some() {
+        Arc::new(
+            similar
+                .iter()
+                .filter(|class| class.members.iter().any(|member| in_scope(member.doc)))
+                .cloned()
+                .collect(),
+        )
+    } else {
+        similar
+    };
     Ok(Found {
         classes,
+        similar,
+        similar_outcome,
         verdicts,
         min_lines: options.min_lines,
         files_compared,
@@ -231,6 +288,90 @@ pub fn find(
         paths,
         fingerprints,
     })
+}
+
+/// The `similar` classes of the root (cached with its clone detection): definitions of the
+/// files taken, at least `min_lines` long, whose vectors are close, less the pairs a
+/// token-based candidate class already ties together.
+fn similar_classes(
+    root: &mut super::index::RootHealth,
+    source: &SimilarSource<'_>,
+    key: &DetectionKey,
+    taken: &HashMap<u32, bool>,
+    scope: &Scope<'_>,
+    structural: &[CloneClass],
+    options: &Options<'_>,
+) -> (Arc<Vec<SimilarClass>>, SimilarOutcome) {
+    let threshold = source.threshold.max(options.min_similarity);
+    let index = source.index.lock();
+    let embedded = index.embedded();
+    if embedded.done == 0 {
+        return (Arc::default(), SimilarOutcome::NoVectors);
+    }
+    let outcome = SimilarOutcome::Compared {
+        embedded: embedded.done,
+        total: embedded.total,
+    };
+    let similar_key = super::index::SimilarKey {
+        detection: key.clone(),
+        vectors: embedded.done,
+        semantic_generation: index.generation,
+        threshold,
+    };
+    if let Some(cached) = root.similar(&similar_key) {
+        return (cached, outcome);
+    }
+    let docs = &scope.view.index.docs;
+    let chunks = index.chunk_vectors(|doc, file, chunk| {
+        matches!(chunk.kind, crate::chunks::ChunkKind::Symbol(kind) if kind.is_callable())
+            && chunk.end_line.saturating_sub(chunk.start_line) + 1 >= options.min_lines
+            && taken.get(&doc).copied().unwrap_or(false)
+            && docs.get(doc).is_some_and(|live| live.hash == file.hash)
+    });
+    drop(index);
+    if chunks.len() > source.max_chunks {
+        return (
+            Arc::default(),
+            SimilarOutcome::TooMany {
+                eligible: chunks.len(),
+                limit: source.max_chunks,
+            },
+        );
+    }
+    // Token-based places by document: a pair both of whose ends lie in places of one class
+    // is already reported.
+    let mut places: HashMap<u32, Vec<(u32, u32, usize)>> = HashMap::new();
+    for (at, class) in structural.iter().enumerate() {
+        for region in &class.regions {
+            places
+                .entry(region.doc)
+                .or_default()
+                .push((region.start_line, region.end_line, at));
+        }
+    }
+    let classes_at = |member: &similar::Member| -> Vec<usize> {
+        places
+            .get(&member.doc)
+            .into_iter()
+            .flatten()
+            .filter(|(start, end, _)| *start <= member.end_line && member.start_line <= *end)
+            .map(|(_, _, class)| *class)
+            .collect()
+    };
+    let covered = |a: &similar::Member, b: &similar::Member| {
+        let of_a = classes_at(a);
+        !of_a.is_empty() && classes_at(b).iter().any(|class| of_a.contains(class))
+    };
+    let found = Arc::new(similar::classes(&chunks, threshold, covered));
+    root.keep_similar(similar_key, Arc::clone(&found));
+    (found, outcome)
+}
+
+/// A class in a report's order: found from tokens or from vectors.
+#[derive(Clone, Copy)]
+enum Entry<'a> {
+    Tokens(&'a Arc<CloneClass>),
+    Vectors(&'a SimilarClass),
 }
 
 /// One page of classes.
@@ -263,12 +404,23 @@ impl Found {
         let mut shown = Vec::new();
         let mut accepted = 0;
         let mut walked = 0;
-        for class in &self.classes {
+        let entries = self.entries();
+        for entry in &entries {
             if accepted >= first + count || scope.work.should_stop() {
                 break;
             }
             walked += 1;
             let wanted = accepted >= first && accepted < first + count;
+            let class = match entry {
+                Entry::Vectors(class) => {
+                    if wanted {
+                        shown.push(refiner.report_similar(class)?);
+                    }
+                    accepted += 1;
+                    continue;
+                }
+                Entry::Tokens(class) => class,
+            };
             let key = (class.regions[0].doc, class.regions[0].start);
             let known = self.verdicts.lock().get(&key).cloned();
             let report = match known {
@@ -291,17 +443,30 @@ impl Found {
                 accepted += 1;
             }
         }
-        let rest = &self.classes[walked..];
-        let complete = rest.iter().all(|class| self.surely_counts(class));
+        let rest = &entries[walked..];
+        let counts = |entry: &Entry<'_>| match entry {
+            Entry::Tokens(class) => self.surely_counts(class),
+            Entry::Vectors(_) => true,
+        };
         Ok(Page {
             shown,
-            total: accepted
-                + rest
-                    .iter()
-                    .filter(|class| self.surely_counts(class))
-                    .count(),
-            complete,
+            total: accepted + rest.iter().filter(|entry| counts(entry)).count(),
+            complete: rest.iter().all(counts),
         })
+    }
+
+    /// Token-based and vector-based classes merged, largest first.
+    fn entries(&self) -> Vec<Entry<'_>> {
+        let mut entries = Vec::with_capacity(self.classes.len() + self.similar.len());
+        let mut similar = self.similar.iter().peekable();
+        for class in &self.classes {
+            while let Some(next) = similar.next_if(|next| next.size() > class.size()) {
+                entries.push(Entry::Vectors(next));
+            }
+            entries.push(Entry::Tokens(class));
+        }
+        entries.extend(similar.map(Entry::Vectors));
+        entries
     }
 }
 
@@ -338,6 +503,74 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
         self.streams.insert(doc, tokens);
         self.contents.insert(doc, content);
         Ok(())
+    }
+
+    /// A `similar` class as an answer shows it.
+    fn report_similar(&mut self, class: &SimilarClass) -> Result<ReportedClass, StructureError> {
+        for member in &class.members {
+            self.load(member.doc)?;
+        }
+        let mut located: Vec<(Occurrence, u32)> = class
+            .members
+            .iter()
+            .map(|member| {
+                let occurrence = Occurrence {
+                    file_path: self
+                        .paths
+                        .get(&member.doc)
+                        .map(|(path, _)| path.to_string())
+                        .unwrap_or_default(),
+                    start_line: member.start_line,
+                    end_line: member.end_line,
+                };
+                (occurrence, member.doc)
+            })
+            .collect();
+        located.sort_by(|a, b| {
+            (&a.0.file_path, a.0.start_line).cmp(&(&b.0.file_path, b.0.start_line))
+        });
+        Ok(self.reported(located, "similar", class.similarity))
+    }
+
+    /// The answer's form of a class whose copies are `located`.
+    fn reported(
+        &self,
+        located: Vec<(Occurrence, u32)>,
+        kind: &str,
+        similarity: f32,
+    ) -> ReportedClass {
+        let first_doc = located.first().map(|(_, doc)| *doc);
+        let locations: Vec<Occurrence> = located.into_iter().map(|(at, _)| at).collect();
+        let lines = locations
+            .iter()
+            .map(|at| at.end_line.saturating_sub(at.start_line) + 1)
+            .min()
+            .unwrap_or(0);
+        let snippet = first_doc
+            .zip(locations.first())
+            .and_then(|(doc, at)| {
+                let content = self.contents.get(&doc)?.as_ref()?;
+                Some(crate::snippet::lines(
+                    content,
+                    at.start_line,
+                    at.end_line,
+                    SNIPPET_LINES,
+                    SNIPPET_LINE_CHARS,
+                ))
+            })
+            .unwrap_or_default();
+        ReportedClass {
+            kind: kind.to_string(),
+            similarity: (similarity * 1000.0).round() / 1000.0,
+            lines,
+            copies: locations.len(),
+            occurrences: locations
+                .iter()
+                .map(|at| format!("{}:{}-{}", at.file_path, at.start_line, at.end_line))
+                .collect(),
+            locations,
+            snippet,
+        }
     }
 
     /// `class` as an answer shows it.
@@ -382,38 +615,7 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
         located.sort_by(|a, b| {
             (&a.0.file_path, a.0.start_line).cmp(&(&b.0.file_path, b.0.start_line))
         });
-        let first_doc = located.first().map(|(_, doc)| *doc);
-        let locations: Vec<Occurrence> = located.into_iter().map(|(at, _)| at).collect();
-        let lines = locations
-            .iter()
-            .map(|at| at.end_line.saturating_sub(at.start_line) + 1)
-            .min()
-            .unwrap_or(0);
-        let snippet = first_doc
-            .zip(locations.first())
-            .and_then(|(doc, at)| {
-                let content = self.contents.get(&doc)?.as_ref()?;
-                Some(crate::snippet::lines(
-                    content,
-                    at.start_line,
-                    at.end_line,
-                    SNIPPET_LINES,
-                    SNIPPET_LINE_CHARS,
-                ))
-            })
-            .unwrap_or_default();
-        Ok(ReportedClass {
-            kind: refined.kind.as_str().to_string(),
-            similarity: (class.similarity * 1000.0).round() / 1000.0,
-            lines,
-            copies: locations.len(),
-            occurrences: locations
-                .iter()
-                .map(|at| format!("{}:{}-{}", at.file_path, at.start_line, at.end_line))
-                .collect(),
-            locations,
-            snippet,
-        })
+        Ok(self.reported(located, refined.kind.as_str(), class.similarity))
     }
 }
 

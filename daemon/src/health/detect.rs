@@ -370,30 +370,20 @@ pub fn classes(pairs: Vec<ClonePair>) -> Vec<CloneClass> {
         let at = places.partition_point(|p| (p.doc, p.start) <= (region.doc, region.start));
         at.saturating_sub(1)
     };
-    let mut parent: Vec<usize> = (0..places.len()).collect();
-    fn root(parent: &mut [usize], mut at: usize) -> usize {
-        while parent[at] != at {
-            parent[at] = parent[parent[at]];
-            at = parent[at];
-        }
-        at
-    }
+    let mut sets = super::groups::DisjointSets::new(places.len());
     let ends: Vec<(usize, usize)> = pairs
         .iter()
         .map(|pair| (place_of(&pair.a), place_of(&pair.b)))
         .collect();
     for &(a, b) in &ends {
-        let (ra, rb) = (root(&mut parent, a), root(&mut parent, b));
-        if ra != rb {
-            parent[ra] = rb;
-        }
+        sets.union(a, b);
     }
     let mut by_root: HashMap<usize, CloneClass> = HashMap::new();
     // Place index → (class root, position in the class's regions); places come in
     // (document, start) order, so each class's regions do too.
     let mut position: Vec<usize> = vec![0; places.len()];
     for (at, place) in places.iter().enumerate() {
-        let class_root = root(&mut parent, at);
+        let class_root = sets.find(at);
         let class = by_root.entry(class_root).or_insert_with(|| CloneClass {
             regions: Vec::new(),
             pairs: Vec::new(),
@@ -405,7 +395,7 @@ pub fn classes(pairs: Vec<ClonePair>) -> Vec<CloneClass> {
         class.regions.push(*place);
     }
     for (pair, (a, b)) in pairs.into_iter().zip(ends) {
-        let class_root = root(&mut parent, a);
+        let class_root = sets.find(a);
         let Some(class) = by_root.get_mut(&class_root) else {
             continue;
         };

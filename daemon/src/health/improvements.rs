@@ -266,6 +266,7 @@ pub fn analyze(
             filter_key: "",
             skip_generated: config.skip_generated,
             touching: (!scope.prefix.is_empty()).then_some(scope.prefix),
+            similar: None,
         },
     )?;
     for class in found.page(scope, 0, CLONE_CLASSES)?.shown {

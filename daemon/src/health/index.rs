@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use super::FileFacts;
 use super::detect::{self, CloneClass, FileIn};
+use super::similar::SimilarClass;
 use crate::store::{ContentHash, StoreError, View};
 
 /// One file's facts.
@@ -36,6 +37,19 @@ pub struct DetectionKey {
     pub min_similarity: f32,
 }
 
+/// What a `similar` clone search was asked, for reusing its answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct SimilarKey {
+    /// The token-based detection it was made beside.
+    pub detection: DetectionKey,
+    /// Chunk vectors of the root then.
+    pub vectors: u64,
+    /// The semantic index's generation then.
+    pub semantic_generation: Option<u64>,
+    /// Least cosine.
+    pub threshold: f32,
+}
+
 /// A root's facts and last clone detection.
 #[derive(Default)]
 pub struct RootHealth {
@@ -44,6 +58,7 @@ pub struct RootHealth {
     pending: HashMap<u32, ContentHash>,
     generation: Option<u64>,
     last: Option<(DetectionKey, Arc<Vec<CloneClass>>, Verdicts)>,
+    last_similar: Option<(SimilarKey, Arc<Vec<SimilarClass>>)>,
 }
 
 /// Exact reports of the classes measured so far for the last detection, by class (its first
@@ -175,5 +190,18 @@ impl RootHealth {
         let verdicts = Verdicts::default();
         self.last = Some((key, Arc::clone(&classes), Arc::clone(&verdicts)));
         (classes, verdicts)
+    }
+
+    /// The `similar` classes last found, if `key` was the question.
+    pub fn similar(&self, key: &SimilarKey) -> Option<Arc<Vec<SimilarClass>>> {
+        self.last_similar
+            .as_ref()
+            .filter(|(last, _)| last == key)
+            .map(|(_, classes)| Arc::clone(classes))
+    }
+
+    /// Keeps the `similar` classes found for `key`.
+    pub fn keep_similar(&mut self, key: SimilarKey, classes: Arc<Vec<SimilarClass>>) {
+        self.last_similar = Some((key, classes));
     }
 }

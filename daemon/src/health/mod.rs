@@ -7,9 +7,11 @@
 pub mod clones;
 pub mod detect;
 pub mod fingerprint;
+pub mod groups;
 pub mod improvements;
 pub mod index;
 pub mod refine;
+pub mod similar;
 pub mod todos;
 
 use std::collections::HashMap;

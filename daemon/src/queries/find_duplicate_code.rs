@@ -2,7 +2,9 @@
 //! codebase as clone classes (one class per piece of code, with every place it was copied
 //! to), largest first, each with its kind (`exact`, `renamed`, `near`), similarity, line
 //! count, exact ranges and a snippet. Built from the fingerprints stored with every parsed
-//! file, so it answers from the index and follows edits.
+//! file, so it answers from the index and follows edits; `similar` classes are definitions
+//! alike by their embedding vectors (when the semantic index has them) that no token-based
+//! class covers.
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Deserializer, Serialize};
@@ -10,7 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 use super::page::Extent;
 use super::{Answer, Ctx, Limits, PageArgs, QueryError, QueryResult};
 use crate::health::fingerprint::GUARANTEED_TOKENS;
-use crate::health::clones::{self, Options, ReportedClass};
+use crate::health::clones::{self, Options, ReportedClass, SimilarOutcome, SimilarSource};
 use crate::search::FileFilter;
 
 /// `min_lines` when not given (the original's default).
@@ -28,7 +30,8 @@ pub struct Params {
     #[serde(default)]
     pub codebase_path: Option<String>,
     /// Least similarity of the copies, 0 to 1 (default 0.8); 1 keeps exact and renamed
-    /// copies only.
+    /// copies only. `similar` classes need their vectors' cosine at least this and at least
+    /// `health.similar_threshold`.
     #[serde(default, deserialize_with = "lenient_number")]
     pub min_similarity: Option<f64>,
     /// Shortest clone, in lines (default 10).
@@ -151,6 +154,12 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
         .include_generated
         .unwrap_or(!ctx.engine.config().health.skip_generated);
     let engine = std::sync::Arc::clone(&ctx.engine);
+    let semantic_index = engine.semantic().root_index(scope.root.id);
+    let health_config = &engine.config().health;
+    let (similar_threshold, similar_max_chunks) = (
+        health_config.similar_threshold,
+        health_config.similar_max_chunks,
+    );
     let (offset, needed) = (pager.offset(), pager.needed());
     let on = ctx
         .on_root(&scope, "files", move |scope| {
@@ -164,6 +173,11 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
                     filter_key: &filter_key,
                     skip_generated,
                     touching: touching.as_deref(),
+                    similar: Some(SimilarSource {
+                        index: &semantic_index,
+                        threshold: similar_threshold,
+                        max_chunks: similar_max_chunks,
+                    }),
                 },
             )?;
             let page = found.page(scope, offset, needed - offset)?;
@@ -186,6 +200,22 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
             "{} code files have no parsed structure (still being parsed, or larger than index.symbols_max_file_size) and are not compared",
             found.pending
         ));
+    }
+    match found.similar_outcome {
+        SimilarOutcome::NoVectors => notes.push(
+            "no `similar` clones (alike by meaning, not by tokens): the codebase has no chunk \
+             vectors (the embedding model is not installed — `codesage model install` — or \
+             embedding has not started)"
+                .to_string(),
+        ),
+        SimilarOutcome::TooMany { eligible, limit } => notes.push(format!(
+            "no `similar` clones: {eligible} definitions of {min_lines} lines or more is over \
+             health.similar_max_chunks ({limit}); every pair would be compared"
+        )),
+        SimilarOutcome::Compared { embedded, total } if embedded < total => notes.push(format!(
+            "`similar` clones from the {embedded} of {total} chunks embedded so far"
+        )),
+        SimilarOutcome::Compared { .. } | SimilarOutcome::Off => {}
     }
     if page.total == 0 && page.complete {
         notes.push(format!(

@@ -388,6 +388,26 @@ impl SemanticIndex {
         matches && self.vectors.insert(slot, vector)
     }
 
+    /// Every chunk that has a vector and that `accept` takes (given its document, file and
+    /// chunk), with its document: what `similar` clones are found among.
+    pub fn chunk_vectors(
+        &self,
+        mut accept: impl FnMut(u32, &FileEntry, &Chunk) -> bool,
+    ) -> Vec<(u32, Chunk, Arc<Quantized>)> {
+        let mut out = Vec::new();
+        for (&doc, file) in &self.files {
+            for (index, chunk) in file.chunks.iter().enumerate() {
+                let slot = file.first_slot + index as u32;
+                if let Some(vector) = self.vectors.get(slot)
+                    && accept(doc, file, chunk)
+                {
+                    out.push((doc, chunk.clone(), Arc::clone(vector)));
+                }
+            }
+        }
+        out
+    }
+
     /// Whether an HNSW base should be (re)built.
     pub fn wants_base(&self, threshold: usize) -> bool {
         self.vectors.wants_base(threshold)

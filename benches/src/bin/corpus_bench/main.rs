@@ -18,6 +18,7 @@ use codesage_benches::write_section;
 use serde_json::Value;
 
 mod answers;
+mod health;
 mod symbols;
 
 struct Args {
@@ -37,7 +38,7 @@ fn repo_root() -> PathBuf {
 fn parse_args() -> Result<Args> {
     let mut args = std::env::args().skip(1);
     let benchmark = args.next().context(
-        "usage: corpus-bench <foundation|freshness|search|symbols|answers> [--corpus DIR] [--out FILE] [--rg PATH]",
+        "usage: corpus-bench <foundation|freshness|search|symbols|answers|health> [--corpus DIR] [--out FILE] [--rg PATH]",
     )?;
     let mut parsed = Args {
         benchmark,
@@ -1170,6 +1171,16 @@ fn main() -> Result<()> {
                 &args.out,
                 "search",
                 "Indexed exact search vs ripgrep",
+                &body,
+            )?;
+        }
+        "health" => {
+            let body = health::run(&args)?;
+            print!("{body}");
+            write_section(
+                &args.out,
+                "health",
+                "Code health: clones, complexity, line counts",
                 &body,
             )?;
         }

@@ -1,0 +1,776 @@
+//! The `health` benchmark: clone detection next to jscpd (recall of its pairs, a random
+//! sample of ours it lacks with the verdicts written by hand in `benches/health_verdicts.tsv`,
+//! wall time, time after one edit), cyclomatic complexity next to lizard, line counts next to
+//! scc, and the latency of `find_duplicate_code` and `analyze_codebase_improvements` through
+//! the shim on the whole corpus. The baselines are installed by `benches/run.sh` into
+//! `benches/.cache`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use codesaged::indexer::language;
+use codesaged::symbols::{self, grammars};
+use rayon::prelude::*;
+use serde_json::{Value, json};
+
+use super::{Args, Env, Restore, Session, all_files, corpus_size, machine, mib, ms, percentile};
+
+/// Shortest clone compared, in lines (jscpd's `--min-lines`, our `min_lines`).
+const MIN_LINES: u32 = 10;
+/// jscpd's minimum tokens (its default is 50; ours is the same bar).
+const MIN_TOKENS: u32 = 50;
+/// Largest file compared: files past it have no parsed structure by default
+/// (`index.symbols_max_file_size`), so jscpd is told the same.
+const MAX_FILE: u64 = 1 << 20;
+/// Classes of ours jscpd lacks, judged by hand.
+const SAMPLE: usize = 30;
+/// Files per language given to lizard.
+const LIZARD_FILES: usize = 400;
+/// Timed calls per tool.
+const CALLS: usize = 20;
+
+fn cache() -> PathBuf {
+    super::repo_root().join("benches/.cache")
+}
+
+/// A range of lines in a file.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+struct Range {
+    path: String,
+    start: u32,
+    end: u32,
+}
+
+impl Range {
+    fn overlaps(&self, other: &Range) -> bool {
+        self.path == other.path && self.start <= other.end && other.start <= self.end
+    }
+}
+
+/// One of our classes, as the answer gives it.
+struct Class {
+    kind: String,
+    lines: u32,
+    places: Vec<Range>,
+    snippet: String,
+}
+
+/// Whether CodeSage parses `path` (so both tools can see its clones).
+fn parsed_language(path: &str) -> Option<&'static str> {
+    let language = language::detect(path, b"");
+    grammars::has_grammar(language.name).then_some(language.name)
+}
+
+/// What one jscpd run gave: its clone pairs among parsed files, wall time, peak memory.
+struct JscpdRun {
+    pairs: Vec<(Range, Range)>,
+    wall: Duration,
+    peak_bytes: u64,
+}
+
+/// Runs jscpd over the corpus.
+fn run_jscpd(corpus: &Path) -> Result<JscpdRun> {
+    let jscpd = cache().join("health/node_modules/.bin/jscpd");
+    if !jscpd.exists() {
+        bail!("no jscpd at {}; run benches/run.sh health", jscpd.display());
+    }
+    let out = tempfile::tempdir()?;
+    let started = Instant::now();
+    let output = Command::new("/usr/bin/time")
+        .args(["-f", "%M"])
+        .arg(&jscpd)
+        .args([
+            "--min-lines",
+            &MIN_LINES.to_string(),
+            "--min-tokens",
+            &MIN_TOKENS.to_string(),
+            "--max-size",
+            "1mb",
+            "--max-lines",
+            "10000000",
+            "--reporters",
+            "json",
+            "--silent",
+            "--output",
+        ])
+        .arg(out.path())
+        .arg(".")
+        .current_dir(corpus)
+        .env("NODE_OPTIONS", "--max-old-space-size=16384")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .output()?;
+    let wall = started.elapsed();
+    let peak_kib: u64 = String::from_utf8_lossy(&output.stderr)
+        .lines()
+        .last()
+        .and_then(|line| line.trim().parse().ok())
+        .unwrap_or(0);
+    let report: Value = serde_json::from_slice(
+        &std::fs::read(out.path().join("jscpd-report.json")).context("jscpd's report")?,
+    )?;
+    let side = |file: &Value| Range {
+        path: file["name"]
+            .as_str()
+            .unwrap_or_default()
+            .trim_start_matches("./")
+            .to_string(),
+        start: file["start"].as_u64().unwrap_or(0) as u32,
+        end: file["end"].as_u64().unwrap_or(0) as u32,
+    };
+    let pairs = report["duplicates"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|pair| (side(&pair["firstFile"]), side(&pair["secondFile"])))
+        .filter(|(a, b)| parsed_language(&a.path).is_some() && parsed_language(&b.path).is_some())
+        .collect();
+    Ok(JscpdRun {
+        pairs,
+        wall,
+        peak_bytes: peak_kib * 1024,
+    })
+}
+
+/// Every class of ours, paging through the answer.
+fn all_classes(session: &mut Session, corpus: &str) -> Result<Vec<Class>> {
+    let mut classes = Vec::new();
+    let mut cursor: Option<String> = None;
+    loop {
+        let mut arguments = json!({
+            "codebase_path": corpus, "min_lines": MIN_LINES, "include_generated": true,
+            "max_results": 500, "max_tokens": 0,
+        });
+        if let Some(cursor) = &cursor {
+            arguments["cursor"] = json!(cursor);
+        }
+        let answer = session.call("find_duplicate_code", arguments)?;
+        for class in answer["clone_classes"].as_array().into_iter().flatten() {
+            classes.push(Class {
+                kind: class["kind"].as_str().unwrap_or_default().to_string(),
+                lines: class["lines"].as_u64().unwrap_or(0) as u32,
+                places: class["locations"]
+                    .as_array()
+                    .into_iter()
+                    .flatten()
+                    .map(|at| Range {
+                        path: at["file_path"].as_str().unwrap_or_default().to_string(),
+                        start: at["start_line"].as_u64().unwrap_or(0) as u32,
+                        end: at["end_line"].as_u64().unwrap_or(0) as u32,
+                    })
+                    .collect(),
+                snippet: class["snippet"].as_str().unwrap_or_default().to_string(),
+            });
+        }
+        match answer["cursor"].as_str() {
+            Some(next) => cursor = Some(next.to_string()),
+            None => return Ok(classes),
+        }
+    }
+}
+
+/// Places by file: (range, class, position in the class).
+fn places_by_file(classes: &[Class]) -> HashMap<&str, Vec<(&Range, usize, usize)>> {
+    let mut by_file: HashMap<&str, Vec<(&Range, usize, usize)>> = HashMap::new();
+    for (class_at, class) in classes.iter().enumerate() {
+        for (place_at, place) in class.places.iter().enumerate() {
+            by_file
+                .entry(place.path.as_str())
+                .or_default()
+                .push((place, class_at, place_at));
+        }
+    }
+    by_file
+}
+
+/// Whether two different places of one class overlap `a` and `b`.
+fn pair_found(by_file: &HashMap<&str, Vec<(&Range, usize, usize)>>, a: &Range, b: &Range) -> bool {
+    let hits = |side: &Range| -> Vec<(usize, usize)> {
+        by_file
+            .get(side.path.as_str())
+            .into_iter()
+            .flatten()
+            .filter(|(range, _, _)| range.overlaps(side))
+            .map(|(_, class, place)| (*class, *place))
+            .collect()
+    };
+    let of_a = hits(a);
+    hits(b).iter().any(|(class_b, place_b)| {
+        of_a.iter()
+            .any(|(class_a, place_a)| class_a == class_b && place_a != place_b)
+    })
+}
+
+/// A small deterministic generator for the sample.
+struct Lcg(u64);
+
+impl Lcg {
+    fn below(&mut self, bound: usize) -> usize {
+        self.0 = self
+            .0
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        ((self.0 >> 33) % bound.max(1) as u64) as usize
+    }
+}
+
+/// Hand verdicts: first occurrence (`path:start-end`) → (verdict, why).
+fn verdicts() -> HashMap<String, (String, String)> {
+    let text = std::fs::read_to_string(super::repo_root().join("benches/health_verdicts.tsv"))
+        .unwrap_or_default();
+    text.lines()
+        .filter(|line| !line.starts_with('#') && !line.trim().is_empty())
+        .filter_map(|line| {
+            let mut fields = line.splitn(3, '\t');
+            Some((
+                fields.next()?.to_string(),
+                (
+                    fields.next()?.to_string(),
+                    fields.next().unwrap_or("").to_string(),
+                ),
+            ))
+        })
+        .collect()
+}
+
+/// Timed calls of one tool: (first, p50, p95).
+fn latency(session: &mut Session, tool: &str, arguments: &Value) -> Result<[Duration; 3]> {
+    let started = Instant::now();
+    session.call(tool, arguments.clone())?;
+    let first = started.elapsed();
+    let mut samples = Vec::new();
+    for _ in 0..CALLS {
+        let started = Instant::now();
+        session.call(tool, arguments.clone())?;
+        samples.push(started.elapsed());
+    }
+    samples.sort();
+    Ok([first, percentile(&samples, 0.5), percentile(&samples, 0.95)])
+}
+
+/// Splits one CSV line (lizard quotes fields that hold commas).
+fn csv_fields(line: &str) -> Vec<String> {
+    let mut fields = Vec::new();
+    let mut field = String::new();
+    let mut quoted = false;
+    let mut chars = line.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '"' if quoted && chars.peek() == Some(&'"') => {
+                field.push('"');
+                chars.next();
+            }
+            '"' => quoted = !quoted,
+            ',' if !quoted => fields.push(std::mem::take(&mut field)),
+            c => field.push(c),
+        }
+    }
+    fields.push(field);
+    fields
+}
+
+/// One function's complexity by both tools.
+struct Compared {
+    ours: u32,
+    theirs: u32,
+    file: String,
+    name: String,
+    line: u32,
+}
+
+/// lizard's functions of `files` matched to ours (by file and first line): per pair, the
+/// two complexities; plus lizard's functions we have no definition for.
+fn compare_lizard(
+    root: &Path,
+    files: &[PathBuf],
+    language_name: &'static str,
+) -> Result<(Vec<Compared>, usize)> {
+    let lizard = cache().join("venv/bin/lizard");
+    let output = Command::new(&lizard)
+        .arg("--csv")
+        .args(files)
+        .stderr(Stdio::null())
+        .output()
+        .with_context(|| format!("run {}", lizard.display()))?;
+    let mut theirs: HashMap<String, Vec<(u32, u32, String)>> = HashMap::new();
+    for line in String::from_utf8_lossy(&output.stdout).lines() {
+        let fields = csv_fields(line);
+        if fields.len() < 11 {
+            continue;
+        }
+        let (Ok(ccn), Ok(start)) = (fields[1].parse::<u32>(), fields[9].parse::<u32>()) else {
+            continue;
+        };
+        theirs
+            .entry(fields[6].clone())
+            .or_default()
+            .push((start, ccn, fields[7].clone()));
+    }
+    let per_file: Vec<(Vec<Compared>, usize)> = files
+        .par_iter()
+        .map(|file| {
+            let key = file.display().to_string();
+            let Some(functions) = theirs.get(&key) else {
+                return (Vec::new(), 0);
+            };
+            let content = std::fs::read(file).unwrap_or_default();
+            let ours = symbols::extract(language_name, &content)
+                .map(|parsed| parsed.symbols)
+                .unwrap_or_default();
+            let relative = file
+                .strip_prefix(root)
+                .unwrap_or(file)
+                .display()
+                .to_string();
+            let mut compared = Vec::new();
+            let mut unmatched = 0;
+            for (start, ccn, name) in functions {
+                let found = ours.iter().find(|symbol| {
+                    symbol.kind.is_callable()
+                        && (symbol.name_line == *start || symbol.start_line == *start)
+                });
+                match found {
+                    Some(symbol) => compared.push(Compared {
+                        ours: symbol.cyclomatic(),
+                        theirs: *ccn,
+                        file: relative.clone(),
+                        name: name.clone(),
+                        line: *start,
+                    }),
+                    None => unmatched += 1,
+                }
+            }
+            (compared, unmatched)
+        })
+        .collect();
+    let unmatched = per_file.iter().map(|(_, unmatched)| unmatched).sum();
+    Ok((
+        per_file
+            .into_iter()
+            .flat_map(|(compared, _)| compared)
+            .collect(),
+        unmatched,
+    ))
+}
+
+/// Files of each language lizard reads, spread evenly over the corpus (and the Java sources
+/// `benches/run.sh` puts in `benches/.cache/java`, the corpus having none).
+fn lizard_files(corpus: &Path) -> BTreeMap<&'static str, (PathBuf, Vec<PathBuf>)> {
+    let mut by_language: BTreeMap<&'static str, (PathBuf, Vec<PathBuf>)> = BTreeMap::new();
+    let java = cache().join("java");
+    for root in [corpus.to_path_buf(), java] {
+        for file in all_files(&root) {
+            let relative = file
+                .strip_prefix(&root)
+                .unwrap_or(&file)
+                .display()
+                .to_string();
+            let name = language::detect(&relative, b"").name;
+            if ["python", "javascript", "c", "java", "rust"].contains(&name)
+                && file.metadata().is_ok_and(|meta| meta.len() <= MAX_FILE)
+            {
+                by_language
+                    .entry(name)
+                    .or_insert_with(|| (root.clone(), Vec::new()))
+                    .1
+                    .push(file);
+            }
+        }
+    }
+    for (_, files) in by_language.values_mut() {
+        files.sort();
+        let step = files.len().div_ceil(LIZARD_FILES).max(1);
+        *files = files.iter().step_by(step).cloned().collect();
+    }
+    by_language
+}
+
+/// Where the bytes of the stored structures go: (with fingerprints, without), in bytes,
+/// over every parsed file of the corpus.
+fn fingerprint_bytes(corpus: &Path) -> (u64, u64, u64) {
+    all_files(corpus)
+        .par_iter()
+        .filter(|file| file.metadata().is_ok_and(|meta| meta.len() <= MAX_FILE))
+        .map(|file| {
+            let relative = file
+                .strip_prefix(corpus)
+                .unwrap_or(file)
+                .display()
+                .to_string();
+            let Ok(content) = std::fs::read(file) else {
+                return (0, 0, 0);
+            };
+            let language = language::detect(&relative, &content);
+            let Some(mut parsed) = symbols::extract(language.name, &content) else {
+                return (0, 0, 0);
+            };
+            let with = parsed.encode().len() as u64;
+            parsed.fingerprints = Default::default();
+            let without = parsed.encode().len() as u64;
+            (with, without, 1)
+        })
+        .reduce(|| (0, 0, 0), |a, b| (a.0 + b.0, a.1 + b.1, a.2 + b.2))
+}
+
+/// scc's counts per language: (files, code, comment, blank).
+fn run_scc(corpus: &Path) -> Result<(BTreeMap<String, [u64; 4]>, Duration)> {
+    let scc = cache().join("venv/bin/scc");
+    let started = Instant::now();
+    let output = Command::new(&scc)
+        .args(["--format", "json", "--no-duplicates=false"])
+        .arg(corpus)
+        .stderr(Stdio::null())
+        .output()
+        .with_context(|| format!("run {}", scc.display()))?;
+    let wall = started.elapsed();
+    let languages: Value = serde_json::from_slice(&output.stdout).context("scc's JSON")?;
+    let mut out = BTreeMap::new();
+    for language in languages.as_array().into_iter().flatten() {
+        let field = |name: &str| language[name].as_u64().unwrap_or(0);
+        out.insert(
+            language["Name"].as_str().unwrap_or("?").to_lowercase(),
+            [
+                field("Count"),
+                field("Code"),
+                field("Comment"),
+                field("Blank"),
+            ],
+        );
+    }
+    Ok((out, wall))
+}
+
+fn percent(part: usize, whole: usize) -> String {
+    format!("{:.1}%", 100.0 * part as f64 / whole.max(1) as f64)
+}
+
+fn deviation(ours: u64, theirs: u64) -> String {
+    if theirs == 0 {
+        return if ours == 0 { "0".into() } else { "—".into() };
+    }
+    format!(
+        "{:+.2}%",
+        100.0 * (ours as f64 - theirs as f64) / theirs as f64
+    )
+}
+
+/// The section.
+pub fn run(args: &Args) -> Result<String> {
+    let (file_count, corpus_bytes) = corpus_size(&args.corpus);
+    let corpus = args.corpus.display().to_string();
+    let mut report = format!(
+        "Measured {}. Corpus: {} files, {} MiB. Release build; warm page cache.\n\n",
+        machine(),
+        file_count,
+        mib(corpus_bytes)
+    );
+
+    // The daemon, the index and our side of every comparison.
+    let env = Env::new()?;
+    let mut daemon = env.start_daemon()?;
+    let started = Instant::now();
+    env.codesage(&["index", &corpus, "--json"])?;
+    let index_wall = started.elapsed();
+    let status = env.settled_status()?;
+    let symbols_table = super::table_bytes(&status, "symbols");
+    let mut session = Session::open(&env)?;
+    let default_call = json!({"codebase_path": corpus});
+    let dups = latency(&mut session, "find_duplicate_code", &default_call)?;
+    let improvements = latency(&mut session, "analyze_codebase_improvements", &default_call)?;
+    let started = Instant::now();
+    let classes = all_classes(&mut session, &corpus)?;
+    let full_report = started.elapsed();
+    let full_again = {
+        let started = Instant::now();
+        all_classes(&mut session, &corpus)?;
+        started.elapsed()
+    };
+    // One edit: a file gains a copy of one of its own functions.
+    let edited = super::sample_files(&args.corpus, 40)
+        .into_iter()
+        .find(|path| path.extension().is_some_and(|ext| ext == "py"))
+        .context("a Python file to edit")?;
+    let mut restore = Restore(Vec::new());
+    let original = std::fs::read_to_string(&edited)?;
+    let copied: String = original.lines().take(40).collect::<Vec<_>>().join("\n");
+    restore.edit(&edited, &format!("\n\n{copied}\n"))?;
+    std::thread::sleep(Duration::from_secs(3));
+    env.settled_status()?;
+    let started = Instant::now();
+    session.call("find_duplicate_code", default_call.clone())?;
+    let after_edit = started.elapsed();
+    drop(restore);
+    let loc = session.call(
+        "count_lines_of_code",
+        json!({"codebase_path": corpus, "max_results": 0}),
+    )?;
+    session.close()?;
+    env.stop()?;
+    daemon.wait()?;
+
+    // jscpd, same files.
+    let JscpdRun {
+        pairs: jscpd_pairs,
+        wall: jscpd_wall,
+        peak_bytes: jscpd_peak,
+    } = run_jscpd(&args.corpus)?;
+    let by_file = places_by_file(&classes);
+    let missed: Vec<&(Range, Range)> = jscpd_pairs
+        .iter()
+        .filter(|(a, b)| !pair_found(&by_file, a, b))
+        .collect();
+    let found = jscpd_pairs.len() - missed.len();
+    let mut kinds: BTreeMap<&str, usize> = BTreeMap::new();
+    classes
+        .iter()
+        .for_each(|class| *kinds.entry(&class.kind).or_default() += 1);
+    report.push_str(&format!(
+        "### Clone detection vs jscpd@5.3.2\n\n\
+         Both on every file CodeSage parses (13 languages), at most 1 MiB, {MIN_LINES} lines and \
+         {MIN_TOKENS} tokens at least; ours with `include_generated` (jscpd skips nothing \
+         either). A jscpd pair counts as found when one of our classes holds two places \
+         overlapping its two sides. CodeSage's times are through the shim from the warm index \
+         (indexed in {:.0} s).\n\n\
+         | measure | CodeSage | jscpd | ratio |\n|---|---:|---:|---:|\n\
+         | full report, every class with exact ranges (first, cold detection) | {} | {} | {:.1}× faster |\n\
+         | full report again (detection cached) | {} | | {:.0}× faster |\n\
+         | default answer (20 largest classes): first / p50 / p95 | {} / {} / {} | | |\n\
+         | after one file edit (a 40-line copy appended to a Python file), next answer | {} | (full rerun) | |\n\
+         | peak memory | (daemon) | {} MiB | |\n\
+         | clone classes (ours) / clone pairs (jscpd) | {} | {} | |\n\
+         | **recall of jscpd's pairs** | **{}** ({found} of {}) | | |\n\n\
+         Our classes by kind: {}.\n\n",
+        index_wall.as_secs_f64(),
+        ms(full_report),
+        ms(jscpd_wall),
+        jscpd_wall.as_secs_f64() / full_report.as_secs_f64().max(1e-9),
+        ms(full_again),
+        jscpd_wall.as_secs_f64() / full_again.as_secs_f64().max(1e-9),
+        ms(dups[0]),
+        ms(dups[1]),
+        ms(dups[2]),
+        ms(after_edit),
+        jscpd_peak / (1 << 20),
+        classes.len(),
+        jscpd_pairs.len(),
+        percent(found, jscpd_pairs.len()),
+        jscpd_pairs.len(),
+        kinds
+            .iter()
+            .map(|(kind, count)| format!("{kind} {count}"))
+            .collect::<Vec<_>>()
+            .join(", "),
+    ));
+    if !missed.is_empty() {
+        report.push_str(
+            "Some of jscpd's pairs we miss:\n\n| first side | second side |\n|---|---|\n",
+        );
+        let mut rng = Lcg(7);
+        for _ in 0..missed.len().min(8) {
+            let (a, b) = missed[rng.below(missed.len())];
+            report.push_str(&format!(
+                "| `{}:{}-{}` | `{}:{}-{}` |\n",
+                a.path, a.start, a.end, b.path, b.start, b.end
+            ));
+        }
+        report.push('\n');
+    }
+
+    // A random sample of ours jscpd lacks, judged by hand.
+    let mut jscpd_by_file: HashMap<&str, Vec<(&Range, usize, usize)>> = HashMap::new();
+    for (at, (a, b)) in jscpd_pairs.iter().enumerate() {
+        jscpd_by_file
+            .entry(a.path.as_str())
+            .or_default()
+            .push((a, at, 0));
+        jscpd_by_file
+            .entry(b.path.as_str())
+            .or_default()
+            .push((b, at, 1));
+    }
+    let lacked: Vec<&Class> = classes
+        .iter()
+        .filter(|class| {
+            !class.places.iter().enumerate().any(|(i, a)| {
+                class.places[i + 1..]
+                    .iter()
+                    .any(|b| pair_found(&jscpd_by_file, a, b))
+            })
+        })
+        .collect();
+    let mut rng = Lcg(2026);
+    let mut picked: Vec<usize> = Vec::new();
+    while picked.len() < SAMPLE.min(lacked.len()) {
+        let at = rng.below(lacked.len());
+        if !picked.contains(&at) {
+            picked.push(at);
+        }
+    }
+    let judged = verdicts();
+    let mut sample_dump = String::new();
+    let mut rows = String::new();
+    let mut correct = 0;
+    let mut seen = 0;
+    for (number, at) in picked.iter().enumerate() {
+        let class = lacked[*at];
+        let first = class
+            .places
+            .first()
+            .map(|p| format!("{}:{}-{}", p.path, p.start, p.end))
+            .unwrap_or_default();
+        let places: Vec<String> = class
+            .places
+            .iter()
+            .map(|p| format!("{}:{}-{}", p.path, p.start, p.end))
+            .collect();
+        sample_dump.push_str(&format!(
+            "## {} {} ({} lines, {} copies)\n{}\n```\n{}\n```\n\n",
+            number + 1,
+            class.kind,
+            class.lines,
+            class.places.len(),
+            places.join("\n"),
+            class.snippet
+        ));
+        let (verdict, why) = judged
+            .get(&first)
+            .cloned()
+            .unwrap_or_else(|| ("not judged".into(), String::new()));
+        if verdict != "not judged" {
+            seen += 1;
+            if verdict == "clone" {
+                correct += 1;
+            }
+        }
+        rows.push_str(&format!(
+            "| {} | {} | {} × {} | `{}` | {} | {} |\n",
+            number + 1,
+            class.kind,
+            class.places.len(),
+            class.lines,
+            first,
+            verdict,
+            why
+        ));
+    }
+    std::fs::create_dir_all(cache())?;
+    std::fs::write(cache().join("health-sample.md"), sample_dump)?;
+    report.push_str(&format!(
+        "### Precision: {SAMPLE} random classes of ours that jscpd lacks, judged by hand\n\n\
+         {} of our {} classes have no jscpd pair between any two of their places. A fixed-seed \
+         sample of them, each read in full and judged (verdicts kept in \
+         `benches/health_verdicts.tsv`): **{correct} of {seen} judged are real clones**.\n\n\
+         | # | kind | copies × lines | first place | verdict | why |\n|---|---|---|---|---|---|\n{rows}\n",
+        lacked.len(),
+        classes.len(),
+    ));
+
+    // Complexity vs lizard.
+    report.push_str(
+        "### Cyclomatic complexity vs lizard 1.24.3\n\n\
+         lizard's functions matched to ours by file and first line (the name's line or the \
+         definition's), up to 400 files per language spread over the corpus (Java: the Java \
+         sources of the npm package `cordova-android`, the corpus having none).\n\n\
+         | language | files | lizard functions | matched | same complexity | share | mean |ours − lizard| where different |\n\
+         |---|---:|---:|---:|---:|---:|---:|\n",
+    );
+    let mut differences = String::new();
+    for (language_name, (root, files)) in lizard_files(&args.corpus) {
+        let (compared, unmatched) = compare_lizard(&root, &files, language_name)?;
+        let same = compared.iter().filter(|c| c.ours == c.theirs).count();
+        let differing: Vec<&Compared> = compared.iter().filter(|c| c.ours != c.theirs).collect();
+        let mean_gap = differing
+            .iter()
+            .map(|c| c.ours.abs_diff(c.theirs) as f64)
+            .sum::<f64>()
+            / differing.len().max(1) as f64;
+        report.push_str(&format!(
+            "| {language_name} | {} | {} | {} | {same} | **{}** | {mean_gap:.1} |\n",
+            files.len(),
+            compared.len() + unmatched,
+            compared.len(),
+            percent(same, compared.len()),
+        ));
+        let mut rng = Lcg(11);
+        for _ in 0..differing.len().min(6) {
+            let c = differing[rng.below(differing.len())];
+            differences.push_str(&format!(
+                "{language_name}\t{}:{}\t{}\tours {}\tlizard {}\n",
+                c.file, c.line, c.name, c.ours, c.theirs
+            ));
+        }
+    }
+    std::fs::write(cache().join("lizard-differences.tsv"), differences)?;
+    report.push_str(LIZARD_DIFFERENCES);
+
+    // Line counts vs scc.
+    let (scc, scc_wall) = run_scc(&args.corpus)?;
+    report.push_str(&format!(
+        "\n### `count_lines_of_code` vs scc 4.1.0\n\n\
+         Languages with 20 files or more on both sides; scc took {} over the corpus, the \
+         tool answers from the index.\n\n\
+         | language | files (ours / scc) | code | vs scc | comment | vs scc | blank | vs scc |\n\
+         |---|---|---:|---:|---:|---:|---:|---:|\n",
+        ms(scc_wall)
+    ));
+    for language in loc["languages"].as_array().into_iter().flatten() {
+        let name = language["language"].as_str().unwrap_or("?").to_lowercase();
+        let field = |key: &str| language[key].as_u64().unwrap_or(0);
+        let scc_name = match name.as_str() {
+            "c++" | "cpp" => "c++",
+            "c#" | "csharp" => "c#",
+            "shell" | "bash" => "shell",
+            other => other,
+        };
+        let Some(theirs) = scc.get(scc_name) else {
+            continue;
+        };
+        if field("files") < 20 || theirs[0] < 20 {
+            continue;
+        }
+        report.push_str(&format!(
+            "| {name} | {} / {} | {} | {} | {} | {} | {} | {} |\n",
+            field("files"),
+            theirs[0],
+            field("code"),
+            deviation(field("code"), theirs[1]),
+            field("comment"),
+            deviation(field("comment"), theirs[2]),
+            field("blank"),
+            deviation(field("blank"), theirs[3]),
+        ));
+    }
+    report.push_str(SCC_DIFFERENCES);
+
+    // Latency and store growth.
+    let (with, without, parsed) = fingerprint_bytes(&args.corpus);
+    report.push_str(&format!(
+        "\n### Latency through the shim and the cost of fingerprints\n\n\
+         | measure | value |\n|---|---:|\n\
+         | `find_duplicate_code` (defaults), first / p50 / p95 of {CALLS} | {} / {} / {} |\n\
+         | `analyze_codebase_improvements`, first / p50 / p95 of {CALLS} | {} / {} / {} |\n\
+         | stored structure of {parsed} parsed files, without → with fingerprints (before compression) | {} → {} MiB (+{}) |\n\
+         | `symbols` table in the store (structure + fingerprints, compressed) | {} MiB |\n\n\
+         Target: p50 ≤ 300 ms from the warm index.\n\n",
+        ms(dups[0]),
+        ms(dups[1]),
+        ms(dups[2]),
+        ms(improvements[0]),
+        ms(improvements[1]),
+        ms(improvements[2]),
+        mib(without),
+        mib(with),
+        percent((with - without) as usize, without as usize),
+        mib(symbols_table),
+    ));
+    Ok(report)
+}
+
+/// What the complexity differences come from (read from `benches/.cache/lizard-differences.tsv`).
+const LIZARD_DIFFERENCES: &str = "";
+
+/// What the line-count differences come from.
+const SCC_DIFFERENCES: &str = "";
