@@ -10,10 +10,11 @@ use serde::Serialize;
 
 use super::Health;
 use super::detect::CloneClass;
-use super::fingerprint::{self, Fingerprints, Token};
+use super::fingerprint::Fingerprints;
 use super::index::{DetectionKey, FileHealth};
 use super::refine;
 use super::similar::{self, SimilarClass};
+use super::source::{Source, SourceCache};
 use crate::search::FileFilter;
 use crate::structure::{Scope, StructureError};
 
@@ -397,14 +398,16 @@ impl Found {
     pub fn page(
         &self,
         scope: &Scope<'_>,
+        health: &Health,
         first: usize,
         count: usize,
     ) -> Result<Page, StructureError> {
-        let mut refiner = Refiner::new(scope, &self.paths);
+        let mut refiner = Refiner::new(scope, &self.paths, health.sources());
         let mut shown = Vec::new();
         let mut accepted = 0;
         let mut walked = 0;
         let entries = self.entries();
+        refiner.prefetch(&self.likely_measured(&entries, first + count))?;
         for entry in &entries {
             if accepted >= first + count || scope.work.should_stop() {
                 break;
@@ -455,6 +458,33 @@ impl Found {
         })
     }
 
+    /// The documents of the classes a page up to `end` will most likely measure: those
+    /// without a verdict that are near the bar or among the first `end` (earlier ones found
+    /// short move later ones up; those are read when reached).
+    fn likely_measured(&self, entries: &[Entry<'_>], end: usize) -> Vec<u32> {
+        let verdicts = self.verdicts.lock();
+        let mut docs: Vec<u32> = entries
+            .iter()
+            .take(end)
+            .flat_map(|entry| -> Vec<u32> {
+                match entry {
+                    Entry::Vectors(class) => class.members.iter().map(|m| m.doc).collect(),
+                    Entry::Tokens(class) => {
+                        let key = (class.regions[0].doc, class.regions[0].start);
+                        if verdicts.contains_key(&key) {
+                            Vec::new()
+                        } else {
+                            class.regions.iter().map(|region| region.doc).collect()
+                        }
+                    }
+                }
+            })
+            .collect();
+        docs.sort_unstable();
+        docs.dedup();
+        docs
+    }
+
     /// Token-based and vector-based classes merged, largest first.
     fn entries(&self) -> Vec<Entry<'_>> {
         let mut entries = Vec::with_capacity(self.classes.len() + self.similar.len());
@@ -470,39 +500,72 @@ impl Found {
     }
 }
 
-/// Reports classes with exact ranges, re-reading and re-tokenising each file once.
+/// Reports classes with exact ranges, re-reading and re-tokenising each file once (and
+/// keeping it in the shared source cache for the next page and report).
 struct Refiner<'a, 'scope> {
     scope: &'a Scope<'scope>,
     paths: &'a HashMap<u32, (Arc<str>, Arc<str>)>,
-    streams: HashMap<u32, Option<Arc<Vec<Token>>>>,
-    contents: HashMap<u32, Option<Arc<[u8]>>>,
+    cache: &'a SourceCache,
+    sources: HashMap<u32, Option<Arc<Source>>>,
 }
 
 impl<'a, 'scope> Refiner<'a, 'scope> {
-    fn new(scope: &'a Scope<'scope>, paths: &'a HashMap<u32, (Arc<str>, Arc<str>)>) -> Self {
+    fn new(
+        scope: &'a Scope<'scope>,
+        paths: &'a HashMap<u32, (Arc<str>, Arc<str>)>,
+        cache: &'a SourceCache,
+    ) -> Self {
         Refiner {
             scope,
             paths,
-            streams: HashMap::new(),
-            contents: HashMap::new(),
+            cache,
+            sources: HashMap::new(),
         }
     }
 
-    fn load(&mut self, doc: u32) -> Result<(), StructureError> {
-        if self.contents.contains_key(&doc) {
-            return Ok(());
-        }
-        let content = match self.scope.view.index.docs.get(doc) {
-            Some(live) => self.scope.view.content(&live.hash)?,
-            None => None,
+    /// Document `doc` as a source, from the cache or the store.
+    fn read(&self, doc: u32) -> Result<Option<Arc<Source>>, StructureError> {
+        let Some(live) = self.scope.view.index.docs.get(doc) else {
+            return Ok(None);
         };
-        let tokens = content.as_ref().and_then(|content| {
-            let (_, language) = self.paths.get(&doc)?;
-            fingerprint::file_tokens(language, content).map(Arc::new)
-        });
-        self.streams.insert(doc, tokens);
-        self.contents.insert(doc, content);
+        if let Some(source) = self.cache.get(&live.hash) {
+            return Ok(Some(source));
+        }
+        let Some(content) = self.scope.view.content(&live.hash)? else {
+            return Ok(None);
+        };
+        let language = self.paths.get(&doc).map_or("", |(_, language)| &**language);
+        let source = Arc::new(Source::new(content, language));
+        self.cache.insert(live.hash, Arc::clone(&source));
+        Ok(Some(source))
+    }
+
+    /// Reads and tokenises `docs` in parallel.
+    fn prefetch(&mut self, docs: &[u32]) -> Result<(), StructureError> {
+        use rayon::prelude::*;
+        let wanted: Vec<u32> = docs
+            .iter()
+            .copied()
+            .filter(|doc| !self.sources.contains_key(doc))
+            .collect();
+        let read: Vec<(u32, Option<Arc<Source>>)> = wanted
+            .par_iter()
+            .map(|&doc| Ok((doc, self.read(doc)?)))
+            .collect::<Result<_, StructureError>>()?;
+        self.sources.extend(read);
         Ok(())
+    }
+
+    fn load(&mut self, doc: u32) -> Result<(), StructureError> {
+        if !self.sources.contains_key(&doc) {
+            let source = self.read(doc)?;
+            self.sources.insert(doc, source);
+        }
+        Ok(())
+    }
+
+    fn source(&self, doc: u32) -> Option<&Arc<Source>> {
+        self.sources.get(&doc)?.as_ref()
     }
 
     /// A `similar` class as an answer shows it.
@@ -549,9 +612,9 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
         let snippet = first_doc
             .zip(locations.first())
             .and_then(|(doc, at)| {
-                let content = self.contents.get(&doc)?.as_ref()?;
+                let source = self.source(doc)?;
                 Some(crate::snippet::lines(
-                    content,
+                    &source.content,
                     at.start_line,
                     at.end_line,
                     SNIPPET_LINES,
@@ -578,8 +641,12 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
         for region in &class.regions {
             self.load(region.doc)?;
         }
-        let streams = &self.streams;
-        let refined = refine::refine(class, &mut |doc| streams.get(&doc).cloned().flatten());
+        let sources = &self.sources;
+        let refined = refine::refine(class, &mut |doc| {
+            sources
+                .get(&doc)
+                .and_then(|source| source.as_ref()?.tokens.clone())
+        });
         let mut located: Vec<(Occurrence, u32)> = class
             .regions
             .iter()
@@ -596,9 +663,9 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
                     (range.start_line, range.end_line),
                     definitions.as_deref().unwrap_or(&[]),
                 );
-                let (start_line, end_line) = match self.contents.get(&region.doc) {
-                    Some(Some(content)) => without_blank_ends(trimmed, content),
-                    _ => trimmed,
+                let (start_line, end_line) = match self.source(region.doc) {
+                    Some(source) => without_blank_ends(trimmed, source),
+                    None => trimmed,
                 };
                 let occurrence = Occurrence {
                     file_path: self
@@ -648,18 +715,11 @@ fn within_definitions(
 
 /// A range without the blank lines at its ends (trimming at a definition can leave the
 /// blank lines before it).
-fn without_blank_ends((mut start, mut end): (u32, u32), content: &[u8]) -> (u32, u32) {
-    let text = String::from_utf8_lossy(content);
-    let lines: Vec<&str> = text.lines().collect();
-    let blank = |line: u32| {
-        lines
-            .get(line.saturating_sub(1) as usize)
-            .is_none_or(|text| text.trim().is_empty())
-    };
-    while end > start && blank(end) {
+fn without_blank_ends((mut start, mut end): (u32, u32), source: &Source) -> (u32, u32) {
+    while end > start && source.is_blank(end) {
         end -= 1;
     }
-    while start < end && blank(start) {
+    while start < end && source.is_blank(start) {
         start += 1;
     }
     (start, end)

@@ -134,10 +134,18 @@ struct Match {
 
 /// Pairs of equal fingerprints among `files`.
 fn matches(files: &[FileIn]) -> Vec<Match> {
-    let mut occurrences: Vec<(u32, u32, u32)> = Vec::new();
+    // A periodic k-gram (a table of constants, a list of fields) counts only when its raw
+    // tokens match too, so it is grouped by its raw hash: grouped by the normalised one, every
+    // such table in the root would fall in one huge group.
+    let mut occurrences: Vec<(u64, u32, u32)> = Vec::new();
     for (file, input) in files.iter().enumerate() {
         for (index, print) in input.prints.prints.iter().enumerate() {
-            occurrences.push((print.hash, file as u32, index as u32));
+            let key = if print.periodic {
+                1 << 32 | u64::from(print.raw)
+            } else {
+                u64::from(print.hash)
+            };
+            occurrences.push((key, file as u32, index as u32));
         }
     }
     occurrences.sort_unstable();
@@ -146,7 +154,7 @@ fn matches(files: &[FileIn]) -> Vec<Match> {
         if group.len() < 2 {
             continue;
         }
-        let place = |&(_, file, index): &(u32, u32, u32)| (file, index);
+        let place = |&(_, file, index): &(u64, u32, u32)| (file, index);
         if group.len() > MAX_GROUP {
             for pair in group.windows(2) {
                 out.push(Match {

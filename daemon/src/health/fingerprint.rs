@@ -14,8 +14,10 @@ use tree_sitter::Node;
 pub const KGRAM: usize = 25;
 /// k-grams per winnowing window.
 pub const WINDOW: usize = 16;
-/// The longest pattern (in tokens) whose repetition makes a k-gram periodic.
-const MAX_PERIOD: usize = 6;
+/// The longest pattern (in tokens) whose repetition makes a k-gram periodic: long enough for
+/// a line of a table (`pub const NAME: u32 = 1;` is 8 tokens), short enough that a k-gram
+/// holds two periods.
+const MAX_PERIOD: usize = 12;
 
 /// Shortest run of equal tokens sure to be detected.
 pub const GUARANTEED_TOKENS: usize = KGRAM + WINDOW - 1;
@@ -173,27 +175,57 @@ fn kgram_hashes(values: impl Iterator<Item = u32> + Clone, count: usize) -> Vec<
     out
 }
 
+/// For each of the `count` k-grams of `tokens`, whether it repeats a pattern of at most
+/// `MAX_PERIOD` normalised tokens throughout (linear: runs of `token[i] == token[i + p]` are
+/// measured once per period).
+fn periodic_kgrams(tokens: &[Token], count: usize) -> Vec<bool> {
+    let mut periodic = vec![false; count];
+    let mut run = vec![0u32; tokens.len() + 1];
+    for period in 1..=MAX_PERIOD.min(KGRAM - 1) {
+        run[tokens.len()] = 0;
+        for at in (0..tokens.len()).rev() {
+            run[at] = if at + period < tokens.len()
+                && tokens[at].normalized == tokens[at + period].normalized
+            {
+                run[at + 1] + 1
+            } else {
+                0
+            };
+        }
+        for (at, flag) in periodic.iter_mut().enumerate() {
+            *flag |= run[at] as usize >= KGRAM - period;
+        }
+    }
+    periodic
+}
+
 /// The winnowed fingerprints of a token stream.
 pub fn fingerprints(tokens: &[Token]) -> Fingerprints {
     let normalized = kgram_hashes(tokens.iter().map(|t| t.normalized), tokens.len());
     let raw = kgram_hashes(tokens.iter().map(|t| t.raw), tokens.len());
     let mut prints: Vec<Fingerprint> = Vec::new();
-    let periodic = |at: usize| {
-        let window = &tokens[at..at + KGRAM];
-        (1..=MAX_PERIOD).any(|period| {
-            window
-                .iter()
-                .zip(&window[period..])
-                .all(|(a, b)| a.normalized == b.normalized)
+    let periodic = periodic_kgrams(tokens, normalized.len());
+    // A periodic k-gram (a table of constants, a list of fields) is chosen by its raw hash:
+    // chosen by the normalised one, every k-gram of such a table ties, and which one a
+    // window keeps would depend on where the table starts, not on its content.
+    let keys: Vec<u32> = (0..normalized.len())
+        .map(|at| {
+            if periodic[at] {
+                raw[at]
+            } else {
+                normalized[at]
+            }
         })
-    };
+        .collect();
+    let normalized_hashes = normalized;
+    let normalized = &keys;
     let select = |at: usize| Fingerprint {
-        hash: normalized[at],
+        hash: normalized_hashes[at],
         raw: raw[at],
         token: at as u32,
         start_line: tokens[at].line,
         end_line: tokens[at + KGRAM - 1].line,
-        periodic: periodic(at),
+        periodic: periodic[at],
     };
     if normalized.len() <= WINDOW {
         // Too short for a full window: its smallest k-gram stands for it.

@@ -269,7 +269,7 @@ pub fn analyze(
             similar: None,
         },
     )?;
-    for class in found.page(scope, 0, CLONE_CLASSES)?.shown {
+    for class in found.page(scope, health, 0, CLONE_CLASSES)?.shown {
         let lines = class.lines;
         let copies = class.copies;
         let location = class.occurrences.first().cloned().unwrap_or_default();

@@ -12,6 +12,7 @@ pub mod improvements;
 pub mod index;
 pub mod refine;
 pub mod similar;
+pub mod source;
 pub mod todos;
 
 use std::collections::HashMap;
@@ -126,6 +127,7 @@ pub fn is_public(language: &str, name: &str, signature: &str) -> bool {
 pub struct Health {
     roots: Mutex<HashMap<RootId, Arc<Mutex<RootHealth>>>>,
     cache: quick_cache::sync::Cache<ContentHash, Arc<FileFacts>>,
+    sources: source::SourceCache,
 }
 
 impl Default for Health {
@@ -133,6 +135,7 @@ impl Default for Health {
         Health {
             roots: Mutex::new(HashMap::new()),
             cache: quick_cache::sync::Cache::new(CACHED_FILES),
+            sources: source::cache(),
         }
     }
 }
@@ -141,6 +144,11 @@ impl Health {
     /// The health state of `root`.
     pub fn root(&self, root: RootId) -> Arc<Mutex<RootHealth>> {
         Arc::clone(self.roots.lock().entry(root).or_default())
+    }
+
+    /// Files re-read for exact clone ranges, by content.
+    pub fn sources(&self) -> &source::SourceCache {
+        &self.sources
     }
 
     /// Facts shared across roots, by content.

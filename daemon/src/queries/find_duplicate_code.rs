@@ -11,6 +11,7 @@ use serde::{Deserialize, Deserializer, Serialize};
 
 use super::page::Extent;
 use super::{Answer, Ctx, Limits, PageArgs, QueryError, QueryResult};
+use crate::health::detect::MIN_TOKENS;
 use crate::health::fingerprint::GUARANTEED_TOKENS;
 use crate::health::clones::{self, Options, ReportedClass, SimilarOutcome, SimilarSource};
 use crate::search::FileFilter;
@@ -180,7 +181,7 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
                     }),
                 },
             )?;
-            let page = found.page(scope, offset, needed - offset)?;
+            let page = found.page(scope, engine.health(), offset, needed - offset)?;
             Ok((found, page))
         })
         .await?;
@@ -220,8 +221,9 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
     if page.total == 0 && page.complete {
         notes.push(format!(
             "no clone of {min_lines} lines or more found among {} files (copies shorter than \
-             {GUARANTEED_TOKENS} tokens are not detected)",
-            found.files_compared
+             {} tokens are not detected)",
+            found.files_compared,
+            GUARANTEED_TOKENS.max(MIN_TOKENS as usize)
         ));
     }
     let total = page.total;
@@ -245,6 +247,6 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
         total_classes: total,
         files_compared: found.files_compared,
         skipped_files: found.skipped_generated,
-        min_tokens: GUARANTEED_TOKENS,
+        min_tokens: GUARANTEED_TOKENS.max(MIN_TOKENS as usize),
     })
 }
