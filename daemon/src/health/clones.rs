@@ -602,13 +602,19 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
         kind: &str,
         similarity: f32,
     ) -> ReportedClass {
+        let located = merge_overlapping(located);
         let first_doc = located.first().map(|(_, doc)| *doc);
         let locations: Vec<Occurrence> = located.into_iter().map(|(at, _)| at).collect();
-        let lines = locations
-            .iter()
-            .map(|at| at.end_line.saturating_sub(at.start_line) + 1)
-            .min()
-            .unwrap_or(0);
+        // A class whose copies all turn out to be one place is no clone.
+        let lines = if locations.len() < 2 {
+            0
+        } else {
+            locations
+                .iter()
+                .map(|at| at.end_line.saturating_sub(at.start_line) + 1)
+                .min()
+                .unwrap_or(0)
+        };
         let snippet = first_doc
             .zip(locations.first())
             .and_then(|(doc, at)| {
@@ -713,6 +719,23 @@ fn within_definitions(
     (start, end.max(start))
 }
 
+/// Copies sorted by path and start, with those of one file that overlap made one (exact
+/// ranges grown from two nearby matches can meet).
+fn merge_overlapping(located: Vec<(Occurrence, u32)>) -> Vec<(Occurrence, u32)> {
+    let mut merged: Vec<(Occurrence, u32)> = Vec::with_capacity(located.len());
+    for (at, doc) in located {
+        if let Some((last, last_doc)) = merged.last_mut()
+            && *last_doc == doc
+            && at.start_line <= last.end_line
+        {
+            last.end_line = last.end_line.max(at.end_line);
+            continue;
+        }
+        merged.push((at, doc));
+    }
+    merged
+}
+
 /// A range without the blank lines at its ends (trimming at a definition can leave the
 /// blank lines before it).
 fn without_blank_ends((mut start, mut end): (u32, u32), source: &Source) -> (u32, u32) {
@@ -723,4 +746,39 @@ fn without_blank_ends((mut start, mut end): (u32, u32), source: &Source) -> (u32
         start += 1;
     }
     (start, end)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn at(path: &str, start_line: u32, end_line: u32) -> Occurrence {
+        Occurrence {
+            file_path: path.to_string(),
+            start_line,
+            end_line,
+        }
+    }
+
+    #[test]
+    fn overlapping_copies_of_one_file_become_one() {
+        let merged = merge_overlapping(vec![
+            (at("a.rs", 10, 30), 1),
+            (at("a.rs", 20, 40), 1),
+            (at("a.rs", 41, 60), 1),
+            (at("b.rs", 10, 30), 2),
+        ]);
+        let ranges: Vec<(String, u32, u32)> = merged
+            .into_iter()
+            .map(|(at, _)| (at.file_path, at.start_line, at.end_line))
+            .collect();
+        assert_eq!(
+            ranges,
+            vec![
+                ("a.rs".to_string(), 10, 40),
+                ("a.rs".to_string(), 41, 60),
+                ("b.rs".to_string(), 10, 30),
+            ]
+        );
+    }
 }
