@@ -29,6 +29,8 @@
 (macro_invocation macro: (identifier) @call.name) @call
 
 [
-  (if_expression) (match_arm) (for_expression) (while_expression) (loop_expression)
+  (if_expression) (for_expression) (while_expression) (loop_expression) (try_expression)
 ] @branch
+; A match of N arms decides N - 1 times (as a switch's cases do): every arm but the last.
+(match_block (match_arm) @branch . (match_arm))
 (binary_expression operator: ["&&" "||"]) @branch

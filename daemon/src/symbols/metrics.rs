@@ -194,9 +194,9 @@ mod tests {
         // if, and, elif, or, for, while, except, conditional expression: 8 + 1
         let python = "def f(a, b):\n    if a and b:\n        return 1\n    elif a or b:\n        return 2\n    for x in a:\n        while x:\n            x -= 1\n    try:\n        pass\n    except ValueError:\n        pass\n    return 3 if a else 4\n";
         assert_eq!(complexity("Python", python), 9);
-        // if, &&, for, while, match arm × 2, ||: 7 + 1
-        let rust = "fn f(a: bool, b: bool, n: u32) -> u32 {\n    if a && b { return 1; }\n    for _ in 0..n {}\n    while a {}\n    match n { 0 => 1, _ => if a || b { 2 } else { 3 } }\n}\n";
-        assert_eq!(complexity("Rust", rust), 9);
+        // if, &&, for, while, a 3-arm match (2), the if inside it, ||, `?`: 9 + 1
+        let rust = "fn f(a: bool, b: bool, n: u32) -> Option<u32> {\n    if a && b { return Some(1); }\n    for _ in 0..n {}\n    while a {}\n    let x = match n { 0 => 1, 1 => 4, _ => if a || b { 2 } else { 3 } };\n    Some(x + g()?)\n}\n";
+        assert_eq!(complexity("Rust", rust), 10);
         // if, ||, for, for-in, while, do, case × 2, catch, ternary, ??: 11 + 1
         let js = "function f(a, b) {\n  if (a || b) {}\n  for (let i = 0; i < 3; i++) {}\n  for (const k in a) {}\n  while (a) {}\n  do {} while (b);\n  switch (a) { case 1: break; case 2: break; default: break; }\n  try {} catch (e) {}\n  return a ? b : (a ?? b);\n}\n";
         assert_eq!(complexity("JavaScript", js), 12);
