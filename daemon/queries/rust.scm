@@ -28,8 +28,9 @@
 (call_expression function: (generic_function function: (identifier) @call.name)) @call
 (macro_invocation macro: (identifier) @call.name) @call
 
+; `loop` decides nothing itself: its exits are the `if`s and matches inside.
 [
-  (if_expression) (for_expression) (while_expression) (loop_expression) (try_expression)
+  (if_expression) (for_expression) (while_expression) (try_expression)
 ] @branch
 ; A match of N arms decides N - 1 times (as a switch's cases do): every arm but the last.
 (match_block (match_arm) @branch . (match_arm))
