@@ -7,7 +7,7 @@
 //! class covers.
 
 use schemars::JsonSchema;
-use serde::{Deserialize, Deserializer, Serialize};
+use serde::{Deserialize, Serialize};
 
 use super::page::Extent;
 use super::{Answer, Ctx, Limits, PageArgs, QueryError, QueryResult};
@@ -33,7 +33,7 @@ pub struct Params {
     /// Least similarity of the copies, 0 to 1 (default 0.8); 1 keeps exact and renamed
     /// copies only. `similar` classes need their vectors' cosine at least this and at least
     /// `health.similar_threshold`.
-    #[serde(default, deserialize_with = "lenient_number")]
+    #[serde(default, deserialize_with = "super::page::lenient_number")]
     pub min_similarity: Option<f64>,
     /// Shortest clone, in lines (default 10).
     #[serde(default, deserialize_with = "super::page::lenient_integer")]
@@ -53,25 +53,6 @@ pub struct Params {
     /// Paging: `max_results` counts clone classes.
     #[serde(flatten)]
     pub page: PageArgs,
-}
-
-/// Accepts a number or a string holding one.
-fn lenient_number<'de, D: Deserializer<'de>>(deserializer: D) -> Result<Option<f64>, D::Error> {
-    #[derive(Deserialize)]
-    #[serde(untagged)]
-    enum Number {
-        Value(f64),
-        Text(String),
-    }
-    match Option::<Number>::deserialize(deserializer)? {
-        None => Ok(None),
-        Some(Number::Value(value)) => Ok(Some(value)),
-        Some(Number::Text(text)) => text
-            .trim()
-            .parse::<f64>()
-            .map(Some)
-            .map_err(|_| serde::de::Error::custom(format!("expected a number, got {text:?}"))),
-    }
 }
 
 /// The clone classes found.

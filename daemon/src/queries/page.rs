@@ -150,6 +150,27 @@ pub struct PageArgs {
     pub cursor: Option<String>,
 }
 
+/// Accepts a number or a string holding one (some clients send numbers as strings).
+pub(crate) fn lenient_number<'de, D: Deserializer<'de>>(
+    deserializer: D,
+) -> Result<Option<f64>, D::Error> {
+    #[derive(Deserialize)]
+    #[serde(untagged)]
+    enum Number {
+        Value(f64),
+        Text(String),
+    }
+    match Option::<Number>::deserialize(deserializer)? {
+        None => Ok(None),
+        Some(Number::Value(value)) => Ok(Some(value)),
+        Some(Number::Text(text)) => text
+            .trim()
+            .parse::<f64>()
+            .map(Some)
+            .map_err(|_| serde::de::Error::custom(format!("expected a number, got {text:?}"))),
+    }
+}
+
 /// Accepts an integer, a whole number written as a float (`1e3`, `10.0`), or a string holding
 /// one (some clients send numbers as strings); values past `i64` saturate (and are then
 /// clamped to the maximum like any other large number).
