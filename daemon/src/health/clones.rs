@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::Health;
-use super::detect::CloneClass;
+use super::detect::{CloneClass, MIN_TOKENS};
 use super::fingerprint::Fingerprints;
 use super::index::{DetectionKey, FileHealth};
 use super::refine;
@@ -22,8 +22,9 @@ use crate::structure::{Scope, StructureError};
 const SNIPPET_LINES: usize = 8;
 /// Characters of a snippet line at most.
 const SNIPPET_LINE_CHARS: usize = 160;
-/// How many lines a copy found by its k-grams may fall short of its exact extent.
-const SLACK_LINES: u32 = 3;
+/// How many lines a copy found by its k-grams may fall short of its exact extent: winnowing
+/// may leave up to a window of tokens unsampled at each end (about three short lines each).
+const SLACK_LINES: u32 = 6;
 
 /// Tokens per line above which a file counts as minified.
 const MINIFIED_TOKENS_PER_LINE: u32 = 150;
@@ -389,6 +390,10 @@ impl Found {
     /// Whether candidate `class` surely meets the bar without being measured.
     fn surely_counts(&self, class: &CloneClass) -> bool {
         class.lines() >= self.min_lines
+            && class
+                .regions
+                .iter()
+                .all(|region| region.end - region.start + 1 >= MIN_TOKENS)
     }
 
     /// Classes `first..first + count` of those meeting the bar, with exact ranges, kinds and
@@ -433,8 +438,7 @@ impl Found {
                     continue;
                 }
                 None => {
-                    let report = refiner.report(class)?;
-                    let report = (report.lines >= self.min_lines).then_some(report);
+                    let report = refiner.report(class, self.min_lines)?;
                     self.verdicts.lock().insert(key, report.clone());
                     report
                 }
@@ -642,8 +646,13 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
         }
     }
 
-    /// `class` as an answer shows it.
-    fn report(&mut self, class: &CloneClass) -> Result<ReportedClass, StructureError> {
+    /// `class` as an answer shows it, with only the copies that measured exactly hold
+    /// `min_lines` lines and [`MIN_TOKENS`] tokens; `None` when fewer than two do.
+    fn report(
+        &mut self,
+        class: &CloneClass,
+        min_lines: u32,
+    ) -> Result<Option<ReportedClass>, StructureError> {
         for region in &class.regions {
             self.load(region.doc)?;
         }
@@ -657,7 +666,9 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
             .regions
             .iter()
             .zip(&refined.ranges)
-            .map(|(region, range)| {
+            .zip(&refined.tokens)
+            .filter(|(_, tokens)| **tokens >= MIN_TOKENS)
+            .map(|((region, range), _)| {
                 let definitions = self
                     .scope
                     .view
@@ -688,7 +699,9 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
         located.sort_by(|a, b| {
             (&a.0.file_path, a.0.start_line).cmp(&(&b.0.file_path, b.0.start_line))
         });
-        Ok(self.reported(located, refined.kind.as_str(), class.similarity))
+        located.retain(|(at, _)| at.end_line.saturating_sub(at.start_line) + 1 >= min_lines);
+        let report = self.reported(located, refined.kind.as_str(), class.similarity);
+        Ok((report.copies >= 2).then_some(report))
     }
 }
 

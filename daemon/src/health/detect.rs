@@ -177,12 +177,17 @@ fn matches(files: &[FileIn]) -> Vec<Match> {
 }
 
 /// Grows the matches between one pair of files into clone pairs.
-fn chain(files: &[FileIn], (file_a, file_b): (u32, u32), found: &[Match]) -> Vec<ClonePair> {
+fn chain(
+    files: &[FileIn],
+    (file_a, file_b): (u32, u32),
+    found: &[Match],
+    min_similarity: f32,
+) -> Vec<ClonePair> {
     let prints_a = &files[file_a as usize].prints.prints;
     let prints_b = &files[file_b as usize].prints.prints;
     // (token in a, token in b, raw hashes equal, hash); a periodic k-gram counts only when
     // its raw tokens match as well.
-    let mut points: Vec<(u32, u32, bool, u32)> = found
+    let mut points: Vec<Point> = found
         .iter()
         .map(|m| (&prints_a[m.a.1 as usize], &prints_b[m.b.1 as usize]))
         .filter(|(pa, pb)| !pa.periodic || pa.raw == pb.raw)
@@ -202,8 +207,8 @@ fn chain(files: &[FileIn], (file_a, file_b): (u32, u32), found: &[Match]) -> Vec
     // Greedy chaining: each point extends the open chain it fits best. Points come in order
     // of their position in `a`, so a chain whose last point is more than a gap behind is
     // finished and no longer looked at.
-    let mut chains: Vec<Vec<(u32, u32, bool, u32)>> = Vec::new();
-    let mut open: Vec<Vec<(u32, u32, bool, u32)>> = Vec::new();
+    let mut chains: Vec<Vec<Point>> = Vec::new();
+    let mut open: Vec<Vec<Point>> = Vec::new();
     for point in points {
         let mut at = 0;
         while at < open.len() {
@@ -236,88 +241,115 @@ fn chain(files: &[FileIn], (file_a, file_b): (u32, u32), found: &[Match]) -> Vec
     }
     chains.append(&mut open);
     chains.sort_unstable_by_key(|chain| (chain[0].0, chain[0].1));
-    let tokens_a = files[file_a as usize].prints.tokens;
-    let tokens_b = files[file_b as usize].prints.tokens;
-    chains
-        .into_iter()
-        .filter_map(|chain| {
-            // A run of one short pattern repeated (struct fields, table rows, match arms)
-            // has few distinct k-grams: not a copy of anything.
-            let mut hashes: Vec<u32> = chain.iter().map(|point| point.3).collect();
-            hashes.sort_unstable();
-            hashes.dedup();
-            if hashes.len() * 2 < chain.len() {
-                return None;
-            }
-            let (first, last) = (chain[0], chain[chain.len() - 1]);
-            let region = |file: u32,
-                          prints: &[super::fingerprint::Fingerprint],
-                          from: u32,
-                          to: u32,
-                          total: u32| {
-                let line_of = |token: u32, end: bool| {
-                    let at = prints.partition_point(|p| p.token < token);
-                    let print = &prints[at.min(prints.len() - 1)];
-                    if end {
-                        print.end_line
-                    } else {
-                        print.start_line
-                    }
-                };
-                Region {
-                    doc: files[file as usize].doc,
-                    start: from,
-                    end: (to + KGRAM as u32 - 1).min(total.saturating_sub(1)),
-                    start_line: line_of(from, false),
-                    end_line: line_of(to, true),
+    let grow = Grow {
+        files,
+        file_a,
+        file_b,
+    };
+    let mut out = Vec::new();
+    for chain in chains {
+        match grow.pair(&chain) {
+            Some(pair) if pair.similarity >= min_similarity => out.push(pair),
+            // A chain that wandered (into a repetition of itself, or across unrelated code
+            // with a similar offset) is not a clone as a whole, but its steady runs — the
+            // exact or renamed stretches it was chained from — may be.
+            _ => out.extend(
+                chain
+                    .chunk_by(|x, y| y.0 - x.0 == y.1 - x.1 && y.0 - x.0 <= WINDOW as u32)
+                    .filter(|run| run.len() < chain.len())
+                    .filter_map(|run| grow.pair(run)),
+            ),
+        }
+    }
+    out
+}
+
+/// One chained point: (token in a, token in b, raw hashes equal, hash).
+type Point = (u32, u32, bool, u32);
+
+/// Turns chains of matched k-grams between two files into clone pairs.
+struct Grow<'a> {
+    files: &'a [FileIn],
+    file_a: u32,
+    file_b: u32,
+}
+
+impl Grow<'_> {
+    /// The clone pair `chain` makes, unless it is a repetition (of a short pattern, or of
+    /// one stretch overlapping itself).
+    fn pair(&self, chain: &[Point]) -> Option<ClonePair> {
+        let prints_a = &self.files[self.file_a as usize].prints;
+        let prints_b = &self.files[self.file_b as usize].prints;
+        // A run of one short pattern repeated (struct fields, table rows, match arms) has
+        // few distinct k-grams: not a copy of anything.
+        let mut hashes: Vec<u32> = chain.iter().map(|point| point.3).collect();
+        hashes.sort_unstable();
+        hashes.dedup();
+        if hashes.len() * 2 < chain.len() {
+            return None;
+        }
+        let (first, last) = (chain.first()?, chain.last()?);
+        let region = |file: u32, prints: &Fingerprints, from: u32, to: u32| {
+            let line_of = |token: u32, end: bool| {
+                let at = prints.prints.partition_point(|p| p.token < token);
+                let print = &prints.prints[at.min(prints.prints.len() - 1)];
+                if end {
+                    print.end_line
+                } else {
+                    print.start_line
                 }
             };
-            let a = region(file_a, prints_a, first.0, last.0, tokens_a);
-            let b = region(file_b, prints_b, first.1, last.1, tokens_b);
-            if a.overlaps(&b) {
-                return None; // a repetition inside one stretch, not two copies
+            Region {
+                doc: self.files[file as usize].doc,
+                start: from,
+                end: (to + KGRAM as u32 - 1).min(prints.tokens.saturating_sub(1)),
+                start_line: line_of(from, false),
+                end_line: line_of(to, true),
             }
-            let span_a = a.end - a.start + 1;
-            let span_b = b.end - b.start + 1;
-            let steady = chain.windows(2).all(|pair| {
-                pair[1].0 - pair[0].0 == pair[1].1 - pair[0].1
-                    && pair[1].0 - pair[0].0 <= WINDOW as u32
-            });
-            let kind = if !steady {
-                CloneKind::Near
-            } else if chain.iter().all(|point| point.2) {
-                CloneKind::Exact
-            } else {
-                CloneKind::Renamed
-            };
-            // Between two matched k-grams whose gap winnowing alone cannot explain, the
-            // tokens past a k-gram and a window are taken as changed (give or take half a
-            // window).
-            let unmatched = |side: fn(&(u32, u32, bool, u32)) -> u32| -> u32 {
-                chain
-                    .windows(2)
-                    .map(|pair| {
-                        let gap = side(&pair[1]) - side(&pair[0]);
-                        gap.saturating_sub((KGRAM + WINDOW / 2) as u32)
-                    })
-                    .sum()
-            };
-            let similarity = if kind == CloneKind::Near {
-                let kept_a = span_a.saturating_sub(unmatched(|p| p.0)) as f32 / span_a as f32;
-                let kept_b = span_b.saturating_sub(unmatched(|p| p.1)) as f32 / span_b as f32;
-                kept_a.min(kept_b).clamp(0.0, 1.0)
-            } else {
-                1.0
-            };
-            Some(ClonePair {
-                a,
-                b,
-                kind,
-                similarity,
-                anchors: chain.iter().map(|point| (point.0, point.1)).collect(),
-            })
+        };
+        let a = region(self.file_a, prints_a, first.0, last.0);
+        let b = region(self.file_b, prints_b, first.1, last.1);
+        if a.overlaps(&b) {
+            return None; // a repetition inside one stretch, not two copies
+        }
+        let span_a = a.end - a.start + 1;
+        let span_b = b.end - b.start + 1;
+        let steady = chain.windows(2).all(|pair| {
+            pair[1].0 - pair[0].0 == pair[1].1 - pair[0].1 && pair[1].0 - pair[0].0 <= WINDOW as u32
+        });
+        let kind = if !steady {
+            CloneKind::Near
+        } else if chain.iter().all(|point| point.2) {
+            CloneKind::Exact
+        } else {
+            CloneKind::Renamed
+        };
+        // Between two matched k-grams whose gap winnowing alone cannot explain, the tokens
+        // past a k-gram and a window are taken as changed (give or take half a window).
+        let unmatched = |side: fn(&Point) -> u32| -> u32 {
+            chain
+                .windows(2)
+                .map(|pair| {
+                    let gap = side(&pair[1]) - side(&pair[0]);
+                    gap.saturating_sub((KGRAM + WINDOW / 2) as u32)
+                })
+                .sum()
+        };
+        let similarity = if kind == CloneKind::Near {
+            let kept_a = span_a.saturating_sub(unmatched(|p| p.0)) as f32 / span_a as f32;
+            let kept_b = span_b.saturating_sub(unmatched(|p| p.1)) as f32 / span_b as f32;
+            kept_a.min(kept_b).clamp(0.0, 1.0)
+        } else {
+            1.0
+        };
+        Some(ClonePair {
+            a,
+            b,
+            kind,
+            similarity,
+            anchors: chain.iter().map(|point| (point.0, point.1)).collect(),
         })
-        .collect()
+    }
 }
 
 /// Every clone pair among `files`: at least `min_lines` lines on both sides and at least
@@ -336,13 +368,11 @@ pub fn pairs(files: &[FileIn], min_lines: u32, min_similarity: f32) -> Vec<Clone
     keys.sort_unstable();
     use rayon::prelude::*;
     keys.par_iter()
-        .flat_map_iter(|key| chain(files, *key, &by_files[key]))
+        .flat_map_iter(|key| chain(files, *key, &by_files[key], min_similarity))
         .filter(|pair| {
-            pair.a.lines() >= min_lines
-                && pair.b.lines() >= min_lines
-                && pair.a.end - pair.a.start + 1 >= MIN_TOKENS
-                && pair.b.end - pair.b.start + 1 >= MIN_TOKENS
-                && pair.similarity >= min_similarity
+            // No bar on tokens here: the k-grams of a copy of MIN_TOKENS may cover a
+            // window less at each end; the exact extent is measured when reported.
+            pair.a.lines() >= min_lines && pair.b.lines() >= min_lines
         })
         .collect()
 }
@@ -524,5 +554,28 @@ mod tests {
         assert_eq!(found.len(), 1);
         assert_eq!(found[0].regions.len(), 2);
         assert!(found[0].regions.iter().all(|r| r.doc == 0));
+    }
+
+    #[test]
+    fn a_chain_below_the_bar_still_gives_its_exact_stretches() {
+        let head = block(11, 9, false);
+        let tail = block(12, 9, false);
+        let files = vec![
+            file(0, &[head.clone(), block(13, 4, false), tail.clone()]),
+            file(1, &[head, block(14, 4, false), tail]),
+        ];
+        // As one near clone, four changed lines of 22 are too many for 0.95; the two exact
+        // stretches around them are clones of their own.
+        let found = pairs(&files, 5, 0.95);
+        assert_eq!(found.len(), 2, "{found:?}");
+        assert!(found.iter().all(|pair| pair.kind == CloneKind::Exact));
+        assert!(
+            found[0].a.end_line <= 9 && found[1].a.start_line >= 14,
+            "{found:?}"
+        );
+        // A lower bar takes the whole as one near clone.
+        let found = pairs(&files, 5, 0.5);
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].kind, CloneKind::Near);
     }
 }

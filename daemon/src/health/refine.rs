@@ -25,6 +25,8 @@ pub struct RefinedClass {
     pub ranges: Vec<Refined>,
     /// Exact, renamed or near.
     pub kind: CloneKind,
+    /// Tokens of each copy (its longest matching run), one per place.
+    pub tokens: Vec<u32>,
 }
 
 /// Refines `class`; `tokens_of(doc)` gives a document's token stream (`None` when it cannot
@@ -35,6 +37,11 @@ pub fn refine(
 ) -> RefinedClass {
     let mut ranges: Vec<Option<(u32, u32)>> = vec![None; class.regions.len()];
     let mut kind = CloneKind::Exact;
+    let mut tokens: Vec<u32> = class
+        .regions
+        .iter()
+        .map(|region| region.end - region.start + 1)
+        .collect();
     for (pair, &(ia, ib)) in class.pairs.iter().zip(&class.ends) {
         let (Some(ta), Some(tb)) = (tokens_of(pair.a.doc), tokens_of(pair.b.doc)) else {
             kind = kind.max(pair.kind);
@@ -93,6 +100,11 @@ pub fn refine(
             CloneKind::Renamed
         };
         kind = kind.max(pair_kind);
+        for (at, run) in [(ia, ea - sa + 1), (ib, eb - sb + 1)] {
+            if let Some(longest) = tokens.get_mut(at) {
+                *longest = (*longest).max(run as u32);
+            }
+        }
         for (at, (start, end)) in [
             (ia, (start_a.line, end_a.line)),
             (ib, (start_b.line, end_b.line)),
@@ -116,5 +128,6 @@ pub fn refine(
             })
             .collect(),
         kind,
+        tokens,
     }
 }
