@@ -156,6 +156,8 @@ pub struct Found {
     pub similar_outcome: SimilarOutcome,
     /// Document → path, for presenting.
     paths: HashMap<u32, (Arc<str>, Arc<str>)>,
+    /// Document → fingerprints (and line hashes), for measuring exact ranges.
+    prints: HashMap<u32, Arc<Fingerprints>>,
     /// The root's fingerprints, all files.
     pub fingerprints: usize,
 }
@@ -207,8 +209,10 @@ pub fn find(
     let mut skipped_examples = Vec::new();
     let mut taken: HashMap<u32, bool> = HashMap::new();
     let mut paths = HashMap::new();
+    let mut prints = HashMap::new();
     for (doc, file) in root.files() {
         paths.insert(doc, (Arc::clone(&file.path), Arc::clone(&file.language)));
+        prints.insert(doc, Arc::clone(&file.facts.prints));
         let mut take = options.filter.accepts(&file.path, &file.language);
         if take
             && options.skip_generated
@@ -288,6 +292,7 @@ pub fn find(
         skipped_examples,
         pending,
         paths,
+        prints,
         fingerprints,
     })
 }
@@ -407,7 +412,7 @@ impl Found {
         first: usize,
         count: usize,
     ) -> Result<Page, StructureError> {
-        let mut refiner = Refiner::new(scope, &self.paths, health.sources());
+        let mut refiner = Refiner::new(scope, &self.paths, &self.prints, health.sources());
         let mut shown = Vec::new();
         let mut accepted = 0;
         let mut walked = 0;
@@ -462,9 +467,9 @@ impl Found {
         })
     }
 
-    /// The documents of the classes a page up to `end` will most likely measure: those
-    /// without a verdict that are near the bar or among the first `end` (earlier ones found
-    /// short move later ones up; those are read when reached).
+    /// The documents a page up to `end` will most likely quote: the first copy's (by path)
+    /// of each class without a verdict among the first `end` (earlier ones found short move
+    /// later ones up; those are read when reached).
     fn likely_measured(&self, entries: &[Entry<'_>], end: usize) -> Vec<u32> {
         let verdicts = self.verdicts.lock();
         let mut docs: Vec<u32> = entries
@@ -478,7 +483,13 @@ impl Found {
                         if verdicts.contains_key(&key) {
                             Vec::new()
                         } else {
-                            class.regions.iter().map(|region| region.doc).collect()
+                            class
+                                .regions
+                                .iter()
+                                .map(|region| region.doc)
+                                .min_by_key(|doc| self.paths.get(doc).map(|(path, _)| path))
+                                .into_iter()
+                                .collect()
                         }
                     }
                 }
@@ -509,6 +520,7 @@ impl Found {
 struct Refiner<'a, 'scope> {
     scope: &'a Scope<'scope>,
     paths: &'a HashMap<u32, (Arc<str>, Arc<str>)>,
+    prints: &'a HashMap<u32, Arc<Fingerprints>>,
     cache: &'a SourceCache,
     sources: HashMap<u32, Option<Arc<Source>>>,
 }
@@ -517,11 +529,13 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
     fn new(
         scope: &'a Scope<'scope>,
         paths: &'a HashMap<u32, (Arc<str>, Arc<str>)>,
+        prints: &'a HashMap<u32, Arc<Fingerprints>>,
         cache: &'a SourceCache,
     ) -> Self {
         Refiner {
             scope,
             paths,
+            prints,
             cache,
             sources: HashMap::new(),
         }
@@ -538,13 +552,12 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
         let Some(content) = self.scope.view.content(&live.hash)? else {
             return Ok(None);
         };
-        let language = self.paths.get(&doc).map_or("", |(_, language)| &**language);
-        let source = Arc::new(Source::new(content, language));
+        let source = Arc::new(Source::new(content));
         self.cache.insert(live.hash, Arc::clone(&source));
         Ok(Some(source))
     }
 
-    /// Reads and tokenises `docs` in parallel.
+    /// Reads `docs` in parallel.
     fn prefetch(&mut self, docs: &[u32]) -> Result<(), StructureError> {
         use rayon::prelude::*;
         let wanted: Vec<u32> = docs
@@ -653,15 +666,8 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
         class: &CloneClass,
         min_lines: u32,
     ) -> Result<Option<ReportedClass>, StructureError> {
-        for region in &class.regions {
-            self.load(region.doc)?;
-        }
-        let sources = &self.sources;
-        let refined = refine::refine(class, &mut |doc| {
-            sources
-                .get(&doc)
-                .and_then(|source| source.as_ref()?.tokens.clone())
-        });
+        let prints = self.prints;
+        let refined = refine::refine(class, &|doc| prints.get(&doc).map(|prints| &**prints));
         let mut located: Vec<(Occurrence, u32)> = class
             .regions
             .iter()
@@ -680,8 +686,8 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
                     (range.start_line, range.end_line),
                     definitions.as_deref().unwrap_or(&[]),
                 );
-                let (start_line, end_line) = match self.source(region.doc) {
-                    Some(source) => without_blank_ends(trimmed, source),
+                let (start_line, end_line) = match self.prints.get(&region.doc) {
+                    Some(prints) => without_blank_ends(trimmed, prints),
                     None => trimmed,
                 };
                 let occurrence = Occurrence {
@@ -700,6 +706,9 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
             (&a.0.file_path, a.0.start_line).cmp(&(&b.0.file_path, b.0.start_line))
         });
         located.retain(|(at, _)| at.end_line.saturating_sub(at.start_line) + 1 >= min_lines);
+        if let Some((_, first)) = located.first() {
+            self.load(*first)?;
+        }
         let report = self.reported(located, refined.kind.as_str(), class.similarity);
         Ok((report.copies >= 2).then_some(report))
     }
@@ -749,13 +758,13 @@ fn merge_overlapping(located: Vec<(Occurrence, u32)>) -> Vec<(Occurrence, u32)> 
     merged
 }
 
-/// A range without the blank lines at its ends (trimming at a definition can leave the
-/// blank lines before it).
-fn without_blank_ends((mut start, mut end): (u32, u32), source: &Source) -> (u32, u32) {
-    while end > start && source.is_blank(end) {
+/// A range without the lines at its ends that hold no code (trimming at a definition can
+/// leave the blank lines and comments before it).
+fn without_blank_ends((mut start, mut end): (u32, u32), prints: &Fingerprints) -> (u32, u32) {
+    while end > start && prints.line(end).tokens == 0 {
         end -= 1;
     }
-    while start < end && source.is_blank(start) {
+    while start < end && prints.line(start).tokens == 0 {
         start += 1;
     }
     (start, end)

@@ -51,6 +51,18 @@ pub struct Fingerprint {
     pub periodic: bool,
 }
 
+/// One line of a file as clone reports measure it: the hashes of its code tokens, so a
+/// copy's exact extent is found line by line without parsing the file again.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LineHash {
+    /// Hash of its normalised tokens.
+    pub normalized: u32,
+    /// Hash of its raw tokens.
+    pub raw: u32,
+    /// Code tokens on it (0: blank, or a comment only).
+    pub tokens: u16,
+}
+
 /// A file's fingerprints, as stored with its symbols.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Fingerprints {
@@ -58,6 +70,34 @@ pub struct Fingerprints {
     pub tokens: u32,
     /// The selected k-grams, by position.
     pub prints: Vec<Fingerprint>,
+    /// Line `n` (1-based) is `lines[n - 1]`, up to the last line holding a token.
+    pub lines: Vec<LineHash>,
+}
+
+impl Fingerprints {
+    /// Line `line` (1-based); a line past the last token is blank.
+    pub fn line(&self, line: u32) -> LineHash {
+        line.checked_sub(1)
+            .and_then(|at| self.lines.get(at as usize))
+            .copied()
+            .unwrap_or_default()
+    }
+}
+
+/// The per-line hashes of a token stream.
+fn line_hashes(tokens: &[Token]) -> Vec<LineHash> {
+    let mut lines: Vec<LineHash> = Vec::new();
+    for token in tokens {
+        let at = token.line.saturating_sub(1) as usize;
+        if lines.len() <= at {
+            lines.resize(at + 1, LineHash::default());
+        }
+        let line = &mut lines[at];
+        line.normalized = (line.normalized ^ token.normalized).wrapping_mul(0x0100_0193);
+        line.raw = (line.raw ^ token.raw).wrapping_mul(0x0100_0193);
+        line.tokens = line.tokens.saturating_add(1);
+    }
+    lines
 }
 
 fn fnv(bytes: &[u8]) -> u32 {
@@ -263,6 +303,7 @@ pub fn fingerprints(tokens: &[Token]) -> Fingerprints {
     Fingerprints {
         tokens: tokens.len() as u32,
         prints,
+        lines: line_hashes(tokens),
     }
 }
 
@@ -295,6 +336,16 @@ mod tests {
         // The comment line is not a token's line; the `for` is on line 4.
         assert!(a.iter().all(|t| t.line != 2));
         assert_eq!(a.iter().filter(|t| t.line == 4).count(), 5);
+        // Line hashes: the same normalised lines, other raw ones; blank and comment lines
+        // hold no tokens.
+        let (la, lb) = (fingerprints(&a), fingerprints(&b));
+        assert_eq!(la.line(2).tokens, 0);
+        assert_eq!(lb.line(3).tokens, 0);
+        assert_eq!(la.line(4).tokens, 5);
+        assert_eq!(la.line(4).normalized, lb.line(4).normalized);
+        assert_ne!(la.line(4).raw, lb.line(4).raw);
+        assert_eq!(la.line(1).normalized, lb.line(1).normalized);
+        assert_eq!(la.line(99), LineHash::default());
     }
 
     #[test]

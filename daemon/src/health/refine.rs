@@ -1,12 +1,13 @@
 //! Exact boundaries for the clone classes an answer shows. Detection knows a clone by its
-//! matched k-grams, which winnowing samples; here the copies' token streams (re-read from
-//! the store and tokenised again, only for the classes shown) are compared token by token
-//! outwards from the first and last matched k-gram, so each copy's first and last line are
-//! those of the maximal matching run, and exact copies are told from renamed ones by their
-//! raw tokens.
+//! matched k-grams, which winnowing samples, so a copy's k-gram range may stop a window
+//! short at either end. Here the two copies of each pair are compared line by line (by the
+//! hashes of each line's code tokens, stored with the fingerprints: no file is read or
+//! parsed again), outwards from the k-gram range, so each copy's first and last line are
+//! those of the maximal run of matching lines; exact copies are told from renamed ones by
+//! their raw line hashes.
 
-use super::detect::{CloneClass, CloneKind};
-use super::fingerprint::{KGRAM, Token};
+use super::detect::{CloneClass, CloneKind, Region};
+use super::fingerprint::Fingerprints;
 
 /// A copy's exact range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -25,15 +26,15 @@ pub struct RefinedClass {
     pub ranges: Vec<Refined>,
     /// Exact, renamed or near.
     pub kind: CloneKind,
-    /// Tokens of each copy (its longest matching run), one per place.
+    /// Code tokens of each copy (its longest matching run), one per place.
     pub tokens: Vec<u32>,
 }
 
-/// Refines `class`; `tokens_of(doc)` gives a document's token stream (`None` when it cannot
-/// be read now: that place keeps its k-gram range).
-pub fn refine(
+/// Refines `class`; `prints_of(doc)` gives a document's fingerprints (`None` when unknown:
+/// that place keeps its k-gram range).
+pub fn refine<'a>(
     class: &CloneClass,
-    tokens_of: &mut dyn FnMut(u32) -> Option<std::sync::Arc<Vec<Token>>>,
+    prints_of: &dyn Fn(u32) -> Option<&'a Fingerprints>,
 ) -> RefinedClass {
     let mut ranges: Vec<Option<(u32, u32)>> = vec![None; class.regions.len()];
     let mut kind = CloneKind::Exact;
@@ -43,72 +44,35 @@ pub fn refine(
         .map(|region| region.end - region.start + 1)
         .collect();
     for (pair, &(ia, ib)) in class.pairs.iter().zip(&class.ends) {
-        let (Some(ta), Some(tb)) = (tokens_of(pair.a.doc), tokens_of(pair.b.doc)) else {
+        let (Some(fa), Some(fb)) = (prints_of(pair.a.doc), prints_of(pair.b.doc)) else {
             kind = kind.max(pair.kind);
             continue;
         };
-        let (Some(&(first_a, first_b)), Some(&(last_a, last_b))) =
-            (pair.anchors.first(), pair.anchors.last())
-        else {
-            continue;
-        };
-        let same_file = pair.a.doc == pair.b.doc;
-        let equal = |i: usize, j: usize| matches!((ta.get(i), tb.get(j)), (Some(x), Some(y)) if x.normalized == y.normalized);
-        // Backwards from the first anchor, forwards from the last anchor's k-gram; two copies
-        // in one file never grow into each other.
-        let (mut sa, mut sb) = (first_a as usize, first_b as usize);
-        let (mut ea, mut eb) = (last_a as usize + KGRAM - 1, last_b as usize + KGRAM - 1);
-        while sa > 0 && sb > 0 && equal(sa - 1, sb - 1) && (!same_file || sb - 1 > ea) {
-            sa -= 1;
-            sb -= 1;
-        }
-        while equal(ea + 1, eb + 1) && (!same_file || ea + 1 < sb) {
-            ea += 1;
-            eb += 1;
-        }
-        // Whole lines only: a run that starts or ends inside a line (one literal before a
-        // function, the `def name(args):` after it) is cut back to the lines it fills.
-        let starts_line =
-            |tokens: &[Token], at: usize| at == 0 || tokens[at - 1].line != tokens[at].line;
-        let ends_line = |tokens: &[Token], at: usize| {
-            at + 1 >= tokens.len() || tokens[at + 1].line != tokens[at].line
-        };
-        while sa < ea && !(starts_line(&ta, sa) && starts_line(&tb, sb)) {
-            sa += 1;
-            sb += 1;
-        }
-        while ea > sa && !(ends_line(&ta, ea) && ends_line(&tb, eb)) {
-            ea -= 1;
-            eb -= 1;
-        }
-        let (Some(start_a), Some(end_a), Some(start_b), Some(end_b)) =
-            (ta.get(sa), ta.get(ea), tb.get(sb), tb.get(eb))
-        else {
-            kind = kind.max(pair.kind);
+        let Some(((sa, ea), (sb, eb))) = grow(pair.a, pair.b, fa, fb) else {
             continue;
         };
         let pair_kind = if pair.kind == CloneKind::Near {
             CloneKind::Near
-        } else if ea - sa == eb - sb
-            && ta[sa..=ea]
-                .iter()
-                .zip(&tb[sb..=eb])
-                .all(|(x, y)| x.raw == y.raw)
+        } else if code_lines(fa, sa, ea)
+            .map(|line| line.raw)
+            .eq(code_lines(fb, sb, eb).map(|line| line.raw))
         {
             CloneKind::Exact
         } else {
             CloneKind::Renamed
         };
         kind = kind.max(pair_kind);
-        for (at, run) in [(ia, ea - sa + 1), (ib, eb - sb + 1)] {
+        let count = |prints: &Fingerprints, start: u32, end: u32| -> u32 {
+            code_lines(prints, start, end)
+                .map(|line| u32::from(line.tokens))
+                .sum()
+        };
+        for (at, run) in [(ia, count(fa, sa, ea)), (ib, count(fb, sb, eb))] {
             if let Some(longest) = tokens.get_mut(at) {
-                *longest = (*longest).max(run as u32);
+                *longest = (*longest).max(run);
             }
         }
-        for (at, (start, end)) in [
-            (ia, (start_a.line, end_a.line)),
-            (ib, (start_b.line, end_b.line)),
-        ] {
+        for (at, (start, end)) in [(ia, (sa, ea)), (ib, (sb, eb))] {
             let range = ranges[at].get_or_insert((start, end));
             range.0 = range.0.min(start);
             range.1 = range.1.max(end);
@@ -129,5 +93,184 @@ pub fn refine(
             .collect(),
         kind,
         tokens,
+    }
+}
+
+/// The lines of `start..=end` that hold code.
+fn code_lines(
+    prints: &Fingerprints,
+    start: u32,
+    end: u32,
+) -> impl Iterator<Item = super::fingerprint::LineHash> + '_ {
+    (start..=end)
+        .map(|line| prints.line(line))
+        .filter(|line| line.tokens > 0)
+}
+
+/// The code line before `line` (`None` at the top).
+fn previous_code_line(prints: &Fingerprints, line: u32) -> Option<u32> {
+    (1..line).rev().find(|&at| prints.line(at).tokens > 0)
+}
+
+/// The code line after `line` (`None` past the last).
+fn next_code_line(prints: &Fingerprints, line: u32) -> Option<u32> {
+    let last = prints.lines.len() as u32;
+    (line + 1..=last).find(|&at| prints.line(at).tokens > 0)
+}
+
+/// The maximal matching line ranges of two copies found at k-gram ranges `a` and `b`:
+/// their first and last lines are kept only when they match whole (a k-gram run may begin
+/// or end inside a line), then both grow outwards while the next code lines match (blank and
+/// comment lines between them are passed over on either side). Two copies in one file never
+/// grow into each other. `None` when nothing whole is left.
+fn grow(
+    a: Region,
+    b: Region,
+    fa: &Fingerprints,
+    fb: &Fingerprints,
+) -> Option<((u32, u32), (u32, u32))> {
+    let same = |x: u32, y: u32| fa.line(x).normalized == fb.line(y).normalized;
+    let same_file = a.doc == b.doc;
+    let (mut sa, mut sb) = (a.start_line, b.start_line);
+    let (mut ea, mut eb) = (a.end_line, b.end_line);
+    if same(sa, sb) {
+        while let (Some(pa), Some(pb)) = (previous_code_line(fa, sa), previous_code_line(fb, sb)) {
+            if !same(pa, pb) || (same_file && pb <= ea) {
+                break;
+            }
+            (sa, sb) = (pa, pb);
+        }
+    } else {
+        (sa, sb) = (next_code_line(fa, sa)?, next_code_line(fb, sb)?);
+    }
+    if same(ea, eb) {
+        while let (Some(na), Some(nb)) = (next_code_line(fa, ea), next_code_line(fb, eb)) {
+            if !same(na, nb) || (same_file && na >= sb) {
+                break;
+            }
+            (ea, eb) = (na, nb);
+        }
+    } else {
+        (ea, eb) = (previous_code_line(fa, ea)?, previous_code_line(fb, eb)?);
+    }
+    (sa <= ea && sb <= eb).then_some(((sa, ea), (sb, eb)))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::super::detect::{self, FileIn};
+    use super::super::fingerprint::{Token, fingerprints};
+    use super::*;
+
+    /// Tokens of `lines`, one token per word, each line's words on that line.
+    fn stream(lines: &[&str]) -> Vec<Token> {
+        let hash = |word: &str| {
+            word.bytes().fold(0x811c_9dc5_u32, |h, b| {
+                (h ^ u32::from(b)).wrapping_mul(0x0100_0193)
+            })
+        };
+        lines
+            .iter()
+            .enumerate()
+            .flat_map(|(at, line)| {
+                line.split_whitespace().map(move |word| {
+                    // Words starting with `v` are identifiers: normalised alike.
+                    let normalized = if word.starts_with('v') {
+                        hash("$id")
+                    } else {
+                        hash(word)
+                    };
+                    Token {
+                        normalized,
+                        raw: hash(word),
+                        line: at as u32 + 1,
+                    }
+                })
+            })
+            .collect()
+    }
+
+    fn body(seed: u32, lines: u32, name: &str) -> Vec<String> {
+        (0..lines)
+            .map(|n| {
+                format!(
+                    "k{} ( {name} ) = k{} + k{} ;",
+                    seed * 1000 + n,
+                    n * 7,
+                    n * 13
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn copies_grow_to_their_whole_matching_lines_and_kinds_are_told() {
+        // a: 3 lines of its own, 20 shared, 2 of its own; b: a blank line and 5 of its own,
+        // then the 20 (identifiers renamed), then 1 of its own.
+        let mut a: Vec<String> = body(1, 3, "x");
+        a.extend(body(9, 20, "va"));
+        a.extend(body(2, 2, "x"));
+        let mut b: Vec<String> = vec![String::new()];
+        b.extend(body(3, 5, "y"));
+        b.extend(body(9, 20, "vb"));
+        b.extend(body(4, 1, "y"));
+        let ta = stream(&a.iter().map(String::as_str).collect::<Vec<_>>());
+        let tb = stream(&b.iter().map(String::as_str).collect::<Vec<_>>());
+        let (fa, fb) = (Arc::new(fingerprints(&ta)), Arc::new(fingerprints(&tb)));
+        let files = vec![
+            FileIn {
+                doc: 0,
+                prints: Arc::clone(&fa),
+            },
+            FileIn {
+                doc: 1,
+                prints: Arc::clone(&fb),
+            },
+        ];
+        let classes = detect::classes(detect::pairs(&files, 5, 0.8));
+        assert_eq!(classes.len(), 1, "{classes:?}");
+        let prints = |doc: u32| -> Option<&Fingerprints> {
+            match doc {
+                0 => Some(&fa),
+                1 => Some(&fb),
+                _ => None,
+            }
+        };
+        let refined = refine(&classes[0], &prints);
+        assert_eq!(
+            refined.ranges,
+            vec![
+                Refined {
+                    start_line: 4,
+                    end_line: 23
+                },
+                Refined {
+                    start_line: 7,
+                    end_line: 26
+                }
+            ]
+        );
+        assert_eq!(refined.kind, CloneKind::Renamed);
+        assert_eq!(refined.tokens, vec![20 * 9, 20 * 9]);
+        // Without the renaming, the same copies are exact.
+        let tb = stream(
+            &b.iter()
+                .map(|line| line.replace("vb", "va"))
+                .collect::<Vec<_>>()
+                .iter()
+                .map(String::as_str)
+                .collect::<Vec<_>>(),
+        );
+        let fb = Arc::new(fingerprints(&tb));
+        let prints = |doc: u32| -> Option<&Fingerprints> {
+            match doc {
+                0 => Some(&fa),
+                1 => Some(&fb),
+                _ => None,
+            }
+        };
+        assert_eq!(refine(&classes[0], &prints).kind, CloneKind::Exact);
     }
 }

@@ -1,44 +1,37 @@
-//! Files as clone reports read them again to measure exact ranges: content, token stream
-//! and line starts, made once per content and kept in a cache bounded by bytes (a report's
-//! pages, and the next report, touch the same files).
+//! Files as clone reports read them again for their snippets: content and line starts, read
+//! once per content and kept in a cache bounded by bytes (a report's pages, and the next
+//! report, touch the same files).
 
 use std::sync::Arc;
 
-use super::fingerprint::{self, Token};
 use crate::store::ContentHash;
 
 /// Bytes of sources kept, at most.
 pub const CACHE_BYTES: u64 = 192 << 20;
 
-/// One file, ready for measuring clones in it.
+/// One file, ready for quoting.
 pub struct Source {
     /// Its bytes.
     pub content: Arc<[u8]>,
-    /// Its token stream (none when its language has no grammar or the parse failed).
-    pub tokens: Option<Arc<Vec<Token>>>,
     /// Byte offset of each line's start.
     line_starts: Vec<u32>,
 }
 
 impl Source {
-    /// Tokenises `content` as `language`.
-    pub fn new(content: Arc<[u8]>, language: &str) -> Source {
-        let tokens = fingerprint::file_tokens(language, &content).map(Arc::new);
+    /// Indexes the lines of `content`.
+    pub fn new(content: Arc<[u8]>) -> Source {
         let line_starts = std::iter::once(0)
             .chain(memchr::memchr_iter(b'\n', &content).map(|at| at as u32 + 1))
             .collect();
         Source {
             content,
-            tokens,
             line_starts,
         }
     }
 
     /// Bytes it holds.
     pub fn weight(&self) -> u64 {
-        let tokens = self.tokens.as_ref().map_or(0, |tokens| tokens.len());
-        (self.content.len() + tokens * std::mem::size_of::<Token>() + self.line_starts.len() * 4)
-            as u64
+        (self.content.len() + self.line_starts.len() * 4) as u64
     }
 
     /// Whether line `line` (1-based) is blank or past the end.
@@ -80,17 +73,11 @@ mod tests {
 
     #[test]
     fn blank_lines_and_lines_past_the_end() {
-        let source = Source::new(Arc::from(&b"a = 1\n   \n\tb = 2\n"[..]), "Python");
+        let source = Source::new(Arc::from(&b"a = 1\n   \n\tb = 2\n"[..]));
         assert!(!source.is_blank(1));
         assert!(source.is_blank(2));
         assert!(!source.is_blank(3));
         assert!(source.is_blank(4));
         assert!(source.is_blank(99));
-        assert!(
-            source
-                .tokens
-                .as_ref()
-                .is_some_and(|tokens| !tokens.is_empty())
-        );
     }
 }
