@@ -76,6 +76,9 @@ pub fn run(target: &Target, args: DupsArgs) -> Result<bool> {
             for place in class["occurrences"].as_array().into_iter().flatten() {
                 writeln!(out, "  {}", place.as_str().unwrap_or(""))?;
             }
+            if let Some(unlisted) = class["unlisted_copies"].as_u64() {
+                writeln!(out, "  … and {unlisted} more (narrow with --root DIR)")?;
+            }
         }
         out.flush()?;
     }

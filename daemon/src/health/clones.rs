@@ -18,13 +18,18 @@ use super::source::{Source, SourceCache};
 use crate::search::FileFilter;
 use crate::structure::{Scope, StructureError};
 
+/// Copies of one class listed at most: boilerplate copied hundreds of times would fill an
+/// answer with one class.
+pub const MAX_LISTED_COPIES: usize = 50;
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
+}
+
 /// Lines of a class's snippet at most.
 const SNIPPET_LINES: usize = 8;
 /// Characters of a snippet line at most.
 const SNIPPET_LINE_CHARS: usize = 160;
-/// How many lines a copy found by its k-grams may fall short of its exact extent: winnowing
-/// may leave up to a window of tokens unsampled at each end (about three short lines each).
-const SLACK_LINES: u32 = 6;
 
 /// Tokens per line above which a file counts as minified.
 const MINIFIED_TOKENS_PER_LINE: u32 = 150;
@@ -186,10 +191,14 @@ pub struct ReportedClass {
     pub lines: u32,
     /// Copies.
     pub copies: usize,
-    /// Every copy as `path:start-end`.
+    /// Every copy as `path:start-end` (the first [`MAX_LISTED_COPIES`] of a larger class).
     pub occurrences: Vec<String>,
-    /// Every copy, structured.
+    /// The same copies, structured.
     pub locations: Vec<Occurrence>,
+    /// Copies past [`MAX_LISTED_COPIES`], counted but not listed (narrow the question with
+    /// `path` to see them).
+    #[serde(skip_serializing_if = "is_zero")]
+    pub unlisted_copies: usize,
     /// The first copy's first lines.
     pub snippet: String,
 }
@@ -236,14 +245,12 @@ pub fn find(
     };
     let fingerprints = root.fingerprint_count();
     let pending = root.pending();
-    // Detection knows a copy by its matched k-grams, which may stop a line or two short of
-    // it: it runs with a lower bar, and the classes near the bar are measured exactly when a
-    // page needs them.
-    let (all, verdicts) = root.classes(
-        key.clone(),
-        options.min_lines.saturating_sub(SLACK_LINES).max(1),
-        |doc, _: &FileHealth| taken.get(&doc).copied().unwrap_or(false),
-    );
+    // Detection knows a copy by its matched k-grams, which may stop a few lines short of it:
+    // it runs with a lower bar, and the classes near the bar are measured exactly when a page
+    // needs them.
+    let (all, verdicts) = root.classes(key.clone(), options.min_lines, |doc, _: &FileHealth| {
+        taken.get(&doc).copied().unwrap_or(false)
+    });
     tracing::debug!(
         sync_ms = synced.as_millis() as u64,
         detect_ms = (started.elapsed() - synced).as_millis() as u64,
@@ -434,7 +441,7 @@ impl Found {
                 }
                 Entry::Tokens(class) => class,
             };
-            let key = (class.regions[0].doc, class.regions[0].start);
+            let key = class.id;
             let known = self.verdicts.lock().get(&key).cloned();
             let report = match known {
                 Some(report) => report,
@@ -479,8 +486,7 @@ impl Found {
                 match entry {
                     Entry::Vectors(class) => class.members.iter().map(|m| m.doc).collect(),
                     Entry::Tokens(class) => {
-                        let key = (class.regions[0].doc, class.regions[0].start);
-                        if verdicts.contains_key(&key) {
+                        if verdicts.contains_key(&class.id) {
                             Vec::new()
                         } else {
                             class
@@ -621,7 +627,8 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
     ) -> ReportedClass {
         let located = merge_overlapping(located);
         let first_doc = located.first().map(|(_, doc)| *doc);
-        let locations: Vec<Occurrence> = located.into_iter().map(|(at, _)| at).collect();
+        let mut locations: Vec<Occurrence> = located.into_iter().map(|(at, _)| at).collect();
+        let copies = locations.len();
         // A class whose copies all turn out to be one place is no clone.
         let lines = if locations.len() < 2 {
             0
@@ -645,11 +652,13 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
                 ))
             })
             .unwrap_or_default();
+        locations.truncate(MAX_LISTED_COPIES);
         ReportedClass {
             kind: kind.to_string(),
             similarity: (similarity * 1000.0).round() / 1000.0,
             lines,
-            copies: locations.len(),
+            copies,
+            unlisted_copies: copies - locations.len(),
             occurrences: locations
                 .iter()
                 .map(|at| format!("{}:{}-{}", at.file_path, at.start_line, at.end_line))

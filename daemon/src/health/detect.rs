@@ -4,7 +4,7 @@
 //! set of places holding one copy. Pure functions over in-memory fingerprints; boundaries
 //! here are those of the matched k-grams (see [`super::refine`] for exact ones).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use super::fingerprint::{Fingerprints, KGRAM, WINDOW};
@@ -21,6 +21,15 @@ pub const NEAR_TOKENS: u32 = 32;
 /// a few tokens spread over many short lines (a list of names) is not a copy worth
 /// reporting.
 pub const MIN_TOKENS: u32 = 50;
+
+/// How many lines an exact copy's k-grams may fall short of it: winnowing may leave up to a
+/// window of tokens unsampled at each end (about three short lines each).
+pub const EXACT_SLACK_LINES: u32 = 6;
+
+/// The same for renamed and near copies, which must also hold [`MIN_TOKENS`] in their
+/// k-grams alone: short runs alike only up to names (import lists, field declarations) are
+/// everywhere, and would tie unrelated classes together.
+pub const SLACK_LINES: u32 = 3;
 
 /// How far two matched k-grams of one clone may be apart, in tokens.
 const MAX_GAP: u32 = (KGRAM + WINDOW) as u32 + NEAR_TOKENS;
@@ -101,6 +110,8 @@ pub struct ClonePair {
 /// A set of places holding copies of one piece of code.
 #[derive(Debug, Clone)]
 pub struct CloneClass {
+    /// Identity: a digest of its places (equal places, equal identity).
+    pub id: u64,
     /// The places, by document and position.
     pub regions: Vec<Region>,
     /// The pairs that tie them together.
@@ -132,40 +143,42 @@ struct Match {
     b: (u32, u32),
 }
 
-/// Pairs of equal fingerprints among `files`.
-fn matches(files: &[FileIn]) -> Vec<Match> {
-    // A periodic k-gram (a table of constants, a list of fields) counts only when its raw
-    // tokens match too, so it is grouped by its raw hash: grouped by the normalised one, every
-    // such table in the root would fall in one huge group.
-    let mut occurrences: Vec<(u64, u32, u32)> = Vec::new();
-    for (file, input) in files.iter().enumerate() {
-        for (index, print) in input.prints.prints.iter().enumerate() {
-            let key = if print.periodic {
-                1 << 32 | u64::from(print.raw)
-            } else {
-                u64::from(print.hash)
-            };
-            occurrences.push((key, file as u32, index as u32));
-        }
+/// One fingerprint as matching sees it: (key, document, fingerprint index).
+type Occurrence = (u64, u32, u32);
+
+/// What a fingerprint is matched by. A periodic k-gram (a table of constants, a list of
+/// fields) counts only when its raw tokens match too, so it goes by its raw hash: by the
+/// normalised one, every such table in the root would fall in one huge group.
+fn key_of(print: &super::fingerprint::Fingerprint) -> u64 {
+    if print.periodic {
+        1 << 32 | u64::from(print.raw)
+    } else {
+        u64::from(print.hash)
     }
-    occurrences.sort_unstable();
-    let mut out = Vec::new();
-    for group in occurrences.chunk_by(|a, b| a.0 == b.0) {
-        if group.len() < 2 {
-            continue;
-        }
-        let place = |&(_, file, index): &(u64, u32, u32)| (file, index);
-        if group.len() > MAX_GROUP {
-            for pair in group.windows(2) {
+}
+
+/// The matches one group of equal keys (sorted by document and position) makes, those with
+/// a side in `wanted` only (all when `None`): every two places, or, in a group of
+/// boilerplate larger than [`MAX_GROUP`], each place and the next.
+fn group_matches(group: &[Occurrence], wanted: Option<&HashSet<u32>>, out: &mut Vec<Match>) {
+    let place = |&(_, doc, index): &Occurrence| (doc, index);
+    let counts = |x: &Occurrence, y: &Occurrence| {
+        wanted.is_none_or(|wanted| wanted.contains(&x.1) || wanted.contains(&y.1))
+    };
+    if group.len() > MAX_GROUP {
+        for pair in group.windows(2) {
+            if counts(&pair[0], &pair[1]) {
                 out.push(Match {
                     a: place(&pair[0]),
                     b: place(&pair[1]),
                 });
             }
-            continue;
         }
-        for (at, first) in group.iter().enumerate() {
-            for second in &group[at + 1..] {
+        return;
+    }
+    for (at, first) in group.iter().enumerate() {
+        for second in &group[at + 1..] {
+            if counts(first, second) {
                 out.push(Match {
                     a: place(first),
                     b: place(second),
@@ -173,18 +186,217 @@ fn matches(files: &[FileIn]) -> Vec<Match> {
             }
         }
     }
+}
+
+/// Clone detection over a root's files, kept up to date file by file: the fingerprints by
+/// key, and the clone pairs of every two files that share any. An edit re-matches the
+/// edited files only; the pairs of files it did not touch are kept.
+#[derive(Debug, Clone, Default)]
+pub struct Detection {
+    min_lines: u32,
+    min_similarity: f32,
+    files: HashMap<u32, Arc<Fingerprints>>,
+    occurrences: Vec<Occurrence>,
+    pairs: HashMap<(u32, u32), Vec<ClonePair>>,
+}
+
+impl Detection {
+    /// Detection over `files`: candidate pairs for copies of at least `min_lines` lines
+    /// (their k-grams may fall [`EXACT_SLACK_LINES`] or [`SLACK_LINES`] short; the exact
+    /// extent is measured when reported) and at least `min_similarity` similar.
+    pub fn new(files: &[FileIn], min_lines: u32, min_similarity: f32) -> Detection {
+        let mut detection = Detection {
+            min_lines,
+            min_similarity,
+            files: files
+                .iter()
+                .map(|file| (file.doc, Arc::clone(&file.prints)))
+                .collect(),
+            occurrences: Vec::new(),
+            pairs: HashMap::new(),
+        };
+        detection.occurrences = occurrences_of(&detection.files, None);
+        let mut found = Vec::new();
+        for group in detection.occurrences.chunk_by(|a, b| a.0 == b.0) {
+            if group.len() >= 2 {
+                group_matches(group, None, &mut found);
+            }
+        }
+        detection.pairs = detection.chain_all(found);
+        detection
+    }
+
+    /// Brings the detection up to `files`: the files added, removed or changed (a new
+    /// fingerprints value) are matched again against all; pairs between other files stay.
+    /// Returns the files that changed. (In a group of boilerplate larger than [`MAX_GROUP`],
+    /// whose places are matched with their neighbours only, two unchanged places that an
+    /// edit made neighbours are not matched until the next full detection.)
+    pub fn update(&mut self, files: &[FileIn]) -> HashSet<u32> {
+        let now: HashMap<u32, &Arc<Fingerprints>> =
+            files.iter().map(|file| (file.doc, &file.prints)).collect();
+        let mut changed: HashSet<u32> = self
+            .files
+            .keys()
+            .filter(|doc| !now.contains_key(doc))
+            .copied()
+            .collect();
+        for (doc, prints) in &now {
+            if self
+                .files
+                .get(doc)
+                .is_none_or(|known| !Arc::ptr_eq(known, prints))
+            {
+                changed.insert(*doc);
+            }
+        }
+        if changed.is_empty() {
+            return changed;
+        }
+        // Past a twentieth of the files, matching all again is as quick.
+        if changed.len() * 20 > files.len().max(1) {
+            *self = Detection::new(files, self.min_lines, self.min_similarity);
+            return changed;
+        }
+        for doc in &changed {
+            match now.get(doc) {
+                Some(prints) => {
+                    self.files.insert(*doc, Arc::clone(prints));
+                }
+                None => {
+                    self.files.remove(doc);
+                }
+            }
+        }
+        self.pairs
+            .retain(|(a, b), _| !changed.contains(a) && !changed.contains(b));
+        self.occurrences
+            .retain(|(_, doc, _)| !changed.contains(doc));
+        let added = occurrences_of(&self.files, Some(&changed));
+        self.occurrences = merge_sorted(std::mem::take(&mut self.occurrences), added);
+        // Every group holding a fingerprint of a changed file, once.
+        let mut groups: Vec<(usize, usize)> = Vec::new();
+        for doc in &changed {
+            let Some(prints) = self.files.get(doc) else {
+                continue;
+            };
+            for print in &prints.prints {
+                let key = key_of(print);
+                let start = self.occurrences.partition_point(|o| o.0 < key);
+                let end = self.occurrences.partition_point(|o| o.0 <= key);
+                groups.push((start, end));
+            }
+        }
+        groups.sort_unstable();
+        groups.dedup();
+        let mut found = Vec::new();
+        for (start, end) in groups {
+            if end - start >= 2 {
+                group_matches(&self.occurrences[start..end], Some(&changed), &mut found);
+            }
+        }
+        let fresh = self.chain_all(found);
+        self.pairs.extend(fresh);
+        changed
+    }
+
+    /// The clone pairs `found` makes, by the two files they join.
+    fn chain_all(&self, found: Vec<Match>) -> HashMap<(u32, u32), Vec<ClonePair>> {
+        let mut by_files: HashMap<(u32, u32), Vec<Match>> = HashMap::new();
+        for found in found {
+            let (a, b) = if found.a.0 <= found.b.0 {
+                (found.a, found.b)
+            } else {
+                (found.b, found.a)
+            };
+            by_files.entry((a.0, b.0)).or_default().push(Match { a, b });
+        }
+        use rayon::prelude::*;
+        by_files
+            .into_par_iter()
+            .filter_map(|(key, found)| {
+                let whole_a = self.files.get(&key.0)?;
+                let whole_b = self.files.get(&key.1)?;
+                let pairs: Vec<ClonePair> =
+                    chain(key, (whole_a, whole_b), &found, self.min_similarity)
+                        .into_iter()
+                        .filter(|pair| self.is_candidate(pair))
+                        .collect();
+                (!pairs.is_empty()).then_some((key, pairs))
+            })
+            .collect()
+    }
+
+    /// Whether `pair` may be a copy of `min_lines` once measured exactly.
+    fn is_candidate(&self, pair: &ClonePair) -> bool {
+        let lines = pair.a.lines().min(pair.b.lines());
+        if pair.kind == CloneKind::Exact {
+            lines + EXACT_SLACK_LINES >= self.min_lines
+        } else {
+            let tokens = (pair.a.end - pair.a.start).min(pair.b.end - pair.b.start) + 1;
+            lines + SLACK_LINES >= self.min_lines && tokens >= MIN_TOKENS
+        }
+    }
+
+    /// Every clone pair, by file pair and position.
+    pub fn pairs(&self) -> Vec<ClonePair> {
+        let mut keys: Vec<&(u32, u32)> = self.pairs.keys().collect();
+        keys.sort_unstable();
+        keys.into_iter()
+            .flat_map(|key| self.pairs[key].iter().cloned())
+            .collect()
+    }
+
+    /// Files it covers.
+    pub fn files(&self) -> usize {
+        self.files.len()
+    }
+}
+
+/// The occurrences of the fingerprints of `files` (only those of `only`, when given),
+/// sorted.
+fn occurrences_of(
+    files: &HashMap<u32, Arc<Fingerprints>>,
+    only: Option<&HashSet<u32>>,
+) -> Vec<Occurrence> {
+    let mut occurrences: Vec<Occurrence> = Vec::new();
+    for (doc, prints) in files {
+        if only.is_some_and(|only| !only.contains(doc)) {
+            continue;
+        }
+        for (index, print) in prints.prints.iter().enumerate() {
+            occurrences.push((key_of(print), *doc, index as u32));
+        }
+    }
+    occurrences.sort_unstable();
+    occurrences
+}
+
+/// Two sorted runs as one.
+fn merge_sorted(old: Vec<Occurrence>, new: Vec<Occurrence>) -> Vec<Occurrence> {
+    let mut out = Vec::with_capacity(old.len() + new.len());
+    let (mut old, mut new) = (old.into_iter().peekable(), new.into_iter().peekable());
+    loop {
+        let next = match (old.peek(), new.peek()) {
+            (Some(x), Some(y)) if x <= y => old.next(),
+            (Some(_), Some(_)) => new.next(),
+            (Some(_), None) => old.next(),
+            (None, Some(_)) => new.next(),
+            (None, None) => break,
+        };
+        out.extend(next);
+    }
     out
 }
 
 /// Grows the matches between one pair of files into clone pairs.
 fn chain(
-    files: &[FileIn],
     (file_a, file_b): (u32, u32),
+    (whole_a, whole_b): (&Fingerprints, &Fingerprints),
     found: &[Match],
     min_similarity: f32,
 ) -> Vec<ClonePair> {
-    let prints_a = &files[file_a as usize].prints.prints;
-    let prints_b = &files[file_b as usize].prints.prints;
+    let prints_a = &whole_a.prints;
+    let prints_b = &whole_b.prints;
     // (token in a, token in b, raw hashes equal, hash); a periodic k-gram counts only when
     // its raw tokens match as well.
     let mut points: Vec<Point> = found
@@ -242,9 +454,8 @@ fn chain(
     chains.append(&mut open);
     chains.sort_unstable_by_key(|chain| (chain[0].0, chain[0].1));
     let grow = Grow {
-        files,
-        file_a,
-        file_b,
+        a: (file_a, whole_a),
+        b: (file_b, whole_b),
     };
     let mut out = Vec::new();
     for chain in chains {
@@ -269,17 +480,16 @@ type Point = (u32, u32, bool, u32);
 
 /// Turns chains of matched k-grams between two files into clone pairs.
 struct Grow<'a> {
-    files: &'a [FileIn],
-    file_a: u32,
-    file_b: u32,
+    /// One file: document and fingerprints.
+    a: (u32, &'a Fingerprints),
+    /// The other.
+    b: (u32, &'a Fingerprints),
 }
 
 impl Grow<'_> {
     /// The clone pair `chain` makes, unless it is a repetition (of a short pattern, or of
     /// one stretch overlapping itself).
     fn pair(&self, chain: &[Point]) -> Option<ClonePair> {
-        let prints_a = &self.files[self.file_a as usize].prints;
-        let prints_b = &self.files[self.file_b as usize].prints;
         // A run of one short pattern repeated (struct fields, table rows, match arms) has
         // few distinct k-grams: not a copy of anything.
         let mut hashes: Vec<u32> = chain.iter().map(|point| point.3).collect();
@@ -289,7 +499,7 @@ impl Grow<'_> {
             return None;
         }
         let (first, last) = (chain.first()?, chain.last()?);
-        let region = |file: u32, prints: &Fingerprints, from: u32, to: u32| {
+        let region = |doc: u32, prints: &Fingerprints, from: u32, to: u32| {
             let line_of = |token: u32, end: bool| {
                 let at = prints.prints.partition_point(|p| p.token < token);
                 let print = &prints.prints[at.min(prints.prints.len() - 1)];
@@ -300,15 +510,15 @@ impl Grow<'_> {
                 }
             };
             Region {
-                doc: self.files[file as usize].doc,
+                doc,
                 start: from,
                 end: (to + KGRAM as u32 - 1).min(prints.tokens.saturating_sub(1)),
                 start_line: line_of(from, false),
                 end_line: line_of(to, true),
             }
         };
-        let a = region(self.file_a, prints_a, first.0, last.0);
-        let b = region(self.file_b, prints_b, first.1, last.1);
+        let a = region(self.a.0, self.a.1, first.0, last.0);
+        let b = region(self.b.0, self.b.1, first.1, last.1);
         if a.overlaps(&b) {
             return None; // a repetition inside one stretch, not two copies
         }
@@ -352,29 +562,10 @@ impl Grow<'_> {
     }
 }
 
-/// Every clone pair among `files`: at least `min_lines` lines on both sides and at least
-/// `min_similarity` similar.
+/// Every clone pair among `files`: at least `min_lines` lines on both sides (by their
+/// k-grams) and at least `min_similarity` similar.
 pub fn pairs(files: &[FileIn], min_lines: u32, min_similarity: f32) -> Vec<ClonePair> {
-    let mut by_files: HashMap<(u32, u32), Vec<Match>> = HashMap::new();
-    for found in matches(files) {
-        let (a, b) = if found.a.0 <= found.b.0 {
-            (found.a, found.b)
-        } else {
-            (found.b, found.a)
-        };
-        by_files.entry((a.0, b.0)).or_default().push(Match { a, b });
-    }
-    let mut keys: Vec<(u32, u32)> = by_files.keys().copied().collect();
-    keys.sort_unstable();
-    use rayon::prelude::*;
-    keys.par_iter()
-        .flat_map_iter(|key| chain(files, *key, &by_files[key], min_similarity))
-        .filter(|pair| {
-            // No bar on tokens here: the k-grams of a copy of MIN_TOKENS may cover a
-            // window less at each end; the exact extent is measured when reported.
-            pair.a.lines() >= min_lines && pair.b.lines() >= min_lines
-        })
-        .collect()
+    Detection::new(files, min_lines, min_similarity).pairs()
 }
 
 /// Groups clone pairs into classes: places of one document that overlap by at least half
@@ -423,6 +614,7 @@ pub fn classes(pairs: Vec<ClonePair>) -> Vec<CloneClass> {
     for (at, place) in places.iter().enumerate() {
         let class_root = sets.find(at);
         let class = by_root.entry(class_root).or_insert_with(|| CloneClass {
+            id: 0,
             regions: Vec::new(),
             pairs: Vec::new(),
             ends: Vec::new(),
@@ -445,7 +637,17 @@ pub fn classes(pairs: Vec<ClonePair>) -> Vec<CloneClass> {
     let out_classes = by_root
         .into_values()
         .filter(|class| class.regions.len() >= 2 && !class.pairs.is_empty());
-    let mut out: Vec<CloneClass> = out_classes.collect();
+    let mut out: Vec<CloneClass> = out_classes
+        .map(|mut class| {
+            use std::hash::{Hash, Hasher};
+            let mut digest = std::collections::hash_map::DefaultHasher::new();
+            for region in &class.regions {
+                (region.doc, region.start, region.end).hash(&mut digest);
+            }
+            class.id = digest.finish();
+            class
+        })
+        .collect();
     out.sort_by(|a, b| {
         b.size().cmp(&a.size()).then_with(|| {
             (a.regions[0].doc, a.regions[0].start).cmp(&(b.regions[0].doc, b.regions[0].start))
@@ -540,8 +742,15 @@ mod tests {
         assert_eq!(found[0].kind, CloneKind::Near);
         assert!(found[0].similarity >= 0.8 && found[0].similarity < 1.0);
         assert!(found[0].regions.iter().all(|r| r.doc != 2));
-        // A higher bar than its similarity drops it.
-        assert!(classes(pairs(&files, 10, 0.99)).is_empty());
+        // A higher bar than its similarity drops it as a near clone; only its exact halves
+        // (8 lines each: candidates, to be measured against the 10 lines) are left.
+        let strict = classes(pairs(&files, 10, 0.99));
+        assert!(
+            strict
+                .iter()
+                .all(|class| class.kind == CloneKind::Exact && class.lines() <= 8),
+            "{strict:?}"
+        );
         // So does a longer minimum.
         assert!(classes(pairs(&files, 30, 0.8)).is_empty());
     }
@@ -577,5 +786,45 @@ mod tests {
         let found = pairs(&files, 5, 0.5);
         assert_eq!(found.len(), 1, "{found:?}");
         assert_eq!(found[0].kind, CloneKind::Near);
+    }
+
+    #[test]
+    fn an_update_gives_what_a_new_detection_gives() {
+        let shared = block(21, 12, false);
+        let other = block(22, 12, false);
+        let make = |doc: u32, parts: &[Vec<(u32, u32)>]| file(doc, parts);
+        let before = vec![
+            make(0, &[block(30, 3, false), shared.clone()]),
+            make(1, &[shared.clone(), block(31, 2, false)]),
+            make(2, &[other.clone(), block(32, 4, false)]),
+            make(3, &[block(33, 5, false), other.clone()]),
+            make(4, &[block(34, 20, false)]),
+        ];
+        let mut detection = Detection::new(&before, 5, 0.8);
+        // File 1 loses its copy, file 4 gains one, file 3 is gone, file 5 is new.
+        let after = vec![
+            before[0].clone(),
+            make(1, &[block(35, 14, false)]),
+            before[2].clone(),
+            make(4, &[block(34, 2, false), shared.clone()]),
+            make(5, &[other.clone()]),
+        ];
+        let changed = detection.update(&after);
+        let mut changed: Vec<u32> = changed.into_iter().collect();
+        changed.sort_unstable();
+        assert_eq!(changed, vec![1, 3, 4, 5]);
+        let sides = |pairs: Vec<ClonePair>| -> Vec<(Region, Region, CloneKind)> {
+            pairs.into_iter().map(|p| (p.a, p.b, p.kind)).collect()
+        };
+        let fresh = Detection::new(&after, 5, 0.8);
+        assert_eq!(sides(detection.pairs()), sides(fresh.pairs()));
+        let docs: Vec<(u32, u32)> = detection
+            .pairs()
+            .iter()
+            .map(|p| (p.a.doc, p.b.doc))
+            .collect();
+        assert_eq!(docs, vec![(0, 4), (2, 5)]);
+        // Nothing changed: nothing to do.
+        assert!(detection.update(&after).is_empty());
     }
 }

@@ -1,13 +1,13 @@
 //! One root's code-health facts in memory (fingerprints, function metrics, TODO markers per
 //! file), kept in step with the root's view (an edit reloads that file's facts only), and the
-//! clone classes last computed from them, reused until the root changes or other settings
-//! are asked for.
+//! clone detection last asked for, reused until other settings are asked for and brought up
+//! to date file by file when the root changes (an edit re-matches the edited file only).
 
 use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::FileFacts;
-use super::detect::{self, CloneClass, FileIn};
+use super::detect::{self, CloneClass, Detection, FileIn};
 use super::similar::SimilarClass;
 use crate::store::{ContentHash, StoreError, View};
 
@@ -37,6 +37,23 @@ pub struct DetectionKey {
     pub min_similarity: f32,
 }
 
+impl DetectionKey {
+    /// Whether `other` asks the same of the root, at whatever generation.
+    fn same_question(&self, other: &DetectionKey) -> bool {
+        self.files == other.files
+            && self.min_lines == other.min_lines
+            && self.min_similarity == other.min_similarity
+    }
+}
+
+/// The detection last asked for, with its classes and the reports measured so far.
+struct LastDetection {
+    key: DetectionKey,
+    detection: Detection,
+    classes: Arc<Vec<CloneClass>>,
+    verdicts: Verdicts,
+}
+
 /// What a `similar` clone search was asked, for reusing its answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct SimilarKey {
@@ -57,14 +74,13 @@ pub struct RootHealth {
     /// Code files whose stored structure had no fingerprints yet (parse pending), by hash.
     pending: HashMap<u32, ContentHash>,
     generation: Option<u64>,
-    last: Option<(DetectionKey, Arc<Vec<CloneClass>>, Verdicts)>,
+    last: Option<LastDetection>,
     last_similar: Option<(SimilarKey, Arc<Vec<SimilarClass>>)>,
 }
 
-/// Exact reports of the classes measured so far for the last detection, by class (its first
-/// place: document and token), `None` for those found shorter than the bar.
-pub type Verdicts =
-    Arc<parking_lot::Mutex<HashMap<(u32, u32), Option<super::clones::ReportedClass>>>>;
+/// Exact reports of the classes measured so far for the last detection, by class identity
+/// (a digest of its places), `None` for those found shorter than the bar.
+pub type Verdicts = Arc<parking_lot::Mutex<HashMap<u64, Option<super::clones::ReportedClass>>>>;
 
 impl RootHealth {
     /// Brings the facts up to `view`: files gone or changed dropped, new ones loaded
@@ -158,19 +174,20 @@ impl RootHealth {
         self.pending.len()
     }
 
-    /// The candidate clone classes among the files `take` accepts, detected with
-    /// `detect_lines` as the minimum, with the exact reports measured so far; reused when
-    /// `key` was the last question asked.
+    /// The candidate clone classes among the files `take` accepts, for copies of
+    /// `min_lines` (see [`Detection::new`]), with the exact reports measured so far: reused when
+    /// `key` was the last question asked, brought up to date when only the root changed
+    /// since (the reports of classes the changed files are not in are kept).
     pub fn classes(
         &mut self,
         key: DetectionKey,
-        detect_lines: u32,
+        min_lines: u32,
         take: impl Fn(u32, &FileHealth) -> bool,
     ) -> (Arc<Vec<CloneClass>>, Verdicts) {
-        if let Some((last, classes, verdicts)) = &self.last
-            && *last == key
+        if let Some(last) = &self.last
+            && last.key == key
         {
-            return (Arc::clone(classes), Arc::clone(verdicts));
+            return (Arc::clone(&last.classes), Arc::clone(&last.verdicts));
         }
         let mut inputs: Vec<FileIn> = self
             .files
@@ -182,13 +199,35 @@ impl RootHealth {
             })
             .collect();
         inputs.sort_unstable_by_key(|input| input.doc);
-        let classes = Arc::new(detect::classes(detect::pairs(
-            &inputs,
-            detect_lines,
-            key.min_similarity,
-        )));
+        if let Some(last) = &mut self.last
+            && last.key.same_question(&key)
+        {
+            let changed = last.detection.update(&inputs);
+            let classes = Arc::new(detect::classes(last.detection.pairs()));
+            let stale: std::collections::HashSet<u64> = last
+                .classes
+                .iter()
+                .filter(|class| class.regions.iter().any(|r| changed.contains(&r.doc)))
+                .map(|class| class.id)
+                .collect();
+            let current: std::collections::HashSet<u64> =
+                classes.iter().map(|class| class.id).collect();
+            last.verdicts
+                .lock()
+                .retain(|id, _| !stale.contains(id) && current.contains(id));
+            last.key = key;
+            last.classes = Arc::clone(&classes);
+            return (classes, Arc::clone(&last.verdicts));
+        }
+        let detection = Detection::new(&inputs, min_lines, key.min_similarity);
+        let classes = Arc::new(detect::classes(detection.pairs()));
         let verdicts = Verdicts::default();
-        self.last = Some((key, Arc::clone(&classes), Arc::clone(&verdicts)));
+        self.last = Some(LastDetection {
+            key,
+            detection,
+            classes: Arc::clone(&classes),
+            verdicts: Arc::clone(&verdicts),
+        });
         (classes, verdicts)
     }
 
