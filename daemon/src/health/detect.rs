@@ -807,7 +807,7 @@ mod tests {
             make(1, &[block(35, 14, false)]),
             before[2].clone(),
             make(4, &[block(34, 2, false), shared.clone()]),
-            make(5, &[other.clone()]),
+            make(5, std::slice::from_ref(&other)),
         ];
         let changed = detection.update(&after);
         let mut changed: Vec<u32> = changed.into_iter().collect();
