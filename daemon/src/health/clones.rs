@@ -441,24 +441,25 @@ impl Found {
                 }
                 Entry::Tokens(class) => class,
             };
-            let key = class.id;
-            let known = self.verdicts.lock().get(&key).cloned();
-            let report = match known {
-                Some(report) => report,
-                None if !wanted && self.surely_counts(class) => {
-                    accepted += 1;
-                    continue;
-                }
+            // Whether the class counts (`None`: not measured yet), with its report when this
+            // page shows it; reports of classes walked past are not copied.
+            let known: Option<Option<Option<ReportedClass>>> =
+                self.verdicts.lock().get(&class.id).map(|verdict| {
+                    verdict
+                        .as_ref()
+                        .map(|report| wanted.then(|| report.clone()))
+                });
+            let counted = match known {
+                Some(counted) => counted,
+                None if !wanted && self.surely_counts(class) => Some(None),
                 None => {
                     let report = refiner.report(class, self.min_lines)?;
-                    self.verdicts.lock().insert(key, report.clone());
-                    report
+                    self.verdicts.lock().insert(class.id, report.clone());
+                    report.map(|report| wanted.then_some(report))
                 }
             };
-            if let Some(report) = report {
-                if wanted {
-                    shown.push(report);
-                }
+            if let Some(report) = counted {
+                shown.extend(report);
                 accepted += 1;
             }
         }

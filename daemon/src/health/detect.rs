@@ -462,13 +462,15 @@ fn chain(
         match grow.pair(&chain) {
             Some(pair) if pair.similarity >= min_similarity => out.push(pair),
             // A chain that wandered (into a repetition of itself, or across unrelated code
-            // with a similar offset) is not a clone as a whole, but its steady runs — the
-            // exact or renamed stretches it was chained from — may be.
+            // with a similar offset) is not a clone as a whole, but its exact stretches may
+            // be; stretches alike only up to names, inside code that repeats itself, are
+            // mostly its shape (test tables, generated declarations), not copies.
             _ => out.extend(
                 chain
                     .chunk_by(|x, y| y.0 - x.0 == y.1 - x.1 && y.0 - x.0 <= WINDOW as u32)
                     .filter(|run| run.len() < chain.len())
-                    .filter_map(|run| grow.pair(run)),
+                    .filter_map(|run| grow.pair(run))
+                    .filter(|pair| pair.kind == CloneKind::Exact),
             ),
         }
     }

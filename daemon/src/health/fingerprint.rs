@@ -114,6 +114,35 @@ pub fn is_comment(node: Node<'_>) -> bool {
     node.kind().contains("comment")
 }
 
+/// Whether a node is left out of the token stream like a comment: import lists (every file
+/// has one, and no one removes a copy of one) and Rust's `#[doc = "…"]` attributes (doc
+/// comments in another spelling, all over generated bindings).
+fn is_skipped(node: Node<'_>, content: &[u8]) -> bool {
+    match node.kind() {
+        "import_statement"
+        | "import_from_statement"
+        | "future_import_statement"
+        | "use_declaration"
+        | "extern_crate_declaration"
+        | "import_declaration"
+        | "package_declaration"
+        | "package_clause"
+        | "preproc_include"
+        | "using_directive"
+        | "namespace_use_declaration" => true,
+        "attribute_item" | "inner_attribute_item" => {
+            let text = &content[node.byte_range()];
+            let inside = text
+                .iter()
+                .position(|&b| b == b'[')
+                .map_or(&[][..], |at| &text[at + 1..]);
+            let inside = inside.trim_ascii_start();
+            inside.starts_with(b"doc") && inside[3..].trim_ascii_start().starts_with(b"=")
+        }
+        _ => false,
+    }
+}
+
 /// Whether a node is a literal taken as one token (strings with their parts, numbers,
 /// characters).
 fn is_literal(kind: &str) -> bool {
@@ -133,7 +162,8 @@ fn is_identifier(kind: &str) -> bool {
     kind.ends_with("identifier") || kind == "name" || kind == "constant" || kind == "variable_name"
 }
 
-/// The file's tokens, in order; `on_comment` sees every comment node (skipped otherwise).
+/// The file's tokens, in order (without comments, imports and doc attributes); `on_comment`
+/// sees every comment node (skipped otherwise).
 pub fn tokens<'tree>(
     root: Node<'tree>,
     content: &[u8],
@@ -149,7 +179,7 @@ pub fn tokens<'tree>(
         let mut descend = false;
         if is_comment(node) {
             on_comment(node);
-        } else if node.is_missing() {
+        } else if node.is_missing() || is_skipped(node, content) {
             // an error-recovery placeholder: no text
         } else if node.is_named() && is_literal(kind) {
             out.push(Token {
@@ -346,6 +376,21 @@ mod tests {
         assert_ne!(la.line(4).raw, lb.line(4).raw);
         assert_eq!(la.line(1).normalized, lb.line(1).normalized);
         assert_eq!(la.line(99), LineHash::default());
+    }
+
+    #[test]
+    fn imports_and_doc_attributes_are_no_tokens() {
+        let python = parse("Python", "import os\nfrom a.b import c, d\nx = 1\n");
+        assert!(python.iter().all(|t| t.line == 3), "{python:?}");
+        let rust = parse(
+            "Rust",
+            "use std::io;\n#[doc = \"text\"]\n#[derive(Debug)]\nstruct S;\n",
+        );
+        let lines: Vec<u32> = rust.iter().map(|t| t.line).collect();
+        assert!(!lines.contains(&1) && !lines.contains(&2), "{lines:?}");
+        assert!(lines.contains(&3) && lines.contains(&4), "{lines:?}");
+        let java = parse("Java", "import java.util.List;\nclass A {}\n");
+        assert!(java.iter().all(|t| t.line == 2));
     }
 
     #[test]

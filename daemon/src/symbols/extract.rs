@@ -64,6 +64,8 @@ struct Found<'tree> {
     /// (call node, name node)
     calls: Vec<(Node<'tree>, Node<'tree>)>,
     branches: Vec<Node<'tree>>,
+    /// Functions without a name of their own (callbacks): their decisions are their own.
+    anonymous: Vec<Node<'tree>>,
 }
 
 /// One definition a query matched.
@@ -98,6 +100,7 @@ fn collect<'tree>(grammar: &Grammar, root: Node<'tree>, content: &[u8], found: &
                 "call" => call = Some(capture.node),
                 "call.name" => call_name = Some(capture.node),
                 "branch" => found.branches.push(capture.node),
+                "anonymous" => found.anonymous.push(capture.node),
                 other => {
                     if let Some(kind) = other
                         .strip_prefix("definition.")
@@ -252,8 +255,25 @@ fn assemble(language: &str, found: Found<'_>, content: &[u8], has_errors: bool) 
             .map(|(_, _, index)| *index)
     };
 
+    // A decision belongs to the innermost function around it, named or not: one inside a
+    // callback counts for no definition.
+    let scopes: Vec<(usize, usize, Option<u32>)> = callables
+        .iter()
+        .map(|&(from, to, index)| (from, to, Some(index)))
+        .chain(
+            found
+                .anonymous
+                .iter()
+                .map(|node| (node.start_byte(), node.end_byte(), None)),
+        )
+        .collect();
     for branch in &found.branches {
-        if let Some(owner) = innermost_callable(branch.start_byte(), branch.end_byte()) {
+        let owner = scopes
+            .iter()
+            .filter(|(from, to, _)| *from <= branch.start_byte() && branch.end_byte() <= *to)
+            .max_by_key(|(from, to, _)| (*from, std::cmp::Reverse(*to)))
+            .and_then(|(_, _, index)| *index);
+        if let Some(owner) = owner {
             symbols[owner as usize].branches += 1;
         }
     }

@@ -204,6 +204,12 @@ mod tests {
             complexity("TypeScript", &js.replace("(a, b)", "(a: any, b: any)")),
             12
         );
+        // A callback's decisions are its own (lizard and McCabe count it as a function
+        // apart), not its caller's: if + 1; a named arrow function keeps its own: if, && + 1.
+        let callback = "function f(xs) {\n  if (xs) {}\n  xs.forEach((x) => { if (x) {} while (x) {} });\n  xs.map(function (y) { return y ? 1 : 2; });\n}\n";
+        assert_eq!(complexity("JavaScript", callback), 2);
+        let named = "const g = (a) => {\n  if (a) {}\n  return a && 1;\n};\n";
+        assert_eq!(complexity("JavaScript", named), 3);
         // if, &&, for, expression case × 2: 5 + 1
         let go = "package p\nfunc f(a, b bool, n int) int {\n\tif a && b {\n\t\treturn 1\n\t}\n\tfor i := 0; i < n; i++ {\n\t}\n\tswitch n {\n\tcase 1:\n\t\treturn 1\n\tcase 2:\n\t\treturn 2\n\t}\n\treturn 0\n}\n";
         assert_eq!(complexity("Go", go), 6);
