@@ -197,7 +197,7 @@ pub struct ReportedClass {
     pub locations: Vec<Occurrence>,
     /// Copies past [`MAX_LISTED_COPIES`], counted but not listed (narrow the question with
     /// `path` to see them).
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub unlisted_copies: usize,
     /// The first copy's first lines.
     pub snippet: String,
