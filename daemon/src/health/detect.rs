@@ -252,8 +252,8 @@ impl Detection {
         if changed.is_empty() {
             return changed;
         }
-        // Past a twentieth of the files, matching all again is as quick.
-        if changed.len() * 20 > files.len().max(1) {
+        // Past a twentieth of the files (and a few dozen), matching all again is as quick.
+        if changed.len() > (files.len() / 20).max(64) {
             *self = Detection::new(files, self.min_lines, self.min_similarity);
             return changed;
         }

@@ -845,11 +845,11 @@ const LIZARD_DIFFERENCES: &str = "\nWhere the two differ (read from a sample of 
 (an early return) and a `match` of N arms as N − 1 decisions, and not `loop` (which decides \
 nothing itself), as lizard does; what remains is mostly lizard adding one for a `where` \
 clause (generic bounds are not decisions) and reading some macro-heavy bodies differently. \
-**JavaScript** — anonymous functions and callbacks \
-(`x.onload = function () {…}`, arrow functions passed as arguments) are functions of their \
-own for lizard, while for us they are not definitions and their branches count to the \
-enclosing named function; and in minified files many functions share one line, so matching \
-by line pairs the wrong functions. **C** — lizard counts preprocessor conditionals \
+**JavaScript** — functions passed as arguments (callbacks) count apart from their \
+caller for us as for lizard; the differences left are mostly minified and bundled files \
+(`*.min.js`, select2's one-line i18n modules), where many functions share one line, so \
+matching by line pairs the wrong functions, and functions lizard sees where we see none \
+(a function returned or wrapped in an IIFE, whose decisions count to the enclosing one). **C** — lizard counts preprocessor conditionals \
 (`#if`, `#ifdef`) as branches; we count only the code's own decisions. **Python** — lizard \
 counts the `for`/`if` of comprehensions, we do not; a few functions lizard misreads (a \
 complexity of 1 for a 17-branch function).\n";
