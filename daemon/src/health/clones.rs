@@ -724,10 +724,11 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
     }
 }
 
-/// A copy's range trimmed so it does not take a definition in half: a definition that starts
-/// inside the range and ends after it is cut off the end, one that starts before it and ends
-/// inside is cut off the start (a maximal token match often runs on into the next function's
-/// `def name(args):` line, which belongs to that function, not to the copy).
+/// A copy's range trimmed so it does not take a definition in half: when a definition starts
+/// inside the range and ends after it, or starts before it and ends inside, the smaller of the
+/// two sides is cut off (a maximal match often runs on into the next function's
+/// `def name(args):` line, which belongs to that function, or starts on the attributes and
+/// the `fn name() {` line of a function whose body is the copy).
 fn within_definitions(
     (mut start, mut end): (u32, u32),
     definitions: &[crate::symbols::Definition],
@@ -736,16 +737,25 @@ fn within_definitions(
         if definition.start_line > start
             && definition.start_line <= end
             && definition.end_line > end
-            && definition.start_line > start + 1
         {
-            end = definition.start_line - 1;
-        }
-        if definition.end_line >= start
+            let before = definition.start_line - start;
+            let inside = end - definition.start_line + 1;
+            if inside > before {
+                start = definition.start_line;
+            } else {
+                end = definition.start_line - 1;
+            }
+        } else if definition.end_line >= start
             && definition.end_line < end
             && definition.start_line < start
-            && definition.end_line + 1 < end
         {
-            start = definition.end_line + 1;
+            let inside = definition.end_line - start + 1;
+            let after = end - definition.end_line;
+            if inside > after {
+                end = definition.end_line;
+            } else {
+                start = definition.end_line + 1;
+            }
         }
     }
     (start, end.max(start))
@@ -790,6 +800,36 @@ mod tests {
             start_line,
             end_line,
         }
+    }
+
+    fn definition(start_line: u32, end_line: u32) -> crate::symbols::Definition {
+        crate::symbols::Definition {
+            name: "f".into(),
+            index: 0,
+            start_line,
+            end_line,
+            kind: crate::symbols::SymbolKind::Function,
+            documented: false,
+            parent: None,
+            scope: None,
+        }
+    }
+
+    #[test]
+    fn a_copy_keeps_the_larger_side_of_a_definition_it_crosses() {
+        // Runs two lines into the next function: those are cut off.
+        assert_eq!(
+            within_definitions((10, 30), &[definition(29, 50)]),
+            (10, 28)
+        );
+        // Starts on the attributes and header of a function whose body it is: the head goes.
+        assert_eq!(within_definitions((8, 30), &[definition(10, 50)]), (10, 30));
+        // Starts on the last two lines of the previous function: those go.
+        assert_eq!(within_definitions((19, 40), &[definition(1, 20)]), (21, 40));
+        // Mostly the tail of a function, then a line or two past it: the tail stays.
+        assert_eq!(within_definitions((5, 22), &[definition(1, 20)]), (5, 20));
+        // Inside one definition: untouched.
+        assert_eq!(within_definitions((5, 15), &[definition(1, 20)]), (5, 15));
     }
 
     #[test]

@@ -468,9 +468,9 @@ fn chain(
             _ => out.extend(
                 chain
                     .chunk_by(|x, y| y.0 - x.0 == y.1 - x.1 && y.0 - x.0 <= WINDOW as u32)
-                    .filter(|run| run.len() < chain.len())
-                    .filter_map(|run| grow.pair(run))
-                    .filter(|pair| pair.kind == CloneKind::Exact),
+                    .flat_map(|run| run.chunk_by(|x, y| x.2 == y.2))
+                    .filter(|run| run.len() < chain.len() && run.iter().all(|point| point.2))
+                    .filter_map(|run| grow.pair(run)),
             ),
         }
     }
