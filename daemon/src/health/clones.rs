@@ -275,7 +275,7 @@ pub fn find(
     let classes = all
         .iter()
         .filter(|class| class.regions.iter().any(|region| in_scope(region.doc)))
-        .map(|class| Arc::new(class.clone()))
+        .cloned()
         .collect();
     let similar = if options.touching.is_some() {
         Arc::new(
@@ -313,7 +313,7 @@ fn similar_classes(
     key: &DetectionKey,
     taken: &HashMap<u32, bool>,
     scope: &Scope<'_>,
-    structural: &[CloneClass],
+    structural: &[Arc<CloneClass>],
     options: &Options<'_>,
 ) -> (Arc<Vec<SimilarClass>>, SimilarOutcome) {
     let threshold = source.threshold.max(options.min_similarity);
@@ -670,7 +670,8 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
     }
 
     /// `class` as an answer shows it, with only the copies that measured exactly hold
-    /// `min_lines` lines and [`MIN_TOKENS`] tokens; `None` when fewer than two do.
+    /// `min_lines` lines and [`MIN_TOKENS`] tokens and share enough lines verbatim with
+    /// another copy ([`refine::MIN_VERBATIM_SHARE`]); `None` when fewer than two do.
     fn report(
         &mut self,
         class: &CloneClass,
@@ -682,8 +683,8 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
             .regions
             .iter()
             .zip(&refined.ranges)
-            .zip(&refined.tokens)
-            .filter(|(_, tokens)| **tokens >= MIN_TOKENS)
+            .zip(refined.tokens.iter().zip(&refined.verbatim))
+            .filter(|(_, (tokens, verbatim))| **tokens >= MIN_TOKENS && **verbatim)
             .map(|((region, range), _)| {
                 let definitions = self
                     .scope

@@ -50,7 +50,7 @@ impl DetectionKey {
 struct LastDetection {
     key: DetectionKey,
     detection: Detection,
-    classes: Arc<Vec<CloneClass>>,
+    classes: Arc<Vec<Arc<CloneClass>>>,
     verdicts: Verdicts,
 }
 
@@ -183,7 +183,7 @@ impl RootHealth {
         key: DetectionKey,
         min_lines: u32,
         take: impl Fn(u32, &FileHealth) -> bool,
-    ) -> (Arc<Vec<CloneClass>>, Verdicts) {
+    ) -> (Arc<Vec<Arc<CloneClass>>>, Verdicts) {
         if let Some(last) = &self.last
             && last.key == key
         {
@@ -203,7 +203,7 @@ impl RootHealth {
             && last.key.same_question(&key)
         {
             let changed = last.detection.update(&inputs);
-            let classes = Arc::new(detect::classes(last.detection.pairs()));
+            let classes = Arc::new(shared(detect::classes(last.detection.pairs())));
             let stale: std::collections::HashSet<u64> = last
                 .classes
                 .iter()
@@ -220,7 +220,7 @@ impl RootHealth {
             return (classes, Arc::clone(&last.verdicts));
         }
         let detection = Detection::new(&inputs, min_lines, key.min_similarity);
-        let classes = Arc::new(detect::classes(detection.pairs()));
+        let classes = Arc::new(shared(detect::classes(detection.pairs())));
         let verdicts = Verdicts::default();
         self.last = Some(LastDetection {
             key,
@@ -243,4 +243,10 @@ impl RootHealth {
     pub fn keep_similar(&mut self, key: SimilarKey, classes: Arc<Vec<SimilarClass>>) {
         self.last_similar = Some((key, classes));
     }
+}
+
+/// Classes behind shared pointers: every page of a report takes the ones it needs without
+/// copying them.
+fn shared(classes: Vec<CloneClass>) -> Vec<Arc<CloneClass>> {
+    classes.into_iter().map(Arc::new).collect()
 }

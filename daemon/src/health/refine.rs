@@ -6,8 +6,20 @@
 //! those of the maximal run of matching lines; exact copies are told from renamed ones by
 //! their raw line hashes.
 
+use std::collections::HashMap;
+
 use super::detect::{CloneClass, CloneKind, Region};
 use super::fingerprint::Fingerprints;
+
+/// Share of a near copy's substantial lines (three tokens or more) that must appear verbatim
+/// in the other copy. Code alike only in shape — two enums of other variants, two tests
+/// feeding other data to one assertion, two structs of other fields — has none in common; a
+/// copy adapted by hand keeps many.
+pub const MIN_VERBATIM_SHARE: f32 = 1.0 / 3.0;
+
+/// Tokens a line needs to count as substantial (`}` or `else:` are in every copy of
+/// anything).
+const SUBSTANTIAL_TOKENS: u16 = 3;
 
 /// A copy's exact range.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -28,6 +40,10 @@ pub struct RefinedClass {
     pub kind: CloneKind,
     /// Code tokens of each copy (its longest matching run), one per place.
     pub tokens: Vec<u32>,
+    /// Whether each place is a copy of another by at least one pair that is exact, renamed,
+    /// or near with enough lines in common verbatim (see [`MIN_VERBATIM_SHARE`]), one per
+    /// place.
+    pub verbatim: Vec<bool>,
 }
 
 /// Refines `class`; `prints_of(doc)` gives a document's fingerprints (`None` when unknown:
@@ -38,6 +54,7 @@ pub fn refine<'a>(
 ) -> RefinedClass {
     let mut ranges: Vec<Option<(u32, u32)>> = vec![None; class.regions.len()];
     let mut kind = CloneKind::Exact;
+    let mut verbatim = vec![false; class.regions.len()];
     let mut tokens: Vec<u32> = class
         .regions
         .iter()
@@ -51,6 +68,17 @@ pub fn refine<'a>(
         let Some(((sa, ea), (sb, eb))) = grow(pair.a, pair.b, fa, fb) else {
             continue;
         };
+        // A near copy is a copy edited: much of it stays verbatim. (A renamed copy may have
+        // every line renamed; it is matched line for line instead.)
+        if pair.kind != CloneKind::Near
+            || verbatim_share(fa, (sa, ea), fb, (sb, eb)) >= MIN_VERBATIM_SHARE
+        {
+            for at in [ia, ib] {
+                if let Some(place) = verbatim.get_mut(at) {
+                    *place = true;
+                }
+            }
+        }
         let pair_kind = if pair.kind == CloneKind::Near {
             CloneKind::Near
         } else if code_lines(fa, sa, ea)
@@ -93,7 +121,43 @@ pub fn refine<'a>(
             .collect(),
         kind,
         tokens,
+        verbatim,
     }
+}
+
+/// The share of the substantial lines of the shorter copy found verbatim (by raw hash) in
+/// the other, whatever their order.
+fn verbatim_share(
+    fa: &Fingerprints,
+    (sa, ea): (u32, u32),
+    fb: &Fingerprints,
+    (sb, eb): (u32, u32),
+) -> f32 {
+    let substantial = |prints: &Fingerprints, start: u32, end: u32| -> Vec<u32> {
+        code_lines(prints, start, end)
+            .filter(|line| line.tokens >= SUBSTANTIAL_TOKENS)
+            .map(|line| line.raw)
+            .collect()
+    };
+    let (lines_a, lines_b) = (substantial(fa, sa, ea), substantial(fb, sb, eb));
+    let shorter = lines_a.len().min(lines_b.len());
+    if shorter == 0 {
+        return 0.0;
+    }
+    let mut left: HashMap<u32, usize> = HashMap::new();
+    for raw in &lines_a {
+        *left.entry(*raw).or_default() += 1;
+    }
+    let mut common = 0;
+    for raw in &lines_b {
+        if let Some(count) = left.get_mut(raw)
+            && *count > 0
+        {
+            *count -= 1;
+            common += 1;
+        }
+    }
+    common as f32 / shorter as f32
 }
 
 /// The lines of `start..=end` that hold code.
@@ -254,6 +318,8 @@ mod tests {
         );
         assert_eq!(refined.kind, CloneKind::Renamed);
         assert_eq!(refined.tokens, vec![20 * 9, 20 * 9]);
+        // Every line renamed, matched line for line: a renamed copy counts.
+        assert_eq!(refined.verbatim, vec![true, true]);
         // Without the renaming, the same copies are exact.
         let tb = stream(
             &b.iter()
@@ -271,6 +337,21 @@ mod tests {
                 _ => None,
             }
         };
-        assert_eq!(refine(&classes[0], &prints).kind, CloneKind::Exact);
+        let exact = refine(&classes[0], &prints);
+        assert_eq!(exact.kind, CloneKind::Exact);
+        assert_eq!(exact.verbatim, vec![true, true]);
+    }
+
+    #[test]
+    fn near_copies_need_lines_in_common_verbatim() {
+        let a = stream(&["k1 ( x ) = y ;", "k2 ( x ) = z ;", "k3 ( x ) = w ;", "}"]);
+        let same = stream(&["k1 ( x ) = y ;", "k9 ( q ) = z ;", "k3 ( x ) = w ;", "}"]);
+        let other = stream(&["j1 ( a ) = b ;", "j2 ( c ) = d ;", "j3 ( e ) = f ;", "}"]);
+        let (fa, fs, fo) = (fingerprints(&a), fingerprints(&same), fingerprints(&other));
+        // Two of three substantial lines in common; `}` does not count.
+        let share = verbatim_share(&fa, (1, 4), &fs, (1, 4));
+        assert!((share - 2.0 / 3.0).abs() < 1e-6, "{share}");
+        assert!(share >= MIN_VERBATIM_SHARE);
+        assert_eq!(verbatim_share(&fa, (1, 4), &fo, (1, 4)), 0.0);
     }
 }
