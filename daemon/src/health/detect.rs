@@ -345,11 +345,6 @@ impl Detection {
             .flat_map(|key| self.pairs[key].iter().cloned())
             .collect()
     }
-
-    /// Files it covers.
-    pub fn files(&self) -> usize {
-        self.files.len()
-    }
 }
 
 /// The occurrences of the fingerprints of `files` (only those of `only`, when given),

@@ -215,12 +215,6 @@ pub fn tokens<'tree>(
     out
 }
 
-/// The tokens of `content` written in `language`, parsed again (`None` without a grammar).
-pub fn file_tokens(language: &str, content: &[u8]) -> Option<Vec<Token>> {
-    let tree = crate::symbols::parse(language, content)?;
-    Some(tokens(tree.root_node(), content, |_| {}))
-}
-
 /// Hashes of every k-gram of `values` (`values.len() - KGRAM + 1` of them), by a rolling
 /// polynomial hash, mixed down to 32 bits.
 fn kgram_hashes(values: impl Iterator<Item = u32> + Clone, count: usize) -> Vec<u32> {

@@ -256,6 +256,11 @@ mod tests {
             .collect()
     }
 
+    /// Documents 0 and 1's fingerprints, for `refine`.
+    fn by_doc<'a>(files: [&'a Fingerprints; 2]) -> impl Fn(u32) -> Option<&'a Fingerprints> {
+        move |doc| files.get(doc as usize).copied()
+    }
+
     fn body(seed: u32, lines: u32, name: &str) -> Vec<String> {
         (0..lines)
             .map(|n| {
@@ -295,13 +300,7 @@ mod tests {
         ];
         let classes = detect::classes(detect::pairs(&files, 5, 0.8));
         assert_eq!(classes.len(), 1, "{classes:?}");
-        let prints = |doc: u32| -> Option<&Fingerprints> {
-            match doc {
-                0 => Some(&fa),
-                1 => Some(&fb),
-                _ => None,
-            }
-        };
+        let prints = by_doc([&fa, &fb]);
         let refined = refine(&classes[0], &prints);
         assert_eq!(
             refined.ranges,
@@ -330,13 +329,7 @@ mod tests {
                 .collect::<Vec<_>>(),
         );
         let fb = Arc::new(fingerprints(&tb));
-        let prints = |doc: u32| -> Option<&Fingerprints> {
-            match doc {
-                0 => Some(&fa),
-                1 => Some(&fb),
-                _ => None,
-            }
-        };
+        let prints = by_doc([&fa, &fb]);
         let exact = refine(&classes[0], &prints);
         assert_eq!(exact.kind, CloneKind::Exact);
         assert_eq!(exact.verbatim, vec![true, true]);
