@@ -85,7 +85,7 @@ where
         ),
         ControlRequest::Status => (
             "control.status".to_string(),
-            ControlEvent::Status(engine.status()),
+            ControlEvent::Status(Box::new(engine.status())),
         ),
         ControlRequest::Stop => {
             tracing::info!("stop requested over the control socket");
@@ -152,6 +152,7 @@ async fn query<W: AsyncWrite + Unpin>(
         },
         progress: Some(ProgressSink::channel(progress)),
         cancel: CancellationToken::new(),
+        sampler: None,
     };
     let answer = queries::dispatch(&name, arguments, request);
     tokio::pin!(answer);

@@ -15,6 +15,7 @@ pub mod files;
 pub mod hash;
 pub mod health;
 pub mod indexer;
+pub mod llm;
 pub mod logging;
 pub mod mcp;
 pub mod metrics;

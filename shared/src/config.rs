@@ -195,6 +195,98 @@ pub struct HealthConfig {
     pub min_clone_lines: u32,
 }
 
+/// Which model answers the LLM tools.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum LlmProvider {
+    /// The first that is available: an OpenAI-compatible endpoint when one of its keys (or
+    /// `llm.base_url`) is set, else Gemini when `GOOGLE_API_KEY` is set, else the MCP
+    /// client's own model when it offers sampling, else none.
+    #[default]
+    Auto,
+    /// An OpenAI-compatible `/chat/completions` endpoint (OpenAI, Groq, OpenRouter,
+    /// Together, Ollama, llama.cpp, vLLM, …).
+    Openai,
+    /// Google Gemini's `generateContent` API.
+    Gemini,
+    /// The connected MCP client's model, through `sampling/createMessage`.
+    Sampling,
+    /// No model: the tools give their offline analysis.
+    None,
+}
+
+impl LlmProvider {
+    /// The name used in configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LlmProvider::Auto => "auto",
+            LlmProvider::Openai => "openai",
+            LlmProvider::Gemini => "gemini",
+            LlmProvider::Sampling => "sampling",
+            LlmProvider::None => "none",
+        }
+    }
+}
+
+/// One LLM tool's own choice of provider, endpoint or model (`[llm.tools.<tool>]`).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct LlmToolOverride {
+    /// Provider for this tool.
+    pub provider: Option<LlmProvider>,
+    /// Endpoint for this tool.
+    pub base_url: Option<String>,
+    /// Model for this tool.
+    pub model: Option<String>,
+}
+
+/// The LLM-assisted tools: which model, and how hard to try before giving the offline
+/// analysis instead.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LlmConfig {
+    /// `auto`, `openai`, `gemini`, `sampling` or `none`.
+    pub provider: LlmProvider,
+    /// Endpoint; empty for the provider's public one (for `openai`, chosen by which key is
+    /// set: OpenAI, Groq or OpenRouter). E.g. `http://127.0.0.1:11434/v1` for Ollama.
+    pub base_url: String,
+    /// Model name; empty for the provider's default.
+    pub model: String,
+    /// Connecting to the provider may take this long.
+    pub connect_timeout_ms: u64,
+    /// One attempt (request sent to the whole body read) may take this long.
+    pub request_timeout_ms: u64,
+    /// One call, every retry and wait included, may take this long (also bounded by
+    /// `server.answer_deadline_secs`).
+    pub total_timeout_ms: u64,
+    /// Retries after a 429, a 5xx, a timeout or a connection error.
+    pub max_retries: u32,
+    /// First backoff; it doubles per retry (with jitter) up to `backoff_max_ms`.
+    pub backoff_initial_ms: u64,
+    /// Longest backoff, and the longest `Retry-After` honoured.
+    pub backoff_max_ms: u64,
+    /// Client-side limit of requests per minute per provider (0: none).
+    pub requests_per_minute: u32,
+    /// Client-side limit of tokens (prompt + reply) per minute per provider (0: none).
+    pub tokens_per_minute: u32,
+    /// Consecutive failed calls that open the circuit breaker.
+    pub breaker_failures: u32,
+    /// How long an open breaker refuses calls before letting one through to test the
+    /// provider (half-open).
+    pub breaker_cooldown_ms: u64,
+    /// How long a cached answer stays valid (0: no caching).
+    pub cache_ttl_secs: u64,
+    /// Cached answers kept at most (the oldest go first).
+    pub cache_max_entries: u64,
+    /// Tokens of context (code, signatures, outline) sent at most.
+    pub context_tokens: usize,
+    /// Tokens the model may answer with, unless a call asks for fewer (`max_tokens`).
+    pub max_output_tokens: u32,
+    /// Sampling temperature.
+    pub temperature: f32,
+    /// Per-tool overrides, by tool name (`summarize_code_section`, …).
+    pub tools: std::collections::BTreeMap<String, LlmToolOverride>,
+}
+
 /// Logging.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct LogConfig {
@@ -221,6 +313,8 @@ pub struct Config {
     pub semantic: SemanticConfig,
     /// Code health.
     pub health: HealthConfig,
+    /// The LLM-assisted tools.
+    pub llm: LlmConfig,
     /// Logging.
     pub log: LogConfig,
     /// API keys, from the environment only.
@@ -317,6 +411,27 @@ impl Config {
                 max_file_lines: 1000,
                 max_todo_density: 5.0,
                 min_clone_lines: 10,
+            },
+            llm: LlmConfig {
+                provider: LlmProvider::Auto,
+                base_url: String::new(),
+                model: String::new(),
+                connect_timeout_ms: 5_000,
+                request_timeout_ms: 60_000,
+                total_timeout_ms: 120_000,
+                max_retries: 2,
+                backoff_initial_ms: 500,
+                backoff_max_ms: 10_000,
+                requests_per_minute: 60,
+                tokens_per_minute: 200_000,
+                breaker_failures: 5,
+                breaker_cooldown_ms: 30_000,
+                cache_ttl_secs: 7 * 24 * 3600,
+                cache_max_entries: 10_000,
+                context_tokens: 3_000,
+                max_output_tokens: 1_024,
+                temperature: 0.2,
+                tools: std::collections::BTreeMap::new(),
             },
             log: LogConfig {
                 level: "info".into(),
@@ -466,6 +581,50 @@ impl Config {
         if health.min_clone_lines == 0 {
             return invalid("health.min_clone_lines must be at least 1".into());
         }
+        let llm = &self.llm;
+        if llm.connect_timeout_ms == 0 || llm.request_timeout_ms == 0 || llm.total_timeout_ms == 0 {
+            return invalid(
+                "llm.connect_timeout_ms, llm.request_timeout_ms and llm.total_timeout_ms must be \
+                 at least 1"
+                    .into(),
+            );
+        }
+        if llm.max_retries > 10 {
+            return invalid(format!(
+                "llm.max_retries must be at most 10, not {}",
+                llm.max_retries
+            ));
+        }
+        if llm.breaker_failures == 0 {
+            return invalid("llm.breaker_failures must be at least 1".into());
+        }
+        if !(0.0..=2.0).contains(&llm.temperature) {
+            return invalid(format!(
+                "llm.temperature must be between 0 and 2, not {}",
+                llm.temperature
+            ));
+        }
+        if !(256..=200_000).contains(&llm.context_tokens) {
+            return invalid(format!(
+                "llm.context_tokens must be between 256 and 200000, not {}",
+                llm.context_tokens
+            ));
+        }
+        if !(16..=32_768).contains(&llm.max_output_tokens) {
+            return invalid(format!(
+                "llm.max_output_tokens must be between 16 and 32768, not {}",
+                llm.max_output_tokens
+            ));
+        }
+        for url in std::iter::once(&llm.base_url)
+            .chain(llm.tools.values().filter_map(|tool| tool.base_url.as_ref()))
+        {
+            if !(url.is_empty() || url.starts_with("http://") || url.starts_with("https://")) {
+                return invalid(format!(
+                    "llm.base_url must start with http:// or https://, not {url:?}"
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -533,6 +692,19 @@ impl Secret {
     pub fn expose(&self) -> &str {
         &self.0
     }
+
+    /// The masked form shown to people: its first four and last four characters
+    /// (`gsk_…a1b2`), or nothing of it when it is too short to hide the middle (under 16
+    /// characters).
+    pub fn masked(&self) -> String {
+        let chars: Vec<char> = self.0.chars().collect();
+        if chars.len() < 16 {
+            return "… (set)".to_string();
+        }
+        let head: String = chars[..4].iter().collect();
+        let tail: String = chars[chars.len() - 4..].iter().collect();
+        format!("{head}…{tail}")
+    }
 }
 
 impl fmt::Debug for Secret {
@@ -549,7 +721,7 @@ impl fmt::Display for Secret {
 
 impl Serialize for Secret {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        serializer.serialize_str("******** (set)")
+        serializer.serialize_str(&self.masked())
     }
 }
 
@@ -564,6 +736,9 @@ pub struct Secrets {
     pub google_api_key: Option<Secret>,
     /// `OPENAI_API_KEY`.
     pub openai_api_key: Option<Secret>,
+    /// `CODESAGE_LLM_API_KEY`: the key for whichever provider is configured, before the
+    /// provider's own variable.
+    pub codesage_llm_api_key: Option<Secret>,
 }
 
 impl Secrets {
@@ -580,6 +755,7 @@ impl Secrets {
             openrouter_api_key: read("OPENROUTER_API_KEY"),
             google_api_key: read("GOOGLE_API_KEY"),
             openai_api_key: read("OPENAI_API_KEY"),
+            codesage_llm_api_key: read("CODESAGE_LLM_API_KEY"),
         }
     }
 
@@ -590,6 +766,7 @@ impl Secrets {
             &self.openrouter_api_key,
             &self.google_api_key,
             &self.openai_api_key,
+            &self.codesage_llm_api_key,
         ]
         .into_iter()
         .flatten()
@@ -652,5 +829,35 @@ mod tests {
         assert!(!json.contains("gsk_live_123456"), "{json}");
         assert!(json.contains("groq_api_key"), "{json}");
         assert!(!format!("{config:?}").contains("gsk_live_123456"));
+
+        config.secrets.groq_api_key = Some(Secret::new("gsk_0123456789abcdefa1b2".into()));
+        let json = config.to_masked_json().to_string();
+        assert!(json.contains("gsk_…a1b2"), "{json}");
+        assert!(!json.contains("0123456789abcdef"), "{json}");
+    }
+
+    #[test]
+    fn llm_section_reads_the_environment_and_checks_values() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        std::fs::write(
+            &file,
+            "[llm]\nprovider = \"openai\"\nbase_url = \"http://127.0.0.1:8080/v1\"\n\
+             [llm.tools.generate_unit_tests]\nmodel = \"big\"\n",
+        )
+        .unwrap();
+        let config = Config::load(Some(&file)).unwrap();
+        assert_eq!(config.llm.provider, LlmProvider::Openai);
+        assert_eq!(config.llm.base_url, "http://127.0.0.1:8080/v1");
+        assert_eq!(
+            config.llm.tools["generate_unit_tests"].model.as_deref(),
+            Some("big")
+        );
+        std::fs::write(&file, "[llm]\nprovider = \"skynet\"\n").unwrap();
+        let err = Config::load(Some(&file)).unwrap_err().to_string();
+        assert!(err.contains("provider"), "{err}");
+        std::fs::write(&file, "[llm]\nbase_url = \"ftp://x\"\n").unwrap();
+        let err = Config::load(Some(&file)).unwrap_err().to_string();
+        assert!(err.contains("base_url"), "{err}");
     }
 }

@@ -157,7 +157,7 @@ pub enum ControlEvent {
     /// Progress of a query (not final).
     Progress(ProgressUpdate),
     /// Answer to [`ControlRequest::Status`].
-    Status(StatusReport),
+    Status(Box<StatusReport>),
     /// Answer to [`ControlRequest::Query`]: the same JSON object the MCP tool returns,
     /// passed through as text (large answers are never built as a JSON tree on either side;
     /// see [`answer_event_line`] and [`parse_event`]).
@@ -332,6 +332,9 @@ pub struct StatusReport {
     /// The cache of decompressed contents searches read through (absent when disabled).
     #[serde(default)]
     pub content_cache: Option<CacheStatus>,
+    /// The LLM providers (calls, failures, tokens, breakers) and the reply cache.
+    #[serde(default)]
+    pub llm: LlmStatus,
     /// Segment merges or a store compaction are still to come (the store may still shrink).
     #[serde(default)]
     pub maintenance_pending: bool,
@@ -377,6 +380,61 @@ pub struct CacheStatus {
     pub misses: u64,
     /// hits / (hits + misses), 0 when unused.
     pub hit_rate: f64,
+}
+
+/// One provider's figures since the daemon started.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct LlmProviderStatus {
+    /// Calls made (a call may take several attempts).
+    pub calls: u64,
+    /// Calls answered.
+    pub succeeded: u64,
+    /// Calls that ended without an answer (after their retries).
+    pub failures: u64,
+    /// HTTP attempts (or sampling requests) in all.
+    pub attempts: u64,
+    /// Retries among them.
+    pub retries: u64,
+    /// Prompt tokens sent.
+    pub tokens_in: u64,
+    /// Reply tokens received.
+    pub tokens_out: u64,
+    /// Calls refused by the open breaker.
+    pub breaker_refusals: u64,
+    /// Calls that waited for the client-side rate limit.
+    pub rate_limited: u64,
+    /// `closed`, `open` or `half-open`.
+    pub breaker: String,
+    /// Failed calls in a row.
+    pub consecutive_failures: u32,
+    /// The last failure's reason.
+    pub last_error: Option<String>,
+}
+
+/// The reply cache's figures.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct LlmCacheStatus {
+    /// Lookups answered from the cache.
+    pub hits: u64,
+    /// Lookups that missed.
+    pub misses: u64,
+    /// hits / (hits + misses).
+    pub hit_rate: f64,
+    /// Replies stored.
+    pub entries: u64,
+    /// How long a reply stays valid, seconds (0: caching off).
+    pub ttl_secs: u64,
+}
+
+/// Everything `codesage status` and `get_performance_metrics` show about the LLM.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+pub struct LlmStatus {
+    /// `llm.provider` as configured.
+    pub provider: String,
+    /// Per provider that was called.
+    pub providers: std::collections::BTreeMap<String, LlmProviderStatus>,
+    /// The reply cache.
+    pub cache: LlmCacheStatus,
 }
 
 /// One registered root, for `codesage status`.
@@ -571,7 +629,7 @@ mod tests {
                 index: Some(IndexProgress::default()),
                 ..ProgressUpdate::default()
             }),
-            ControlEvent::Status(StatusReport::default()),
+            ControlEvent::Status(Box::default()),
             ControlEvent::Answer {
                 answer: AnswerText(r#"{"results":[],"notes":["a}}"]}"#.into()),
             },

@@ -93,6 +93,33 @@ pub fn run(target: &Target, json: bool) -> Result<()> {
         human_count(report.chunks_embedded),
         human_count(report.vectors_reused)
     );
+    let llm = &report.llm;
+    outln!(
+        "  llm        provider {}; reply cache {} entries, {:.0}% hits ({} hits, {} misses)",
+        if llm.provider.is_empty() {
+            "unknown"
+        } else {
+            &llm.provider
+        },
+        human_count(llm.cache.entries),
+        llm.cache.hit_rate * 100.0,
+        human_count(llm.cache.hits),
+        human_count(llm.cache.misses)
+    );
+    for (name, provider) in &llm.providers {
+        outln!(
+            "             {name}: {} calls, {} failed, {} retries, {} tokens in / {} out, breaker {}",
+            human_count(provider.calls),
+            human_count(provider.failures),
+            human_count(provider.retries),
+            human_count(provider.tokens_in),
+            human_count(provider.tokens_out),
+            provider.breaker
+        );
+        if let Some(error) = &provider.last_error {
+            outln!("             last error: {error}");
+        }
+    }
     if report.roots.is_empty() {
         outln!("  roots      none (index one with `codesage index PATH`)");
     }

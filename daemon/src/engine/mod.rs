@@ -175,6 +175,7 @@ pub struct Engine {
     mcp_requests: McpRequestCounts,
     semantic: Arc<crate::semantic::Semantic>,
     health: crate::health::Health,
+    llm: crate::llm::Llm,
     semantic_worker: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
 }
 
@@ -212,7 +213,9 @@ impl Engine {
             crate::semantic::model::configured_dir(&config, &data_dir),
             Arc::clone(&store),
         ));
+        let llm = crate::llm::Llm::new(&config, Arc::clone(&store));
         let engine = Arc::new(Engine {
+            llm,
             config: Arc::new(config),
             store,
             roots: RwLock::new(roots),
@@ -242,6 +245,11 @@ impl Engine {
     /// Code-health state (clones, metrics, TODO markers).
     pub fn health(&self) -> &crate::health::Health {
         &self.health
+    }
+
+    /// The model behind the LLM-assisted tools.
+    pub fn llm(&self) -> &crate::llm::Llm {
+        &self.llm
     }
 
     /// The effective configuration.

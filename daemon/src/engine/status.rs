@@ -32,6 +32,7 @@ impl Engine {
             mcp_requests_received: self.mcp_requests.received.load(Ordering::Relaxed),
             mcp_requests_in_flight: self.mcp_requests.in_flight.load(Ordering::Relaxed),
             content_cache: self.store.cache_stats(),
+            llm: self.llm().stats(),
             maintenance_pending: self.store.maintenance_pending(),
             embedding_model: match self.semantic.model_state() {
                 crate::semantic::ModelState::Loaded(_) => "loaded".into(),

@@ -20,7 +20,10 @@ use tokio::sync::watch;
 
 use super::tools;
 use crate::engine::Engine;
+use crate::llm::resilience::Failure;
+use crate::llm::{Prompt, Reply, Sampler};
 use crate::queries::{Caller, Encoding, ProgressSink, ProgressUpdate, Request};
+use futures::future::BoxFuture;
 
 /// How long a tool call waits for the client's roots to arrive before answering without them.
 const ROOTS_WAIT: Duration = Duration::from_secs(3);
@@ -157,6 +160,79 @@ fn forward_progress(peer: Peer<RoleServer>, token: ProgressToken) -> ProgressSin
     })
 }
 
+/// The client's model, lent through `sampling/createMessage`, when the client declares the
+/// sampling capability.
+struct ClientSampler {
+    peer: Peer<RoleServer>,
+}
+
+#[allow(deprecated)]
+fn client_sampler(peer: &Peer<RoleServer>) -> Option<Arc<dyn Sampler>> {
+    let samples = peer
+        .peer_info()
+        .is_some_and(|info| info.capabilities.sampling.is_some());
+    samples.then(|| Arc::new(ClientSampler { peer: peer.clone() }) as Arc<dyn Sampler>)
+}
+
+impl Sampler for ClientSampler {
+    // Sampling is deprecated by SEP-2577 in the newest protocol revision, but current
+    // clients (Claude Code, VS Code) still offer it.
+    #[allow(deprecated)]
+    fn sample<'a>(
+        &'a self,
+        prompt: &'a Prompt,
+        model_hint: &'a str,
+        timeout: Duration,
+    ) -> BoxFuture<'a, Result<Reply, Failure>> {
+        use rmcp::model::{
+            CreateMessageRequestParams, ModelHint, ModelPreferences, Role, SamplingContent,
+            SamplingMessage, SamplingMessageContentBlock,
+        };
+        Box::pin(async move {
+            let mut params = CreateMessageRequestParams::new(
+                vec![SamplingMessage::user_text(prompt.user.clone())],
+                prompt.max_tokens,
+            );
+            params.system_prompt = Some(prompt.system.clone());
+            if !model_hint.is_empty() {
+                let mut preferences = ModelPreferences::default();
+                preferences.hints = Some(vec![ModelHint::new(model_hint.to_string())]);
+                params.model_preferences = Some(preferences);
+            }
+            let answer = tokio::time::timeout(timeout, self.peer.create_message(params))
+                .await
+                .map_err(|_| Failure::Timeout(timeout))?
+                .map_err(|err| Failure::Declined(err.to_string()))?;
+            if answer.message.role != Role::Assistant {
+                return Err(Failure::Malformed(
+                    "the reply is not the assistant's".into(),
+                ));
+            }
+            let blocks: Vec<&SamplingMessageContentBlock> = match &answer.message.content {
+                SamplingContent::Single(block) => vec![block],
+                SamplingContent::Multiple(blocks) => blocks.iter().collect(),
+            };
+            let text: String = blocks
+                .into_iter()
+                .filter_map(|block| match block {
+                    SamplingMessageContentBlock::Text(text) => Some(text.text.as_str()),
+                    _ => None,
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            if text.trim().is_empty() {
+                return Err(Failure::Empty);
+            }
+            Ok(Reply {
+                text,
+                model: answer.model,
+                tokens_in: 0,
+                tokens_out: 0,
+            })
+        })
+    }
+}
+
 /// The local path of a `file://` URI.
 fn file_uri_to_path(uri: &str) -> Option<PathBuf> {
     url::Url::parse(uri).ok()?.to_file_path().ok()
@@ -246,6 +322,7 @@ impl ServerHandler for CodeSageServer {
             caller: Caller::mcp(self.current_client_roots().await),
             progress,
             cancel: context.ct.clone(),
+            sampler: client_sampler(&context.peer),
         };
         let call = AssertUnwindSafe(tools::call(&name, request.arguments, query)).catch_unwind();
         let outcome = call.await;

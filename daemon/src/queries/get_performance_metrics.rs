@@ -69,6 +69,8 @@ pub struct Output {
     pub content_cache: Option<CacheStatus>,
     /// Connections.
     pub connections: Connections,
+    /// LLM providers (calls, failures, tokens in and out, breaker state) and the reply cache.
+    pub llm: crate::llm::LlmStats,
 }
 
 /// Request kinds per answer.
@@ -98,6 +100,7 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
         active: engine.metrics().connections_active(),
         total: engine.metrics().connections_total(),
     };
+    let llm = engine.llm().stats();
     pager.answer(Answer::new(()), requests, Extent::Complete, |page| Output {
         uptime_secs: status.uptime_secs,
         requests_total,
@@ -114,5 +117,6 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
         indexed_files: status.roots.iter().map(|root| root.files).sum(),
         content_cache: status.content_cache.clone(),
         connections: connections.clone(),
+        llm: llm.clone(),
     })
 }

@@ -14,6 +14,7 @@
 //! `mcp/tools/` and list it in that module's `tools!`. See ARCHITECTURE.md for an example.
 
 pub mod answer;
+pub mod assist;
 pub mod page;
 pub mod scope;
 pub mod work;
@@ -116,6 +117,8 @@ pub struct Request {
     pub progress: Option<ProgressSink>,
     /// Cancelled when the client withdraws the request.
     pub cancel: CancellationToken,
+    /// The client's model, when it lends one (MCP sampling).
+    pub sampler: Option<Arc<dyn crate::llm::Sampler>>,
 }
 
 /// What a running query sees.
@@ -134,6 +137,8 @@ pub struct Ctx {
     pub cancel: CancellationToken,
     /// When a long call must answer with what it has (`None`: no deadline).
     pub deadline: Option<Instant>,
+    /// The client's model, when it lends one (MCP sampling).
+    pub sampler: Option<Arc<dyn crate::llm::Sampler>>,
 }
 
 impl Ctx {
@@ -244,7 +249,13 @@ queries!(
     list_todo_fixme,
     analyze_function_dependencies,
     get_dependencies_overview,
+    summarize_code_section,
+    suggest_code_improvements,
+    generate_unit_tests,
+    auto_document,
+    resolve_todo_fixme,
     get_configuration,
+    get_cache_statistics,
     get_performance_metrics,
 );
 
@@ -282,6 +293,7 @@ where
         progress: request.progress,
         cancel: request.cancel,
         deadline,
+        sampler: request.sampler,
     };
     let answer = run(ctx, params).await?;
     let encoded = match encoding {

@@ -16,6 +16,7 @@
 //! (decompressed contents).
 
 mod cache;
+mod llm_cache;
 mod merge;
 mod records;
 mod schema;
@@ -40,6 +41,7 @@ use redb::{
 };
 
 pub use cache::{CacheStats, ContentCache};
+pub use llm_cache::CachedReply;
 pub use merge::Compaction;
 pub use schema::{Layout, SCHEMA_VERSION};
 pub use vectors::{VectorKey, vector_key};

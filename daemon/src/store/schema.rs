@@ -35,6 +35,9 @@ pub(super) const SYMBOLS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("
 /// Chunk vectors: model fingerprint (8 bytes, big-endian) + embedding-text key (16 bytes) →
 /// quantised vector. Kept across schema upgrades: a key says exactly what was embedded.
 pub(super) const VECTORS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("vectors");
+/// Cached LLM replies: blake3 of (provider, model, prompt) → postcard `CachedReply`. Kept
+/// across schema upgrades (a reply does not depend on the index layout).
+pub(super) const LLM_CACHE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("llm_cache");
 
 pub(super) const NEXT_DOC: &str = "next_doc";
 
@@ -160,6 +163,7 @@ impl Store {
             txn.open_table(COUNTERS)?;
             txn.open_table(SYMBOLS)?;
             txn.open_table(VECTORS)?;
+            txn.open_table(LLM_CACHE)?;
         }
         txn.commit()?;
         Ok(())

@@ -389,7 +389,7 @@ fn callers(
 }
 
 /// The documents in scope that may mention `name`, in path order.
-fn mentioning<'a>(scope: &Scope<'a>, name: &str) -> Vec<&'a Doc> {
+pub fn mentioning<'a>(scope: &Scope<'a>, name: &str) -> Vec<&'a Doc> {
     let view = scope.view;
     let trigrams =
         TrigramQuery::from_regex(&regex::escape(name), false).unwrap_or(TrigramQuery::All);

@@ -56,7 +56,13 @@ tools!(
     list_todo_fixme,
     analyze_function_dependencies,
     get_dependencies_overview,
+    summarize_code_section,
+    suggest_code_improvements,
+    generate_unit_tests,
+    auto_document,
+    resolve_todo_fixme,
     get_configuration,
+    get_cache_statistics,
     get_performance_metrics,
 );
 
