@@ -71,6 +71,28 @@ async def main(codesage_bin, root, pattern):
                     raise SystemExit(f"{name} returned no structuredContent")
                 jsonschema.validate(result.structured_content, schemas[name])
                 validated.append(name)
+            # The LLM tools (offline here: no model is configured), on a file written after
+            # indexing, which the live index picks up.
+            notes = os.path.join(root, "app/notes.py")
+            with open(notes, "w") as handle:
+                handle.write("def later(x):\n    # TODO: handle negative x\n    return x\n")
+            service = os.path.join(root, "app/service.py")
+            llm_calls = [
+                ("summarize_code_section", {"file_path": service, "function_name": "handle_request"}),
+                ("suggest_code_improvements", {"file_path": service}),
+                ("generate_unit_tests", {"file_path": service, "function_name": "handle_request"}),
+                ("auto_document", {"file_path": notes}),
+                ("resolve_todo_fixme", {"file_path": notes}),
+                ("get_cache_statistics", {}),
+            ]
+            for name, arguments in llm_calls:
+                result = await session.call_tool(name, arguments)
+                if result.is_error:
+                    raise SystemExit(f"{name}({arguments}) failed: {result.content}")
+                if result.structured_content is None:
+                    raise SystemExit(f"{name} returned no structuredContent")
+                jsonschema.validate(result.structured_content, schemas[name])
+                validated.append(name)
             _, indexed_json = result_json(indexed)
             found_dump, found_json = result_json(found)
             bad_dump = bad.model_dump(by_alias=True, mode="json", exclude_none=True)

@@ -5,6 +5,8 @@
 //! Nothing here stands in for a CodeSage component: every test talks to the binaries a user
 //! runs, over the socket they use, on files on disk.
 
+pub mod fake_llm;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Output, Stdio};
@@ -163,7 +165,8 @@ impl TestEnv {
             .env_remove("GROQ_API_KEY")
             .env_remove("OPENROUTER_API_KEY")
             .env_remove("GOOGLE_API_KEY")
-            .env_remove("OPENAI_API_KEY");
+            .env_remove("OPENAI_API_KEY")
+            .env_remove("CODESAGE_LLM_API_KEY");
         for (key, value) in &self.extra_env {
             command.env(key, value);
         }
@@ -251,6 +254,15 @@ impl TestEnv {
             .env("CODESAGE_CONFIG", self.dir.path().join("config.toml"))
             .env("CODESAGE_ENV_FILE", self.dir.path().join("test.env"))
             .env("CODESAGE_DAEMON_BIN", codesaged_bin());
+        for key in [
+            "GROQ_API_KEY",
+            "OPENROUTER_API_KEY",
+            "GOOGLE_API_KEY",
+            "OPENAI_API_KEY",
+            "CODESAGE_LLM_API_KEY",
+        ] {
+            command.env_remove(key);
+        }
         for (key, value) in &self.extra_env {
             command.env(key, value);
         }

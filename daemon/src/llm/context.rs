@@ -436,15 +436,15 @@ pub fn gather(
                 "start_line counts from 1".to_string(),
             ));
         }
-        if end < start {
-            return Err(StructureError::InvalidArgument(format!(
-                "end_line ({end}) is before start_line ({start})"
-            )));
-        }
         if start > total {
             return Err(StructureError::InvalidArgument(format!(
                 "start_line {start} is past the end of {} ({total} lines)",
                 parsed.path
+            )));
+        }
+        if end < start {
+            return Err(StructureError::InvalidArgument(format!(
+                "end_line ({end}) is before start_line ({start})"
             )));
         }
         let end = end.min(total);

@@ -96,8 +96,8 @@ pub struct Completion {
     pub tokens_in: u64,
     /// Reply tokens.
     pub tokens_out: u64,
-    /// Time spent, milliseconds.
-    pub elapsed_ms: u64,
+    /// Time spent in the daemon, milliseconds (fractional: a cache hit takes microseconds).
+    pub elapsed_ms: f64,
 }
 
 /// Why no model answered.
@@ -137,6 +137,11 @@ pub struct Llm {
     providers: Mutex<BTreeMap<String, Arc<ProviderState>>>,
     cache_hits: AtomicU64,
     cache_misses: AtomicU64,
+}
+
+/// `duration` in milliseconds, to the microsecond.
+fn millis(duration: Duration) -> f64 {
+    (duration.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
 /// Time kept back from a request's deadline for the tool to build its answer.
@@ -251,7 +256,7 @@ impl Llm {
                         attempts: 0,
                         tokens_in: cached.tokens_in,
                         tokens_out: cached.tokens_out,
-                        elapsed_ms: started.elapsed().as_millis() as u64,
+                        elapsed_ms: millis(started.elapsed()),
                     });
                 }
                 Ok(_) => {}
@@ -268,16 +273,18 @@ impl Llm {
             give_up = give_up.min(deadline.checked_sub(ANSWER_MARGIN).unwrap_or(deadline));
         }
 
-        if let Err(wait) = state.breaker.lock().admit(Instant::now()) {
+        // The guard is dropped at the end of the statement: the breaker is locked again below.
+        let admitted = state.breaker.lock().admit(Instant::now());
+        if let Err(wait) = admitted {
+            let failed = state.breaker.lock().consecutive_failures();
             let mut stats = state.stats.lock();
             stats.breaker_refusals += 1;
             stats.failures += 1;
             return Err(Unavailable::because(
                 format!(
-                    "the circuit breaker for {} is open after {} failed calls in a row (next \
-                     try in {} s)",
+                    "the circuit breaker for {} is open after {failed} failed calls in a row \
+                     (next try in {} s)",
                     route.label,
-                    state.breaker.lock().consecutive_failures(),
                     wait.as_secs_f64().ceil() as u64
                 ),
                 0,
@@ -289,7 +296,8 @@ impl Llm {
         let mut waited = false;
         loop {
             let now = Instant::now();
-            let Err(wait) = state.limiter.lock().try_acquire(now, tokens) else {
+            let acquired = state.limiter.lock().try_acquire(now, tokens);
+            let Err(wait) = acquired else {
                 break;
             };
             if !waited {
@@ -410,7 +418,7 @@ impl Llm {
                         attempts,
                         tokens_in,
                         tokens_out,
-                        elapsed_ms: started.elapsed().as_millis() as u64,
+                        elapsed_ms: millis(started.elapsed()),
                     });
                 }
                 Err(failure) => {

@@ -19,6 +19,7 @@ use serde_json::Value;
 
 mod answers;
 mod health;
+mod llm;
 mod symbols;
 
 struct Args {
@@ -38,7 +39,7 @@ fn repo_root() -> PathBuf {
 fn parse_args() -> Result<Args> {
     let mut args = std::env::args().skip(1);
     let benchmark = args.next().context(
-        "usage: corpus-bench <foundation|freshness|search|symbols|answers|health> [--corpus DIR] [--out FILE] [--rg PATH]",
+        "usage: corpus-bench <foundation|freshness|search|symbols|answers|health|llm> [--corpus DIR] [--out FILE] [--rg PATH]",
     )?;
     let mut parsed = Args {
         benchmark,
@@ -116,6 +117,8 @@ struct Env {
     dir: tempfile::TempDir,
     socket: PathBuf,
     data_dir: PathBuf,
+    /// Extra environment variables for every process started.
+    extra: Vec<(String, String)>,
 }
 
 impl Env {
@@ -125,7 +128,14 @@ impl Env {
             socket: dir.path().join("s.sock"),
             data_dir: dir.path().join("data"),
             dir,
+            extra: Vec::new(),
         })
+    }
+
+    /// Adds an environment variable for every process this environment starts.
+    fn with_env(mut self, key: &str, value: &str) -> Env {
+        self.extra.push((key.to_string(), value.to_string()));
+        self
     }
 
     fn command(&self, program: &Path) -> Command {
@@ -137,6 +147,9 @@ impl Env {
             .env("CODESAGE_ENV_FILE", self.dir.path().join("none.env"))
             .env("CODESAGE_DAEMON_BIN", binary("codesaged"))
             .env("RUST_LOG", "warn");
+        for (key, value) in &self.extra {
+            command.env(key, value);
+        }
         command
     }
 
@@ -1204,9 +1217,19 @@ fn main() -> Result<()> {
                 &body,
             )?;
         }
+        "llm" => {
+            let body = llm::run(&args)?;
+            print!("{body}");
+            write_section(
+                &args.out,
+                "llm",
+                "LLM tools: context assembly, reply cache, failures, context size",
+                &body,
+            )?;
+        }
         other => {
             bail!(
-                "unknown benchmark {other:?}; known: foundation, freshness, search, symbols, answers"
+                "unknown benchmark {other:?}; known: foundation, freshness, search, symbols, answers, health, llm"
             )
         }
     }
