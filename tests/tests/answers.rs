@@ -268,9 +268,9 @@ fn cases(root: &Path) -> Vec<Case> {
             arguments: json!({}),
             // Sections, in the order the answer lists them (by name).
             items: |answer| {
-                const SECTIONS: [&str; 9] = [
-                    "profile", "index", "search", "server", "watch", "semantic", "health", "log",
-                    "secrets",
+                const SECTIONS: [&str; 10] = [
+                    "profile", "index", "search", "server", "watch", "semantic", "health", "llm",
+                    "log", "secrets",
                 ];
                 keys_of(answer)
                     .into_iter()

@@ -555,7 +555,7 @@ async fn the_breaker_opens_after_repeated_failures_and_half_opens_later() {
         &[
             ("CODESAGE_LLM__MAX_RETRIES", "0"),
             ("CODESAGE_LLM__BREAKER_FAILURES", "2"),
-            ("CODESAGE_LLM__BREAKER_COOLDOWN_MS", "1500"),
+            ("CODESAGE_LLM__BREAKER_COOLDOWN_MS", "4000"),
         ],
     );
     let (client, root) = indexed(&env).await;
@@ -576,7 +576,7 @@ async fn the_breaker_opens_after_repeated_failures_and_half_opens_later() {
     assert_offline(&answer, "circuit breaker");
     assert_eq!(attempts, 0);
     // After the cooldown one call goes through; its success closes the breaker.
-    std::thread::sleep(Duration::from_millis(1600));
+    std::thread::sleep(Duration::from_millis(4100));
     assert_eq!(
         env.status()["llm"]["providers"][fake.label()]["breaker"],
         "half-open"

@@ -182,7 +182,7 @@ pub async fn send(
             };
             // The key goes in a header, never in the URL, so no error or log can show it.
             let mut request = http
-                .post(format!("{base_url}/models/{model}:generateContent"))
+                .post(gemini_url(base_url, model)?)
                 .header("content-type", "application/json")
                 .body(
                     serde_json::to_vec(&body).map_err(|err| Failure::Malformed(err.to_string()))?,
@@ -293,6 +293,19 @@ pub async fn send(
     }
 }
 
+/// `{base_url}/models/{model}:generateContent`, the model name escaped as one path segment
+/// (a name with `/`, `?` or `#` cannot reach another endpoint).
+fn gemini_url(base_url: &str, model: &str) -> Result<url::Url, Failure> {
+    let mut url = url::Url::parse(base_url)
+        .map_err(|err| Failure::Connection(format!("llm.base_url is not a URL: {err}")))?;
+    url.path_segments_mut()
+        .map_err(|()| Failure::Connection("llm.base_url cannot take a path".into()))?
+        .pop_if_empty()
+        .push("models")
+        .push(&format!("{model}:generateContent"));
+    Ok(url)
+}
+
 /// A transport error as a failure, without its URL.
 fn classify(err: &reqwest::Error, timeout: Duration) -> Failure {
     if err.is_timeout() {
@@ -337,5 +350,37 @@ fn error_detail(body: &[u8]) -> String {
         format!("{cut}…")
     } else {
         message
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn gemini_model_names_stay_in_their_path_segment() {
+        let url = gemini_url("http://127.0.0.1:9/v1beta", "gemini-2.0-flash").unwrap();
+        assert_eq!(
+            url.as_str(),
+            "http://127.0.0.1:9/v1beta/models/gemini-2.0-flash:generateContent"
+        );
+        let url = gemini_url("http://127.0.0.1:9/v1beta/", "../x?key=1#y").unwrap();
+        assert_eq!(
+            url.path(),
+            "/v1beta/models/..%2Fx%3Fkey=1%23y:generateContent"
+        );
+        assert_eq!(url.query(), None);
+    }
+
+    #[test]
+    fn provider_messages_are_read_and_shortened() {
+        let body = serde_json::json!({"error": {"message": "Invalid   key\n given"}}).to_string();
+        assert_eq!(error_detail(body.as_bytes()), "Invalid key given");
+        let long = serde_json::json!({"error": {"message": "x".repeat(500)}}).to_string();
+        assert_eq!(
+            error_detail(long.as_bytes()).chars().count(),
+            MAX_DETAIL_CHARS + 1
+        );
+        assert_eq!(error_detail(b"<html>bad gateway</html>"), "");
     }
 }

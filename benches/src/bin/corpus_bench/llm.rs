@@ -176,7 +176,11 @@ pub fn run(args: &Args) -> Result<String> {
     let mut daemon = failing_env.start_daemon()?;
     failing_env.codesage(&["index", &root.display().to_string()])?;
     let mut session = Session::open(&failing_env)?;
-    fake.set_default(Behaviour::Flaky(0.5, "A summary of the function.".into()));
+    fake.set_default(Behaviour::Flaky(
+        0.5,
+        LATENCY,
+        "A summary of the function.".into(),
+    ));
     let requests_before = fake.count();
     let mut answered = 0usize;
     let mut from_model = 0usize;
@@ -245,7 +249,8 @@ pub fn run(args: &Args) -> Result<String> {
          | cached reply, whole call through the shim | {} ms | {} ms |\n\
          | **cached reply, inside the daemon** (lookup to answer: route, prompt digest, store read) | **{} ms** | **{} ms** |\n\n\
          Reply cache after the second round: {}.\n\n\
-         **A provider failing half the time** (500 at random, 50%): {FAILING_CALLS} calls, \
+         **A provider failing half the time** (500 at random, 50%, after the same {} ms): \
+         {FAILING_CALLS} calls, \
          `max_retries` 2, backoff 20–200 ms with jitter. Answers returned: **{answered} of \
          {FAILING_CALLS} ({:.1}%)**; from the model {from_model} ({:.1}%; the rest are the \
          offline analysis with the reason, as when all three tries fail: 0.5³ = 12.5% \
@@ -266,9 +271,10 @@ pub fn run(args: &Args) -> Result<String> {
         ms(p(&overhead, 0.95)),
         ms(p(&cached_call, 0.5)),
         ms(p(&cached_call, 0.95)),
-        format!("{:.3}", p(&cached_in_daemon, 0.5).as_secs_f64() * 1000.0),
-        format!("{:.3}", p(&cached_in_daemon, 0.95).as_secs_f64() * 1000.0),
+        micros(p(&cached_in_daemon, 0.5)),
+        micros(p(&cached_in_daemon, 0.95)),
         stats["llm_reply_cache"],
+        LATENCY.as_millis(),
         answered as f64 * 100.0 / FAILING_CALLS as f64,
         from_model as f64 * 100.0 / FAILING_CALLS as f64,
         requests as f64 / FAILING_CALLS as f64,
@@ -285,4 +291,9 @@ pub fn run(args: &Args) -> Result<String> {
         file_sum,
         context_sum as f64 * 100.0 / file_sum.max(1) as f64,
     ))
+}
+
+/// Milliseconds to the microsecond.
+fn micros(duration: Duration) -> String {
+    format!("{:.3}", duration.as_secs_f64() * 1000.0)
 }
