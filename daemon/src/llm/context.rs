@@ -59,7 +59,7 @@ pub struct SectionSymbol {
     /// Its signature line.
     pub signature: String,
     /// Its doc comment or docstring, if it has one.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub doc: Option<String>,
     /// Cyclomatic complexity.
     pub complexity: u32,
@@ -102,7 +102,7 @@ pub struct PartSummary {
     /// Tokens it took.
     pub tokens: usize,
     /// Items left out for the budget.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub left_out: usize,
 }
 

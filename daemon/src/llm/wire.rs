@@ -69,7 +69,7 @@ struct GeminiRequest<'a> {
 
 #[derive(Serialize)]
 struct GeminiContent<'a> {
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     role: Option<&'static str>,
     parts: [GeminiPart<'a>; 1],
 }

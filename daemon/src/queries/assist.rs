@@ -68,10 +68,10 @@ pub struct ModelUse {
     /// `llm` when a model answered, `offline` when the answer is the offline analysis.
     pub source: &'static str,
     /// The model's figures, when one answered.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm: Option<Completion>,
     /// Why no model answered (`429 (rate limited) from groq after 3 tries`).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub llm_unavailable: Option<String>,
 }
 

@@ -54,7 +54,7 @@ pub struct Output {
     /// The marker resolved.
     pub marker: Marker,
     /// The symbol holding it.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub symbol: Option<SectionSymbol>,
     /// First line of the code shown around it.
     pub start_line: u32,

@@ -55,7 +55,7 @@ pub struct Output {
     /// Last line looked at.
     pub end_line: u32,
     /// The symbol looked at (or holding the lines).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub symbol: Option<SectionSymbol>,
     /// Suggestions: measured findings first (`complexity`, `length`, `nesting`,
     /// `parameters`, `undocumented`, `duplicate`, `todo`), then the model's (`model`).

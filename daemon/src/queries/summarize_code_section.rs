@@ -55,7 +55,7 @@ pub struct Output {
     /// Last line summarised.
     pub end_line: u32,
     /// The symbol summarised (or holding the lines).
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub symbol: Option<SectionSymbol>,
     /// The summary: the model's, or the offline overview.
     pub summary: String,
