@@ -6,7 +6,7 @@
 use std::sync::Arc;
 
 use schemars::JsonSchema;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::scope::RootScope;
 use super::{Ctx, QueryError};
@@ -14,6 +14,31 @@ use crate::engine::Root;
 use crate::llm::context::{self, Gathered, Target};
 use crate::llm::{Completion, Prompt, Unavailable};
 use crate::structure::{Scope, StructureError};
+
+/// What every LLM tool takes besides its section: the model, the codebase, paging.
+#[derive(Debug, Deserialize, JsonSchema)]
+pub struct ModelArgs {
+    /// The model to ask, instead of the configured one.
+    #[serde(default)]
+    pub llm_model: Option<String>,
+    /// Indexed codebase the file is in, when file_path is relative.
+    #[serde(default)]
+    pub codebase_path: Option<String>,
+    /// Paging: `max_tokens` also bounds the model's reply (half of it at most).
+    #[serde(flatten)]
+    pub page: super::PageArgs,
+}
+
+/// The file an LLM tool's answer is about.
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+pub struct FileHeader {
+    /// The root.
+    pub root: String,
+    /// File, relative to the root.
+    pub file_path: String,
+    /// Its language.
+    pub language: String,
+}
 
 /// The section of a file a tool is about, and what else it needs from the same view.
 pub struct Gather<T> {
@@ -27,6 +52,17 @@ pub struct Gather<T> {
     pub notes: Vec<String>,
     /// Index generation read.
     pub generation: u64,
+}
+
+impl<T> Gather<T> {
+    /// The answer's file header.
+    pub fn header(&self) -> FileHeader {
+        FileHeader {
+            root: self.root.path.display().to_string(),
+            file_path: self.gathered.file_path.clone(),
+            language: self.gathered.language.clone(),
+        }
+    }
 }
 
 /// Finds `target` in `file_path`, assembles its context within `llm.context_tokens`, and

@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::assist::{self, ModelUse, SYSTEM_PREAMBLE};
-use super::{Answer, Ctx, Limits, PageArgs, QueryResult};
+use super::assist::{self, FileHeader, ModelArgs, ModelUse, SYSTEM_PREAMBLE};
+use super::{Answer, Ctx, Limits, QueryResult};
 use crate::llm::Prompt;
 use crate::llm::context::{ContextSummary, Gathered, Target};
 use crate::llm::offline::{self, DocText};
@@ -27,15 +27,9 @@ pub struct Params {
     /// of the file when omitted.
     #[serde(default)]
     pub function_name: Option<String>,
-    /// The model to ask, instead of the configured one.
-    #[serde(default)]
-    pub llm_model: Option<String>,
-    /// Indexed codebase the file is in, when file_path is relative.
-    #[serde(default)]
-    pub codebase_path: Option<String>,
-    /// Paging: `max_tokens` also bounds the model's reply (half of it at most).
+    /// The model, the codebase and paging.
     #[serde(flatten)]
-    pub page: PageArgs,
+    pub args: ModelArgs,
 }
 
 /// One drafted doc comment.
@@ -54,12 +48,9 @@ pub struct DocDraft {
 /// Doc comments for a file.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Output {
-    /// The root.
-    pub root: String,
-    /// File, relative to the root.
-    pub file_path: String,
-    /// Its language.
-    pub language: String,
+    /// The file.
+    #[serde(flatten)]
+    pub file: FileHeader,
     /// The doc comments drafted.
     pub documented: Vec<DocDraft>,
     /// Undocumented functions in the file (or the one asked for), in all.
@@ -149,7 +140,7 @@ fn draft(
 
 /// Runs the query.
 pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
-    let pager = ctx.pager(&params.page, limits(ctx.engine.config()))?;
+    let pager = ctx.pager(&params.args.page, limits(ctx.engine.config()))?;
     let function_name = params
         .function_name
         .clone()
@@ -160,7 +151,7 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
     };
     let found = assist::gather(
         &ctx,
-        params.codebase_path.as_deref(),
+        params.args.codebase_path.as_deref(),
         &params.file_path,
         target,
         |_, _| Ok(()),
@@ -232,9 +223,9 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
                 gathered.language,
                 listed.join("\n")
             ),
-            max_tokens: assist::reply_tokens(&ctx, params.page.max_tokens),
+            max_tokens: assist::reply_tokens(&ctx, params.args.page.max_tokens),
         };
-        let outcome = assist::ask(&ctx, "auto_document", params.llm_model.as_deref(), prompt).await?;
+        let outcome = assist::ask(&ctx, "auto_document", params.args.llm_model.as_deref(), prompt).await?;
         let (model, note) = ModelUse::of(&outcome);
         notes.extend(note);
         let texts = match &outcome {
@@ -255,9 +246,7 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
     };
     let (documented, diff) = draft(gathered, &chosen, texts.as_ref());
     let mut output = Output {
-        root: found.root.path.display().to_string(),
-        file_path: gathered.file_path.clone(),
-        language: gathered.language.clone(),
+        file: found.header(),
         documented,
         undocumented_total: total,
         diff,

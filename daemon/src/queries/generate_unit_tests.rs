@@ -6,8 +6,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::assist::{self, ModelUse, SYSTEM_PREAMBLE};
-use super::{Answer, Ctx, Limits, PageArgs, QueryError, QueryResult};
+use super::assist::{self, FileHeader, ModelArgs, ModelUse, SYSTEM_PREAMBLE};
+use super::{Answer, Ctx, Limits, QueryError, QueryResult};
 use crate::llm::Prompt;
 use crate::llm::context::{ContextSummary, SectionSymbol, Target};
 use crate::llm::offline;
@@ -19,26 +19,17 @@ pub struct Params {
     pub file_path: String,
     /// The function or method to test (`name` or `Class.method`).
     pub function_name: String,
-    /// The model to ask, instead of the configured one.
-    #[serde(default)]
-    pub llm_model: Option<String>,
-    /// Indexed codebase the file is in, when file_path is relative.
-    #[serde(default)]
-    pub codebase_path: Option<String>,
-    /// Paging: `max_tokens` also bounds the model's reply (half of it at most).
+    /// The model, the codebase and paging.
     #[serde(flatten)]
-    pub page: PageArgs,
+    pub args: ModelArgs,
 }
 
 /// Tests for a function.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Output {
-    /// The root.
-    pub root: String,
-    /// File, relative to the root.
-    pub file_path: String,
-    /// Its language.
-    pub language: String,
+    /// The file.
+    #[serde(flatten)]
+    pub file: FileHeader,
     /// The function tested.
     pub function: SectionSymbol,
     /// The test framework the tests are written for (detected from the project).
@@ -106,7 +97,7 @@ fn suggested_path(path: &str, framework: &str) -> String {
 
 /// Runs the query.
 pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
-    let pager = ctx.pager(&params.page, limits(ctx.engine.config()))?;
+    let pager = ctx.pager(&params.args.page, limits(ctx.engine.config()))?;
     if params.function_name.trim().is_empty() {
         return Err(QueryError::Failed(format!(
             "{} is empty; name the function to test (`name` or `Class.method`)",
@@ -119,7 +110,7 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
     };
     let found = assist::gather(
         &ctx,
-        params.codebase_path.as_deref(),
+        params.args.codebase_path.as_deref(),
         &params.file_path,
         target,
         |_, _| Ok(()),
@@ -150,19 +141,17 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
             "{}\nWrite {framework} tests for `{}` ({}).\nA skeleton to start from:\n```\n{skeleton}```\n",
             gathered.context, function.qualified_name, gathered.file_path
         ),
-        max_tokens: assist::reply_tokens(&ctx, params.page.max_tokens),
+        max_tokens: assist::reply_tokens(&ctx, params.args.page.max_tokens),
     };
     let outcome =
-        assist::ask(&ctx, "generate_unit_tests", params.llm_model.as_deref(), prompt).await?;
+        assist::ask(&ctx, "generate_unit_tests", params.args.llm_model.as_deref(), prompt).await?;
     let (model, note) = ModelUse::of(&outcome);
     let test_code = match &outcome {
         Ok(completion) => code_of(&completion.text),
         Err(_) => skeleton.clone(),
     };
     let mut output = Output {
-        root: found.root.path.display().to_string(),
-        file_path: gathered.file_path.clone(),
-        language: gathered.language.clone(),
+        file: found.header(),
         suggested_path: suggested_path(&gathered.file_path, &framework),
         function,
         framework,

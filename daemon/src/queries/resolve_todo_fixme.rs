@@ -5,8 +5,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::assist::{self, ModelUse, SYSTEM_PREAMBLE};
-use super::{Answer, Ctx, Limits, PageArgs, QueryError, QueryResult};
+use super::assist::{self, FileHeader, ModelArgs, ModelUse, SYSTEM_PREAMBLE};
+use super::{Answer, Ctx, Limits, QueryError, QueryResult};
 use crate::llm::Prompt;
 use crate::llm::context::{ContextSummary, SectionSymbol, Target};
 use crate::llm::offline::{self, StructuralSummary};
@@ -20,15 +20,9 @@ pub struct Params {
     /// marker when omitted.
     #[serde(default)]
     pub line: Option<u32>,
-    /// The model to ask, instead of the configured one.
-    #[serde(default)]
-    pub llm_model: Option<String>,
-    /// Indexed codebase the file is in, when file_path is relative.
-    #[serde(default)]
-    pub codebase_path: Option<String>,
-    /// Paging: `max_tokens` also bounds the model's reply (half of it at most).
+    /// The model, the codebase and paging.
     #[serde(flatten)]
-    pub page: PageArgs,
+    pub args: ModelArgs,
 }
 
 /// The marker.
@@ -45,12 +39,9 @@ pub struct Marker {
 /// A proposed resolution.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Output {
-    /// The root.
-    pub root: String,
-    /// File, relative to the root.
-    pub file_path: String,
-    /// Its language.
-    pub language: String,
+    /// The file.
+    #[serde(flatten)]
+    pub file: FileHeader,
     /// The marker resolved.
     pub marker: Marker,
     /// The symbol holding it.
@@ -85,7 +76,7 @@ pub fn limits(_config: &codesage_shared::config::Config) -> Limits {
 
 /// Runs the query.
 pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
-    let pager = ctx.pager(&params.page, limits(ctx.engine.config()))?;
+    let pager = ctx.pager(&params.args.page, limits(ctx.engine.config()))?;
     if params.line == Some(0) {
         return Err(QueryError::Failed(format!(
             "{} counts from 1",
@@ -98,7 +89,7 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
     };
     let found = assist::gather(
         &ctx,
-        params.codebase_path.as_deref(),
+        params.args.codebase_path.as_deref(),
         &params.file_path,
         target,
         |_, _| Ok(()),
@@ -169,19 +160,17 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
             "{}\nResolve the {} at line {} of {}: \"{}\"\n",
             gathered.context, todo.marker, todo.line, gathered.file_path, todo.text
         ),
-        max_tokens: assist::reply_tokens(&ctx, params.page.max_tokens),
+        max_tokens: assist::reply_tokens(&ctx, params.args.page.max_tokens),
     };
     let outcome =
-        assist::ask(&ctx, "resolve_todo_fixme", params.llm_model.as_deref(), prompt).await?;
+        assist::ask(&ctx, "resolve_todo_fixme", params.args.llm_model.as_deref(), prompt).await?;
     let (model, note) = ModelUse::of(&outcome);
     let proposal = match &outcome {
         Ok(completion) => completion.text.trim().to_string(),
         Err(_) => offline_proposal,
     };
     let mut output = Output {
-        root: found.root.path.display().to_string(),
-        file_path: gathered.file_path.clone(),
-        language: gathered.language.clone(),
+        file: found.header(),
         marker,
         symbol: gathered.symbol.clone(),
         start_line: gathered.start_line,

@@ -6,9 +6,9 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::assist::{self, ModelUse, SYSTEM_PREAMBLE};
+use super::assist::{self, FileHeader, ModelArgs, ModelUse, SYSTEM_PREAMBLE};
 use super::page::Extent;
-use super::{Answer, Ctx, Limits, PageArgs, QueryResult};
+use super::{Answer, Ctx, Limits, QueryResult};
 use crate::health::clones::{self, Options};
 use crate::llm::Prompt;
 use crate::llm::context::{ContextSummary, Gathered, SectionSymbol, Target};
@@ -30,26 +30,17 @@ pub struct Params {
     /// A function or method (`name` or `Class.method`).
     #[serde(default)]
     pub function_name: Option<String>,
-    /// The model to ask, instead of the configured one.
-    #[serde(default)]
-    pub llm_model: Option<String>,
-    /// Indexed codebase the file is in, when file_path is relative.
-    #[serde(default)]
-    pub codebase_path: Option<String>,
-    /// Paging: `max_results` counts suggestions.
+    /// The model, the codebase and paging.
     #[serde(flatten)]
-    pub page: PageArgs,
+    pub args: ModelArgs,
 }
 
 /// Suggestions for a section.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Output {
-    /// The root.
-    pub root: String,
-    /// File, relative to the root.
-    pub file_path: String,
-    /// Its language.
-    pub language: String,
+    /// The file.
+    #[serde(flatten)]
+    pub file: FileHeader,
     /// First line looked at.
     pub start_line: u32,
     /// Last line looked at.
@@ -224,7 +215,7 @@ fn parse_model_suggestions(text: &str, gathered: &Gathered) -> Vec<Suggestion> {
 
 /// Runs the query.
 pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
-    let pager = ctx.pager(&params.page, limits(ctx.engine.config()))?;
+    let pager = ctx.pager(&params.args.page, limits(ctx.engine.config()))?;
     let target = Target {
         start_line: params.start_line,
         end_line: params.end_line,
@@ -235,9 +226,9 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
     let engine = std::sync::Arc::clone(&ctx.engine);
     let min_lines = engine.config().health.min_clone_lines;
     let skip_generated = engine.config().health.skip_generated;
-    let found = assist::gather(
+    let mut found = assist::gather(
         &ctx,
-        params.codebase_path.as_deref(),
+        params.args.codebase_path.as_deref(),
         &params.file_path,
         target,
         move |scope, gathered| {
@@ -275,12 +266,12 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
             gathered.context,
             if facts.is_empty() { "(none)".to_string() } else { facts.join("\n") }
         ),
-        max_tokens: assist::reply_tokens(&ctx, params.page.max_tokens),
+        max_tokens: assist::reply_tokens(&ctx, params.args.page.max_tokens),
     };
     let outcome =
-        assist::ask(&ctx, "suggest_code_improvements", params.llm_model.as_deref(), prompt).await?;
+        assist::ask(&ctx, "suggest_code_improvements", params.args.llm_model.as_deref(), prompt).await?;
     let (model, note) = ModelUse::of(&outcome);
-    let mut notes = found.notes;
+    let mut notes = std::mem::take(&mut found.notes);
     notes.extend(note);
     if let Ok(completion) = &outcome {
         let from_model = parse_model_suggestions(&completion.text, gathered);
@@ -309,12 +300,10 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
         }
     }
     let total = suggestions.len();
-    let root = found.root.path.display().to_string();
+    let file = found.header();
     let base = Answer::new(()).with_notes(notes).at_generation(found.generation);
     pager.answer(base, suggestions, Extent::Counted(total), |page| Output {
-        root: root.clone(),
-        file_path: gathered.file_path.clone(),
-        language: gathered.language.clone(),
+        file: file.clone(),
         start_line: gathered.start_line,
         end_line: gathered.end_line,
         symbol: gathered.symbol.clone(),

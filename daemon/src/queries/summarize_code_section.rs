@@ -6,8 +6,8 @@
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
-use super::assist::{self, ModelUse, SYSTEM_PREAMBLE};
-use super::{Answer, Ctx, Limits, PageArgs, QueryResult};
+use super::assist::{self, FileHeader, ModelArgs, ModelUse, SYSTEM_PREAMBLE};
+use super::{Answer, Ctx, Limits, QueryResult};
 use crate::llm::Prompt;
 use crate::llm::context::{ContextSummary, SectionSymbol, Target};
 use crate::llm::offline::{self, StructuralSummary};
@@ -30,26 +30,17 @@ pub struct Params {
     /// A class to summarise (or the class holding function_name).
     #[serde(default)]
     pub class_name: Option<String>,
-    /// The model to ask, instead of the configured one.
-    #[serde(default)]
-    pub llm_model: Option<String>,
-    /// Indexed codebase the file is in, when file_path is relative.
-    #[serde(default)]
-    pub codebase_path: Option<String>,
-    /// Paging: `max_tokens` also bounds the model's reply (half of it at most).
+    /// The model, the codebase and paging.
     #[serde(flatten)]
-    pub page: PageArgs,
+    pub args: ModelArgs,
 }
 
 /// A section's summary.
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Output {
-    /// The root.
-    pub root: String,
-    /// File, relative to the root.
-    pub file_path: String,
-    /// Its language.
-    pub language: String,
+    /// The file.
+    #[serde(flatten)]
+    pub file: FileHeader,
     /// First line summarised.
     pub start_line: u32,
     /// Last line summarised.
@@ -79,7 +70,7 @@ pub fn limits(_config: &codesage_shared::config::Config) -> Limits {
 
 /// Runs the query.
 pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
-    let pager = ctx.pager(&params.page, limits(ctx.engine.config()))?;
+    let pager = ctx.pager(&params.args.page, limits(ctx.engine.config()))?;
     let target = Target {
         start_line: params.start_line,
         end_line: params.end_line,
@@ -89,7 +80,7 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
     };
     let found = assist::gather(
         &ctx,
-        params.codebase_path.as_deref(),
+        params.args.codebase_path.as_deref(),
         &params.file_path,
         target,
         |_, _| Ok(()),
@@ -113,18 +104,16 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
             "{}\nSummarise {what}.\nStructural facts: {}\n",
             gathered.context, structure.overview
         ),
-        max_tokens: assist::reply_tokens(&ctx, params.page.max_tokens),
+        max_tokens: assist::reply_tokens(&ctx, params.args.page.max_tokens),
     };
-    let outcome = assist::ask(&ctx, "summarize_code_section", params.llm_model.as_deref(), prompt).await?;
+    let outcome = assist::ask(&ctx, "summarize_code_section", params.args.llm_model.as_deref(), prompt).await?;
     let (model, note) = ModelUse::of(&outcome);
     let summary = match &outcome {
         Ok(completion) => completion.text.trim().to_string(),
         Err(_) => structure.overview.clone(),
     };
     let mut output = Output {
-        root: found.root.path.display().to_string(),
-        file_path: gathered.file_path.clone(),
-        language: gathered.language.clone(),
+        file: found.header(),
         start_line: gathered.start_line,
         end_line: gathered.end_line,
         symbol: gathered.symbol.clone(),
