@@ -494,6 +494,10 @@ pub fn doc_position(language: &str, lines: &[String], symbol: &Symbol) -> (usize
         .min(lines.len());
     let indent_of =
         |line: &str| -> String { line.chars().take_while(|c| c.is_whitespace()).collect() };
+    let own_indent = lines
+        .get(start)
+        .map(|line| indent_of(line))
+        .unwrap_or_default();
     if language == "Python" {
         let header_end = (start..lines.len().min(start + 20))
             .find(|&at| {
@@ -508,15 +512,11 @@ pub fn doc_position(language: &str, lines: &[String], symbol: &Symbol) -> (usize
         let body_indent = lines
             .get(header_end + 1)
             .map(|line| indent_of(line))
-            .filter(|indent| indent.len() > indent_of(&lines[start]).len())
-            .unwrap_or_else(|| format!("{}    ", indent_of(&lines[start])));
-        return (header_end + 1, body_indent);
+            .filter(|indent| indent.len() > own_indent.len())
+            .unwrap_or_else(|| format!("{own_indent}    "));
+        return ((header_end + 1).min(lines.len()), body_indent);
     }
-    let indent = lines
-        .get(start)
-        .map(|line| indent_of(line))
-        .unwrap_or_default();
-    (start, indent)
+    (start, own_indent)
 }
 
 /// A unified diff of `path` that inserts each `(before_line_index, lines)` block.
