@@ -63,7 +63,8 @@ async def main(codesage_bin, root, pattern):
                 ("get_performance_metrics", {"max_tokens": 400}),
             ]
             validated = []
-            for name, arguments in calls:
+
+            async def call_and_validate(name, arguments):
                 result = await session.call_tool(name, arguments)
                 if result.is_error:
                     raise SystemExit(f"{name}({arguments}) failed: {result.content}")
@@ -71,6 +72,9 @@ async def main(codesage_bin, root, pattern):
                     raise SystemExit(f"{name} returned no structuredContent")
                 jsonschema.validate(result.structured_content, schemas[name])
                 validated.append(name)
+
+            for name, arguments in calls:
+                await call_and_validate(name, arguments)
             # The LLM tools (offline here: no model is configured), on a file written after
             # indexing, which the live index picks up.
             notes = os.path.join(root, "app/notes.py")
@@ -86,13 +90,7 @@ async def main(codesage_bin, root, pattern):
                 ("get_cache_statistics", {}),
             ]
             for name, arguments in llm_calls:
-                result = await session.call_tool(name, arguments)
-                if result.is_error:
-                    raise SystemExit(f"{name}({arguments}) failed: {result.content}")
-                if result.structured_content is None:
-                    raise SystemExit(f"{name} returned no structuredContent")
-                jsonschema.validate(result.structured_content, schemas[name])
-                validated.append(name)
+                await call_and_validate(name, arguments)
             _, indexed_json = result_json(indexed)
             found_dump, found_json = result_json(found)
             bad_dump = bad.model_dump(by_alias=True, mode="json", exclude_none=True)

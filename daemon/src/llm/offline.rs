@@ -103,6 +103,24 @@ pub struct StructuralSummary {
     pub lines: u32,
 }
 
+impl StructuralSummary {
+    /// Halves its longest-running list (side effects, definitions, calls, callers, in that
+    /// order) to fit an answer's budget; false when every list is already short.
+    pub fn shrink(&mut self) -> bool {
+        if self.side_effects.len() > 3 {
+            self.side_effects.truncate(self.side_effects.len() / 2);
+            return true;
+        }
+        for list in [&mut self.defines, &mut self.calls, &mut self.callers] {
+            if list.len() > 3 {
+                list.truncate(list.len() / 2);
+                return true;
+            }
+        }
+        false
+    }
+}
+
 /// A structural summary of the gathered section.
 pub fn summary(gathered: &Gathered) -> StructuralSummary {
     let lines = gathered.section_lines();

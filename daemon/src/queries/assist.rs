@@ -98,6 +98,16 @@ where
     })
 }
 
+/// [`gather`] for a tool that needs nothing else from the view.
+pub async fn gather_section(
+    ctx: &Ctx,
+    codebase_path: Option<&str>,
+    file_path: &str,
+    target: Target,
+) -> Result<Gather<()>, QueryError> {
+    gather(ctx, codebase_path, file_path, target, |_, _| Ok(())).await
+}
+
 /// Who answered: the model (with its figures) or the offline analysis (with why).
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct ModelUse {

@@ -108,12 +108,11 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
         function_name: Some(params.function_name.clone()),
         ..Target::default()
     };
-    let found = assist::gather(
+    let found = assist::gather_section(
         &ctx,
         params.args.codebase_path.as_deref(),
         &params.file_path,
         target,
-        |_, _| Ok(()),
     )
     .await?;
     let gathered = &found.gathered;

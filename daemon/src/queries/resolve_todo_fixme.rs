@@ -87,12 +87,11 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
         todo: Some(params.line),
         ..Target::default()
     };
-    let found = assist::gather(
+    let found = assist::gather_section(
         &ctx,
         params.args.codebase_path.as_deref(),
         &params.file_path,
         target,
-        |_, _| Ok(()),
     )
     .await?;
     let gathered = &found.gathered;
@@ -186,15 +185,7 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
             output.related_markers.truncate(output.related_markers.len() / 2);
             return true;
         }
-        let structure = &mut output.structure;
-        for list in [&mut structure.defines, &mut structure.calls, &mut structure.callers] {
-            if list.len() > 3 {
-                list.truncate(list.len() / 2);
-                return true;
-            }
-        }
-        if structure.side_effects.len() > 3 {
-            structure.side_effects.truncate(structure.side_effects.len() / 2);
+        if output.structure.shrink() {
             return true;
         }
         assist::halve(&mut output.proposal) || assist::halve(&mut output.structure.overview)

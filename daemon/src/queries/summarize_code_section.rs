@@ -78,12 +78,11 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
         class_name: params.class_name.clone(),
         todo: None,
     };
-    let found = assist::gather(
+    let found = assist::gather_section(
         &ctx,
         params.args.codebase_path.as_deref(),
         &params.file_path,
         target,
-        |_, _| Ok(()),
     )
     .await?;
     let gathered = &found.gathered;
@@ -123,18 +122,9 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
         context: gathered.summary.clone(),
     };
     let cut = assist::fit(&pager, &mut output, |output| {
-        let structure = &mut output.structure;
-        if structure.side_effects.len() > 3 {
-            structure.side_effects.truncate(structure.side_effects.len() / 2);
-            return true;
-        }
-        for list in [&mut structure.defines, &mut structure.calls, &mut structure.callers] {
-            if list.len() > 3 {
-                list.truncate(list.len() / 2);
-                return true;
-            }
-        }
-        assist::halve(&mut output.summary) || assist::halve(&mut output.structure.overview)
+        output.structure.shrink()
+            || assist::halve(&mut output.summary)
+            || assist::halve(&mut output.structure.overview)
     });
     let answer = Answer::new(output)
         .with_notes(found.notes)
