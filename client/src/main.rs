@@ -242,6 +242,40 @@ enum Command {
         /// Keep printing as the log grows.
         #[arg(short, long)]
         follow: bool,
+        /// Only lines at this level or above: error, warn, info, debug, trace.
+        #[arg(long, value_name = "LEVEL")]
+        level: Option<commands::logs::Level>,
+    },
+    /// Print the daemon's metrics in the Prometheus text format.
+    Metrics,
+    /// Write a backup of the store to FILE while the daemon keeps serving.
+    Backup {
+        /// The backup file (replaced once the new one is complete).
+        file: PathBuf,
+        /// Print the manifest as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Restore the store from a backup: verify it, stop the daemon, swap the store in (the
+    /// previous one is kept as `codesage.redb.rollback`), start the daemon again.
+    Restore {
+        /// The backup file.
+        file: PathBuf,
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Verify the store's integrity (exit status 1 when it has problems).
+    Check {
+        /// Print the report as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Give the store's free pages back to the filesystem.
+    Compact {
+        /// Print the result as JSON.
+        #[arg(long)]
+        json: bool,
     },
     /// Run the daemon in this process (what `codesage` starts when no `codesaged` executable
     /// is installed beside it). Arguments are those of `codesaged`.
@@ -490,9 +524,34 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 }
             }
         },
-        Command::Logs { lines, follow } => {
+        Command::Logs {
+            lines,
+            follow,
+            level,
+        } => {
             let data_dir = paths::data_dir(cli.data_dir.as_deref())?;
-            commands::logs::run(&paths::log_dir(None, &data_dir), lines, follow)?;
+            commands::logs::run(&paths::log_dir(None, &data_dir), lines, follow, level)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Metrics => {
+            commands::ops::metrics(&target)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Backup { file, json } => {
+            commands::ops::backup(&target, &file, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Restore { file, json } => {
+            commands::ops::restore(&target, &file, json)?;
+            Ok(ExitCode::SUCCESS)
+        }
+        Command::Check { json } => Ok(if commands::ops::check(&target, json)? {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        }),
+        Command::Compact { json } => {
+            commands::ops::compact(&target, json)?;
             Ok(ExitCode::SUCCESS)
         }
         Command::Daemon { args } => {

@@ -80,6 +80,7 @@ fn run(args: Args) -> Result<Exit> {
     let config_file = paths::config_file(args.config.as_deref());
     let config = Config::load(config_file.as_deref())?;
     let _log_guard = crate::logging::init(&config.log, &log_dir, args.log_stderr)?;
+    crate::audit::init(&log_dir, config.log.audit);
     tracing::info!(
         profile = ?config.profile,
         config = ?config_file,

@@ -17,6 +17,7 @@ const HELLO_TIMEOUT: Duration = Duration::from_secs(10);
 pub async fn handle(engine: Arc<Engine>, stream: Stream, signals: Signals) {
     let counted = Arc::clone(&engine);
     let _open = counted.metrics().connection_opened();
+    let stream_uid = peer_creds_uid(&stream);
     let (reader, mut writer) = tokio::io::split(stream);
     let mut reader = BufReader::new(reader);
 
@@ -52,9 +53,16 @@ pub async fn handle(engine: Arc<Engine>, stream: Stream, signals: Signals) {
     match channel {
         Channel::Mcp => crate::mcp::serve(engine, reader, writer, signals.shutdown).await,
         Channel::Control => {
-            if let Err(err) =
-                crate::control::serve(engine, reader, writer, signals.stop, signals.stop_waiters)
-                    .await
+            let actor = stream_uid.map_or_else(|| "local".to_string(), |uid| format!("uid:{uid}"));
+            if let Err(err) = crate::control::serve(
+                engine,
+                reader,
+                writer,
+                signals.stop,
+                signals.stop_waiters,
+                actor,
+            )
+            .await
             {
                 tracing::debug!(error = %err, "control connection ended early");
             }
@@ -70,6 +78,20 @@ pub async fn refuse_busy(stream: Stream, limit: usize) {
          server.max_connections"
     );
     let _ = writer.write_all(hello_err(&reason).as_bytes()).await;
+}
+
+/// The peer's effective uid, where the platform tells.
+fn peer_creds_uid(stream: &Stream) -> Option<u32> {
+    #[cfg(unix)]
+    {
+        use interprocess::local_socket::traits::StreamCommon;
+        stream.peer_creds().ok().and_then(|creds| creds.euid())
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = stream;
+        None
+    }
 }
 
 /// Whether the peer runs as the same user as the daemon (always true where the platform

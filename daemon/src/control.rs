@@ -36,6 +36,7 @@ pub async fn serve<R, W>(
     mut writer: W,
     stop: CancellationToken,
     stop_waiters: StopWaiters,
+    actor: String,
 ) -> std::io::Result<()>
 where
     R: AsyncRead + Unpin,
@@ -89,6 +90,7 @@ where
         ),
         ControlRequest::Stop => {
             tracing::info!("stop requested over the control socket");
+            crate::audit::record("stop", "", &actor);
             send(&mut writer, &ControlEvent::Stopping).await?;
             engine
                 .metrics()
@@ -97,6 +99,24 @@ where
             stop.cancel();
             return Ok(());
         }
+        ControlRequest::Metrics => (
+            "control.metrics".to_string(),
+            ControlEvent::Metrics {
+                text: engine.metrics_exposition(),
+            },
+        ),
+        ControlRequest::Backup { path } => {
+            crate::audit::record("backup", &path.display().to_string(), &actor);
+            ("control.backup".to_string(), backup(&engine, path).await)
+        }
+        ControlRequest::Check => {
+            crate::audit::record("check", "", &actor);
+            ("control.check".to_string(), check(&engine).await)
+        }
+        ControlRequest::Compact => {
+            crate::audit::record("compact", "", &actor);
+            ("control.compact".to_string(), compact(&engine).await)
+        }
         ControlRequest::Query {
             name,
             arguments,
@@ -104,6 +124,10 @@ where
             words,
             bounded,
         } => {
+            if matches!(name.as_str(), "index_codebase" | "reindex") {
+                let detail = serde_json::Value::Object(arguments.clone()).to_string();
+                crate::audit::record(&name, &detail, &actor);
+            }
             let event = query(
                 &engine,
                 &mut writer,
@@ -184,4 +208,88 @@ async fn query<W: AsyncWrite + Unpin>(
             message: err.to_string(),
         },
     })
+}
+
+/// Runs blocking store maintenance off the async threads; a panic becomes an error event.
+async fn blocking_event(work: impl FnOnce() -> ControlEvent + Send + 'static) -> ControlEvent {
+    tokio::task::spawn_blocking(work)
+        .await
+        .unwrap_or_else(|err| ControlEvent::Error {
+            message: format!("the maintenance task failed: {err}"),
+        })
+}
+
+async fn backup(engine: &Arc<Engine>, path: std::path::PathBuf) -> ControlEvent {
+    if !path.is_absolute() {
+        return ControlEvent::Error {
+            message: format!("the backup path must be absolute, not {}", path.display()),
+        };
+    }
+    if path == engine.store().path() {
+        return ControlEvent::Error {
+            message: "the backup cannot replace the live store; choose another file".into(),
+        };
+    }
+    let engine = Arc::clone(engine);
+    blocking_event(move || {
+        let work_dir = engine
+            .store()
+            .path()
+            .parent()
+            .unwrap_or(std::path::Path::new("."))
+            .join("tmp");
+        match crate::backup::write(engine.store(), &work_dir, &path) {
+            Ok(manifest) => {
+                tracing::info!(
+                    path = %path.display(),
+                    bytes = manifest.payload_bytes,
+                    "wrote a backup of the store"
+                );
+                ControlEvent::Backup(Box::new(manifest))
+            }
+            Err(err) => ControlEvent::Error {
+                message: format!("backup failed: {err}"),
+            },
+        }
+    })
+    .await
+}
+
+async fn check(engine: &Arc<Engine>) -> ControlEvent {
+    let engine = Arc::clone(engine);
+    blocking_event(move || match engine.store().check() {
+        Ok(report) => ControlEvent::Check(Box::new(report)),
+        Err(err) => ControlEvent::Error {
+            message: format!("the check could not run: {err}"),
+        },
+    })
+    .await
+}
+
+async fn compact(engine: &Arc<Engine>) -> ControlEvent {
+    let engine = Arc::clone(engine);
+    blocking_event(move || {
+        let store = engine.store();
+        let before_bytes = store.file_size();
+        // Readers hold short transactions: a few tries find a moment without one.
+        let mut outcome = Ok(crate::store::Compaction::Busy);
+        for _ in 0..100 {
+            outcome = store.compact();
+            if !matches!(outcome, Ok(crate::store::Compaction::Busy)) {
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        match outcome {
+            Ok(done) => ControlEvent::Compact(codesage_shared::ops::CompactReport {
+                before_bytes,
+                after_bytes: store.file_size(),
+                outcome: done.as_str().to_string(),
+            }),
+            Err(err) => ControlEvent::Error {
+                message: format!("compaction failed: {err}"),
+            },
+        }
+    })
+    .await
 }

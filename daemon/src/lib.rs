@@ -5,6 +5,8 @@
 //! commands. See `ARCHITECTURE.md` at the repository root for the codemap.
 
 pub mod allocator;
+pub mod audit;
+pub mod backup;
 pub mod chunks;
 pub mod cli;
 pub mod clock;
@@ -29,6 +31,7 @@ pub mod snippet;
 pub mod store;
 pub mod structure;
 pub mod symbols;
+pub mod system;
 pub mod trigram;
 pub mod watch;
 pub mod work;

@@ -50,7 +50,8 @@ struct InstanceLock {
     _file: File,
 }
 
-fn lock_path(socket: &Path) -> PathBuf {
+/// The single-instance lock file of the daemon serving `socket`.
+pub fn lock_path(socket: &Path) -> PathBuf {
     let mut name = socket.as_os_str().to_os_string();
     name.push(".lock");
     PathBuf::from(name)

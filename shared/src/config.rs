@@ -292,8 +292,64 @@ pub struct LlmConfig {
 pub struct LogConfig {
     /// `tracing` filter, e.g. `info` or `codesaged=debug`. `RUST_LOG` overrides it.
     pub level: String,
-    /// Daily log files kept.
+    /// Daily log files kept at most.
     pub keep_files: usize,
+    /// Log files older than this many days are deleted at start and at each rotation (0:
+    /// only `keep_files` applies).
+    pub max_age_days: u64,
+    /// Write the log files as JSON lines (one object per event) instead of text.
+    pub json: bool,
+    /// Keep an audit log (`audit.log`, JSON lines) of control actions: index, reindex,
+    /// stop, backup, restore, check, compact, configuration changes, with the peer's uid.
+    pub audit: bool,
+}
+
+/// Thresholds of `codesage status`'s healthy / degraded / unhealthy verdict.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct AlertsConfig {
+    /// The store may grow to this many MiB (0: no budget). Over 90% of it: degraded; over
+    /// it: unhealthy.
+    pub store_budget_mb: u64,
+    /// Less free space than this on the store's filesystem (MiB): unhealthy.
+    pub min_free_disk_mb: u64,
+    /// Resident memory over this many MiB: degraded (0: no budget).
+    pub memory_budget_mb: u64,
+    /// Share of failed requests over the last five minutes above which the daemon is
+    /// degraded.
+    pub max_error_rate: f64,
+    /// Requests the last five minutes must hold before the error rate counts.
+    pub error_rate_min_requests: u64,
+}
+
+/// The optional loopback HTTP endpoint for monitoring.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct MetricsConfig {
+    /// Address serving `/metrics`, `/healthz` and `/readyz`, e.g. `127.0.0.1:9464`; empty:
+    /// off. Only loopback addresses are accepted unless `allow_remote` is set (the
+    /// endpoint has no authentication).
+    pub listen: String,
+    /// Accept a non-loopback `listen` address (behind a firewall or in a container).
+    pub allow_remote: bool,
+}
+
+/// Remote mode: MCP over Streamable HTTP for a team server or a container.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RemoteConfig {
+    /// `http://ADDR:PORT` to serve MCP at `/mcp` (also `codesaged --listen`); empty: off.
+    pub listen: String,
+    /// File of bearer tokens, one per line (`name:token` or just `token`; `#` comments),
+    /// besides `CODESAGE_REMOTE_TOKEN`. Without any token remote mode refuses to start.
+    pub tokens_file: String,
+    /// Directories remote clients may index and query (each with everything below it);
+    /// empty: only the roots already registered.
+    pub allowed_roots: Vec<String>,
+    /// Largest request body accepted, in bytes.
+    pub max_request_bytes: usize,
+    /// Requests per minute per token (0: no limit).
+    pub requests_per_minute: u32,
+    /// `Host` header values accepted besides the listen address itself (DNS-rebinding
+    /// protection), e.g. `codesage.example.com`; `*` accepts any.
+    pub allowed_hosts: Vec<String>,
 }
 
 /// The whole configuration.
@@ -317,6 +373,12 @@ pub struct Config {
     pub llm: LlmConfig,
     /// Logging.
     pub log: LogConfig,
+    /// Health thresholds.
+    pub alerts: AlertsConfig,
+    /// The monitoring endpoint.
+    pub metrics: MetricsConfig,
+    /// Remote mode.
+    pub remote: RemoteConfig,
     /// API keys, from the environment only.
     #[serde(skip)]
     pub secrets: Secrets,
@@ -436,6 +498,28 @@ impl Config {
             log: LogConfig {
                 level: "info".into(),
                 keep_files: 7,
+                max_age_days: 30,
+                json: false,
+                audit: true,
+            },
+            alerts: AlertsConfig {
+                store_budget_mb: 0,
+                min_free_disk_mb: 512,
+                memory_budget_mb: 4096,
+                max_error_rate: 0.2,
+                error_rate_min_requests: 20,
+            },
+            metrics: MetricsConfig {
+                listen: String::new(),
+                allow_remote: false,
+            },
+            remote: RemoteConfig {
+                listen: String::new(),
+                tokens_file: String::new(),
+                allowed_roots: Vec::new(),
+                max_request_bytes: 4 * 1024 * 1024,
+                requests_per_minute: 600,
+                allowed_hosts: Vec::new(),
             },
             secrets: Secrets::default(),
         };

@@ -140,6 +140,19 @@ pub enum ControlRequest {
     },
     /// Shut the daemon down gracefully; answered with [`ControlEvent::Stopping`].
     Stop,
+    /// The metrics in the Prometheus text format; answered with [`ControlEvent::Metrics`].
+    Metrics,
+    /// Write a backup of the store to `path` (absolute) while serving; answered with
+    /// [`ControlEvent::Backup`].
+    Backup {
+        /// The backup file to write (replaced atomically if it exists).
+        path: PathBuf,
+    },
+    /// Check the store's integrity; answered with [`ControlEvent::Check`].
+    Check,
+    /// Give the store's free pages back to the filesystem; answered with
+    /// [`ControlEvent::Compact`].
+    Compact,
 }
 
 /// An answer on a control connection, externally tagged (`{"answer": {...}}`) so that an
@@ -167,6 +180,17 @@ pub enum ControlEvent {
     },
     /// The daemon accepted [`ControlRequest::Stop`] and is shutting down.
     Stopping,
+    /// Answer to [`ControlRequest::Metrics`]: the Prometheus text exposition.
+    Metrics {
+        /// The exposition (format 0.0.4).
+        text: String,
+    },
+    /// Answer to [`ControlRequest::Backup`]: the manifest of the file written.
+    Backup(Box<crate::ops::BackupManifest>),
+    /// Answer to [`ControlRequest::Check`].
+    Check(Box<crate::ops::CheckReport>),
+    /// Answer to [`ControlRequest::Compact`].
+    Compact(crate::ops::CompactReport),
     /// The request failed; `message` says why and what to do.
     Error {
         /// Human-readable explanation.
@@ -299,6 +323,12 @@ pub struct IndexSummary {
 /// Daemon health, for `codesage status`.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
 pub struct StatusReport {
+    /// `healthy`, `degraded` or `unhealthy` (thresholds in `[alerts]`).
+    #[serde(default)]
+    pub health: String,
+    /// Why the daemon is not healthy, with what to do, one line each.
+    #[serde(default)]
+    pub health_reasons: Vec<String>,
     /// Daemon version.
     pub version: String,
     /// Daemon process id.
@@ -378,6 +408,9 @@ pub struct CacheStatus {
     pub hits: u64,
     /// Lookups that missed.
     pub misses: u64,
+    /// Entries evicted to stay within the capacity.
+    #[serde(default)]
+    pub evictions: u64,
     /// hits / (hits + misses), 0 when unused.
     pub hit_rate: f64,
 }

@@ -4,6 +4,7 @@ pub mod dups;
 pub mod index;
 pub mod logs;
 pub mod model;
+pub mod ops;
 pub mod read;
 pub mod refs;
 pub mod search;

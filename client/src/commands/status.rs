@@ -40,6 +40,12 @@ pub fn run(target: &Target, json: bool) -> Result<()> {
         uptime / 60 % 60,
         uptime % 60
     );
+    if !report.health.is_empty() {
+        outln!("  health     {}", report.health);
+        for reason in &report.health_reasons {
+            outln!("             - {reason}");
+        }
+    }
     outln!("  socket     {}", report.socket.display());
     outln!(
         "  store      {} ({})",

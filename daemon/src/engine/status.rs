@@ -14,7 +14,9 @@ impl Engine {
     /// Daemon health for `codesage status`.
     pub fn status(&self) -> StatusReport {
         let (requests_served, request_errors) = self.metrics.totals();
-        StatusReport {
+        let mut report = StatusReport {
+            health: String::new(),
+            health_reasons: Vec::new(),
             version: codesage_shared::VERSION.to_string(),
             pid: std::process::id(),
             uptime_secs: self.uptime().as_secs(),
@@ -60,7 +62,176 @@ impl Engine {
                     status
                 })
                 .collect(),
+        };
+        let (state, reasons) = self.condition(&report);
+        report.health = state.to_string();
+        report.health_reasons = reasons;
+        report
+    }
+
+    /// The verdict of `codesage status` from a report's figures and the `[alerts]`
+    /// thresholds: `healthy`, `degraded` (serving, something needs attention) or
+    /// `unhealthy` (serving is at risk), with one reason per problem saying what to do.
+    pub fn condition(&self, report: &StatusReport) -> (&'static str, Vec<String>) {
+        let alerts = &self.config.alerts;
+        let mut degraded = Vec::new();
+        let mut unhealthy = Vec::new();
+        const MIB: u64 = 1024 * 1024;
+        for root in &report.roots {
+            let path = root.path.display();
+            if let Some(error) = &root.error {
+                degraded.push(format!(
+                    "indexing {path} failed ({error}); fix the cause, then run `codesage \
+                     reindex {path}`"
+                ));
+            }
+            match root.watch.as_ref().map(|watch| watch.mode.as_str()) {
+                Some("polling") => degraded.push(format!(
+                    "{path} is polled every {} ms instead of watched{}; raise \
+                     fs.inotify.max_user_watches (see `codesage doctor`) or exclude large \
+                     directories",
+                    self.config.watch.poll_interval_ms,
+                    root.watch
+                        .as_ref()
+                        .and_then(|watch| watch.error.as_ref())
+                        .map(|error| format!(" ({error})"))
+                        .unwrap_or_default()
+                )),
+                Some("stopped") => degraded.push(format!(
+                    "{path} is not kept fresh: its watcher stopped{}; run `codesage reindex \
+                     {path}` or restart the daemon",
+                    root.watch
+                        .as_ref()
+                        .and_then(|watch| watch.error.as_ref())
+                        .map(|error| format!(" ({error})"))
+                        .unwrap_or_default()
+                )),
+                _ => {}
+            }
         }
+        if alerts.store_budget_mb > 0 {
+            let budget = alerts.store_budget_mb * MIB;
+            let used = report.store_bytes;
+            if used >= budget {
+                unhealthy.push(format!(
+                    "the store is {} MiB, over its budget of {} MiB (alerts.store_budget_mb); \
+                     run `codesage compact`, remove roots, or raise the budget",
+                    used / MIB,
+                    alerts.store_budget_mb
+                ));
+            } else if used >= budget / 10 * 9 {
+                degraded.push(format!(
+                    "the store is {} MiB, near its budget of {} MiB (alerts.store_budget_mb); \
+                     run `codesage compact` or raise the budget",
+                    used / MIB,
+                    alerts.store_budget_mb
+                ));
+            }
+        }
+        if let Some(free) = crate::system::disk_free_bytes(self.store.path())
+            && free < alerts.min_free_disk_mb * MIB
+        {
+            unhealthy.push(format!(
+                "only {} MiB free on the store's filesystem (alerts.min_free_disk_mb = {}); free \
+                 space, or index changes may fail to commit",
+                free / MIB,
+                alerts.min_free_disk_mb
+            ));
+        }
+        if alerts.memory_budget_mb > 0 && report.rss_bytes > alerts.memory_budget_mb * MIB {
+            degraded.push(format!(
+                "the daemon uses {} MiB of memory, over alerts.memory_budget_mb = {}; lower \
+                 search.content_cache_mb or use the memory-constrained profile",
+                report.rss_bytes / MIB,
+                alerts.memory_budget_mb
+            ));
+        }
+        for (provider, figures) in &report.llm.providers {
+            if figures.breaker == "open" {
+                degraded.push(format!(
+                    "the circuit breaker of LLM provider {provider} is open after {} failures in \
+                     a row ({}); LLM tools give their offline analysis until it recovers",
+                    figures.consecutive_failures,
+                    figures
+                        .last_error
+                        .as_deref()
+                        .unwrap_or("no reason recorded")
+                ));
+            }
+        }
+        let (calls, errors) = self.metrics.recent();
+        if calls >= alerts.error_rate_min_requests
+            && errors as f64 > alerts.max_error_rate * calls as f64
+        {
+            degraded.push(format!(
+                "{errors} of the last {calls} requests failed ({:.0}%, over alerts.max_error_rate \
+                 = {:.0}%); see `codesage logs --level warn`",
+                100.0 * errors as f64 / calls as f64,
+                100.0 * alerts.max_error_rate
+            ));
+        }
+        let state = if !unhealthy.is_empty() {
+            "unhealthy"
+        } else if !degraded.is_empty() {
+            "degraded"
+        } else {
+            "healthy"
+        };
+        unhealthy.extend(degraded);
+        (state, unhealthy)
+    }
+
+    /// Every cache's figures, for `get_cache_statistics` and the exposition.
+    pub fn caches(&self) -> Vec<crate::metrics::CacheFigures> {
+        use crate::metrics::CacheFigures;
+        let mut caches = Vec::new();
+        if let Some(content) = self.store.cache_stats() {
+            caches.push(CacheFigures {
+                bytes: Some(content.bytes),
+                capacity_bytes: Some(content.capacity),
+                evictions: Some(content.evictions),
+                ..CacheFigures::new(
+                    "content",
+                    "decompressed file contents that searches read through",
+                    content.entries,
+                    content.hits,
+                    content.misses,
+                )
+            });
+        }
+        let replies = self.llm().stats().cache;
+        caches.push(CacheFigures::new(
+            "llm_replies",
+            "LLM replies by provider, model and prompt (in the store)",
+            replies.entries,
+            replies.hits,
+            replies.misses,
+        ));
+        caches.push(CacheFigures::new(
+            "vectors",
+            "embedding vectors kept in the store: a hit is a vector reused instead of computed",
+            self.store.vector_count().unwrap_or(0),
+            self.semantic.reused_from_store.load(Ordering::Relaxed),
+            self.semantic.embedded_by_model.load(Ordering::Relaxed),
+        ));
+        caches.push(CacheFigures::new(
+            "health_facts",
+            "per-content code-health facts (fingerprints, metrics, markers) held in memory",
+            self.health().cache().len() as u64,
+            0,
+            0,
+        ));
+        caches
+    }
+
+    /// The Prometheus exposition of every metric.
+    pub fn metrics_exposition(&self) -> String {
+        let status = self.status();
+        self.metrics.exposition(
+            &status,
+            (status.health.as_str(), status.health_reasons.len()),
+            &self.caches(),
+        )
     }
 }
 

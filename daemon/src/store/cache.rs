@@ -25,6 +25,7 @@ pub struct ContentCache {
     capacity: u64,
     hits: AtomicU64,
     misses: AtomicU64,
+    inserts: AtomicU64,
 }
 
 /// Cache figures for status and metrics.
@@ -40,6 +41,7 @@ impl ContentCache {
             capacity,
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            inserts: AtomicU64::new(0),
         }
     }
 
@@ -57,6 +59,7 @@ impl ContentCache {
 
     /// Remembers `content` for `hash`.
     pub fn insert(&self, hash: ContentHash, content: Arc<[u8]>) {
+        self.inserts.fetch_add(1, Ordering::Relaxed);
         self.entries.insert(hash, content);
     }
 
@@ -64,10 +67,13 @@ impl ContentCache {
     pub fn stats(&self) -> CacheStats {
         let hits = self.hits.load(Ordering::Relaxed);
         let misses = self.misses.load(Ordering::Relaxed);
+        let entries = self.entries.len() as u64;
         CacheStats {
             bytes: self.entries.weight(),
             capacity: self.capacity,
-            entries: self.entries.len() as u64,
+            entries,
+            // Contents never change per hash, so whatever was inserted and is gone was evicted.
+            evictions: self.inserts.load(Ordering::Relaxed).saturating_sub(entries),
             hits,
             misses,
             hit_rate: if hits + misses == 0 {

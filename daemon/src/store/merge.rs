@@ -18,6 +18,17 @@ pub enum Compaction {
     Busy,
 }
 
+impl Compaction {
+    /// How `codesage compact` words it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Compaction::Done => "compacted",
+            Compaction::NothingToDo => "nothing to do",
+            Compaction::Busy => "busy",
+        }
+    }
+}
+
 /// Work for the maintenance thread.
 pub(super) enum Maintenance {
     /// Merge `root`'s segments while a tier is full.

@@ -13,10 +13,11 @@
 //! Parts: [`schema`] (tables, encodings, the version check), [`views`] (the in-memory index
 //! and consistent reads), [`write`] (batches, symbols, roots), [`merge`] (segment merges and
 //! compaction in the background), [`records`] (what is stored per root and file), [`cache`]
-//! (decompressed contents).
+//! (decompressed contents), [`maintain`] (snapshots for backups, the integrity check).
 
 mod cache;
 mod llm_cache;
+mod maintain;
 mod merge;
 mod records;
 mod schema;
@@ -42,6 +43,7 @@ use redb::{
 
 pub use cache::{CacheStats, ContentCache};
 pub use llm_cache::CachedReply;
+pub use maintain::SnapshotFigures;
 pub use merge::Compaction;
 pub use schema::{Layout, SCHEMA_VERSION};
 pub use vectors::{VectorKey, vector_key};

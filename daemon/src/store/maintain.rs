@@ -1,0 +1,273 @@
+//! Operator maintenance of the store file: a consistent copy of every table taken in one read
+//! transaction while the daemon keeps serving (what `codesage backup` packs), and the
+//! integrity check behind `codesage check` (redb's own check plus CodeSage's invariants
+//! between file records, contents, reference counts, symbols and segments).
+
+use std::collections::{HashMap, HashSet};
+
+use codesage_shared::ops::CheckReport;
+use redb::{Key, ReadableDatabase, Value};
+
+use super::*;
+
+/// What a snapshot copied.
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct SnapshotFigures {
+    /// Entries copied per table.
+    pub entries: Vec<(String, u64)>,
+    /// Registered roots at the time of the snapshot.
+    pub roots: Vec<PathBuf>,
+    /// Schema version of the copied store.
+    pub schema_version: u32,
+}
+
+fn copy_table<K: Key + 'static, V: Value + 'static>(
+    source: &ReadTransaction,
+    target: &redb::WriteTransaction,
+    definition: TableDefinition<K, V>,
+) -> Result<u64> {
+    let from = match source.open_table(definition) {
+        Ok(table) => table,
+        // A table nothing was ever written to does not exist yet: nothing to copy.
+        Err(redb::TableError::TableDoesNotExist(_)) => return Ok(0),
+        Err(err) => return Err(err.into()),
+    };
+    let mut to = target.open_table(definition)?;
+    let mut copied = 0;
+    for entry in from.iter()? {
+        let (key, value) = entry?;
+        to.insert(key.value(), value.value())?;
+        copied += 1;
+    }
+    Ok(copied)
+}
+
+impl Store {
+    /// Writes a consistent copy of the whole store to a new database file `target` (which
+    /// must not exist), from one read transaction: writers go on meanwhile and none of their
+    /// changes is half in the copy.
+    pub fn snapshot_to(&self, target: &Path) -> Result<SnapshotFigures> {
+        let source = self.db.read().begin_read()?;
+        let copy = Database::builder().create(target)?;
+        let txn = copy.begin_write()?;
+        let mut entries = Vec::new();
+        macro_rules! copy {
+            ($($name:literal => $table:expr),* $(,)?) => {$(
+                entries.push(($name.to_string(), copy_table(&source, &txn, $table)?));
+            )*};
+        }
+        copy!(
+            "meta" => META,
+            "roots" => ROOTS,
+            "files" => FILES,
+            "blobs" => BLOBS,
+            "blob_refs" => BLOB_REFS,
+            "symbols" => SYMBOLS,
+            "segments" => SEGMENTS,
+            "counters" => COUNTERS,
+            "vectors" => VECTORS,
+            "llm_cache" => LLM_CACHE,
+        );
+        txn.commit()?;
+        let roots = {
+            let table = source.open_table(ROOTS)?;
+            let mut roots = Vec::new();
+            for entry in table.iter()? {
+                let (_, value) = entry?;
+                roots.push(PathBuf::from(decode::<RootRecord>(value.value())?.path));
+            }
+            roots
+        };
+        let schema_version = source
+            .open_table(META)?
+            .get(SCHEMA_KEY)?
+            .map(|value| decode_u32(value.value()))
+            .transpose()?
+            .unwrap_or(0);
+        Ok(SnapshotFigures {
+            entries,
+            roots,
+            schema_version,
+        })
+    }
+
+    /// Checks the store: redb's own integrity check (which needs the database to itself for
+    /// a moment; when a transaction stays open it is reported as skipped), then CodeSage's
+    /// invariants in one read transaction: every file record's content is stored and hashes
+    /// to its key, reference counts equal the file records using each content, symbols and
+    /// segments belong to live contents and roots, and every segment decodes.
+    pub fn check(&self) -> Result<CheckReport> {
+        let mut report = CheckReport::default();
+        match self.redb_check() {
+            Ok(clean) => {
+                report.redb_ok = clean;
+                if !clean {
+                    report.problem(
+                        "redb's integrity check found damage and repaired what it could"
+                            .to_string(),
+                    );
+                }
+            }
+            Err(StoreError::Db(redb::Error::TransactionInProgress)) => {
+                report.redb_ok = true;
+                report.redb_skipped = Some(
+                    "transactions stayed open (the daemon is busy); run `codesage check` \
+                     again when it is idle for redb's page-level check"
+                        .to_string(),
+                );
+            }
+            Err(err) => {
+                report.redb_ok = false;
+                report.problem(format!("redb's integrity check failed: {err}"));
+            }
+        }
+        self.check_invariants(&mut report)?;
+        Ok(report)
+    }
+
+    fn redb_check(&self) -> Result<bool> {
+        // Readers hold short transactions; a few tries find a moment without one.
+        for _ in 0..50 {
+            let mut db = self.db.write();
+            match db.check_integrity() {
+                Err(redb::DatabaseError::TransactionInProgress) => {
+                    drop(db);
+                    std::thread::sleep(std::time::Duration::from_millis(20));
+                }
+                other => return Ok(other?),
+            }
+        }
+        Err(StoreError::Db(redb::Error::TransactionInProgress))
+    }
+
+    fn check_invariants(&self, report: &mut CheckReport) -> Result<()> {
+        let txn = self.db.read().begin_read()?;
+        let roots: HashSet<u32> = {
+            let table = txn.open_table(ROOTS)?;
+            let mut ids = HashSet::new();
+            for entry in table.iter()? {
+                ids.insert(entry?.0.value());
+            }
+            ids
+        };
+        let mut used: HashMap<ContentHash, u32> = HashMap::new();
+        for entry in txn.open_table(FILES)?.iter()? {
+            let (key, value) = entry?;
+            let (root, path) = key.value();
+            report.files += 1;
+            if !roots.contains(&root) {
+                report.problem(format!("file record {path} belongs to unknown root {root}"));
+            }
+            match decode::<FileRecord>(value.value()) {
+                Ok(record) => {
+                    if let Some(hash) = record.stored_hash() {
+                        *used.entry(hash).or_default() += 1;
+                    }
+                }
+                Err(err) => report.problem(format!("file record {path} does not decode: {err}")),
+            }
+        }
+        let refs = txn.open_table(BLOB_REFS)?;
+        let mut counted: HashMap<ContentHash, u32> = HashMap::new();
+        for entry in refs.iter()? {
+            let (key, value) = entry?;
+            match ContentHash::try_from(key.value()) {
+                Ok(hash) => {
+                    counted.insert(hash, value.value());
+                }
+                Err(_) => report.problem("a content reference has a malformed key".to_string()),
+            }
+        }
+        for (hash, files) in &used {
+            match counted.get(hash) {
+                Some(count) if count == files => {}
+                Some(count) => report.problem(format!(
+                    "content {} is used by {files} file records but counted {count} times",
+                    hex(hash)
+                )),
+                None => report.problem(format!(
+                    "content {} is used by {files} file records but has no reference count",
+                    hex(hash)
+                )),
+            }
+        }
+        for hash in counted.keys().filter(|hash| !used.contains_key(*hash)) {
+            report.problem(format!(
+                "content {} has a reference count but no file uses it",
+                hex(hash)
+            ));
+        }
+        let mut stored: HashSet<ContentHash> = HashSet::new();
+        for entry in txn.open_table(BLOBS)?.iter()? {
+            let (key, value) = entry?;
+            report.contents += 1;
+            let Ok(hash) = ContentHash::try_from(key.value()) else {
+                report.problem("a stored content has a malformed key".to_string());
+                continue;
+            };
+            stored.insert(hash);
+            match zstd::stream::decode_all(value.value()) {
+                Ok(content) if *blake3::hash(&content).as_bytes() == hash => {}
+                Ok(_) => report.problem(format!("content {} does not hash to its key", hex(&hash))),
+                Err(err) => {
+                    report.problem(format!("content {} does not decompress: {err}", hex(&hash)))
+                }
+            }
+        }
+        for hash in used.keys().filter(|hash| !stored.contains(*hash)) {
+            report.problem(format!("content {} is used but not stored", hex(hash)));
+        }
+        for entry in txn.open_table(SYMBOLS)?.iter()? {
+            let (key, _) = entry?;
+            let live =
+                ContentHash::try_from(key.value()).is_ok_and(|hash| counted.contains_key(&hash));
+            if !live {
+                report.problem(format!(
+                    "symbols are kept for content {} that no file uses",
+                    hex_bytes(key.value())
+                ));
+            }
+        }
+        // A segment is stored as chunks of one compressed stream, in key order.
+        let mut segment: Option<((u32, u64), Vec<u8>)> = None;
+        let check_segment = |segment: Option<((u32, u64), Vec<u8>)>, report: &mut CheckReport| {
+            let Some(((root, id), bytes)) = segment else {
+                return;
+            };
+            report.segments += 1;
+            if !roots.contains(&root) {
+                report.problem(format!(
+                    "trigram segment {id} belongs to unknown root {root}"
+                ));
+            }
+            if let Err(err) = decode_segment(&bytes) {
+                report.problem(format!(
+                    "trigram segment {id} of root {root} is damaged: {err}"
+                ));
+            }
+        };
+        for entry in txn.open_table(SEGMENTS)?.iter()? {
+            let (key, value) = entry?;
+            let (root, id, _) = key.value();
+            match &mut segment {
+                Some((current, bytes)) if *current == (root, id) => {
+                    bytes.extend_from_slice(value.value())
+                }
+                _ => {
+                    check_segment(segment.take(), report);
+                    segment = Some(((root, id), value.value().to_vec()));
+                }
+            }
+        }
+        check_segment(segment, report);
+        Ok(())
+    }
+}
+
+fn hex_bytes(bytes: &[u8]) -> String {
+    bytes
+        .iter()
+        .take(8)
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
+}
