@@ -277,6 +277,19 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Show, write or check the configuration.
+    Config {
+        #[command(subcommand)]
+        action: ConfigAction,
+    },
+    /// Check the installation (configuration, socket directory, daemon, inotify limits, disk
+    /// space, logs, model, provider keys) and say what to do about each problem.
+    Doctor,
+    /// Run the daemon as a user service: systemd (Linux) or launchd (macOS).
+    Service {
+        #[command(subcommand)]
+        action: ServiceAction,
+    },
     /// Run the daemon in this process (what `codesage` starts when no `codesaged` executable
     /// is installed beside it). Arguments are those of `codesaged`.
     #[command(hide = true)]
@@ -285,6 +298,78 @@ enum Command {
         #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
         args: Vec<OsString>,
     },
+}
+
+#[derive(Debug, Subcommand)]
+enum ConfigAction {
+    /// Print the effective configuration with the source of every value (default, profile,
+    /// file and line, environment variable, .env), secrets masked.
+    Show {
+        /// Configuration file [default: CODESAGE_CONFIG, else ~/.config/codesage/config.toml].
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// Show this profile's values instead of the configured one.
+        #[arg(long, value_parser = parse_profile)]
+        profile: Option<codesage_shared::config::Profile>,
+        /// Print as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Write a commented configuration file for a profile.
+    Init {
+        /// File to write [default: CODESAGE_CONFIG, else ~/.config/codesage/config.toml].
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+        /// development, production, high-performance or memory-constrained.
+        #[arg(long, value_parser = parse_profile)]
+        profile: Option<codesage_shared::config::Profile>,
+        /// Replace an existing file.
+        #[arg(long)]
+        force: bool,
+        /// Print the template instead of writing it.
+        #[arg(long)]
+        stdout: bool,
+    },
+    /// Check the configuration (exit status 1 naming the key, file and line when invalid).
+    Check {
+        /// File to check [default: CODESAGE_CONFIG, else ~/.config/codesage/config.toml].
+        #[arg(long, value_name = "FILE")]
+        file: Option<PathBuf>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ServiceAction {
+    /// Write, enable and start the service (idempotent).
+    Install {
+        /// Print the file and the commands instead.
+        #[arg(long)]
+        dry_run: bool,
+        /// Service manager [default: this machine's].
+        #[arg(long, value_enum)]
+        platform: Option<commands::service::Platform>,
+    },
+    /// Stop, disable and remove the service.
+    Uninstall {
+        /// Print the commands instead.
+        #[arg(long)]
+        dry_run: bool,
+        /// Service manager [default: this machine's].
+        #[arg(long, value_enum)]
+        platform: Option<commands::service::Platform>,
+    },
+    /// Say whether the service is installed and running (exit status 1 when not).
+    Status {
+        /// Service manager [default: this machine's].
+        #[arg(long, value_enum)]
+        platform: Option<commands::service::Platform>,
+    },
+}
+
+fn parse_profile(name: &str) -> Result<codesage_shared::config::Profile, String> {
+    serde_json::from_value(serde_json::Value::String(name.to_string())).map_err(|_| {
+        "expected development, production, high-performance or memory-constrained".to_string()
+    })
 }
 
 #[derive(Debug, Subcommand)]
@@ -533,6 +618,52 @@ fn run(cli: Cli) -> Result<ExitCode> {
             commands::logs::run(&paths::log_dir(None, &data_dir), lines, follow, level)?;
             Ok(ExitCode::SUCCESS)
         }
+        Command::Config { action } => match action {
+            ConfigAction::Show {
+                file,
+                profile,
+                json,
+            } => {
+                commands::config::show(file.as_deref(), profile, json)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            ConfigAction::Init {
+                file,
+                profile,
+                force,
+                stdout,
+            } => {
+                commands::config::init(file.as_deref(), profile, force, stdout)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            ConfigAction::Check { file } => Ok(if commands::config::check(file.as_deref())? {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            }),
+        },
+        Command::Doctor => Ok(if commands::doctor::run(&target)? {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::from(1)
+        }),
+        Command::Service { action } => match action {
+            ServiceAction::Install { dry_run, platform } => {
+                commands::service::install(&target, platform, dry_run)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            ServiceAction::Uninstall { dry_run, platform } => {
+                commands::service::uninstall(&target, platform, dry_run)?;
+                Ok(ExitCode::SUCCESS)
+            }
+            ServiceAction::Status { platform } => {
+                Ok(if commands::service::status(&target, platform)? {
+                    ExitCode::SUCCESS
+                } else {
+                    ExitCode::from(1)
+                })
+            }
+        },
         Command::Metrics => {
             commands::ops::metrics(&target)?;
             Ok(ExitCode::SUCCESS)

@@ -32,6 +32,11 @@ pub struct Args {
     /// Also log to stderr (the default when stderr is a terminal).
     #[arg(long)]
     pub log_stderr: bool,
+    /// Serve MCP over Streamable HTTP at `/mcp` on this address (remote mode, e.g.
+    /// `http://0.0.0.0:8765`); needs a bearer token in CODESAGE_REMOTE_TOKEN or
+    /// remote.tokens_file. Same as `remote.listen`.
+    #[arg(long, value_name = "URL")]
+    pub listen: Option<String>,
 }
 
 /// Runs the daemon with the process's arguments.
@@ -78,7 +83,10 @@ fn run(args: Args) -> Result<Exit> {
     let socket = absolute(paths::socket_path(args.socket.as_deref(), &data_dir))?;
     let log_dir = absolute(paths::log_dir(args.log_dir.as_deref(), &data_dir))?;
     let config_file = paths::config_file(args.config.as_deref());
-    let config = Config::load(config_file.as_deref())?;
+    let mut config = Config::load(config_file.as_deref())?;
+    if let Some(listen) = args.listen {
+        config.remote.listen = listen;
+    }
     let _log_guard = crate::logging::init(&config.log, &log_dir, args.log_stderr)?;
     crate::audit::init(&log_dir, config.log.audit);
     tracing::info!(

@@ -169,6 +169,7 @@ async fn query<W: AsyncWrite + Unpin>(
         encoding: Encoding::Text,
         engine: Arc::clone(engine),
         caller: Caller {
+            allowed: None,
             words,
             default_roots: cwd.iter().cloned().collect(),
             base_dir: cwd,

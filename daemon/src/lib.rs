@@ -16,6 +16,7 @@ pub mod engine;
 pub mod files;
 pub mod hash;
 pub mod health;
+pub mod http;
 pub mod indexer;
 pub mod llm;
 pub mod logging;

@@ -36,6 +36,12 @@ pub struct DaemonOptions {
     pub config: Config,
 }
 
+/// Remote mode's address, when configured (`remote.listen` or `codesaged --listen`).
+fn remote_listen(config: &Config) -> Option<String> {
+    let listen = config.remote.listen.trim();
+    (!listen.is_empty()).then(|| listen.to_string())
+}
+
 /// How the daemon run ended.
 pub enum Exit {
     /// It served and shut down cleanly. The connections that asked for the stop are still
@@ -139,6 +145,12 @@ pub async fn run(options: DaemonOptions) -> Result<Exit> {
         version = codesage_shared::VERSION,
         "codesaged listening"
     );
+    // The optional HTTP listeners; a bad address or a taken port stops the start-up with a
+    // message rather than leaving a daemon that silently lacks them.
+    crate::http::start_monitoring(Arc::clone(&engine), shutdown.clone()).await?;
+    if let Some(listen) = remote_listen(engine.config()) {
+        crate::http::remote::start(Arc::clone(&engine), &listen, shutdown.clone()).await?;
+    }
     // Bring every registered root up to date with changes made while the daemon was down;
     // unchanged files are recognised by size and modification time and not read.
     for root in engine.roots() {

@@ -17,7 +17,9 @@ use figment::providers::{Env, Format, Serialized, Toml};
 use serde::{Deserialize, Serialize, Serializer};
 
 /// A named set of defaults tuned for one kind of machine or use.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum Profile {
     /// Verbose logs, few connections: for working on CodeSage itself.
@@ -42,7 +44,8 @@ impl Profile {
 }
 
 /// How files are found and stored.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct IndexConfig {
     /// Files larger than this many bytes are skipped.
     pub max_file_size: u64,
@@ -79,7 +82,8 @@ pub struct IndexConfig {
 }
 
 /// How searches answer.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SearchConfig {
     /// Matching lines returned when the caller does not say.
     pub default_max_results: usize,
@@ -95,7 +99,8 @@ pub struct SearchConfig {
 }
 
 /// How registered roots are kept fresh.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct WatchConfig {
     /// Watch roots with filesystem notifications (otherwise poll them).
     pub enabled: bool,
@@ -116,7 +121,8 @@ pub struct WatchConfig {
 }
 
 /// How the daemon serves connections.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct ServerConfig {
     /// Connections served at once; further ones are told to retry.
     pub max_connections: usize,
@@ -136,7 +142,8 @@ pub struct ServerConfig {
 }
 
 /// Semantic search: chunks, the lexical retriever, the local embedding model and fusion.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct SemanticConfig {
     /// Use the neural retriever when a model is installed (otherwise lexical only).
     pub neural: bool,
@@ -169,7 +176,8 @@ pub struct SemanticConfig {
 }
 
 /// Code health: clone detection and the thresholds of `analyze_codebase_improvements`.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct HealthConfig {
     /// Leave generated, minified and vendored files out of clone detection unless a request
     /// asks for them.
@@ -196,7 +204,9 @@ pub struct HealthConfig {
 }
 
 /// Which model answers the LLM tools.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(
+    Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema,
+)]
 #[serde(rename_all = "lowercase")]
 pub enum LlmProvider {
     /// The first that is available: an OpenAI-compatible endpoint when one of its keys (or
@@ -229,8 +239,8 @@ impl LlmProvider {
 }
 
 /// One LLM tool's own choice of provider, endpoint or model (`[llm.tools.<tool>]`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(default, deny_unknown_fields)]
 pub struct LlmToolOverride {
     /// Provider for this tool.
     pub provider: Option<LlmProvider>,
@@ -242,7 +252,8 @@ pub struct LlmToolOverride {
 
 /// The LLM-assisted tools: which model, and how hard to try before giving the offline
 /// analysis instead.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LlmConfig {
     /// `auto`, `openai`, `gemini`, `sampling` or `none`.
     pub provider: LlmProvider,
@@ -288,7 +299,8 @@ pub struct LlmConfig {
 }
 
 /// Logging.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct LogConfig {
     /// `tracing` filter, e.g. `info` or `codesaged=debug`. `RUST_LOG` overrides it.
     pub level: String,
@@ -305,7 +317,8 @@ pub struct LogConfig {
 }
 
 /// Thresholds of `codesage status`'s healthy / degraded / unhealthy verdict.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct AlertsConfig {
     /// The store may grow to this many MiB (0: no budget). Over 90% of it: degraded; over
     /// it: unhealthy.
@@ -322,7 +335,8 @@ pub struct AlertsConfig {
 }
 
 /// The optional loopback HTTP endpoint for monitoring.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct MetricsConfig {
     /// Address serving `/metrics`, `/healthz` and `/readyz`, e.g. `127.0.0.1:9464`; empty:
     /// off. Only loopback addresses are accepted unless `allow_remote` is set (the
@@ -333,7 +347,8 @@ pub struct MetricsConfig {
 }
 
 /// Remote mode: MCP over Streamable HTTP for a team server or a container.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct RemoteConfig {
     /// `http://ADDR:PORT` to serve MCP at `/mcp` (also `codesaged --listen`); empty: off.
     pub listen: String,
@@ -353,7 +368,8 @@ pub struct RemoteConfig {
 }
 
 /// The whole configuration.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct Config {
     /// Profile the defaults came from.
     pub profile: Profile,
@@ -381,6 +397,7 @@ pub struct Config {
     pub remote: RemoteConfig,
     /// API keys, from the environment only.
     #[serde(skip)]
+    #[schemars(skip)]
     pub secrets: Secrets,
 }
 
@@ -559,38 +576,11 @@ impl Config {
     /// `CODESAGE_*` variables; secrets from the environment. Call [`load_dotenv`] first so a
     /// `.env` file feeds the environment.
     pub fn load(file: Option<&Path>) -> Result<Config, ConfigError> {
-        let file_provider = || file.map(Toml::file).into_iter();
-        let env = || Env::prefixed("CODESAGE_").split("__");
-
-        // The profile decides the defaults, so find it before merging everything else.
-        let mut profile_figment = Figment::new();
-        for provider in file_provider() {
-            profile_figment = profile_figment.merge(provider);
-        }
-        let profile_figment = profile_figment.merge(env().only(&["profile"]));
-        let profile: Profile = if profile_figment.contains("profile") {
-            profile_figment
-                .extract_inner("profile")
-                .map_err(ConfigError::from_figment)?
-        } else {
-            Profile::default()
-        };
-
-        let mut figment = Figment::from(Serialized::defaults(Config::for_profile(profile)));
-        for provider in file_provider() {
-            figment = figment.merge(provider);
-        }
-        let mut config: Config = figment
-            .merge(env())
-            .extract()
-            .map_err(ConfigError::from_figment)?;
-        config.secrets = Secrets::from_env();
-        config.validate()?;
-        Ok(config)
+        LoadedConfig::load(file).map(|loaded| loaded.config)
     }
 
     fn validate(&self) -> Result<(), ConfigError> {
-        let invalid = |message: String| Err(ConfigError::Invalid(message));
+        let invalid = |message: String| Err(ConfigError::invalid(message));
         if !(1..=22).contains(&self.index.compression_level) {
             return invalid(format!(
                 "index.compression_level must be between 1 and 22, not {}",
@@ -615,7 +605,9 @@ impl Config {
             return invalid("watch.poll_interval_ms must be at least 1".into());
         }
         if self.search.default_max_results == 0 || self.search.max_results_limit == 0 {
-            return invalid("search result limits must be at least 1".into());
+            return invalid(
+                "search.default_max_results and search.max_results_limit must be at least 1".into(),
+            );
         }
         if self.server.answer_tokens < 1000 || self.server.answer_tokens_limit < 1000 {
             return invalid(
@@ -700,6 +692,29 @@ impl Config {
                 llm.max_output_tokens
             ));
         }
+        if !(0.0..=1.0).contains(&self.alerts.max_error_rate) {
+            return invalid(format!(
+                "alerts.max_error_rate must be between 0 and 1, not {}",
+                self.alerts.max_error_rate
+            ));
+        }
+        if self.log.keep_files == 0 {
+            return invalid("log.keep_files must be at least 1".into());
+        }
+        if self.remote.max_request_bytes < 1024 {
+            return invalid("remote.max_request_bytes must be at least 1024".into());
+        }
+        for (key, listen) in [
+            ("metrics.listen", &self.metrics.listen),
+            ("remote.listen", &self.remote.listen),
+        ] {
+            if !listen.trim().is_empty() && !is_listen_address(listen) {
+                return invalid(format!(
+                    "{key} must be an address like 127.0.0.1:9464 or http://0.0.0.0:8765 (TLS \
+                     belongs to a reverse proxy), not {listen:?}"
+                ));
+            }
+        }
         for url in std::iter::once(&llm.base_url)
             .chain(llm.tools.values().filter_map(|tool| tool.base_url.as_ref()))
         {
@@ -725,21 +740,399 @@ impl Config {
     }
 }
 
-/// A configuration that could not be loaded.
+/// A commented configuration file for `profile`: every key with its description, set to
+/// the profile's value and commented out (uncomment to change one), `profile` itself set.
+pub fn template(profile: Profile) -> String {
+    let schema = schemars::schema_for!(Config);
+    let root = schema.as_value();
+    let values = serde_json::to_value(Config::for_profile(profile)).unwrap_or_default();
+    let profile_name = values["profile"]
+        .as_str()
+        .unwrap_or("production")
+        .to_string();
+    let resolve = |schema: &serde_json::Value| -> serde_json::Value {
+        match schema.get("$ref").and_then(|reference| reference.as_str()) {
+            Some(reference) => root
+                .pointer(reference.trim_start_matches('#'))
+                .cloned()
+                .unwrap_or_default(),
+            None => schema.clone(),
+        }
+    };
+    let comment = |text: &str, out: &mut String| {
+        for line in text.lines() {
+            out.push_str(&format!("# {line}\n"));
+        }
+    };
+    let mut out = String::new();
+    out.push_str(&format!(
+        "# CodeSage configuration, written by `codesage config init --profile {profile_name}`.\n\
+         # Every key is optional: a commented line shows the value the profile gives it.\n\
+         # Precedence: profile defaults < this file < CODESAGE_* variables (e.g.\n\
+         # CODESAGE_INDEX__MAX_FILE_SIZE=1048576) < a .env file's CODESAGE_* variables\n\
+         # only where the environment does not set them. API keys never belong here: set\n\
+         # GROQ_API_KEY, OPENAI_API_KEY, GOOGLE_API_KEY, … in the environment or a .env file.\n\
+         # Check a change with `codesage config check`; see the effective values with\n\
+         # `codesage config show`.\n\n\
+         profile = \"{profile_name}\"\n"
+    ));
+    let Some(sections) = root.get("properties").and_then(|value| value.as_object()) else {
+        return out;
+    };
+    for (section, section_schema) in sections {
+        if section == "profile" {
+            continue;
+        }
+        out.push('\n');
+        if let Some(description) = section_schema.get("description").and_then(|d| d.as_str()) {
+            comment(description, &mut out);
+        }
+        out.push_str(&format!("[{section}]\n"));
+        let resolved = resolve(section_schema);
+        let Some(keys) = resolved
+            .get("properties")
+            .and_then(|value| value.as_object())
+        else {
+            continue;
+        };
+        for (key, key_schema) in keys {
+            if let Some(description) = key_schema.get("description").and_then(|d| d.as_str()) {
+                comment(description, &mut out);
+            }
+            let value = &values[section.as_str()][key.as_str()];
+            let shown = toml::Value::try_from(value)
+                .map(|value| value.to_string())
+                .unwrap_or_else(|_| value.to_string());
+            out.push_str(&format!("# {key} = {shown}\n"));
+        }
+    }
+    out
+}
+
+/// Whether `listen` is `HOST:PORT` or `http://HOST:PORT` with an IP address.
+fn is_listen_address(listen: &str) -> bool {
+    let trimmed = listen.trim().trim_end_matches('/');
+    let address = trimmed.strip_prefix("http://").unwrap_or(trimmed);
+    let address = address.strip_suffix("/mcp").unwrap_or(address);
+    address.parse::<std::net::SocketAddr>().is_ok()
+}
+
+/// A configuration that could not be loaded: what is wrong, with the key and where its
+/// value came from (file and line, environment variable, `.env`).
 #[derive(Debug, thiserror::Error)]
-pub enum ConfigError {
-    /// The file or an environment variable could not be parsed.
-    #[error("invalid configuration: {0}")]
-    Parse(String),
-    /// A value is out of range.
-    #[error("invalid configuration: {0}")]
-    Invalid(String),
+#[error("invalid configuration: {message}{}", origin.as_ref().map(|origin| format!(" (at {origin})")).unwrap_or_default())]
+pub struct ConfigError {
+    /// The offending key (`index.compression_level`), when known.
+    pub key: Option<String>,
+    /// What is wrong.
+    pub message: String,
+    /// Where the value came from: `config.toml line 3`, `environment variable CODESAGE_…`.
+    pub origin: Option<String>,
 }
 
 impl ConfigError {
-    fn from_figment(err: figment::Error) -> ConfigError {
-        // figment names the offending key and where it came from (file path or env variable).
-        ConfigError::Parse(err.to_string())
+    /// An out-of-range value; the key is the message's first word (`index.x must …`).
+    fn invalid(message: String) -> ConfigError {
+        let key = message
+            .split_whitespace()
+            .next()
+            .map(|word| word.trim_end_matches([',', ':']))
+            .filter(|word| word.contains('.'))
+            .map(str::to_string);
+        ConfigError {
+            key,
+            message,
+            origin: None,
+        }
+    }
+}
+
+/// Variables of this process that a `.env` file set (not the environment itself).
+static DOTENV_KEYS: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex::new(Vec::new());
+
+/// The `CODESAGE_*` variables that configure (sections and `profile`), as opposed to the
+/// locations and secrets that also start with `CODESAGE_`.
+fn is_config_variable(key: &str) -> bool {
+    const SECTIONS: [&str; 12] = [
+        "index", "search", "server", "watch", "semantic", "health", "llm", "log", "alerts",
+        "metrics", "remote", "profile",
+    ];
+    let key = key.to_ascii_lowercase();
+    key == "profile"
+        || SECTIONS
+            .iter()
+            .any(|section| key.starts_with(&format!("{section}__")))
+}
+
+/// The configuration with what it was loaded from, to tell each value's source.
+pub struct LoadedConfig {
+    /// The effective configuration.
+    pub config: Config,
+    figment: Figment,
+    file: Option<PathBuf>,
+    file_text: Option<String>,
+}
+
+/// One value of the effective configuration and where it came from.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ConfigValue {
+    /// Dotted key (`index.max_file_size`).
+    pub key: String,
+    /// The value (secrets masked).
+    pub value: serde_json::Value,
+    /// `default`, `profile <name>`, `file <path> line <n>`, `env CODESAGE_…`, `.env <path>`.
+    pub source: String,
+}
+
+impl LoadedConfig {
+    /// Loads like [`Config::load`], keeping the sources.
+    pub fn load(file: Option<&Path>) -> Result<LoadedConfig, ConfigError> {
+        let file = file.filter(|file| file.exists());
+        let file_text = file.and_then(|file| std::fs::read_to_string(file).ok());
+        let file_provider = || file.map(Toml::file).into_iter();
+        let env = || {
+            Env::prefixed("CODESAGE_")
+                .filter(|key| is_config_variable(key.as_str()))
+                .split("__")
+        };
+        let located = |err: figment::Error| locate_error(err, file, file_text.as_deref());
+
+        // The profile decides the defaults, so find it before merging everything else.
+        let mut profile_figment = Figment::new();
+        for provider in file_provider() {
+            profile_figment = profile_figment.merge(provider);
+        }
+        let profile_figment = profile_figment.merge(env().only(&["profile"]));
+        let profile: Profile = if profile_figment.contains("profile") {
+            profile_figment.extract_inner("profile").map_err(located)?
+        } else {
+            Profile::default()
+        };
+
+        let mut figment = Figment::from(Serialized::defaults(Config::for_profile(profile)));
+        for provider in file_provider() {
+            figment = figment.merge(provider);
+        }
+        let figment = figment.merge(env());
+        let mut config: Config = figment.extract().map_err(located)?;
+        config.secrets = Secrets::from_env();
+        let loaded = LoadedConfig {
+            config,
+            figment,
+            file: file.map(Path::to_path_buf),
+            file_text,
+        };
+        if let Err(mut err) = loaded.config.validate() {
+            err.origin = err.key.as_deref().map(|key| loaded.source_of(key));
+            return Err(err);
+        }
+        Ok(loaded)
+    }
+
+    /// Where the value of `key` came from.
+    pub fn source_of(&self, key: &str) -> String {
+        let Some(metadata) = self.figment.find_metadata(key) else {
+            return "default".to_string();
+        };
+        match &metadata.source {
+            Some(figment::Source::File(path)) => {
+                let path_segments: Vec<String> = key.split('.').map(str::to_string).collect();
+                match self
+                    .file_text
+                    .as_deref()
+                    .and_then(|text| line_of(text, &path_segments))
+                {
+                    Some(line) => format!("file {} line {line}", path.display()),
+                    None => format!("file {}", path.display()),
+                }
+            }
+            _ if metadata.name.to_lowercase().contains("environment") => {
+                let variable = format!("CODESAGE_{}", key.replace('.', "__").to_uppercase());
+                let from_dotenv = DOTENV_KEYS.lock().ok().and_then(|keys| {
+                    keys.iter()
+                        .find(|(name, _)| name.eq_ignore_ascii_case(&variable))
+                        .map(|(_, file)| file.clone())
+                });
+                match from_dotenv {
+                    Some(file) => format!(".env {} ({variable})", file.display()),
+                    None => format!("env {variable}"),
+                }
+            }
+            _ => {
+                let production = serde_json::to_value(Config::for_profile(Profile::Production))
+                    .unwrap_or_default();
+                let ours = serde_json::to_value(&self.config).unwrap_or_default();
+                let pointer = format!("/{}", key.replace('.', "/"));
+                if self.config.profile != Profile::Production
+                    && production.pointer(&pointer) != ours.pointer(&pointer)
+                {
+                    format!(
+                        "profile {}",
+                        serde_json::to_value(self.config.profile)
+                            .ok()
+                            .and_then(|value| value.as_str().map(str::to_string))
+                            .unwrap_or_default()
+                    )
+                } else {
+                    "default".to_string()
+                }
+            }
+        }
+    }
+
+    /// Every value of the effective configuration with its source, secrets masked with the
+    /// variable they came from.
+    pub fn values(&self) -> Vec<ConfigValue> {
+        let mut values = Vec::new();
+        let tree = serde_json::to_value(&self.config).unwrap_or_default();
+        flatten(&tree, String::new(), &mut |key, value| {
+            let source = self.source_of(&key);
+            values.push(ConfigValue { key, value, source });
+        });
+        let secrets = [
+            ("GROQ_API_KEY", &self.config.secrets.groq_api_key),
+            (
+                "OPENROUTER_API_KEY",
+                &self.config.secrets.openrouter_api_key,
+            ),
+            ("GOOGLE_API_KEY", &self.config.secrets.google_api_key),
+            ("OPENAI_API_KEY", &self.config.secrets.openai_api_key),
+            (
+                "CODESAGE_LLM_API_KEY",
+                &self.config.secrets.codesage_llm_api_key,
+            ),
+        ];
+        for (variable, secret) in secrets {
+            if let Some(secret) = secret {
+                let from_dotenv = DOTENV_KEYS.lock().ok().and_then(|keys| {
+                    keys.iter()
+                        .find(|(name, _)| name == variable)
+                        .map(|(_, file)| file.clone())
+                });
+                values.push(ConfigValue {
+                    key: format!("secrets.{}", variable.to_lowercase()),
+                    value: serde_json::Value::String(secret.masked()),
+                    source: match from_dotenv {
+                        Some(file) => format!(".env {} ({variable})", file.display()),
+                        None => format!("env {variable}"),
+                    },
+                });
+            }
+        }
+        values
+    }
+
+    /// The file the configuration was read from, if one exists.
+    pub fn file(&self) -> Option<&Path> {
+        self.file.as_deref()
+    }
+}
+
+fn flatten(
+    value: &serde_json::Value,
+    prefix: String,
+    visit: &mut dyn FnMut(String, serde_json::Value),
+) {
+    match value {
+        serde_json::Value::Object(map) if !map.is_empty() => {
+            for (key, child) in map {
+                let key = if prefix.is_empty() {
+                    key.clone()
+                } else {
+                    format!("{prefix}.{key}")
+                };
+                flatten(child, key, visit);
+            }
+        }
+        _ => visit(prefix, value.clone()),
+    }
+}
+
+/// The 1-based line of `path` (`["index", "max_file_size"]`) in a TOML text: a key under
+/// its table header, a dotted key, or the table header itself.
+fn line_of(text: &str, path: &[String]) -> Option<usize> {
+    let (key, table) = path.split_last()?;
+    let mut current: Vec<String> = Vec::new();
+    let mut header_line = None;
+    for (index, line) in text.lines().enumerate() {
+        let trimmed = line.trim();
+        if trimmed.starts_with('[') {
+            current = trimmed
+                .trim_matches(|c| c == '[' || c == ']')
+                .split('.')
+                .map(|part| part.trim().trim_matches('"').to_string())
+                .collect();
+            if current == path {
+                header_line = Some(index + 1);
+            }
+            continue;
+        }
+        let Some((name, _)) = trimmed.split_once('=') else {
+            continue;
+        };
+        let name: Vec<String> = name
+            .trim()
+            .split('.')
+            .map(|part| part.trim().trim_matches('"').to_string())
+            .collect();
+        let full: Vec<String> = current.iter().chain(name.iter()).cloned().collect();
+        if full == path || (current == table && name == [key.clone()]) {
+            return Some(index + 1);
+        }
+    }
+    header_line
+}
+
+/// A figment error as a [`ConfigError`] naming the key and where its value came from.
+fn locate_error(err: figment::Error, file: Option<&Path>, text: Option<&str>) -> ConfigError {
+    let mut path = err.path.clone();
+    if let figment::error::Kind::UnknownField(field, _) = &err.kind
+        && path.last() != Some(field)
+    {
+        path.push(field.clone());
+    }
+    let key = (!path.is_empty()).then(|| path.join("."));
+    let origin = match err.metadata.as_ref().and_then(|meta| meta.source.as_ref()) {
+        Some(figment::Source::File(source)) => {
+            let line = text.and_then(|text| line_of(text, &path));
+            Some(match line {
+                Some(line) => format!("{} line {line}", source.display()),
+                None => source.display().to_string(),
+            })
+        }
+        _ => match (&err.metadata, &key, file) {
+            (Some(meta), Some(key), _) if meta.name.to_lowercase().contains("environment") => {
+                Some(format!(
+                    "environment variable CODESAGE_{}",
+                    key.replace('.', "__").to_uppercase()
+                ))
+            }
+            // An unknown key has no metadata of its own: look for it in the file.
+            (_, Some(_), Some(file)) => text
+                .and_then(|text| line_of(text, &path))
+                .map(|line| format!("{} line {line}", file.display())),
+            _ => None,
+        },
+    };
+    let message = match &err.kind {
+        figment::error::Kind::UnknownField(field, expected) => format!(
+            "unknown key {:?}{}",
+            key.clone().unwrap_or_else(|| field.clone()),
+            if expected.is_empty() {
+                String::new()
+            } else {
+                format!(" (expected one of: {})", expected.join(", "))
+            }
+        ),
+        kind => match &key {
+            Some(key) => format!("{key}: {kind}"),
+            None => kind.to_string(),
+        },
+    };
+    ConfigError {
+        key,
+        message,
+        origin,
     }
 }
 
@@ -756,10 +1149,25 @@ pub fn load_dotenv(config_dir: Option<&Path>) -> Vec<PathBuf> {
         }
         candidates.push(PathBuf::from(".env"));
     }
-    candidates
-        .into_iter()
-        .filter(|path| path.is_file() && dotenvy::from_path(path).is_ok())
-        .collect()
+    let mut read = Vec::new();
+    for path in candidates {
+        if !path.is_file() {
+            continue;
+        }
+        let before: std::collections::HashSet<std::ffi::OsString> =
+            std::env::vars_os().map(|(key, _)| key).collect();
+        if dotenvy::from_path(&path).is_ok() {
+            if let Ok(mut keys) = DOTENV_KEYS.lock() {
+                for (key, _) in std::env::vars_os() {
+                    if !before.contains(&key) {
+                        keys.push((key.to_string_lossy().into_owned(), path.clone()));
+                    }
+                }
+            }
+            read.push(path);
+        }
+    }
+    read
 }
 
 /// A secret string: kept in memory, never printed or serialized in clear.
@@ -918,6 +1326,95 @@ mod tests {
         let json = config.to_masked_json().to_string();
         assert!(json.contains("gsk_…a1b2"), "{json}");
         assert!(!json.contains("0123456789abcdef"), "{json}");
+    }
+
+    #[test]
+    fn unknown_keys_and_bad_values_name_the_key_file_and_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        std::fs::write(&file, "[index]\nthreads = 2\nmax_fiel_size = 10\n").unwrap();
+        let err = Config::load(Some(&file)).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("index.max_fiel_size"), "{err}");
+        let text = err.to_string();
+        assert!(text.contains("line 3"), "{text}");
+        assert!(
+            text.contains("max_file_size"),
+            "suggests the known keys: {text}"
+        );
+
+        std::fs::write(&file, "[indx]\nthreads = 2\n").unwrap();
+        let text = Config::load(Some(&file)).unwrap_err().to_string();
+        assert!(text.contains("indx") && text.contains("line 1"), "{text}");
+
+        std::fs::write(&file, "# comment\n\n[llm]\ntemperature = 7.5\n").unwrap();
+        let err = Config::load(Some(&file)).unwrap_err();
+        assert_eq!(err.key.as_deref(), Some("llm.temperature"));
+        assert!(err.to_string().contains("line 4"), "{err}");
+
+        std::fs::write(&file, "[search]\ndefault_max_results = \"many\"\n").unwrap();
+        let text = Config::load(Some(&file)).unwrap_err().to_string();
+        assert!(
+            text.contains("search.default_max_results") && text.contains("line 2"),
+            "{text}"
+        );
+    }
+
+    #[test]
+    fn the_source_of_every_value_is_told() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        std::fs::write(
+            &file,
+            "profile = \"memory-constrained\"\n\n[search]\ndefault_max_results = 7\n",
+        )
+        .unwrap();
+        let loaded = LoadedConfig::load(Some(&file)).unwrap();
+        let source = |key: &str| {
+            loaded
+                .values()
+                .into_iter()
+                .find(|value| value.key == key)
+                .map(|value| value.source)
+                .unwrap()
+        };
+        assert!(source("search.default_max_results").ends_with("line 4"));
+        assert_eq!(source("index.threads"), "profile memory-constrained");
+        assert_eq!(source("index.include_hidden"), "default");
+    }
+
+    #[test]
+    fn the_template_of_each_profile_loads_back_to_that_profile() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("config.toml");
+        for profile in Profile::ALL {
+            let text = template(profile);
+            assert!(text.contains("# Files larger than this many bytes are skipped."));
+            std::fs::write(&file, &text).unwrap();
+            let config = Config::load(Some(&file)).unwrap();
+            assert_eq!(config, Config::for_profile(profile));
+            // Uncommenting every key gives the same configuration.
+            let uncommented: String = text
+                .lines()
+                .map(|line| {
+                    match line
+                        .strip_prefix("# ")
+                        .and_then(|rest| rest.split_once(" = "))
+                    {
+                        Some((key, _))
+                            if key.chars().all(|c| c.is_ascii_lowercase() || c == '_') =>
+                        {
+                            line[2..].to_string()
+                        }
+                        _ => line.to_string(),
+                    }
+                })
+                .collect::<Vec<_>>()
+                .join("\n");
+            std::fs::write(&file, &uncommented).unwrap();
+            let config =
+                Config::load(Some(&file)).unwrap_or_else(|err| panic!("{err}\n{uncommented}"));
+            assert_eq!(config, Config::for_profile(profile));
+        }
     }
 
     #[test]

@@ -1,5 +1,7 @@
 //! One module per control command.
 
+pub mod config;
+pub mod doctor;
 pub mod dups;
 pub mod index;
 pub mod logs;
@@ -9,6 +11,7 @@ pub mod read;
 pub mod refs;
 pub mod search;
 pub mod semantic;
+pub mod service;
 pub mod status;
 pub mod stop;
 pub mod symbols;

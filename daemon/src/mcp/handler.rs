@@ -52,6 +52,9 @@ struct ClientRoots {
 pub struct CodeSageServer {
     engine: Arc<Engine>,
     client_roots: Arc<watch::Sender<ClientRoots>>,
+    /// Remote mode: the directories this session may reach (its client's roots are paths
+    /// on another machine, so they are neither used nor indexed).
+    remote: Option<Arc<[PathBuf]>>,
 }
 
 impl CodeSageServer {
@@ -60,6 +63,16 @@ impl CodeSageServer {
         CodeSageServer {
             engine,
             client_roots: Arc::new(watch::channel(ClientRoots::default()).0),
+            remote: None,
+        }
+    }
+
+    /// A server for one remote-mode session, limited to `allowed` (see
+    /// [`Caller::remote`]).
+    pub fn remote(engine: Arc<Engine>, allowed: Arc<[PathBuf]>) -> CodeSageServer {
+        CodeSageServer {
+            remote: Some(allowed),
+            ..CodeSageServer::new(engine)
         }
     }
 
@@ -77,9 +90,10 @@ impl CodeSageServer {
     // other current clients declare their workspace through them.
     #[allow(deprecated)]
     fn refresh_client_roots(&self, peer: Peer<RoleServer>) {
-        let declares_roots = peer
-            .peer_info()
-            .is_some_and(|info| info.capabilities.roots.is_some());
+        let declares_roots = self.remote.is_none()
+            && peer
+                .peer_info()
+                .is_some_and(|info| info.capabilities.roots.is_some());
         if !declares_roots {
             self.client_roots.send_modify(|roots| roots.pending = false);
             return;
@@ -316,10 +330,34 @@ impl ServerHandler for CodeSageServer {
                 .and_then(|meta| meta.get_progress_token())
         });
         let progress = progress_token.map(|token| forward_progress(context.peer.clone(), token));
+        let caller = match &self.remote {
+            Some(allowed) => Caller::remote(Arc::clone(allowed)),
+            None => Caller::mcp(self.current_client_roots().await),
+        };
+        if name == "index_codebase" {
+            let actor = context
+                .extensions
+                .get::<http::request::Parts>()
+                .and_then(|parts| {
+                    parts
+                        .extensions
+                        .get::<crate::http::remote::RemoteIdentity>()
+                })
+                .map_or_else(
+                    || "mcp".to_string(),
+                    |identity| format!("token:{}", identity.0),
+                );
+            let detail = request
+                .arguments
+                .as_ref()
+                .map(|arguments| Value::Object(arguments.clone()).to_string())
+                .unwrap_or_default();
+            crate::audit::record("index_codebase", &detail, &actor);
+        }
         let query = Request {
             encoding: Encoding::Value,
             engine: Arc::clone(&self.engine),
-            caller: Caller::mcp(self.current_client_roots().await),
+            caller,
             progress,
             cancel: context.ct.clone(),
             sampler: client_sampler(&context.peer),

@@ -48,6 +48,9 @@ pub struct Caller {
     /// at each tool's maximum, and long calls answer before a deadline. The command line
     /// lifts these (its `0` means "everything").
     pub bounded: bool,
+    /// A remote-mode client may only reach paths inside these directories (all registered
+    /// roots when empty) and never register others; `None` for local clients.
+    pub allowed: Option<Arc<[PathBuf]>>,
 }
 
 impl Caller {
@@ -58,6 +61,22 @@ impl Caller {
             base_dir: client_roots.first().cloned(),
             default_roots: client_roots,
             bounded: true,
+            allowed: None,
+        }
+    }
+
+    /// A remote-mode MCP client, limited to `allowed` (see [`Caller::allowed`]); relative
+    /// paths resolve against the only allowed directory when there is exactly one.
+    pub fn remote(allowed: Arc<[PathBuf]>) -> Caller {
+        Caller {
+            words: Words::Mcp,
+            base_dir: match allowed.as_ref() {
+                [only] => Some(only.clone()),
+                _ => None,
+            },
+            default_roots: Vec::new(),
+            bounded: true,
+            allowed: Some(allowed),
         }
     }
 }

@@ -67,15 +67,75 @@ impl Ctx {
         }
         let path = PathBuf::from(trimmed);
         if path.is_absolute() {
+            self.check_allowed(&path)?;
             return Ok(path);
         }
         match &self.caller.base_dir {
-            Some(base) => Ok(base.join(path)),
+            Some(base) => {
+                let path = base.join(path);
+                self.check_allowed(&path)?;
+                Ok(path)
+            }
             None => Err(QueryError::Failed(format!(
                 "{} is a relative path and this client declared no workspace root to resolve it \
                  against; give an absolute path",
                 path.display()
             ))),
+        }
+    }
+
+    /// Refuses a path a remote-mode client may not reach (see [`super::Caller::allowed`]).
+    pub fn check_allowed(&self, path: &Path) -> Result<(), QueryError> {
+        let Some(allowed) = &self.caller.allowed else {
+            return Ok(());
+        };
+        let resolved = crate::engine::paths::resolve_absolute(path);
+        if self.is_allowed(allowed, &resolved) {
+            return Ok(());
+        }
+        Err(QueryError::Failed(format!(
+            "{} is outside the directories this server shares ({}); ask its operator to add \
+             it to remote.allowed_roots",
+            path.display(),
+            self.shared_directories(allowed).join(", ")
+        )))
+    }
+
+    fn is_allowed(&self, allowed: &[PathBuf], resolved: &Path) -> bool {
+        if allowed.is_empty() {
+            self.engine
+                .roots()
+                .iter()
+                .any(|root| resolved.starts_with(&root.path))
+        } else {
+            allowed.iter().any(|dir| resolved.starts_with(dir))
+        }
+    }
+
+    fn shared_directories(&self, allowed: &[PathBuf]) -> Vec<String> {
+        if allowed.is_empty() {
+            self.engine
+                .roots()
+                .iter()
+                .map(|root| root.path.display().to_string())
+                .collect()
+        } else {
+            allowed
+                .iter()
+                .map(|dir| dir.display().to_string())
+                .collect()
+        }
+    }
+
+    /// The registered roots this caller may see.
+    fn visible_roots(&self) -> Vec<Arc<Root>> {
+        let roots = self.engine.roots();
+        match &self.caller.allowed {
+            None => roots,
+            Some(allowed) => roots
+                .into_iter()
+                .filter(|root| self.is_allowed(allowed, &root.path))
+                .collect(),
         }
     }
 
@@ -89,13 +149,11 @@ impl Ctx {
     /// The one root (and directory in it) a request is about: `codebase_path` if given, else
     /// the single one of the caller's default roots, else the single registered root.
     pub fn root_scope(&self, codebase_path: Option<&str>) -> Result<RootScope, QueryError> {
-        let engine = &self.engine;
         if let Some(path) = self.codebase_argument(codebase_path)? {
             return self.locate_scope(&path);
         }
         let candidates: Vec<PathBuf> = if self.caller.default_roots.is_empty() {
-            engine
-                .roots()
+            self.visible_roots()
                 .iter()
                 .map(|root| root.path.clone())
                 .collect()
@@ -135,8 +193,7 @@ impl Ctx {
         }
         if scopes.is_empty() {
             scopes = self
-                .engine
-                .roots()
+                .visible_roots()
                 .into_iter()
                 .map(|root| RootScope {
                     root,
@@ -169,6 +226,7 @@ impl Ctx {
             Some(codebase) if file.is_relative() => codebase.join(&file),
             _ => file,
         };
+        self.check_allowed(&requested)?;
         let (root, relative) = self
             .engine
             .locate(&requested)
