@@ -67,6 +67,7 @@ where
                 engine
                     .metrics()
                     .record("control.invalid", Duration::ZERO, false);
+                engine.metrics().error("invalid_control");
                 let message = format!(
                     "invalid control request ({err}); use a matching version of the codesage command"
                 );
@@ -75,6 +76,7 @@ where
         },
     };
 
+    tracing::debug!(request = %line.trim(), %actor, "control request");
     let started = Instant::now();
     let (kind, event) = match request {
         ControlRequest::Ping => (

@@ -143,6 +143,7 @@ pub fn restore(target: &Target, file: &Path, json: bool) -> Result<()> {
     }
     // Hold the daemon's single-instance lock while swapping, so that no daemon started
     // meanwhile (by an editor's shim) opens either file.
+    paths::ensure_socket_dir(&target.socket)?;
     let lock_path = codesaged::server::lock_path(&target.socket);
     let lock = std::fs::File::options()
         .create(true)

@@ -315,6 +315,7 @@ impl ServerHandler for CodeSageServer {
             self.engine
                 .metrics()
                 .record("unknown_tool", started.elapsed(), false);
+            self.engine.metrics().error("unknown_tool");
             return Err(McpError::invalid_params(
                 format!(
                     "unknown tool {name:?}; available tools: {}",
@@ -364,6 +365,7 @@ impl ServerHandler for CodeSageServer {
         };
         let call = AssertUnwindSafe(tools::call(&name, request.arguments, query)).catch_unwind();
         let outcome = call.await;
+        let mut panicked = false;
         let result = match outcome {
             Ok(Some(Ok(mut value))) => {
                 let secrets: Vec<&str> = self.engine.config().secrets.values().collect();
@@ -390,6 +392,7 @@ impl ServerHandler for CodeSageServer {
                     .or_else(|| panic.downcast_ref::<String>().cloned())
                     .unwrap_or_else(|| "unknown".into());
                 tracing::error!(tool = %name, %reason, "tool panicked");
+                panicked = true;
                 CallToolResult::error(vec![ContentBlock::text(format!(
                     "Error: internal error in {name} (a bug in CodeSage; details are in the \
                      daemon log). The daemon is still running; try again or rephrase."
@@ -397,6 +400,11 @@ impl ServerHandler for CodeSageServer {
             }
         };
         let ok = result.is_error != Some(true);
+        if !ok {
+            self.engine
+                .metrics()
+                .error(if panicked { "panic" } else { "tool_error" });
+        }
         self.engine.metrics().record(&name, started.elapsed(), ok);
         Ok(result.into())
     }

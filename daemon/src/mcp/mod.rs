@@ -276,6 +276,7 @@ pub async fn serve<R, W>(
         match read {
             Ok(Read::Eof) | Err(_) => break,
             Ok(Read::Oversized(length)) => {
+                engine.metrics().error("oversized");
                 tracing::warn!(
                     length,
                     limit = max_message,
@@ -299,6 +300,7 @@ pub async fn serve<R, W>(
                     continue;
                 }
                 if let Err(err) = serde_json::from_slice::<serde::de::IgnoredAny>(message) {
+                    engine.metrics().error("parse_error");
                     let text = format!("Parse error: the message is not valid JSON ({err})");
                     if error_sender
                         .send(error_line(PARSE_ERROR, &text))

@@ -55,6 +55,13 @@ pub struct Output {
     pub errors_total: u64,
     /// errors / requests.
     pub error_rate: f64,
+    /// Errors by kind (tool errors, panics, malformed or oversized messages, refused
+    /// connections, failed authentication, rate limits).
+    pub errors_by_kind: BTreeMap<String, u64>,
+    /// `healthy`, `degraded` or `unhealthy`, as `codesage status` says.
+    pub health: String,
+    /// Why it is not healthy, with what to do.
+    pub health_reasons: Vec<String>,
     /// Figures per tool or request kind (this page's).
     pub requests: BTreeMap<String, RequestStats>,
     /// Memory use.
@@ -101,6 +108,7 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
         total: engine.metrics().connections_total(),
     };
     let llm = engine.llm().stats();
+    let errors_by_kind = engine.metrics().errors();
     pager.answer(Answer::new(()), requests, Extent::Complete, |page| Output {
         uptime_secs: status.uptime_secs,
         requests_total,
@@ -110,6 +118,9 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
         } else {
             errors_total as f64 / requests_total as f64
         },
+        errors_by_kind: errors_by_kind.clone(),
+        health: status.health.clone(),
+        health_reasons: status.health_reasons.clone(),
         requests: page.into_iter().collect(),
         memory: memory.clone(),
         store: store.clone(),
