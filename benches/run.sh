@@ -16,6 +16,7 @@
 # unpacks the Java sources of the npm package cordova-android into benches/.cache/java for
 # the complexity comparison (the corpus has no Java). `llm` runs the LLM tools against the
 # test suite's stand-in provider (tests/src/fake_llm.rs, on 127.0.0.1; no key, no network).
+# `ops` measures backup/restore, metrics, remote mode vs the local socket and cache hit rates.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -36,7 +37,7 @@ fi
 cargo build --quiet --release -p codesage -p codesaged -p codesage-benches
 benchmarks=("$@")
 if [ ${#benchmarks[@]} -eq 0 ]; then
-  benchmarks=(foundation freshness search symbols answers semantic health llm)
+  benchmarks=(foundation freshness search symbols answers semantic health llm ops)
 fi
 for benchmark in "${benchmarks[@]}"; do
   echo "==> $benchmark"

@@ -989,20 +989,7 @@ impl LoadedConfig {
             let source = self.source_of(&key);
             values.push(ConfigValue { key, value, source });
         });
-        let secrets = [
-            ("GROQ_API_KEY", &self.config.secrets.groq_api_key),
-            (
-                "OPENROUTER_API_KEY",
-                &self.config.secrets.openrouter_api_key,
-            ),
-            ("GOOGLE_API_KEY", &self.config.secrets.google_api_key),
-            ("OPENAI_API_KEY", &self.config.secrets.openai_api_key),
-            (
-                "CODESAGE_LLM_API_KEY",
-                &self.config.secrets.codesage_llm_api_key,
-            ),
-        ];
-        for (variable, secret) in secrets {
+        for (variable, secret) in self.config.secrets.named() {
             if let Some(secret) = secret {
                 let from_dotenv = DOTENV_KEYS.lock().ok().and_then(|keys| {
                     keys.iter()
@@ -1249,6 +1236,17 @@ impl Secrets {
             openai_api_key: read("OPENAI_API_KEY"),
             codesage_llm_api_key: read("CODESAGE_LLM_API_KEY"),
         }
+    }
+
+    /// Each key with the variable it is read from.
+    pub fn named(&self) -> [(&'static str, &Option<Secret>); 5] {
+        [
+            ("GROQ_API_KEY", &self.groq_api_key),
+            ("OPENROUTER_API_KEY", &self.openrouter_api_key),
+            ("GOOGLE_API_KEY", &self.google_api_key),
+            ("OPENAI_API_KEY", &self.openai_api_key),
+            ("CODESAGE_LLM_API_KEY", &self.codesage_llm_api_key),
+        ]
     }
 
     /// Every secret value that is set, so that text can be scrubbed of them.

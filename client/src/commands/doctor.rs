@@ -182,21 +182,16 @@ pub fn run(target: &Target) -> Result<bool> {
         }
     }
 
-    let secrets = &config.secrets;
-    let keys: Vec<String> = [
-        ("GROQ_API_KEY", &secrets.groq_api_key),
-        ("OPENROUTER_API_KEY", &secrets.openrouter_api_key),
-        ("GOOGLE_API_KEY", &secrets.google_api_key),
-        ("OPENAI_API_KEY", &secrets.openai_api_key),
-        ("CODESAGE_LLM_API_KEY", &secrets.codesage_llm_api_key),
-    ]
-    .into_iter()
-    .filter_map(|(name, secret)| {
-        secret
-            .as_ref()
-            .map(|secret| format!("{name}={}", secret.masked()))
-    })
-    .collect();
+    let keys: Vec<String> = config
+        .secrets
+        .named()
+        .into_iter()
+        .filter_map(|(name, secret)| {
+            secret
+                .as_ref()
+                .map(|secret| format!("{name}={}", secret.masked()))
+        })
+        .collect();
     let provider = config.llm.provider.as_str();
     if keys.is_empty() && config.llm.base_url.is_empty() {
         report.line(

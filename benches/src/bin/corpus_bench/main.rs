@@ -20,6 +20,7 @@ use serde_json::Value;
 mod answers;
 mod health;
 mod llm;
+mod ops;
 mod symbols;
 
 struct Args {
@@ -1227,9 +1228,19 @@ fn main() -> Result<()> {
                 &body,
             )?;
         }
+        "ops" => {
+            let body = ops::run(&args)?;
+            print!("{body}");
+            write_section(
+                &args.out,
+                "ops",
+                "Operations: backup and restore, metrics, remote mode, cache hit rates",
+                &body,
+            )?;
+        }
         other => {
             bail!(
-                "unknown benchmark {other:?}; known: foundation, freshness, search, symbols, answers, health, llm"
+                "unknown benchmark {other:?}; known: foundation, freshness, search, symbols, answers, health, llm, ops"
             )
         }
     }
