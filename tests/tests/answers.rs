@@ -268,9 +268,9 @@ fn cases(root: &Path) -> Vec<Case> {
             arguments: json!({}),
             // Sections, in the order the answer lists them (by name).
             items: |answer| {
-                const SECTIONS: [&str; 10] = [
+                const SECTIONS: [&str; 13] = [
                     "profile", "index", "search", "server", "watch", "semantic", "health", "llm",
-                    "log", "secrets",
+                    "log", "alerts", "metrics", "remote", "secrets",
                 ];
                 keys_of(answer)
                     .into_iter()

@@ -1096,7 +1096,7 @@ async fn remote_mode_serves_mcp_only_to_token_holders_within_the_allowed_roots()
     std::fs::create_dir_all(&root).expect("root");
     sample_project(&root);
     let root = root.canonicalize().expect("canonical");
-    let env = remote_env(&root, port);
+    let env = remote_env(&root, port).with_env("CODESAGE_REMOTE__REQUESTS_PER_MINUTE", "60");
     let _daemon = env.start_daemon();
     let root_text = root.display().to_string();
     let search = json!({"codebase_path": root_text, "pattern": "hello"});
@@ -1223,6 +1223,37 @@ async fn remote_mode_serves_mcp_only_to_token_holders_within_the_allowed_roots()
     assert_eq!(get(port, "/metrics").await.0, 401);
     let audit = std::fs::read_to_string(env.data_dir.join("logs/audit.log")).expect("audit");
     assert!(audit.contains("\"actor\":\"token:env\""), "{audit}");
+
+    // Past remote.requests_per_minute a token gets 429 with Retry-After; another token does
+    // not share its budget.
+    let client = reqwest::Client::new();
+    let mut limited = None;
+    for _ in 0..80 {
+        let response = client
+            .get(format!("http://127.0.0.1:{port}/metrics"))
+            .header("authorization", format!("Bearer {TOKEN}"))
+            .send()
+            .await
+            .expect("GET /metrics");
+        if response.status().as_u16() == 429 {
+            limited = Some(response);
+            break;
+        }
+    }
+    let limited = limited.expect("a 429 within 80 requests at 60 per minute");
+    let wait: u64 = limited.headers()["retry-after"]
+        .to_str()
+        .expect("header")
+        .parse()
+        .expect("seconds");
+    assert!((1..=60).contains(&wait), "{wait}");
+    let other = client
+        .get(format!("http://127.0.0.1:{port}/metrics"))
+        .header("authorization", format!("Bearer {OTHER_TOKEN}"))
+        .send()
+        .await
+        .expect("GET /metrics");
+    assert_eq!(other.status().as_u16(), 200);
 }
 
 #[tokio::test(flavor = "multi_thread")]
