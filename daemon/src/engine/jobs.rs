@@ -293,10 +293,30 @@ impl Engine {
     /// Totals of a root's index as it stands (read from the store: the watcher changes the
     /// index between indexing runs).
     pub fn root_summary(&self, root: &Root) -> RootSummary {
-        self.store
+        // Every commit bumps the root's generation, so totals counted at the current one
+        // are exact.
+        let generation = self
+            .store
+            .view(root.id)
+            .ok()
+            .map(|view| view.index.generation);
+        if let Some(generation) = generation
+            && let Some((counted, summary)) = self.summaries.lock().get(&root.id)
+            && *counted == generation
+        {
+            return summary.clone();
+        }
+        let summary = self
+            .store
             .files(root.id)
             .map(|records| RootSummary::from_records(&records))
-            .unwrap_or_default()
+            .unwrap_or_default();
+        if let Some(generation) = generation {
+            self.summaries
+                .lock()
+                .insert(root.id, (generation, summary.clone()));
+        }
+        summary
     }
 
     /// The summary of a root's index as it stands, for an answer that did no indexing.

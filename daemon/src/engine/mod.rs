@@ -177,6 +177,10 @@ pub struct Engine {
     health: crate::health::Health,
     llm: crate::llm::Llm,
     semantic_worker: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
+    /// Each root's totals at the index generation they were counted at: status reports and
+    /// metric scrapes would otherwise decode every file record of every root.
+    summaries:
+        parking_lot::Mutex<std::collections::HashMap<crate::store::RootId, (u64, RootSummary)>>,
 }
 
 /// MCP requests as the framing layer sees them, across all connections.
@@ -229,6 +233,7 @@ impl Engine {
             semantic: Arc::clone(&semantic),
             health: crate::health::Health::default(),
             semantic_worker: parking_lot::Mutex::new(None),
+            summaries: parking_lot::Mutex::new(std::collections::HashMap::new()),
         });
         match crate::semantic::start_worker(semantic, Arc::downgrade(&engine)) {
             Ok(worker) => *engine.semantic_worker.lock() = Some(worker),

@@ -10,6 +10,9 @@ use super::{Engine, Root};
 use crate::metrics;
 use crate::watch::Freshness;
 
+/// How old the store's space figures in a status report may be.
+const SPACE_MAX_AGE: std::time::Duration = std::time::Duration::from_secs(30);
+
 impl Engine {
     /// Daemon health for `codesage status`.
     pub fn status(&self) -> StatusReport {
@@ -23,10 +26,15 @@ impl Engine {
             socket: self.socket.clone(),
             store_path: self.store.path().to_path_buf(),
             store_bytes: self.store.file_size(),
-            store_space: self.store.space().unwrap_or_else(|err| {
-                tracing::warn!("cannot read the store's space figures: {err}");
-                Vec::new()
-            }),
+            // Walking the tables' pages takes a while on a large store; figures a few
+            // seconds old serve status reports and scrapes alike.
+            store_space: self
+                .store
+                .space_recent(SPACE_MAX_AGE)
+                .unwrap_or_else(|err| {
+                    tracing::warn!("cannot read the store's space figures: {err}");
+                    Vec::new()
+                }),
             rss_bytes: metrics::rss_bytes(),
             requests_served,
             request_errors,

@@ -90,6 +90,8 @@ pub struct Semantic {
     /// could not be.
     pools: Result<Arc<EmbedPools>, String>,
     roots: Mutex<HashMap<RootId, Arc<Mutex<SemanticIndex>>>>,
+    /// Each root's embedding progress when its index was last free (see [`Semantic::progress`]).
+    last_progress: Mutex<HashMap<RootId, Embedded>>,
     /// Chunks by (content, parsed), so a content in several roots or worktrees is chunked
     /// once.
     prepared: quick_cache::sync::Cache<(ContentHash, bool), Arc<Prepared>, ByWeight>,
@@ -133,6 +135,7 @@ impl Semantic {
             model: RwLock::new(model),
             pools,
             roots: Mutex::new(HashMap::new()),
+            last_progress: Mutex::new(HashMap::new()),
             prepared: quick_cache::sync::Cache::with_weighter(
                 16_384,
                 PREPARED_CACHE_WEIGHT,
@@ -244,8 +247,18 @@ impl Semantic {
     /// Embedding progress of `root`, if it has been chunked.
     pub fn progress(&self, root: RootId) -> Option<Embedded> {
         let index = self.roots.lock().get(&root).cloned()?;
-        let index = index.lock();
-        index.generation.map(|_| index.embedded())
+        // The worker holds an index while it syncs a batch; a status report or a metrics
+        // scrape takes the figures from the last time the index was free rather than wait.
+        match index.try_lock_for(Duration::from_millis(2)) {
+            Some(index) => {
+                let progress = index.generation.map(|_| index.embedded());
+                if let Some(progress) = progress {
+                    self.last_progress.lock().insert(root, progress);
+                }
+                progress
+            }
+            None => self.last_progress.lock().get(&root).copied(),
+        }
     }
 
     /// Wakes the background worker.

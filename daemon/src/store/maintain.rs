@@ -69,6 +69,17 @@ impl Store {
             "llm_cache" => LLM_CACHE,
         );
         txn.commit()?;
+        // Inserting table by table leaves partly filled pages behind; the copy is ours alone,
+        // so compact it before it is packed.
+        let mut copy = copy;
+        loop {
+            match copy.compact() {
+                Ok(true) => continue,
+                Ok(false) => break,
+                Err(err) => return Err(StoreError::Db(err.into())),
+            }
+        }
+        drop(copy);
         let roots = {
             let table = source.open_table(ROOTS)?;
             let mut roots = Vec::new();

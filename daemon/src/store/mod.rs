@@ -135,6 +135,9 @@ pub struct Store {
     layout: Layout,
     /// Decompressed contents of recently searched files.
     cache: Option<Arc<ContentCache>>,
+    /// The last space figures and when they were taken (walking every table's pages is
+    /// too slow for every status report or metrics scrape).
+    space_cache: parking_lot::Mutex<Option<(std::time::Instant, Vec<StoreSpace>)>>,
 }
 
 impl Store {
@@ -171,6 +174,7 @@ impl Store {
             compaction_wanted: std::sync::atomic::AtomicBool::new(false),
             layout,
             cache: None,
+            space_cache: parking_lot::Mutex::new(None),
         };
         store.check_schema()?;
         store.load_views()?;
@@ -214,6 +218,18 @@ impl Store {
         space.sort_by_key(|table| {
             std::cmp::Reverse(table.stored_bytes + table.fragmented_bytes + table.metadata_bytes)
         });
+        Ok(space)
+    }
+
+    /// [`Store::space`], reusing figures taken less than `max_age` ago.
+    pub fn space_recent(&self, max_age: std::time::Duration) -> Result<Vec<StoreSpace>> {
+        if let Some((taken, space)) = self.space_cache.lock().as_ref()
+            && taken.elapsed() < max_age
+        {
+            return Ok(space.clone());
+        }
+        let space = self.space()?;
+        *self.space_cache.lock() = Some((std::time::Instant::now(), space.clone()));
         Ok(space)
     }
 
