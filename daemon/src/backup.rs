@@ -284,8 +284,14 @@ fn extract_inner(backup: &Path, target: &Path) -> Result<BackupManifest, BackupE
     let mut payload = Hashing::new((&mut reader).take(manifest.payload_bytes));
     let out = File::create(target).map_err(io("cannot write", target))?;
     let mut store = Hashing::new(BufWriter::new(out));
-    let decoded = zstd::stream::Decoder::new(&mut payload)
-        .and_then(|mut decoder| std::io::copy(&mut decoder, &mut store));
+    // A payload that inflates past what its manifest says is refused once it does, before it
+    // can fill the disk.
+    let decoded = zstd::stream::Decoder::new(&mut payload).and_then(|decoder| {
+        std::io::copy(
+            &mut decoder.take(manifest.store_bytes.saturating_add(1)),
+            &mut store,
+        )
+    });
     if let Err(err) = decoded {
         return Err(damaged(format!("its payload does not decompress ({err})")));
     }
@@ -456,6 +462,31 @@ mod tests {
         let err = extract(&newer_path, &dir.path().join("x.redb")).unwrap_err();
         assert!(matches!(err, BackupError::Newer { .. }), "{err}");
         assert!(err.to_string().contains("9.9.9"), "{err}");
+    }
+
+    #[test]
+    fn a_payload_inflating_past_its_manifest_is_cut_off_and_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = store_with_a_root(dir.path());
+        let backup = dir.path().join("index.backup");
+        write(&store, &dir.path().join("work"), &backup).unwrap();
+        let bytes = std::fs::read(&backup).unwrap();
+        let length = u32::from_le_bytes(bytes[MAGIC.len()..MAGIC.len() + 4].try_into().unwrap());
+        let start = MAGIC.len() + 4;
+        let mut manifest: BackupManifest =
+            serde_json::from_slice(&bytes[start..start + length as usize]).unwrap();
+        manifest.store_bytes = 100;
+        let json = serde_json::to_vec(&manifest).unwrap();
+        let mut forged = MAGIC.to_vec();
+        forged.extend((json.len() as u32).to_le_bytes());
+        forged.extend(json);
+        forged.extend(&bytes[start + length as usize..]);
+        let forged_path = dir.path().join("forged.backup");
+        std::fs::write(&forged_path, forged).unwrap();
+        let target = dir.path().join("x.redb");
+        let err = extract(&forged_path, &target).unwrap_err();
+        assert!(matches!(err, BackupError::Damaged { .. }), "{err}");
+        assert!(!target.exists());
     }
 
     #[test]
