@@ -27,6 +27,8 @@ pub struct Target {
     pub socket: PathBuf,
     /// Data directory to pass on when starting it (if given explicitly).
     pub data_dir: Option<PathBuf>,
+    /// The data directory in effect (explicit, `$CODESAGE_DATA_DIR` or the default), absolute.
+    pub store_dir: PathBuf,
 }
 
 impl Target {
@@ -41,6 +43,7 @@ impl Target {
         Ok(Target {
             socket,
             data_dir: data_dir.map(Path::to_path_buf),
+            store_dir,
         })
     }
 

@@ -439,26 +439,33 @@ mod tests {
         ));
     }
 
+    /// Copies `backup` to `forged` with its manifest changed by `edit` (payload untouched).
+    fn forge(backup: &Path, forged: &Path, edit: impl FnOnce(&mut BackupManifest)) {
+        let bytes = std::fs::read(backup).unwrap();
+        let length = u32::from_le_bytes(bytes[MAGIC.len()..MAGIC.len() + 4].try_into().unwrap());
+        let start = MAGIC.len() + 4;
+        let mut manifest: BackupManifest =
+            serde_json::from_slice(&bytes[start..start + length as usize]).unwrap();
+        edit(&mut manifest);
+        let json = serde_json::to_vec(&manifest).unwrap();
+        let mut out = MAGIC.to_vec();
+        out.extend((json.len() as u32).to_le_bytes());
+        out.extend(json);
+        out.extend(&bytes[start + length as usize..]);
+        std::fs::write(forged, out).unwrap();
+    }
+
     #[test]
     fn a_newer_format_is_refused_with_the_version() {
         let dir = tempfile::tempdir().unwrap();
         let store = store_with_a_root(dir.path());
         let backup = dir.path().join("index.backup");
         write(&store, &dir.path().join("work"), &backup).unwrap();
-        let bytes = std::fs::read(&backup).unwrap();
-        let length = u32::from_le_bytes(bytes[MAGIC.len()..MAGIC.len() + 4].try_into().unwrap());
-        let start = MAGIC.len() + 4;
-        let mut manifest: BackupManifest =
-            serde_json::from_slice(&bytes[start..start + length as usize]).unwrap();
-        manifest.format = FORMAT_VERSION + 1;
-        manifest.codesage_version = "9.9.9".into();
-        let json = serde_json::to_vec(&manifest).unwrap();
-        let mut newer = MAGIC.to_vec();
-        newer.extend((json.len() as u32).to_le_bytes());
-        newer.extend(json);
-        newer.extend(&bytes[start + length as usize..]);
         let newer_path = dir.path().join("newer.backup");
-        std::fs::write(&newer_path, newer).unwrap();
+        forge(&backup, &newer_path, |manifest| {
+            manifest.format = FORMAT_VERSION + 1;
+            manifest.codesage_version = "9.9.9".into();
+        });
         let err = extract(&newer_path, &dir.path().join("x.redb")).unwrap_err();
         assert!(matches!(err, BackupError::Newer { .. }), "{err}");
         assert!(err.to_string().contains("9.9.9"), "{err}");
@@ -470,19 +477,8 @@ mod tests {
         let store = store_with_a_root(dir.path());
         let backup = dir.path().join("index.backup");
         write(&store, &dir.path().join("work"), &backup).unwrap();
-        let bytes = std::fs::read(&backup).unwrap();
-        let length = u32::from_le_bytes(bytes[MAGIC.len()..MAGIC.len() + 4].try_into().unwrap());
-        let start = MAGIC.len() + 4;
-        let mut manifest: BackupManifest =
-            serde_json::from_slice(&bytes[start..start + length as usize]).unwrap();
-        manifest.store_bytes = 100;
-        let json = serde_json::to_vec(&manifest).unwrap();
-        let mut forged = MAGIC.to_vec();
-        forged.extend((json.len() as u32).to_le_bytes());
-        forged.extend(json);
-        forged.extend(&bytes[start + length as usize..]);
         let forged_path = dir.path().join("forged.backup");
-        std::fs::write(&forged_path, forged).unwrap();
+        forge(&backup, &forged_path, |manifest| manifest.store_bytes = 100);
         let target = dir.path().join("x.redb");
         let err = extract(&forged_path, &target).unwrap_err();
         assert!(matches!(err, BackupError::Damaged { .. }), "{err}");

@@ -27,16 +27,6 @@ use tracing_subscriber::util::SubscriberInitExt;
 /// Prefix of the daemon's log files (`codesaged.2026-11-24.log`).
 pub const LOG_FILE_PREFIX: &str = "codesaged";
 
-/// Environment variables whose values are secrets wherever they appear.
-pub const SECRET_VARIABLES: [&str; 6] = [
-    "GROQ_API_KEY",
-    "OPENROUTER_API_KEY",
-    "GOOGLE_API_KEY",
-    "OPENAI_API_KEY",
-    "CODESAGE_LLM_API_KEY",
-    "CODESAGE_REMOTE_TOKEN",
-];
-
 /// Shapes of well-known API keys and credentials, masked even when no variable names them.
 static KEY_SHAPES: LazyLock<Regex> = LazyLock::new(|| {
     Regex::new(concat!(
@@ -50,13 +40,14 @@ static KEY_SHAPES: LazyLock<Regex> = LazyLock::new(|| {
     .expect("the key-shape pattern is valid")
 });
 
-/// Secret values known to this process: the key variables' values, read at first use (after
-/// `.env` was loaded), plus any added since.
+/// Secret values known to this process: the LLM keys and the remote-mode token from the
+/// environment, read at first use (after `.env` was loaded), plus any added since.
 static KNOWN_SECRETS: LazyLock<RwLock<Vec<String>>> = LazyLock::new(|| {
+    let keys = codesage_shared::config::Secrets::from_env();
+    let remote_token = std::env::var(crate::http::remote::ENV_TOKEN).ok();
     RwLock::new(
-        SECRET_VARIABLES
-            .iter()
-            .filter_map(|name| std::env::var(name).ok())
+        keys.values()
+            .chain(remote_token.as_deref())
             .map(|value| value.trim().to_string())
             .filter(|value| value.len() >= 8)
             .collect(),

@@ -276,6 +276,20 @@ impl Exposition {
     }
 }
 
+/// One series per root for which `value` has a figure, labelled with the root's path.
+fn per_root<T>(
+    status: &StatusReport,
+    value: impl Fn(&codesage_shared::protocol::RootStatus) -> Option<T>,
+) -> Vec<(Labels, T)> {
+    status
+        .roots
+        .iter()
+        .filter_map(|root| {
+            value(root).map(|value| (label("root", root.path.display().to_string()), value))
+        })
+        .collect()
+}
+
 fn label(name: &'static str, value: impl Into<String>) -> Labels {
     vec![(name, value.into())]
 }
@@ -414,38 +428,29 @@ impl Metrics {
                 .map(|table| (label("table", table.name.clone()), table.entries as f64))
                 .collect(),
         );
-        let per_root = |value: &dyn Fn(&codesage_shared::protocol::RootStatus) -> Option<f64>| {
-            status
-                .roots
-                .iter()
-                .filter_map(|root| {
-                    value(root).map(|value| (label("root", root.path.display().to_string()), value))
-                })
-                .collect::<Vec<_>>()
-        };
         out.gauge(
             "root_files",
             "Files in each root's index",
             None,
-            per_root(&|root| Some(root.files as f64)),
+            per_root(status, |root| Some(root.files as f64)),
         );
         out.gauge(
             "root_source",
             "Source bytes in each root's index",
             Some(Unit::Bytes),
-            per_root(&|root| Some(root.bytes as f64)),
+            per_root(status, |root| Some(root.bytes as f64)),
         );
         out.gauge(
             "root_trigram_index",
             "Size of each root's trigram index in memory",
             Some(Unit::Bytes),
-            per_root(&|root| Some(root.trigram_index_bytes as f64)),
+            per_root(status, |root| Some(root.trigram_index_bytes as f64)),
         );
         out.gauge(
             "root_chunks",
             "Semantic-search chunks of each root",
             None,
-            per_root(&|root| {
+            per_root(status, |root| {
                 root.semantic
                     .as_ref()
                     .map(|semantic| semantic.chunks as f64)
@@ -455,7 +460,7 @@ impl Metrics {
             "root_vectors",
             "Chunks of each root with an embedding vector",
             None,
-            per_root(&|root| {
+            per_root(status, |root| {
                 root.semantic
                     .as_ref()
                     .map(|semantic| semantic.embedded as f64)
@@ -479,9 +484,6 @@ impl Metrics {
                 })
                 .collect(),
         );
-        let watched = |value: &dyn Fn(&codesage_shared::protocol::WatchStatus) -> Option<f64>| {
-            per_root(&|root| root.watch.as_ref().and_then(value))
-        };
         out.gauge(
             "watcher_mode",
             "How each root is kept fresh (1 for the current mode: watching, polling, \
@@ -507,31 +509,33 @@ impl Metrics {
             "watcher_queue_depth",
             "Changed paths waiting in each root's current batch",
             None,
-            watched(&|watch| Some(watch.pending as f64)),
+            per_root(status, |root| {
+                root.watch.as_ref().map(|watch| watch.pending as f64)
+            }),
         );
         out.gauge(
             "watcher_watched_dirs",
             "Directories with a filesystem watch, per root",
             None,
-            watched(&|watch| Some(watch.watched_dirs as f64)),
+            per_root(status, |root| {
+                root.watch.as_ref().map(|watch| watch.watched_dirs as f64)
+            }),
         );
         out.counter(
             "watcher_changes_applied",
             "Changed paths applied to each root's index since start",
             None,
-            per_root(&|root| root.watch.as_ref().map(|watch| watch.events_applied as f64))
-                .into_iter()
-                .map(|(labels, value)| (labels, value as u64))
-                .collect(),
+            per_root(status, |root| {
+                root.watch.as_ref().map(|watch| watch.events_applied)
+            }),
         );
         out.counter(
             "watcher_rescans",
             "Full rescans of each root (lost events, polling, watcher errors) since start",
             None,
-            per_root(&|root| root.watch.as_ref().map(|watch| watch.rescans as f64))
-                .into_iter()
-                .map(|(labels, value)| (labels, value as u64))
-                .collect(),
+            per_root(status, |root| {
+                root.watch.as_ref().map(|watch| watch.rescans)
+            }),
         );
         out.gauge(
             "write_to_searchable",

@@ -1251,16 +1251,10 @@ impl Secrets {
 
     /// Every secret value that is set, so that text can be scrubbed of them.
     pub fn values(&self) -> impl Iterator<Item = &str> {
-        [
-            &self.groq_api_key,
-            &self.openrouter_api_key,
-            &self.google_api_key,
-            &self.openai_api_key,
-            &self.codesage_llm_api_key,
-        ]
-        .into_iter()
-        .flatten()
-        .map(Secret::expose)
+        self.named()
+            .into_iter()
+            .filter_map(|(_, secret)| secret.as_ref())
+            .map(Secret::expose)
     }
 }
 

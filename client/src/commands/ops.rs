@@ -37,15 +37,9 @@ fn ask(target: &Target, request: &ControlRequest) -> Result<ControlEvent> {
     }
 }
 
-/// The data directory a command without a daemon works on.
-fn data_dir(target: &Target) -> Result<PathBuf> {
-    std::path::absolute(paths::data_dir(target.data_dir.as_deref())?)
-        .context("cannot resolve the data directory")
-}
-
 /// Opens the store in this process (the daemon is not running).
 fn open_store(target: &Target) -> Result<Store> {
-    let dir = data_dir(target)?;
+    let dir = &target.store_dir;
     let store_file = dir.join(paths::STORE_FILE_NAME);
     if !store_file.exists() {
         bail!(
@@ -53,7 +47,7 @@ fn open_store(target: &Target) -> Result<Store> {
             store_file.display()
         );
     }
-    Store::open(&dir, 64 * 1024 * 1024).context("cannot open the store")
+    Store::open(dir, 64 * 1024 * 1024).context("cannot open the store")
 }
 
 /// `codesage metrics`: the Prometheus exposition.
@@ -97,7 +91,7 @@ pub fn backup(target: &Target, file: &Path, json: bool) -> Result<()> {
         }
     } else {
         let store = open_store(target)?;
-        let work = data_dir(target)?.join("tmp");
+        let work = target.store_dir.join("tmp");
         let manifest = backup::write(&store, &work, &file)?;
         codesaged::audit::record_local(
             target.data_dir.as_deref(),
@@ -125,7 +119,7 @@ pub fn restore(target: &Target, file: &Path, json: bool) -> Result<()> {
             other => bail!("unexpected answer from the daemon: {other:?}"),
         }
     } else {
-        data_dir(target)?.join(paths::STORE_FILE_NAME)
+        target.store_dir.join(paths::STORE_FILE_NAME)
     };
     let dir = live
         .parent()
