@@ -107,15 +107,18 @@ pub async fn run(options: DaemonOptions) -> Result<Exit> {
             .with_context(|| format!("cannot remove the stale socket {}", socket.display()))?;
     }
 
+    use codesage_shared::config::CacheShare;
+    // redb wants some page cache even when the budget gives none.
+    let page_cache = config.memory.share(CacheShare::StorePages).max(1 << 20);
     let store = Store::open_with(
         &data_dir,
-        config.index.store_cache_mb * 1024 * 1024,
+        usize::try_from(page_cache).unwrap_or(usize::MAX),
         crate::store::Layout {
             trigram_index: config.index.trigram_index,
             symbols: config.index.symbols,
         },
     )?
-    .with_content_cache(config.search.content_cache_mb as u64 * 1024 * 1024);
+    .with_content_cache(config.memory.share(CacheShare::Contents));
     let name = ipc::socket_name(&socket)
         .with_context(|| format!("invalid socket path {}", socket.display()))?;
     let listener = ListenerOptions::new()

@@ -67,8 +67,6 @@ pub struct IndexConfig {
     pub commit_batch_files: usize,
     /// Register and index the roots an MCP client declares (its workspace folders).
     pub auto_index_client_roots: bool,
-    /// Memory the store may use to cache database pages, in MiB.
-    pub store_cache_mb: usize,
     /// Keep a trigram index so exact searches read only candidate files (about a sixth of
     /// the source size, held in memory). Off: every search scans all stored contents.
     pub trigram_index: bool,
@@ -93,9 +91,6 @@ pub struct SearchConfig {
     pub max_context_lines: usize,
     /// Lines longer than this many characters are shortened in answers.
     pub max_line_chars: usize,
-    /// Memory for decompressed contents of recently searched files, in MiB (0 disables it).
-    /// Searches verify candidate files; a hit saves decompressing one.
-    pub content_cache_mb: usize,
 }
 
 /// How registered roots are kept fresh.
@@ -161,6 +156,11 @@ pub struct SemanticConfig {
     /// A query embeds up to this many changed chunks itself, so an edit is searchable at
     /// once; beyond it the background worker catches up and answers say they are partial.
     pub inline_embed_max: usize,
+    /// Without an embedding model, a root's semantic index (chunks and the lexical index)
+    /// is built when a semantic search first asks for it and dropped after this many
+    /// seconds without one, so memory goes to what is used (0: keep every root's index built
+    /// at all times). With a model, every root is chunked and embedded in the background.
+    pub idle_release_secs: u64,
     /// Above this many vectors in a root, an HNSW graph (built in the background) serves
     /// the search, with the vectors added since searched exactly.
     pub hnsw_threshold: usize,
@@ -316,6 +316,53 @@ pub struct LogConfig {
     pub audit: bool,
 }
 
+/// Memory: one budget that every cache shares.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct MemoryConfig {
+    /// MiB that every cache together may hold, split in fixed shares: database pages (a
+    /// quarter), decompressed contents that searches read through (a quarter), file
+    /// sources quoted by clone reports (a quarter), chunks prepared for semantic search (an
+    /// eighth) and per-file code-health facts (an eighth). Each cache evicts its least
+    /// recently used entries to stay within its share. 0: no caches (slower searches and
+    /// reports, least memory).
+    pub budget_mb: usize,
+    /// Give the memory freed after a burst (an indexing run, a root's semantic index built,
+    /// a clone report) back to the system at once instead of keeping it for reuse.
+    pub release_after_bursts: bool,
+}
+
+/// One cache that draws on [`MemoryConfig::budget_mb`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CacheShare {
+    /// The store's database pages.
+    StorePages,
+    /// Decompressed contents for searches.
+    Contents,
+    /// File sources quoted in clone reports.
+    HealthSources,
+    /// Chunks prepared for semantic search.
+    SemanticChunks,
+    /// Code-health facts per content.
+    HealthFacts,
+}
+
+impl MemoryConfig {
+    /// Bytes `cache` may hold.
+    pub fn share(&self, cache: CacheShare) -> u64 {
+        let budget = self.budget_mb as u64 * 1024 * 1024;
+        match cache {
+            CacheShare::StorePages | CacheShare::Contents | CacheShare::HealthSources => budget / 4,
+            CacheShare::SemanticChunks | CacheShare::HealthFacts => budget / 8,
+        }
+    }
+
+    /// The whole budget, in bytes.
+    pub fn budget_bytes(&self) -> u64 {
+        self.budget_mb as u64 * 1024 * 1024
+    }
+}
+
 /// Thresholds of `codesage status`'s healthy / degraded / unhealthy verdict.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -367,6 +414,18 @@ pub struct RemoteConfig {
     pub allowed_hosts: Vec<String>,
 }
 
+/// What answers may show of the files in indexed roots.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SecurityConfig {
+    /// Show secrets in file contents as they are. Off: `read_code_file`, search results and
+    /// references show `«secret»` instead of the values in `.env` files (`.env`, `.env.*`,
+    /// `*.env`: every `KEY=value` line) and of strings shaped like API keys and tokens in any
+    /// file (`sk-…`, `gsk_…`, `AIza…`, `ghp_…`, `xox?-…`, `Bearer …`), and say so in their
+    /// notes; a search matches those lines as they are shown.
+    pub serve_secrets: bool,
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -389,12 +448,16 @@ pub struct Config {
     pub llm: LlmConfig,
     /// Logging.
     pub log: LogConfig,
+    /// The memory budget of the caches.
+    pub memory: MemoryConfig,
     /// Health thresholds.
     pub alerts: AlertsConfig,
     /// The monitoring endpoint.
     pub metrics: MetricsConfig,
     /// Remote mode.
     pub remote: RemoteConfig,
+    /// What answers may show of file contents.
+    pub security: SecurityConfig,
     /// API keys, from the environment only.
     #[serde(skip)]
     #[schemars(skip)]
@@ -436,7 +499,6 @@ impl Config {
                 compression_level: 3,
                 commit_batch_files: 2000,
                 auto_index_client_roots: true,
-                store_cache_mb: 64,
                 trigram_index: true,
                 symbols: true,
                 symbols_max_file_size: 1024 * 1024,
@@ -446,7 +508,6 @@ impl Config {
                 max_results_limit: 10_000,
                 max_context_lines: 20,
                 max_line_chars: 400,
-                content_cache_mb: 64,
             },
             watch: WatchConfig {
                 enabled: true,
@@ -473,6 +534,7 @@ impl Config {
                 max_tokens: 128,
                 batch_chunks: 64,
                 inline_embed_max: 64,
+                idle_release_secs: 900,
                 hnsw_threshold: 50_000,
                 weight_lexical: 0.14,
                 weight_neural: 0.46,
@@ -519,6 +581,10 @@ impl Config {
                 json: false,
                 audit: true,
             },
+            memory: MemoryConfig {
+                budget_mb: 96,
+                release_after_bursts: true,
+            },
             alerts: AlertsConfig {
                 store_budget_mb: 0,
                 min_free_disk_mb: 512,
@@ -538,21 +604,23 @@ impl Config {
                 requests_per_minute: 600,
                 allowed_hosts: Vec::new(),
             },
+            security: SecurityConfig {
+                serve_secrets: false,
+            },
             secrets: Secrets::default(),
         };
         match profile {
             Profile::Production => {}
             Profile::Development => {
                 config.log.level = "debug".into();
-                config.search.content_cache_mb = 32;
+                config.memory.budget_mb = 64;
                 config.server.max_connections = 16;
             }
             Profile::HighPerformance => {
                 config.index.compression_level = 1;
                 config.index.commit_batch_files = 5000;
-                config.index.store_cache_mb = 512;
+                config.memory.budget_mb = 2048;
                 config.search.default_max_results = 500;
-                config.search.content_cache_mb = 1024;
                 config.server.max_connections = 256;
                 config.log.level = "warn".into();
             }
@@ -562,10 +630,9 @@ impl Config {
                 config.index.compression_level = 9;
                 config.index.max_file_size = 1024 * 1024;
                 config.index.commit_batch_files = 500;
-                config.index.store_cache_mb = 16;
+                config.memory.budget_mb = 24;
                 config.search.default_max_results = 100;
                 config.search.max_results_limit = 2000;
-                config.search.content_cache_mb = 0;
                 config.server.max_connections = 16;
             }
         }
@@ -853,9 +920,9 @@ static DOTENV_KEYS: std::sync::Mutex<Vec<(String, PathBuf)>> = std::sync::Mutex:
 /// The `CODESAGE_*` variables that configure (sections and `profile`), as opposed to the
 /// locations and secrets that also start with `CODESAGE_`.
 fn is_config_variable(key: &str) -> bool {
-    const SECTIONS: [&str; 12] = [
-        "index", "search", "server", "watch", "semantic", "health", "llm", "log", "alerts",
-        "metrics", "remote", "profile",
+    const SECTIONS: [&str; 14] = [
+        "index", "search", "server", "watch", "semantic", "health", "llm", "log", "memory",
+        "alerts", "metrics", "remote", "security", "profile",
     ];
     let key = key.to_ascii_lowercase();
     key == "profile"

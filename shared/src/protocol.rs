@@ -347,6 +347,9 @@ pub struct StatusReport {
     pub store_space: Vec<StoreSpace>,
     /// Resident memory of the daemon, in bytes (0 if unknown).
     pub rss_bytes: u64,
+    /// Where the resident memory goes, per component.
+    #[serde(default)]
+    pub memory: MemoryReport,
     /// Requests served since start (MCP tool calls and control requests).
     pub requests_served: u64,
     /// Requests that ended in an error.
@@ -377,6 +380,31 @@ pub struct StatusReport {
     /// Vectors found in the store instead of being computed since start.
     #[serde(default)]
     pub vectors_reused: u64,
+}
+
+/// Where the daemon's resident memory goes.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct MemoryReport {
+    /// Bytes the program holds on the heap, counted by the allocator (absent when the
+    /// daemon runs on another allocator).
+    pub heap_bytes: Option<u64>,
+    /// The budget caches share (`memory.budget_mb`), in bytes.
+    pub cache_budget_bytes: u64,
+    /// The parts, largest first: estimates from each structure's sizes, then what the heap
+    /// holds besides them and what the process holds besides its heap.
+    pub parts: Vec<MemoryPart>,
+}
+
+/// One part of the daemon's memory.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct MemoryPart {
+    /// What it is: `trigram segments`, `definitions`, `content cache`, ….
+    pub name: String,
+    /// Bytes (an estimate for the itemised parts).
+    pub bytes: u64,
+    /// A cache's bound, in bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit_bytes: Option<u64>,
 }
 
 /// Where the bytes of the store file go: one kind of data (a redb table).

@@ -72,7 +72,34 @@ pub fn run(target: &Target, json: bool) -> Result<()> {
         ));
         outln!("             {}", parts.join(" · "));
     }
-    outln!("  memory     {} resident", human_bytes(report.rss_bytes));
+    let memory = &report.memory;
+    outln!(
+        "  memory     {} resident{}; caches share a budget of {} (memory.budget_mb)",
+        human_bytes(report.rss_bytes),
+        memory
+            .heap_bytes
+            .map(|heap| format!(", {} on the heap", human_bytes(heap)))
+            .unwrap_or_default(),
+        human_bytes(memory.cache_budget_bytes)
+    );
+    // The parts below 1% of resident memory would only be noise here (`--json` has all).
+    let shown: Vec<String> = memory
+        .parts
+        .iter()
+        .filter(|part| part.bytes > 0 && part.bytes * 100 >= report.rss_bytes)
+        .map(|part| match part.limit_bytes {
+            Some(limit) => format!(
+                "{} {} of {}",
+                part.name,
+                human_bytes(part.bytes),
+                human_bytes(limit)
+            ),
+            None => format!("{} {}", part.name, human_bytes(part.bytes)),
+        })
+        .collect();
+    for line in shown.chunks(3) {
+        outln!("             {}", line.join(" · "));
+    }
     outln!(
         "  requests   {} served, {} errors, {} connections open",
         human_count(report.requests_served),

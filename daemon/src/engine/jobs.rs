@@ -274,6 +274,9 @@ impl Engine {
                 state.last_indexed_ms = finished_ms;
             }
         }
+        if self.config.memory.release_after_bursts && stats.files_read > 0 {
+            crate::allocator::release_free_memory();
+        }
         let elapsed_ms = job.progress.snapshot(&root.path).elapsed_ms;
         let result = index_summary(&root.path, &summary, &stats, elapsed_ms);
         root.state.lock().last_run = Some(result.clone());

@@ -216,8 +216,12 @@ impl Engine {
             config.semantic.clone(),
             crate::semantic::model::configured_dir(&config, &data_dir),
             Arc::clone(&store),
+            config
+                .memory
+                .share(codesage_shared::config::CacheShare::SemanticChunks),
         ));
         let llm = crate::llm::Llm::new(&config, Arc::clone(&store));
+        let health = crate::health::Health::new(&config.memory);
         let engine = Arc::new(Engine {
             llm,
             config: Arc::new(config),
@@ -231,7 +235,7 @@ impl Engine {
             jobs: TaskTracker::new(),
             mcp_requests: McpRequestCounts::default(),
             semantic: Arc::clone(&semantic),
-            health: crate::health::Health::default(),
+            health,
             semantic_worker: parking_lot::Mutex::new(None),
             summaries: parking_lot::Mutex::new(std::collections::HashMap::new()),
         });

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::Ordering;
 
-use codesage_shared::protocol::{RootStatus, StatusReport};
+use codesage_shared::protocol::{MemoryPart, MemoryReport, RootStatus, StatusReport};
 
 use super::jobs::RootSummary;
 use super::{Engine, Root};
@@ -36,6 +36,7 @@ impl Engine {
                     Vec::new()
                 }),
             rss_bytes: metrics::rss_bytes(),
+            memory: Default::default(),
             requests_served,
             request_errors,
             connections_active: self.metrics.connections_active(),
@@ -71,6 +72,7 @@ impl Engine {
                 })
                 .collect(),
         };
+        report.memory = self.memory(report.rss_bytes);
         let (state, reasons) = self.condition(&report);
         report.health = state.to_string();
         report.health_reasons = reasons;
@@ -149,7 +151,8 @@ impl Engine {
         if alerts.memory_budget_mb > 0 && report.rss_bytes > alerts.memory_budget_mb * MIB {
             degraded.push(format!(
                 "the daemon uses {} MiB of memory, over alerts.memory_budget_mb = {}; lower \
-                 search.content_cache_mb or use the memory-constrained profile",
+                 memory.budget_mb (the caches), look at `codesage status` for the largest part, \
+                 or use the memory-constrained profile",
                 report.rss_bytes / MIB,
                 alerts.memory_budget_mb
             ));
@@ -187,6 +190,84 @@ impl Engine {
         };
         unhealthy.extend(degraded);
         (state, unhealthy)
+    }
+
+    /// Where resident memory `rss` goes: each component's heap bytes (estimates from its
+    /// structures' sizes), what the heap holds besides them, and what the process holds
+    /// besides its heap (allocator reserve, code, thread stacks).
+    pub fn memory(&self, rss: u64) -> MemoryReport {
+        use codesage_shared::config::CacheShare;
+        let memory = &self.config.memory;
+        let mut segments = 0;
+        let mut documents = 0;
+        let mut definitions = 0;
+        for root in self.roots().iter() {
+            if let Ok(view) = self.store.view(root.id) {
+                segments += view.index.segment_bytes();
+                let (table, defined) = view.index.docs.heap_bytes();
+                documents += table;
+                definitions += defined;
+            }
+        }
+        let semantic = self.semantic.memory();
+        let (facts, sources, detection) = self.health().heap_bytes();
+        let content = self.store.cache_stats().map_or(0, |stats| stats.bytes);
+        let part = |name: &str, bytes: u64, limit: Option<u64>| MemoryPart {
+            name: name.to_string(),
+            bytes,
+            limit_bytes: limit,
+        };
+        let page_limit = memory.share(CacheShare::StorePages).max(1 << 20);
+        let mut parts = vec![
+            part("trigram segments", segments, None),
+            part("documents (paths, languages)", documents, None),
+            part("definitions (symbol summaries)", definitions, None),
+            part("semantic chunks", semantic.chunks, None),
+            part("semantic lexical index", semantic.lexical, None),
+            part("semantic vectors", semantic.vectors, None),
+            part("clone detection (facts, pairs)", detection, None),
+            part(
+                "content cache",
+                content,
+                Some(memory.share(CacheShare::Contents)),
+            ),
+            part(
+                "health facts cache",
+                facts,
+                Some(memory.share(CacheShare::HealthFacts)),
+            ),
+            part(
+                "clone sources cache",
+                sources,
+                Some(memory.share(CacheShare::HealthSources)),
+            ),
+            // redb does not say how much of its cache it fills; the store file bounds it.
+            part(
+                "store page cache (at most)",
+                page_limit.min(self.store.file_size()),
+                Some(page_limit),
+            ),
+        ];
+        let heap = crate::allocator::live_heap_bytes();
+        if let Some(heap) = heap {
+            let itemised: u64 = parts.iter().map(|part| part.bytes).sum();
+            parts.push(part(
+                "other heap (buffers, tables, connections)",
+                heap.saturating_sub(itemised),
+                None,
+            ));
+            parts.push(part(
+                "outside the heap (allocator reserve, code, stacks)",
+                rss.saturating_sub(heap),
+                None,
+            ));
+        }
+        parts.sort_by_key(|part| std::cmp::Reverse(part.bytes));
+        MemoryReport {
+            heap_bytes: heap,
+            cache_budget_bytes: memory.budget_bytes(),
+            parts,
+        }
     }
 
     /// Every cache's figures, for `get_cache_statistics` and the exposition.

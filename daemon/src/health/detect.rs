@@ -201,6 +201,18 @@ pub struct Detection {
 }
 
 impl Detection {
+    /// Heap bytes of the occurrences and pairs (the fingerprints are the files' facts).
+    pub fn heap_bytes(&self) -> u64 {
+        let pairs: usize = self
+            .pairs
+            .values()
+            .map(|pairs| 32 + pairs.capacity() * std::mem::size_of::<ClonePair>())
+            .sum();
+        (self.files.capacity() * 16
+            + self.occurrences.capacity() * std::mem::size_of::<Occurrence>()
+            + pairs) as u64
+    }
+
     /// Detection over `files`: candidate pairs for copies of at least `min_lines` lines
     /// (their k-grams may fall [`EXACT_SLACK_LINES`] or [`SLACK_LINES`] short; the exact
     /// extent is measured when reported) and at least `min_similarity` similar.

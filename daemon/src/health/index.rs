@@ -83,13 +83,24 @@ pub struct RootHealth {
 pub type Verdicts = Arc<parking_lot::Mutex<HashMap<u64, Option<super::clones::ReportedClass>>>>;
 
 impl RootHealth {
+    /// Heap bytes held (estimated): the files' facts, which the facts cache may share, and
+    /// the last detection.
+    pub fn heap_bytes(&self) -> u64 {
+        let files: u64 = self
+            .files
+            .values()
+            .map(|file| std::mem::size_of::<FileHealth>() as u64 + file.facts.heap_bytes())
+            .sum();
+        let detection = self
+            .last
+            .as_ref()
+            .map_or(0, |last| last.detection.heap_bytes());
+        files + detection
+    }
+
     /// Brings the facts up to `view`: files gone or changed dropped, new ones loaded
     /// (through `cache`, shared by roots holding the same content).
-    pub fn sync(
-        &mut self,
-        view: &View,
-        cache: &quick_cache::sync::Cache<ContentHash, Arc<FileFacts>>,
-    ) -> Result<(), StoreError> {
+    pub fn sync(&mut self, view: &View, cache: &super::FactsCache) -> Result<(), StoreError> {
         if self.generation == Some(view.index.generation) {
             return Ok(());
         }

@@ -26,7 +26,8 @@ use crate::symbols::{FileSymbols, SymbolKind};
 use fingerprint::Fingerprints;
 use index::RootHealth;
 
-/// Files whose facts are cached, at most (they are shared by roots).
+/// Files whose facts are cached, at most (they are shared by roots); the cache is bounded
+/// by bytes too (`memory.budget_mb`).
 const CACHED_FILES: usize = 200_000;
 
 /// One function's measures.
@@ -73,6 +74,28 @@ pub struct FileFacts {
 }
 
 impl FileFacts {
+    /// Heap bytes held (an estimate from the collections' lengths).
+    pub fn heap_bytes(&self) -> u64 {
+        let prints = self.prints.prints.len() * std::mem::size_of::<fingerprint::Fingerprint>()
+            + self.prints.lines.len() * std::mem::size_of::<fingerprint::LineHash>();
+        let functions: usize = self
+            .functions
+            .iter()
+            .map(|function| std::mem::size_of::<FunctionFacts>() + function.name.len())
+            .sum();
+        let todos: usize = self
+            .todos
+            .iter()
+            .map(|todo| std::mem::size_of::<Todo>() + todo.text.len())
+            .sum();
+        let imports: usize = self
+            .imports
+            .iter()
+            .map(|import| std::mem::size_of::<String>() + import.len())
+            .sum();
+        (std::mem::size_of::<FileFacts>() + prints + functions + todos + imports) as u64
+    }
+
     /// The facts of a file's stored structure.
     pub fn of(symbols: FileSymbols, language: &str) -> FileFacts {
         let functions = symbols
@@ -123,24 +146,59 @@ pub fn is_public(language: &str, name: &str, signature: &str) -> bool {
     }
 }
 
+/// Weighs cached facts by their bytes.
+#[derive(Clone, Default)]
+pub struct FactsBytes;
+
+impl quick_cache::Weighter<ContentHash, Arc<FileFacts>> for FactsBytes {
+    fn weight(&self, _key: &ContentHash, value: &Arc<FileFacts>) -> u64 {
+        value.heap_bytes().max(1)
+    }
+}
+
+/// Facts by content hash, bounded by bytes.
+pub type FactsCache = quick_cache::sync::Cache<ContentHash, Arc<FileFacts>, FactsBytes>;
+
 /// Daemon-wide code-health state: every root's facts.
 pub struct Health {
     roots: Mutex<HashMap<RootId, Arc<Mutex<RootHealth>>>>,
-    cache: quick_cache::sync::Cache<ContentHash, Arc<FileFacts>>,
+    cache: FactsCache,
     sources: source::SourceCache,
 }
 
 impl Default for Health {
     fn default() -> Health {
-        Health {
-            roots: Mutex::new(HashMap::new()),
-            cache: quick_cache::sync::Cache::new(CACHED_FILES),
-            sources: source::cache(),
-        }
+        Health::new(&codesage_shared::config::Config::default().memory)
     }
 }
 
 impl Health {
+    /// Empty state with caches sized from the memory budget.
+    pub fn new(memory: &codesage_shared::config::MemoryConfig) -> Health {
+        use codesage_shared::config::CacheShare;
+        Health {
+            roots: Mutex::new(HashMap::new()),
+            cache: FactsCache::with_weighter(
+                CACHED_FILES,
+                memory.share(CacheShare::HealthFacts).max(1),
+                FactsBytes,
+            ),
+            sources: source::cache(memory.share(CacheShare::HealthSources)),
+        }
+    }
+
+    /// Heap bytes of the health state: (cached facts, cached sources, every root's clone
+    /// detection), estimated.
+    pub fn heap_bytes(&self) -> (u64, u64, u64) {
+        let roots: Vec<Arc<Mutex<RootHealth>>> = self.roots.lock().values().cloned().collect();
+        let detection = roots
+            .iter()
+            .filter_map(|root| root.try_lock_for(std::time::Duration::from_millis(2)))
+            .map(|root| root.heap_bytes())
+            .sum();
+        (self.cache.weight(), self.sources.weight(), detection)
+    }
+
     /// The health state of `root`.
     pub fn root(&self, root: RootId) -> Arc<Mutex<RootHealth>> {
         Arc::clone(self.roots.lock().entry(root).or_default())
@@ -152,7 +210,7 @@ impl Health {
     }
 
     /// Facts shared across roots, by content.
-    pub fn cache(&self) -> &quick_cache::sync::Cache<ContentHash, Arc<FileFacts>> {
+    pub fn cache(&self) -> &FactsCache {
         &self.cache
     }
 }

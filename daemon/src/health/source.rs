@@ -6,9 +6,6 @@ use std::sync::Arc;
 
 use crate::store::ContentHash;
 
-/// Bytes of sources kept, at most.
-pub const CACHE_BYTES: u64 = 192 << 20;
-
 /// One file, ready for quoting.
 pub struct Source {
     /// Its bytes.
@@ -40,7 +37,7 @@ impl quick_cache::Weighter<ContentHash, Arc<Source>> for ByBytes {
 /// Sources by content hash.
 pub type SourceCache = quick_cache::sync::Cache<ContentHash, Arc<Source>, ByBytes>;
 
-/// An empty cache of [`CACHE_BYTES`].
-pub fn cache() -> SourceCache {
-    quick_cache::sync::Cache::with_weighter(16_384, CACHE_BYTES, ByBytes)
+/// An empty cache holding up to `bytes` of sources.
+pub fn cache(bytes: u64) -> SourceCache {
+    quick_cache::sync::Cache::with_weighter(16_384, bytes.max(1), ByBytes)
 }

@@ -136,6 +136,7 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
         .include_generated
         .unwrap_or(!ctx.engine.config().health.skip_generated);
     let engine = std::sync::Arc::clone(&ctx.engine);
+    engine.semantic().demand(scope.root.id);
     let semantic_index = engine.semantic().root_index(scope.root.id);
     let health_config = &engine.config().health;
     let (similar_threshold, similar_max_chunks) = (

@@ -239,6 +239,36 @@ impl SemanticIndex {
         self.vectors.base_len()
     }
 
+    /// Heap bytes held, estimated per part: (files and chunks, lexical index, vectors).
+    pub fn heap_bytes(&self) -> (u64, u64, u64) {
+        let files: usize = self
+            .files
+            .values()
+            .map(|file| {
+                file.chunks.len() * std::mem::size_of::<Chunk>()
+                    + file
+                        .chunks
+                        .iter()
+                        .filter_map(|chunk| chunk.name.as_ref().map(String::capacity))
+                        .sum::<usize>()
+                    + file.keys.len() * std::mem::size_of::<EmbedKey>()
+                    + file.name_keys.len() * std::mem::size_of::<Option<EmbedKey>>()
+            })
+            .sum();
+        let tables = self.files.capacity() * (std::mem::size_of::<(u32, FileEntry)>() + 1)
+            + self.slots.capacity() * std::mem::size_of::<Option<(u32, u32)>>();
+        let names: usize = self
+            .name_vectors
+            .values()
+            .map(|vector| 16 + 16 + std::mem::size_of::<Quantized>() + vector.values.len())
+            .sum();
+        (
+            (files + tables) as u64,
+            self.lexical.heap_bytes(),
+            self.vectors.heap_bytes() + names as u64,
+        )
+    }
+
     /// Adds (or replaces) document `doc` with its chunks.
     pub fn add_file(
         &mut self,

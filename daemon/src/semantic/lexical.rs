@@ -143,6 +143,20 @@ impl LexicalIndex {
         self.live
     }
 
+    /// Heap bytes held (an estimate from the collections' capacities).
+    pub fn heap_bytes(&self) -> u64 {
+        let table = self.postings.capacity() * (std::mem::size_of::<(u64, PostingList)>() + 1);
+        let lists: usize = self
+            .postings
+            .values()
+            .map(|list| list.items.capacity() * std::mem::size_of::<Posting>())
+            .sum();
+        let per_slot = self.lens.capacity() * std::mem::size_of::<Option<[u16; FIELDS]>>()
+            + self.term_counts.capacity() * std::mem::size_of::<u32>()
+            + self.scratch.lock().capacity() * std::mem::size_of::<(f32, u16)>();
+        (table + lists + per_slot) as u64
+    }
+
     /// Whether compaction is due (dead postings outnumber live ones).
     pub fn wants_compaction(&self) -> bool {
         self.dead_postings > 100_000 && self.dead_postings * 2 > self.all_postings

@@ -41,8 +41,8 @@ pub use worker::start_worker;
 /// (the answer says the lexical index is still being built).
 const INLINE_SYNC_FILES: usize = 2_000;
 
-/// Capacity of the chunk cache, in chunks plus terms (about 12 bytes each).
-const PREPARED_CACHE_WEIGHT: u64 = 4_000_000;
+/// Bytes per unit of a prepared file's weight (a chunk or one of its terms).
+const PREPARED_BYTES_PER_WEIGHT: u64 = 16;
 
 /// Weighs cached chunks by their size.
 #[derive(Clone)]
@@ -92,6 +92,10 @@ pub struct Semantic {
     roots: Mutex<HashMap<RootId, Arc<Mutex<SemanticIndex>>>>,
     /// Each root's embedding progress when its index was last free (see [`Semantic::progress`]).
     last_progress: Mutex<HashMap<RootId, Embedded>>,
+    /// When a query last asked for each root's semantic index.
+    asked: Mutex<HashMap<RootId, Instant>>,
+    /// Each root's memory figures when its index was last free (see [`Semantic::memory`]).
+    last_memory: Mutex<HashMap<RootId, SemanticMemory>>,
     /// Chunks by (content, parsed), so a content in several roots or worktrees is chunked
     /// once.
     prepared: quick_cache::sync::Cache<(ContentHash, bool), Arc<Prepared>, ByWeight>,
@@ -101,6 +105,17 @@ pub struct Semantic {
     pub embedded_by_model: AtomicU64,
     /// Chunk vectors found in the store instead of computed since start.
     pub reused_from_store: AtomicU64,
+}
+
+/// Heap bytes of the semantic side, per part (estimates).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct SemanticMemory {
+    /// Files, chunks and their keys, the slot table; plus the chunk cache.
+    pub chunks: u64,
+    /// The lexical (BM25F) index.
+    pub lexical: u64,
+    /// Chunk and name vectors, HNSW graphs.
+    pub vectors: u64,
 }
 
 /// What a semantic search found, with its caveats.
@@ -119,7 +134,12 @@ pub struct Found {
 
 impl Semantic {
     /// The semantic state over `store`, with the model looked for in `model_dir`.
-    pub fn new(config: SemanticConfig, model_dir: PathBuf, store: Arc<Store>) -> Semantic {
+    pub fn new(
+        config: SemanticConfig,
+        model_dir: PathBuf,
+        store: Arc<Store>,
+        chunk_cache_bytes: u64,
+    ) -> Semantic {
         let model = if config.neural {
             ModelState::Unchecked
         } else {
@@ -136,9 +156,11 @@ impl Semantic {
             pools,
             roots: Mutex::new(HashMap::new()),
             last_progress: Mutex::new(HashMap::new()),
+            last_memory: Mutex::new(HashMap::new()),
+            asked: Mutex::new(HashMap::new()),
             prepared: quick_cache::sync::Cache::with_weighter(
                 16_384,
-                PREPARED_CACHE_WEIGHT,
+                (chunk_cache_bytes / PREPARED_BYTES_PER_WEIGHT).max(1),
                 ByWeight,
             ),
             wake: (Mutex::new(false), Condvar::new()),
@@ -242,6 +264,40 @@ impl Semantic {
     /// Forgets a root that was removed.
     pub fn forget_root(&self, root: RootId) {
         self.roots.lock().remove(&root);
+        self.asked.lock().remove(&root);
+        self.last_memory.lock().remove(&root);
+        self.last_progress.lock().remove(&root);
+    }
+
+    /// Notes that a query needs `root`'s semantic index (it is kept, or built, from now on
+    /// until it goes unused for `semantic.idle_release_secs`).
+    pub fn demand(&self, root: RootId) {
+        self.asked.lock().insert(root, Instant::now());
+    }
+
+    /// Whether the background worker keeps `root`'s index built: always with a model or
+    /// without an idle limit; otherwise while queries keep asking for it.
+    pub fn keeps(&self, root: RootId, model_loaded: bool) -> bool {
+        if model_loaded || self.config.idle_release_secs == 0 {
+            return true;
+        }
+        self.asked.lock().get(&root).is_some_and(|asked| {
+            asked.elapsed() < Duration::from_secs(self.config.idle_release_secs)
+        })
+    }
+
+    /// Drops `root`'s index if it has one; whether it held chunks.
+    pub fn release_root(&self, root: RootId) -> bool {
+        let Some(index) = self.roots.lock().remove(&root) else {
+            return false;
+        };
+        self.last_memory.lock().remove(&root);
+        self.last_progress.lock().remove(&root);
+        let held = index.lock().chunk_count() > 0;
+        if held {
+            tracing::info!(root, "semantic: index unused for a while, memory released");
+        }
+        held
     }
 
     /// Embedding progress of `root`, if it has been chunked.
@@ -259,6 +315,46 @@ impl Semantic {
             }
             None => self.last_progress.lock().get(&root).copied(),
         }
+    }
+
+    /// Heap bytes of every root's semantic index and of the chunk cache. A root whose index
+    /// is busy (the worker syncing a batch) counts with its figures from the last time it
+    /// was free, as [`Semantic::progress`] does.
+    pub fn memory(&self) -> SemanticMemory {
+        let roots: Vec<(RootId, Arc<Mutex<SemanticIndex>>)> = self
+            .roots
+            .lock()
+            .iter()
+            .map(|(root, index)| (*root, Arc::clone(index)))
+            .collect();
+        let mut total = SemanticMemory {
+            chunks: self.prepared.weight() * PREPARED_BYTES_PER_WEIGHT,
+            ..SemanticMemory::default()
+        };
+        for (root, index) in roots {
+            let figures = match index.try_lock_for(Duration::from_millis(2)) {
+                Some(index) => {
+                    let (chunks, lexical, vectors) = index.heap_bytes();
+                    let figures = SemanticMemory {
+                        chunks,
+                        lexical,
+                        vectors,
+                    };
+                    self.last_memory.lock().insert(root, figures);
+                    figures
+                }
+                None => self
+                    .last_memory
+                    .lock()
+                    .get(&root)
+                    .copied()
+                    .unwrap_or_default(),
+            };
+            total.chunks += figures.chunks;
+            total.lexical += figures.lexical;
+            total.vectors += figures.vectors;
+        }
+        total
     }
 
     /// Wakes the background worker.
@@ -558,6 +654,7 @@ impl Semantic {
         limit: usize,
         allowed: Option<index::FileAllowed<'_>>,
     ) -> Result<Found, String> {
+        self.demand(root);
         let index = self.root_index(root);
         let files_pending = {
             let mut guard = index.lock();

@@ -184,6 +184,21 @@ impl VectorSet {
         self.base.as_ref().map_or(0, |base| base.len)
     }
 
+    /// Heap bytes held (an estimate): the vectors, the slot table and the HNSW graph (its
+    /// neighbour lists, about 64 per vector on the bottom layer).
+    pub fn heap_bytes(&self) -> u64 {
+        let vectors: usize = self
+            .by_slot
+            .iter()
+            .flatten()
+            .map(|vector| 16 + std::mem::size_of::<Quantized>() + vector.values.len())
+            .sum();
+        let tables = self.by_slot.capacity() * std::mem::size_of::<Option<Arc<Quantized>>>()
+            + self.arrivals.capacity() * std::mem::size_of::<u32>();
+        let graph = self.base_len() * (std::mem::size_of::<Point>() + 4 + 64 * 4);
+        (vectors + tables + graph) as u64
+    }
+
     /// Renumbers slots (old → new, `None` for dead), as the lexical index does.
     pub fn compact(&mut self, remap: &[Option<u32>]) {
         let new_len = remap.iter().flatten().count();

@@ -37,6 +37,7 @@ pub fn start_worker(
 
 fn run(semantic: &Semantic, engine: &Weak<Engine>) {
     let mut last_sweep = Instant::now();
+    let mut was_busy = false;
     while !semantic.stopping() {
         let Some(engine) = engine.upgrade() else {
             return;
@@ -62,6 +63,11 @@ fn run(semantic: &Semantic, engine: &Weak<Engine>) {
                 tracing::warn!("sweeping stored vectors: {err}");
             }
         }
+        // Building or dropping indexes frees a lot at once: hand it back when a burst ends.
+        if was_busy && !busy && engine.config().memory.release_after_bursts {
+            crate::allocator::release_free_memory();
+        }
+        was_busy = busy;
         drop(engine);
         if !busy {
             semantic.wait(IDLE_POLL);
@@ -84,6 +90,11 @@ fn step(semantic: &Semantic, engine: &Engine) -> Result<bool, String> {
         if semantic.stopping() {
             return Ok(busy);
         }
+        let model = semantic.model();
+        if !semantic.keeps(root.id, model.is_ok()) {
+            busy |= semantic.release_root(root.id);
+            continue;
+        }
         let index = semantic.root_index(root.id);
         let view = engine
             .store()
@@ -102,7 +113,7 @@ fn step(semantic: &Semantic, engine: &Engine) -> Result<bool, String> {
         if root.running_job().is_some() {
             continue;
         }
-        let Ok(model) = semantic.model() else {
+        let Ok(model) = model else {
             continue;
         };
         let wanted = {

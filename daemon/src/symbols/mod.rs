@@ -204,6 +204,18 @@ pub struct Definition {
     pub scope: Option<Box<str>>,
 }
 
+/// Heap bytes of a file's definitions: the records and their names and scopes.
+pub fn definitions_heap_bytes(definitions: &[Definition]) -> usize {
+    definitions
+        .iter()
+        .map(|definition| {
+            std::mem::size_of::<Definition>()
+                + definition.name.len()
+                + definition.scope.as_ref().map_or(0, |scope| scope.len())
+        })
+        .sum()
+}
+
 /// The names in a written qualifier (`Polygon`, `geo::Polygon`, `pkg.Type`).
 pub fn scope_parts(scope: &str) -> impl Iterator<Item = &str> {
     scope

@@ -60,6 +60,23 @@ impl DocTable {
         self.live
     }
 
+    /// Heap bytes held, estimated: (the table with paths and languages, the definitions).
+    /// Definitions shared by several documents (one content in several places) count once.
+    pub fn heap_bytes(&self) -> (u64, u64) {
+        let mut table = self.chunks.len() * CHUNK * std::mem::size_of::<Option<Doc>>();
+        let mut seen = std::collections::HashSet::new();
+        let mut definitions = 0;
+        for (_, doc) in self.iter() {
+            table += 16 + doc.path.len() + 16 + doc.language.len();
+            if let Some(defined) = &doc.definitions
+                && seen.insert(Arc::as_ptr(defined) as *const u8 as usize)
+            {
+                definitions += 16 + crate::symbols::definitions_heap_bytes(defined);
+            }
+        }
+        (table as u64, definitions as u64)
+    }
+
     /// Every live document with its id.
     pub fn iter(&self) -> impl Iterator<Item = (u32, &Doc)> {
         self.chunks

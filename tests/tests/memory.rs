@@ -1,0 +1,141 @@
+//! Memory as `codesage status` reports it: the resident set broken down per component (heap
+//! counted by the allocator, each index part, every cache against its share of
+//! `memory.budget_mb`), and a root's semantic index built on demand and dropped when unused.
+#![cfg(unix)]
+
+use std::time::Duration;
+
+use codesage_e2e::{TestEnv, age_tree, sample_project, wait_for};
+use serde_json::Value;
+
+const MIB: u64 = 1024 * 1024;
+
+fn part(status: &Value, name: &str) -> Value {
+    status["memory"]["parts"]
+        .as_array()
+        .expect("memory parts")
+        .iter()
+        .find(|part| part["name"] == name)
+        .cloned()
+        .unwrap_or_else(|| panic!("no memory part {name:?} in {}", status["memory"]))
+}
+
+#[test]
+fn status_breaks_resident_memory_down_per_component() {
+    let env = TestEnv::new().with_env("CODESAGE_MEMORY__BUDGET_MB", "8");
+    let root = env.workspace("project");
+    sample_project(&root);
+    age_tree(&root);
+    let root_text = root.display().to_string();
+    let indexed = env.codesage(&["index", &root_text]);
+    assert!(indexed.status.success());
+    let searched = env.codesage(&["search", "hello", "--root", &root_text]);
+    assert!(searched.status.success());
+
+    let status = env.status();
+    let memory = &status["memory"];
+    let rss = status["rss_bytes"].as_u64().expect("rss");
+    let heap = memory["heap_bytes"]
+        .as_u64()
+        .expect("the daemon counts its heap (it runs on the counting allocator)");
+    assert!(heap > 0 && heap < rss, "heap {heap} within rss {rss}");
+    assert_eq!(memory["cache_budget_bytes"], 8 * MIB);
+    // Every cache is bounded by its share of the budget.
+    assert_eq!(part(&status, "content cache")["limit_bytes"], 2 * MIB);
+    assert_eq!(part(&status, "clone sources cache")["limit_bytes"], 2 * MIB);
+    assert_eq!(part(&status, "health facts cache")["limit_bytes"], MIB);
+    assert!(part(&status, "content cache")["bytes"].as_u64() > Some(0));
+    // The index parts of this project exist and are measured.
+    for name in [
+        "trigram segments",
+        "documents (paths, languages)",
+        "definitions (symbol summaries)",
+    ] {
+        assert!(part(&status, name)["bytes"].as_u64() > Some(0), "{name}");
+    }
+    // The parts account for the whole resident set: what the heap holds besides the
+    // itemised parts, and what the process holds besides its heap.
+    let sum: u64 = memory["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|part| part["bytes"].as_u64().unwrap())
+        .sum();
+    assert_eq!(sum, rss, "{memory}");
+    let sizes: Vec<u64> = memory["parts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|part| part["bytes"].as_u64().unwrap())
+        .collect();
+    assert!(
+        sizes.windows(2).all(|pair| pair[0] >= pair[1]),
+        "largest first"
+    );
+
+    let text = env.codesage(&["status"]);
+    let text = String::from_utf8_lossy(&text.stdout);
+    assert!(text.contains("on the heap"), "{text}");
+    assert!(text.contains("memory.budget_mb"), "{text}");
+    assert!(text.contains("trigram segments"), "{text}");
+}
+
+#[test]
+fn an_unused_semantic_index_is_built_on_demand_and_released() {
+    // No model: the semantic index is the lexical one, built when asked.
+    let env = TestEnv::new()
+        .with_env("CODESAGE_SEMANTIC__NEURAL", "false")
+        .with_env("CODESAGE_SEMANTIC__IDLE_RELEASE_SECS", "3");
+    let root = env.workspace("project");
+    sample_project(&root);
+    age_tree(&root);
+    let root_text = root.display().to_string();
+    assert!(env.codesage(&["index", &root_text]).status.success());
+
+    // Nobody asked: nothing is built, however long the worker has had.
+    std::thread::sleep(Duration::from_secs(2));
+    let status = env.status();
+    assert!(status["roots"][0]["semantic"].is_null(), "{status}");
+    assert_eq!(part(&status, "semantic lexical index")["bytes"], 0);
+
+    let ask = || {
+        let output = env.codesage(&[
+            "tool",
+            "semantic_search_codebase",
+            &serde_json::json!({"codebase_path": root_text, "query": "handle a request"})
+                .to_string(),
+        ]);
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let answer: Value = serde_json::from_slice(&output.stdout).expect("answer JSON");
+        answer["results"]
+            .as_array()
+            .expect("results")
+            .iter()
+            .any(|hit| hit["file_path"].as_str() == Some("app/service.py"))
+    };
+    assert!(ask(), "the first question builds the index and finds the function");
+    let status = env.status();
+    assert!(
+        status["roots"][0]["semantic"]["chunks"].as_u64() > Some(0),
+        "{status}"
+    );
+    assert!(part(&status, "semantic lexical index")["bytes"].as_u64() > Some(0));
+
+    // Unused for longer than semantic.idle_release_secs: dropped.
+    wait_for(
+        Duration::from_secs(30),
+        "the unused semantic index to be released",
+        || {
+            let status = env.status();
+            (status["roots"][0]["semantic"].is_null()
+                && part(&status, "semantic lexical index")["bytes"] == 0)
+                .then_some(())
+        },
+    );
+    // And built again when asked again.
+    assert!(ask(), "asked again after the release");
+}
