@@ -86,4 +86,11 @@ pub fn release_free_memory() {
         // SAFETY: as above.
         unsafe { mi_collect(true) }
     });
+    // The C libraries (tree-sitter's parse trees, zstd's contexts) allocate with the C
+    // library's malloc, whose per-thread arenas keep what parsing freed.
+    #[cfg(all(target_os = "linux", target_env = "gnu"))]
+    // SAFETY: `malloc_trim` takes no pointers and is thread-safe.
+    unsafe {
+        libc::malloc_trim(0);
+    }
 }

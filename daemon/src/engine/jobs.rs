@@ -275,6 +275,7 @@ impl Engine {
             }
         }
         if self.config.memory.release_after_bursts && stats.files_read > 0 {
+            self.store.repack_indexes();
             crate::allocator::release_free_memory();
         }
         let elapsed_ms = job.progress.snapshot(&root.path).elapsed_ms;

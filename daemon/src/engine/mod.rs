@@ -206,6 +206,11 @@ impl Engine {
             .map(|record| Arc::new(Root::from_record(record)))
             .collect();
         let store = Arc::new(store);
+        if config.memory.release_after_bursts {
+            // Loading the indexes decoded every file's symbols in between what it keeps.
+            store.repack_indexes();
+            crate::allocator::release_free_memory();
+        }
         store.start_merger();
         let data_dir = store
             .path()

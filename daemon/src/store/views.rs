@@ -214,6 +214,34 @@ impl Store {
         Ok(())
     }
 
+    /// Copies every root's document table into freshly allocated memory on a new thread
+    /// ([`DocTable::repacked`]) and swaps it in, so the memory an indexing run left
+    /// fragmented can be handed back. Answers do not change (same documents, same
+    /// generation).
+    pub fn repack_indexes(&self) {
+        let views: Vec<Arc<RootView>> = self.views.read().values().cloned().collect();
+        let repack = move || {
+            for view in views {
+                // Commits replace the index under this lock: none is lost meanwhile.
+                let mut current = view.current.write();
+                let docs = current.docs.repacked();
+                let fresh = RootIndex {
+                    docs,
+                    segments: current.segments.clone(),
+                    generation: current.generation,
+                };
+                *current = Arc::new(fresh);
+            }
+        };
+        let spawned = std::thread::Builder::new()
+            .name("codesage-repack".into())
+            .spawn(repack)
+            .map(|thread| thread.join());
+        if !matches!(spawned, Ok(Ok(()))) {
+            tracing::warn!("repacking the in-memory indexes failed; memory stays as it was");
+        }
+    }
+
     pub(super) fn root_view(&self, root: RootId) -> Arc<RootView> {
         if let Some(view) = self.views.read().get(&root) {
             return Arc::clone(view);

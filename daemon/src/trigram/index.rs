@@ -60,6 +60,54 @@ impl DocTable {
         self.live
     }
 
+    /// A copy with every document, path and definition allocated anew, the languages shared
+    /// (one string per language). Run on a thread that has allocated nothing before, the
+    /// copies are packed densely in fresh pages, and dropping the originals empties the
+    /// pages they were scattered over (between an indexing run's short-lived buffers), so the
+    /// allocator can give those back to the system.
+    pub fn repacked(&self) -> DocTable {
+        let mut languages: std::collections::HashMap<&str, Arc<str>> =
+            std::collections::HashMap::new();
+        let mut definitions: std::collections::HashMap<usize, Arc<[crate::symbols::Definition]>> =
+            std::collections::HashMap::new();
+        let chunks = self
+            .chunks
+            .iter()
+            .map(|chunk| {
+                let docs: Vec<Option<Doc>> = chunk
+                    .iter()
+                    .map(|doc| {
+                        let doc = doc.as_ref()?;
+                        let language = Arc::clone(
+                            languages
+                                .entry(&doc.language)
+                                .or_insert_with(|| Arc::from(&*doc.language)),
+                        );
+                        let defined = doc.definitions.as_ref().map(|defined| {
+                            let key = Arc::as_ptr(defined) as *const u8 as usize;
+                            Arc::clone(
+                                definitions
+                                    .entry(key)
+                                    .or_insert_with(|| defined.iter().cloned().collect()),
+                            )
+                        });
+                        Some(Doc {
+                            path: Arc::from(&*doc.path),
+                            hash: doc.hash,
+                            language,
+                            definitions: defined,
+                        })
+                    })
+                    .collect();
+                Arc::new(docs)
+            })
+            .collect();
+        DocTable {
+            chunks,
+            live: self.live,
+        }
+    }
+
     /// Heap bytes held, estimated: (the table with paths and languages, the definitions).
     /// Definitions shared by several documents (one content in several places) count once.
     pub fn heap_bytes(&self) -> (u64, u64) {
@@ -252,6 +300,63 @@ fn intersect(left: &[u32], right: &[u32]) -> Vec<u32> {
 mod tests {
     use super::*;
     use crate::trigram::extract::trigrams;
+
+    #[test]
+    fn a_repacked_table_holds_the_same_documents_sharing_what_was_shared() {
+        let definitions: Arc<[crate::symbols::Definition]> =
+            Arc::from(vec![crate::symbols::Definition {
+                name: "parse".into(),
+                index: 0,
+                start_line: 1,
+                end_line: 3,
+                kind: crate::symbols::SymbolKind::Function,
+                documented: true,
+                parent: None,
+                scope: Some("Parser".into()),
+            }]);
+        let mut table = DocTable::default();
+        for (id, path) in [(0, "a.rs"), (5, "b/copy.rs"), (2000, "c.py")] {
+            table.set(
+                id,
+                Some(Doc {
+                    path: path.into(),
+                    hash: [id as u8; 32],
+                    language: if path.ends_with(".py") {
+                        "Python"
+                    } else {
+                        "Rust"
+                    }
+                    .into(),
+                    definitions: (id < 2000).then(|| Arc::clone(&definitions)),
+                }),
+            );
+        }
+        table.set(5, None);
+        table.set(
+            6,
+            doc("b/copy.rs").map(|doc| Doc {
+                definitions: Some(Arc::clone(&definitions)),
+                ..doc
+            }),
+        );
+        let repacked = table.repacked();
+        assert_eq!(repacked.live(), table.live());
+        let before: Vec<(u32, Doc)> = table.iter().map(|(id, doc)| (id, doc.clone())).collect();
+        let after: Vec<(u32, Doc)> = repacked.iter().map(|(id, doc)| (id, doc.clone())).collect();
+        assert_eq!(before, after);
+        // Fresh allocations, one copy per shared original.
+        let (a, b) = (repacked.get(0).unwrap(), repacked.get(6).unwrap());
+        let (a_defs, b_defs) = (
+            a.definitions.as_ref().unwrap(),
+            b.definitions.as_ref().unwrap(),
+        );
+        assert!(Arc::ptr_eq(a_defs, b_defs));
+        assert!(!Arc::ptr_eq(a_defs, &definitions));
+        assert!(!std::ptr::eq(
+            a.path.as_ptr(),
+            table.get(0).unwrap().path.as_ptr()
+        ));
+    }
 
     fn doc(path: &str) -> Option<Doc> {
         Some(Doc {
