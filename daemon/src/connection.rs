@@ -80,6 +80,25 @@ pub async fn refuse_busy(stream: Stream, limit: usize) {
     let _ = writer.write_all(hello_err(&reason).as_bytes()).await;
 }
 
+/// Tells a peer running as another user that it is refused, and why, instead of closing on
+/// it without a word (it would look like a daemon that died). Its hello is read first (a
+/// bounded line, briefly), so that its write does not fail on a closed socket before it can
+/// read the reason.
+pub async fn refuse_other_user(stream: Stream) {
+    let (reader, mut writer) = tokio::io::split(stream);
+    let reason = "this daemon serves only the user it runs as; connections from other users \
+                  are refused";
+    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+        let mut hello = Vec::new();
+        let _ = BufReader::new(reader)
+            .take(MAX_HELLO_LEN as u64)
+            .read_until(b'\n', &mut hello)
+            .await;
+        writer.write_all(hello_err(reason).as_bytes()).await
+    })
+    .await;
+}
+
 /// The peer's effective uid, where the platform tells.
 fn peer_creds_uid(stream: &Stream) -> Option<u32> {
     #[cfg(unix)]

@@ -24,6 +24,7 @@ pub mod mcp;
 pub mod metrics;
 pub mod mounts;
 pub mod queries;
+pub mod redact;
 pub mod search;
 pub mod semantic;
 pub mod server;

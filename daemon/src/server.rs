@@ -2,6 +2,10 @@
 //! accept connections (one task each, bounded by a semaphore), reconcile registered roots with
 //! the disk, and on SIGTERM/SIGINT or `codesage stop` shut down gracefully: stop accepting,
 //! let in-flight requests finish, stop indexing, close the store, remove the socket.
+//!
+//! The socket's folder must be private (or sticky, like `/tmp`), and only a socket of this
+//! user's is ever replaced: a file, a directory, a link or another user's socket found at the
+//! socket path stops the start with a message saying what to do.
 
 use std::fs::File;
 use std::io::Write;
@@ -85,6 +89,85 @@ fn take_instance_lock(socket: &Path) -> Result<Option<InstanceLock>> {
     Ok(Some(InstanceLock { _file: file }))
 }
 
+/// How to end a refusal to use a socket path: what the user can do instead.
+const CHOOSE_ANOTHER: &str = "choose another socket path with --socket or CODESAGE_SOCKET";
+
+/// Refuses a socket folder others could use to replace the socket with their own: it must
+/// belong to this user (or to root, like `/tmp`), and when others may write to it, the sticky
+/// bit must keep them from removing or renaming what is not theirs.
+fn check_socket_folder(socket: &Path) -> Result<()> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let Some(folder) = socket.parent().filter(|dir| !dir.as_os_str().is_empty()) else {
+            return Ok(());
+        };
+        let meta = std::fs::metadata(folder)
+            .with_context(|| format!("cannot inspect the socket folder {}", folder.display()))?;
+        let ours = paths::current_uid();
+        if meta.uid() != ours && meta.uid() != 0 {
+            anyhow::bail!(
+                "the socket folder {} belongs to user id {}, not to you ({ours}), who could \
+                 replace the socket with theirs; {CHOOSE_ANOTHER}",
+                folder.display(),
+                meta.uid()
+            );
+        }
+        let others_write = meta.mode() & 0o022 != 0;
+        let sticky = meta.mode() & 0o1000 != 0;
+        if others_write && !sticky {
+            anyhow::bail!(
+                "the socket folder {} can be written by others (mode {:o}), who could replace \
+                 the socket with theirs; make it private (chmod 700 {}) or {CHOOSE_ANOTHER}",
+                folder.display(),
+                meta.mode() & 0o7777,
+                folder.display()
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = socket;
+    Ok(())
+}
+
+/// Whether a socket of this user's exists at `socket` (then it is a daemon's, live or
+/// stale). Refuses anything else there: a file, a directory or a link may be someone's data
+/// or a trap, and a socket of another user's may have their program listening on it.
+fn check_existing_socket(socket: &Path) -> Result<bool> {
+    let meta = match std::fs::symlink_metadata(socket) {
+        Ok(meta) => meta,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return Ok(false),
+        Err(err) => {
+            return Err(err).with_context(|| format!("cannot inspect {}", socket.display()));
+        }
+    };
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::{FileTypeExt, MetadataExt};
+        if !meta.file_type().is_socket() {
+            anyhow::bail!(
+                "{} exists and is {}, not a socket; CodeSage neither uses nor removes it: remove \
+                 it yourself if nothing needs it, or {CHOOSE_ANOTHER}",
+                socket.display(),
+                crate::files::describe_kind(meta.file_type())
+            );
+        }
+        let ours = paths::current_uid();
+        if meta.uid() != ours {
+            anyhow::bail!(
+                "the socket {} belongs to user id {}, not to you ({ours}); another user's \
+                 program may be listening on it, so CodeSage neither connects to it nor \
+                 removes it; {CHOOSE_ANOTHER}",
+                socket.display(),
+                meta.uid()
+            );
+        }
+    }
+    #[cfg(not(unix))]
+    let _ = meta;
+    Ok(true)
+}
+
 /// Runs the daemon until it is told to stop.
 pub async fn run(options: DaemonOptions) -> Result<Exit> {
     let DaemonOptions {
@@ -93,12 +176,16 @@ pub async fn run(options: DaemonOptions) -> Result<Exit> {
         config,
     } = options;
     paths::ensure_socket_dir(&socket)?;
+    // Before anything is created in it (the lock file): a folder others may write to would
+    // let them swap the socket for theirs.
+    check_socket_folder(&socket)?;
     let Some(_lock) = take_instance_lock(&socket)? else {
         return Ok(Exit::AlreadyRunning);
     };
     // We hold the lock, so a socket file left behind is stale (its daemon died), unless a
-    // daemon that predates the lock still answers on it.
-    if socket.exists() {
+    // daemon that predates the lock still answers on it. Anything else found there was not
+    // left by a daemon of ours, and is neither used nor removed.
+    if check_existing_socket(&socket)? {
         if ipc::connect_raw(&socket).is_ok() {
             return Ok(Exit::AlreadyRunning);
         }
@@ -182,6 +269,7 @@ pub async fn run(options: DaemonOptions) -> Result<Exit> {
                 };
                 if !connection::peer_is_same_user(&stream, our_uid) {
                     tracing::warn!("refused a connection from another user");
+                    connections.spawn(connection::refuse_other_user(stream));
                     continue;
                 }
                 let engine = Arc::clone(&engine);

@@ -79,6 +79,38 @@ pub fn normalize_relative(path: &Path) -> Option<PathBuf> {
     Some(normalized)
 }
 
+/// Longest path the kernel resolves (Linux `PATH_MAX`, terminating NUL included).
+pub const PATH_MAX: usize = 4096;
+/// Longest name of one directory entry (Linux `NAME_MAX`).
+pub const NAME_MAX: usize = 255;
+
+/// Why a path argument cannot name anything on disk, whatever the roots are.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PathProblem {
+    /// A NUL byte at this offset: no system call accepts it, and in C it would cut the
+    /// path short, so it is refused rather than passed on.
+    Nul(usize),
+    /// Longer than [`PATH_MAX`] bytes.
+    TooLong(usize),
+    /// One name longer than [`NAME_MAX`] bytes (its length).
+    NameTooLong(usize),
+}
+
+/// Checks what a client wrote as a path before anything resolves it, so that the answer is
+/// a short, exact reason instead of an operating-system error quoting a huge argument.
+pub fn check_path_text(path: &str) -> Result<(), PathProblem> {
+    if let Some(at) = path.bytes().position(|byte| byte == 0) {
+        return Err(PathProblem::Nul(at));
+    }
+    if path.len() >= PATH_MAX {
+        return Err(PathProblem::TooLong(path.len()));
+    }
+    match path.split('/').map(str::len).max() {
+        Some(longest) if longest > NAME_MAX => Err(PathProblem::NameTooLong(longest)),
+        _ => Ok(()),
+    }
+}
+
 /// `path` inside `root` as a `/`-separated relative path (`""` for the root), if it is
 /// inside and valid UTF-8.
 pub fn inside(root: &Path, path: &Path) -> Option<String> {
@@ -101,6 +133,23 @@ mod tests {
         assert_eq!(normalize_relative(Path::new("a/../../b")), None);
         assert_eq!(normalize_relative(Path::new("/etc/passwd")), None);
         assert_eq!(normalize_relative(Path::new("")), Some(PathBuf::new()));
+    }
+
+    #[test]
+    fn impossible_paths_are_named_before_resolving() {
+        assert_eq!(check_path_text("src/a.rs"), Ok(()));
+        assert_eq!(check_path_text("src/a\0/../x"), Err(PathProblem::Nul(5)));
+        let long = "a/".repeat(PATH_MAX / 2);
+        assert_eq!(
+            check_path_text(&long),
+            Err(PathProblem::TooLong(long.len()))
+        );
+        let name = format!("src/{}", "x".repeat(NAME_MAX + 1));
+        assert_eq!(
+            check_path_text(&name),
+            Err(PathProblem::NameTooLong(NAME_MAX + 1))
+        );
+        assert_eq!(check_path_text(&"x".repeat(NAME_MAX)), Ok(()));
     }
 
     #[test]

@@ -252,6 +252,19 @@ fn file_uri_to_path(uri: &str) -> Option<PathBuf> {
     url::Url::parse(uri).ok()?.to_file_path().ok()
 }
 
+/// Most characters of a call's arguments kept in the audit log: enough to see what was
+/// asked, never the megabytes of a hostile argument.
+const AUDIT_DETAIL_CHARS: usize = 512;
+
+/// `arguments` as the audit log keeps them: whole when short, else their start and length.
+fn audit_detail(arguments: &str) -> String {
+    if arguments.chars().count() <= AUDIT_DETAIL_CHARS {
+        return arguments.to_string();
+    }
+    let start: String = arguments.chars().take(AUDIT_DETAIL_CHARS).collect();
+    format!("{start}… ({} bytes in all)", arguments.len())
+}
+
 /// Replaces every configured secret in `value`'s strings, so no answer can carry one.
 fn scrub_secrets(value: &mut Value, secrets: &[&str]) {
     match value {
@@ -353,7 +366,7 @@ impl ServerHandler for CodeSageServer {
                 .as_ref()
                 .map(|arguments| Value::Object(arguments.clone()).to_string())
                 .unwrap_or_default();
-            crate::audit::record("index_codebase", &detail, &actor);
+            crate::audit::record("index_codebase", &audit_detail(&detail), &actor);
         }
         let query = Request {
             encoding: Encoding::Value,
@@ -430,6 +443,18 @@ mod tests {
         );
         assert_eq!(file_uri_to_path("https://example.com/x"), None);
         assert_eq!(file_uri_to_path("not a uri"), None);
+    }
+
+    #[test]
+    fn audit_details_are_bounded() {
+        assert_eq!(audit_detail("{\"path\":\"/x\"}"), "{\"path\":\"/x\"}");
+        let long = format!("{{\"path\":\"{}\"}}", "a".repeat(10_000));
+        let kept = audit_detail(&long);
+        assert!(kept.len() < 1024, "{kept}");
+        assert!(
+            kept.ends_with(&format!("({} bytes in all)", long.len())),
+            "{kept}"
+        );
     }
 
     #[test]

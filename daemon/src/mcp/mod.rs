@@ -1,7 +1,10 @@
 //! Serving MCP on one connection: a framing layer checks every incoming line before rmcp sees
-//! it, answering malformed JSON with a JSON-RPC parse error and oversized messages with an
-//! invalid-request error (rmcp alone would drop both silently), then hands valid messages to
-//! the rmcp service ([`handler::CodeSageServer`]) and copies its answers back.
+//! it, answering malformed JSON (also invalid UTF-8 inside strings, lone surrogate escapes and
+//! nesting deeper than 128 levels) with a JSON-RPC parse error, oversized messages with an
+//! invalid-request error, and a `tools/call` whose params are not `{name, arguments}` with an
+//! invalid-params error (rmcp alone would drop the first ones silently, leaving the client
+//! waiting forever, and answer the last with "method not found"), then hands valid messages
+//! to the rmcp service ([`handler::CodeSageServer`]) and copies its answers back.
 //!
 //! The framing layer also tracks which requests are still unanswered (by JSON-RPC id), so a
 //! shutdown stops reading new requests but lets every received one finish before the session
@@ -33,17 +36,67 @@ const CLOSE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const PARSE_ERROR: i64 = -32700;
 /// JSON-RPC "Invalid Request".
 pub const INVALID_REQUEST: i64 = -32600;
+/// JSON-RPC "Invalid params".
+pub const INVALID_PARAMS: i64 = -32602;
 
 /// A JSON-RPC error response with a null id, as a line.
 fn error_line(code: i64, message: &str) -> Vec<u8> {
+    error_response(&Value::Null, code, message)
+}
+
+/// A JSON-RPC error response to request `id`, as a line.
+fn error_response(id: &Value, code: i64, message: &str) -> Vec<u8> {
     let mut line = serde_json::to_vec(&serde_json::json!({
         "jsonrpc": "2.0",
-        "id": null,
+        "id": id,
         "error": { "code": code, "message": message },
     }))
     .unwrap_or_default();
     line.push(b'\n');
     line
+}
+
+/// What JSON calls `value`, for messages.
+fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// The id and the reason, when `message` is a `tools/call` request whose params rmcp cannot
+/// read (it would answer "method not found: tools/call", which sends a client looking for
+/// the wrong mistake).
+fn malformed_call(message: &Value) -> Option<(Value, String)> {
+    if message.get("method").and_then(Value::as_str) != Some("tools/call") {
+        return None;
+    }
+    let id = message.get("id")?.clone();
+    let problem = match message.get("params") {
+        None | Some(Value::Null) => {
+            "tools/call needs params: {\"name\": <tool>, \"arguments\": {…}}".to_string()
+        }
+        Some(Value::Object(params)) => match (params.get("name"), params.get("arguments")) {
+            (Some(Value::String(_)), None | Some(Value::Null) | Some(Value::Object(_))) => {
+                return None;
+            }
+            (Some(Value::String(_)), Some(other)) => format!(
+                "params.arguments must be an object of the tool's arguments, not {}",
+                json_kind(other)
+            ),
+            (None, _) => "params.name (the tool to call) is missing".to_string(),
+            (Some(other), _) => format!(
+                "params.name must be the tool's name as a string, not {}",
+                json_kind(other)
+            ),
+        },
+        Some(other) => format!("params must be an object, not {}", json_kind(other)),
+    };
+    Some((id, format!("Invalid params: {problem}")))
 }
 
 /// The parts of a JSON-RPC message that tell requests, responses and cancellations apart.
@@ -80,8 +133,8 @@ impl Pending {
     }
 
     /// Notes what an incoming message means for the set of open requests.
-    fn incoming(&self, message: &[u8]) {
-        let Ok(envelope) = serde_json::from_slice::<Envelope>(message) else {
+    fn incoming(&self, message: &Value) {
+        let Ok(envelope) = Envelope::deserialize(message) else {
             return;
         };
         match (envelope.id, envelope.method.as_deref()) {
@@ -299,11 +352,28 @@ pub async fn serve<R, W>(
                 if message.is_empty() {
                     continue;
                 }
-                if let Err(err) = serde_json::from_slice::<serde::de::IgnoredAny>(message) {
-                    engine.metrics().error("parse_error");
-                    let text = format!("Parse error: the message is not valid JSON ({err})");
+                // Parsed into a tree, not skimmed: skimming accepts invalid UTF-8 inside
+                // strings, lone surrogates and any nesting depth, all of which rmcp then
+                // fails to read and drops without an answer.
+                let parsed = match serde_json::from_slice::<Value>(message) {
+                    Ok(parsed) => parsed,
+                    Err(err) => {
+                        engine.metrics().error("parse_error");
+                        let text = format!("Parse error: the message is not valid JSON ({err})");
+                        if error_sender
+                            .send(error_line(PARSE_ERROR, &text))
+                            .await
+                            .is_err()
+                        {
+                            break;
+                        }
+                        continue;
+                    }
+                };
+                if let Some((id, text)) = malformed_call(&parsed) {
+                    engine.metrics().error("invalid_params");
                     if error_sender
-                        .send(error_line(PARSE_ERROR, &text))
+                        .send(error_response(&id, INVALID_PARAMS, &text))
                         .await
                         .is_err()
                     {
@@ -311,7 +381,7 @@ pub async fn serve<R, W>(
                     }
                     continue;
                 }
-                pending.incoming(message);
+                pending.incoming(&parsed);
                 let forwarded = async {
                     to_rmcp.write_all(message).await?;
                     to_rmcp.write_all(b"\n").await?;
@@ -343,6 +413,7 @@ pub async fn serve<R, W>(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::json;
 
     async fn read_all(input: &[u8], max: usize) -> Vec<(Read, Vec<u8>)> {
         let mut reader = BufReader::with_capacity(4, input);
@@ -369,6 +440,28 @@ mod tests {
                 (Read::Line, b"last".to_vec()),
             ]
         );
+    }
+
+    #[test]
+    fn calls_rmcp_cannot_read_are_named() {
+        let call = |params: Value| json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call", "params": params});
+        assert_eq!(
+            malformed_call(&call(json!({"name": "x", "arguments": {}}))),
+            None
+        );
+        assert_eq!(malformed_call(&call(json!({"name": "x"}))), None);
+        let (id, text) = malformed_call(&call(json!({"name": "x", "arguments": [1]}))).unwrap();
+        assert_eq!(id, json!(7));
+        assert!(text.contains("not an array"), "{text}");
+        let (_, text) = malformed_call(&call(json!({"name": 3}))).unwrap();
+        assert!(text.contains("not a number"), "{text}");
+        let (_, text) = malformed_call(&call(json!("x"))).unwrap();
+        assert!(text.contains("params must be an object"), "{text}");
+        let (_, text) =
+            malformed_call(&json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call"})).unwrap();
+        assert!(text.contains("needs params"), "{text}");
+        let other = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/list", "params": []});
+        assert_eq!(malformed_call(&other), None, "only tools/call is checked");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! `find_references(symbol, codebase_path?)`: every whole-word occurrence of a name (or of
 //! the symbol a symbol id names), found through the trigram index and classified with the
 //! parse as definition, call, import or other, with the symbol each occurrence is inside.
+//! Lines are shown with their secrets withheld unless `security.serve_secrets` is set.
 
 use std::collections::BTreeMap;
 
@@ -130,6 +131,19 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
              is renamed or moved; {} lists the current ones)",
             ctx.words().tool("get_file_structure")
         )));
+    }
+    let serve_secrets = ctx.engine.config().security.serve_secrets;
+    let mut withheld = 0;
+    for reference in &mut references {
+        let (shown, lines) =
+            crate::redact::shown_text(&reference.file_path, &reference.line_content, serve_secrets);
+        if let std::borrow::Cow::Owned(shown) = shown {
+            reference.line_content = shown;
+        }
+        withheld += lines;
+    }
+    if withheld > 0 {
+        notes.push(super::redaction_note(withheld));
     }
     let mut base = Answer::new(()).with_notes(notes).at_generation(generation);
     base.partial = partial;

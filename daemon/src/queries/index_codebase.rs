@@ -1,9 +1,11 @@
-//! `index_codebase(path)`: register a directory as a root and bring its index up to date.
+//! `index_codebase(path)`: register a directory as a root and bring its index up to date
+//! (never the daemon's own data directory, nor the home directory on an agent's request).
 //! Waits for the run, reporting progress, until the caller's deadline; then answers that the
 //! run continues in the background (`partial`). A cancelled request stops the run unless
 //! someone else needs it; whatever it committed stays, and the next call finishes the work.
 
 use codesage_shared::protocol::{IndexSummary, ProgressUpdate};
+use codesage_shared::words::Words;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
@@ -51,8 +53,8 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
 }
 
 async fn index(ctx: &Ctx, params: &Params) -> QueryResult<Output> {
-
     let path = ctx.resolve_path(&params.path, "path")?;
+    refuse_reserved(ctx, &path)?;
     let root = ctx
         .engine
         .register_root(&path, false)
@@ -104,6 +106,43 @@ async fn index(ctx: &Ctx, params: &Params) -> QueryResult<Output> {
             Ok(answer)
         }
     }
+}
+
+/// Refuses directories that hold no codebase of the caller's whatever the engine's rules
+/// allow: the daemon's own data directory (its store, logs and socket; indexing it would
+/// also make every log line a change to index), and, on an agent's request, the home
+/// directory, which holds far more than one codebase (a person may still index it with
+/// `codesage index ~`).
+fn refuse_reserved(ctx: &Ctx, path: &std::path::Path) -> Result<(), QueryError> {
+    // A path that does not resolve is left to `register_root`, which says why.
+    let Ok(canonical) = path.canonicalize() else {
+        return Ok(());
+    };
+    let data_dir = ctx
+        .engine
+        .store()
+        .path()
+        .parent()
+        .and_then(|dir| dir.canonicalize().ok());
+    if data_dir.is_some_and(|dir| canonical.starts_with(dir)) {
+        return Err(QueryError::Failed(format!(
+            "refusing to index {}: it is CodeSage's own data directory (its store, logs and \
+             socket), not a codebase; index a project directory",
+            canonical.display()
+        )));
+    }
+    if ctx.words() == Words::Mcp
+        && crate::engine::paths::home_dir().is_some_and(|home| home == canonical)
+    {
+        return Err(QueryError::Failed(format!(
+            "refusing to index {}: the home directory is not indexed on an agent's request \
+             (it holds far more than one codebase); index a project directory, or run \
+             `codesage index {}` yourself",
+            canonical.display(),
+            canonical.display()
+        )));
+    }
+    Ok(())
 }
 
 pub(super) enum Followed {

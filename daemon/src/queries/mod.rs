@@ -218,6 +218,15 @@ pub enum QueryError {
 /// Result of a query.
 pub type QueryResult<T> = Result<Answer<T>, QueryError>;
 
+/// The note of an answer that shows `lines` lines with secrets withheld.
+pub fn redaction_note(lines: u64) -> String {
+    format!(
+        "{lines} line(s) are shown with {} in place of secrets (values in .env files, strings \
+         shaped like API keys or tokens); set security.serve_secrets = true to see them",
+        crate::redact::MARKER
+    )
+}
+
 /// Declares the query modules once: their `mod` lines, their names, their limits and the
 /// dispatch by name that both front ends use.
 macro_rules! queries {

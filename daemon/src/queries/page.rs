@@ -410,10 +410,14 @@ impl Ctx {
         let words = self.words();
         let again = format!("repeat the call without {}", words.param("cursor"));
         let cursor = Cursor::decode(text).ok_or_else(|| {
+            // Quoted in part: a forged cursor may be megabytes long.
+            let shown: String = text.chars().take(64).collect();
+            let ellipsis = if shown.len() < text.len() { "…" } else { "" };
             QueryError::Failed(format!(
-                "{} {text:?} is not one this server issued; {again} to start from the first \
-                 page",
-                words.param("cursor")
+                "{} \"{}{ellipsis}\" is not one this server issued; {again} to start from the \
+                 first page",
+                words.param("cursor"),
+                shown.escape_debug()
             ))
         })?;
         if cursor.name != self.name {

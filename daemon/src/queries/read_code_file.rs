@@ -1,8 +1,10 @@
 //! `read_code_file(file_path, start_line?, end_line?, symbol?)`: a file from a registered
 //! root, or the slice of it a line range or a symbol covers, with numbered lines. Refuses
 //! anything outside the roots (symlinks are resolved first), missing files, directories,
-//! named pipes and other special files, binary files and files over the size limit.
+//! named pipes and other special files, binary files and files over the size limit. Lines
+//! are shown with their secrets withheld unless `security.serve_secrets` is set.
 
+use std::borrow::Cow;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -14,6 +16,7 @@ use super::scope::RootScope;
 use super::{Answer, Ctx, Limits, PageArgs, QueryError, QueryResult};
 use crate::files::ReadError;
 use crate::indexer::{BINARY_SNIFF_LEN, language};
+use crate::redact::Redactor;
 use crate::structure::StructureError;
 use crate::symbols::FileSymbols;
 use crate::symbols::ids::{self, SymbolId};
@@ -98,6 +101,8 @@ struct Read {
     language: String,
     lines: Vec<String>,
     slice: Option<SymbolSlice>,
+    /// Numbers of the lines shown with a secret withheld.
+    redacted: Vec<usize>,
 }
 
 /// Runs the query.
@@ -141,6 +146,7 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
         )));
     }
     let max_size = ctx.engine.config().index.max_file_size;
+    let serve_secrets = ctx.engine.config().security.serve_secrets;
     let shown = format!("{relative} (in {})", root.path.display());
     let scope = RootScope::whole(Arc::clone(&root));
     let wanted_symbol = symbol.clone();
@@ -151,13 +157,14 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
                 symbol: wanted_symbol.as_deref(),
                 id: id.as_ref(),
             };
-            read(scope, &task_relative, max_size, wanted, words)
+            read(scope, &task_relative, max_size, wanted, serve_secrets, words)
         })
         .await?;
     let Read {
         language,
         lines,
         slice,
+        redacted,
     } = on.value;
     let total = lines.len();
     let (start, end) = match &slice {
@@ -199,6 +206,13 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
         .collect();
     let width = end.max(1).to_string().len();
     let mut base = Answer::new(()).with_notes(on.notes).at_generation(on.generation);
+    let withheld = redacted
+        .iter()
+        .filter(|number| (start..=end).contains(*number))
+        .count();
+    if withheld > 0 {
+        base.notes.push(super::redaction_note(withheld as u64));
+    }
     if long_lines > 0 {
         base.notes.push(format!(
             "{long_lines} line(s) longer than {MAX_LINE_CHARS} characters are shortened; use \
@@ -238,6 +252,7 @@ fn read(
     relative: &str,
     max_size: u64,
     wanted: Wanted<'_>,
+    serve_secrets: bool,
     words: Words,
 ) -> Result<Read, StructureError> {
     let shown = format!("{relative} (in {})", scope.root_path.display());
@@ -274,10 +289,23 @@ fn read(
         }
     };
     let text = String::from_utf8_lossy(&content);
+    let mut lines: Vec<String> = text.lines().map(String::from).collect();
+    let mut redacted = Vec::new();
+    if let Some(redactor) = Redactor::for_file(relative, serve_secrets) {
+        for (index, line) in lines.iter_mut().enumerate() {
+            if let Cow::Owned(shown) = redactor.line(line) {
+                *line = shown;
+            }
+            if crate::redact::withheld(line) {
+                redacted.push(index + 1);
+            }
+        }
+    }
     Ok(Read {
         language: language.to_string(),
-        lines: text.lines().map(String::from).collect(),
+        lines,
         slice,
+        redacted,
     })
 }
 

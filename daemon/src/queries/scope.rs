@@ -1,16 +1,20 @@
 //! What a request is about: `codebase_path` and `file_path` arguments resolved to registered
-//! roots (relative paths against the caller's base directory, blank meaning absent, `..`
-//! refused), and running a question on one root's consistent view once its pending changes
-//! are indexed (read-your-writes), with the notes every answer carries about freshness.
+//! roots (relative paths against the caller's base directory, blank meaning absent, an
+//! agent's `..` climbing out of that directory refused, NUL bytes and overlong paths refused
+//! before anything is resolved), and running a question on one root's consistent view once its
+//! pending changes are indexed (read-your-writes), with the notes every answer carries about
+//! freshness.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::work::Stopped;
 use super::{Ctx, QueryError};
+use crate::engine::paths::{NAME_MAX, PATH_MAX, PathProblem, check_path_text, normalize_relative};
 use crate::engine::{Root, freshness_note};
 use crate::structure::{Scope, StructureError};
 use crate::watch::Freshness;
+use codesage_shared::words::Words;
 
 /// A root and, optionally, a directory inside it.
 #[derive(Clone)]
@@ -65,6 +69,7 @@ impl Ctx {
                 self.words().param(argument)
             )));
         }
+        self.check_path_text(trimmed, argument)?;
         let path = PathBuf::from(trimmed);
         if path.is_absolute() {
             self.check_allowed(&path)?;
@@ -72,6 +77,19 @@ impl Ctx {
         }
         match &self.caller.base_dir {
             Some(base) => {
+                // An agent's relative paths stay inside its workspace root (a person at the
+                // command line may well mean `../other`). Only checked here: the path itself
+                // is resolved as the system would (a symlinked directory followed by `..` goes
+                // where the link points), and whatever it reaches must still be inside a root
+                // to be served.
+                if self.words() == Words::Mcp && normalize_relative(&path).is_none() {
+                    return Err(QueryError::Failed(format!(
+                        "{} climbs out of the workspace root {} with `..`; give an absolute \
+                         path instead",
+                        path.display(),
+                        base.display()
+                    )));
+                }
                 let path = base.join(path);
                 self.check_allowed(&path)?;
                 Ok(path)
@@ -82,6 +100,26 @@ impl Ctx {
                 path.display()
             ))),
         }
+    }
+
+    /// Refuses a path argument no file can have (a NUL byte, longer than the system allows),
+    /// with a message that names the problem instead of quoting the argument.
+    pub fn check_path_text(&self, path: &str, argument: &str) -> Result<(), QueryError> {
+        let param = self.words().param(argument);
+        let problem = match check_path_text(path) {
+            Ok(()) => return Ok(()),
+            Err(PathProblem::Nul(at)) => {
+                format!("{param} contains a NUL byte (at byte {at}); a path cannot hold one")
+            }
+            Err(PathProblem::TooLong(length)) => format!(
+                "{param} is {length} bytes long, longer than the {PATH_MAX} bytes a path may have"
+            ),
+            Err(PathProblem::NameTooLong(length)) => format!(
+                "{param} holds a name {length} bytes long, longer than the {NAME_MAX} bytes a \
+                 file name may have"
+            ),
+        };
+        Err(QueryError::Failed(problem))
     }
 
     /// Refuses a path a remote-mode client may not reach (see [`super::Caller::allowed`]).
@@ -222,6 +260,7 @@ impl Ctx {
                 self.words().param("file_path")
             )));
         }
+        self.check_path_text(file_path.trim(), "file_path")?;
         let requested = match self.codebase_argument(codebase_path)? {
             Some(codebase) if file.is_relative() => codebase.join(&file),
             _ => file,

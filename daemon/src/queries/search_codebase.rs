@@ -1,7 +1,8 @@
 //! `search_codebase`: exact regex (or literal) search over an indexed codebase, with
 //! file-type filters, exclude globs and context lines (`regex` mode), or the definitions
 //! whose names match with their callers and callees (`graph` mode). Results are in path and
-//! line order; pages continue exactly where the previous one stopped.
+//! line order; pages continue exactly where the previous one stopped. Lines are shown with
+//! their secrets withheld unless `security.serve_secrets` is set.
 
 use std::time::Instant;
 
@@ -147,6 +148,10 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
         .filter(|mode| !mode.is_empty())
         .unwrap_or("regex")
         .to_ascii_lowercase();
+    // Semantic questions have their own, smaller limit.
+    if mode != "semantic" {
+        crate::search::check_pattern_length(&params.pattern).map_err(|err| ctx.fail(err))?;
+    }
     match mode.as_str() {
         "regex" => regex(ctx, params).await,
         "graph" => graph(ctx, params).await,
@@ -181,6 +186,9 @@ async fn regex(ctx: Ctx, params: Params) -> QueryResult<Output> {
     if ctx.caller.bounded {
         query = query.with_symbols();
     }
+    if !ctx.engine.config().security.serve_secrets {
+        query = query.with_redaction();
+    }
     let on = ctx
         .on_root(&scope, "files", move |scope| Ok(query.run(scope.view)?))
         .await?;
@@ -202,7 +210,10 @@ async fn regex(ctx: Ctx, params: Params) -> QueryResult<Output> {
             })
         })
         .collect();
-    let base = Answer::new(()).with_notes(on.notes).at_generation(on.generation);
+    let mut base = Answer::new(()).with_notes(on.notes).at_generation(on.generation);
+    if outcome.redacted_lines > 0 {
+        base.notes.push(super::redaction_note(outcome.redacted_lines));
+    }
     let root = scope.display();
     let pattern = params.pattern;
     let files_searched = outcome.files_searched;

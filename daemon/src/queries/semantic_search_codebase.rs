@@ -2,7 +2,8 @@
 //! question in plain words answered with the functions, classes and sections that fit it
 //! best, from the lexical retriever, the local embedding model and symbol names fused. Only
 //! the requested codebase is searched. `search_codebase` with `search_mode: "semantic"` is
-//! the same question with its filters.
+//! the same question with its filters. Snippets are shown with their secrets withheld unless
+//! `security.serve_secrets` is set.
 
 use std::time::Instant;
 
@@ -223,10 +224,23 @@ pub(super) async fn search(
             Ok((found, results))
         })
         .await?;
-    let (found, results) = on.value;
+    let (found, mut results) = on.value;
     let freshness = on.freshness;
     let mut notes = on.notes;
     notes.extend(clamped);
+    let serve_secrets = ctx.engine.config().security.serve_secrets;
+    let mut withheld = 0;
+    for result in &mut results {
+        let (shown, lines) =
+            crate::redact::shown_text(&result.file_path, &result.snippet, serve_secrets);
+        if let std::borrow::Cow::Owned(shown) = shown {
+            result.snippet = shown;
+        }
+        withheld += lines;
+    }
+    if withheld > 0 {
+        notes.push(super::redaction_note(withheld));
+    }
     let embedded = found.embedded;
     let mode = match &found.lexical_only {
         Some(why) => {

@@ -5,12 +5,16 @@
 //! candidate documents (all of them when the pattern has no usable trigram), the filters
 //! narrow them, and the candidates are verified with the real regex in path order, in
 //! parallel chunks, until the result limit is reached — so answers are exact and
-//! deterministic. This module reads the store but never changes it.
+//! deterministic. With redaction on, lines are shown with their secrets withheld and `.env`
+//! files are matched as they are shown ([`crate::redact`]). This module reads the store but
+//! never changes it.
 
 pub mod matcher;
 pub mod prefilter;
 
+use std::borrow::Cow;
 use std::collections::HashSet;
+use std::sync::atomic::{AtomicU64, Ordering};
 
 use codesage_shared::config::SearchConfig;
 use codesage_shared::protocol::{FileMatches, LineMatch, SearchParams};
@@ -32,14 +36,28 @@ const FIRST_ROUND: usize = 64;
 /// Largest round.
 const MAX_ROUND: usize = 4096;
 
-/// Compiled regexes larger than this are refused (protects the daemon's memory).
-const REGEX_SIZE_LIMIT: usize = 32 * 1024 * 1024;
+/// Compiled regexes larger than this are refused (protects the daemon's memory: each search
+/// thread also gets a lazy DFA cache of up to this size). A few hundred Unicode word
+/// characters (`\w{300}`) still compile; a million-state expansion built to exhaust memory
+/// (`(a{1000}){1000}`, about 30 MiB) does not.
+const REGEX_SIZE_LIMIT: usize = 16 * 1024 * 1024;
+
+/// Longest pattern accepted, in bytes. Matches never span lines, and a line of code is far
+/// shorter; a longer pattern is a mistake or an attack, and answers echo their pattern.
+pub const MAX_PATTERN_BYTES: usize = 8 * 1024;
+
+/// Error messages longer than this are shortened: the regex parser quotes the whole pattern
+/// with a caret under the fault, which helps with a short pattern and buries the reason
+/// under a long one.
+const MAX_REGEX_ERROR_CHARS: usize = 400;
 
 /// A search request that cannot run.
 #[derive(Debug, PartialEq)]
 pub enum SearchError {
     /// The pattern is empty.
     EmptyPattern,
+    /// The pattern is longer than [`MAX_PATTERN_BYTES`] (its length).
+    PatternTooLong(usize),
     /// The pattern is not a valid regular expression.
     InvalidRegex(String),
     /// An exclude pattern is not a valid glob.
@@ -53,6 +71,11 @@ impl Explain for SearchError {
                 "the search pattern is empty; give a regular expression or a literal to find"
                     .to_string()
             }
+            SearchError::PatternTooLong(length) => format!(
+                "the search pattern is {length} bytes long, longer than the \
+                 {MAX_PATTERN_BYTES} bytes accepted; matches never span lines, so search for \
+                 a distinctive part of one line"
+            ),
             SearchError::InvalidRegex(reason) => format!(
                 "invalid regular expression: {reason}\n(Rust regex syntax; lookaround and \
                  backreferences are not supported; pass {} to search for the text literally)",
@@ -85,6 +108,10 @@ pub struct Query {
     max_line_chars: usize,
     /// Name each match's enclosing definition (from the in-memory definitions).
     symbols: bool,
+    /// Show lines with their secrets withheld (see [`crate::redact`]).
+    redact: bool,
+    /// Lines shown (matches and context) that had something withheld.
+    redacted: AtomicU64,
 }
 
 /// Which files a search looks at: a directory prefix, file types (extensions or language
@@ -168,6 +195,35 @@ impl FileFilter {
     }
 }
 
+/// Refuses a pattern longer than [`MAX_PATTERN_BYTES`].
+pub fn check_pattern_length(pattern: &str) -> Result<(), SearchError> {
+    if pattern.len() > MAX_PATTERN_BYTES {
+        return Err(SearchError::PatternTooLong(pattern.len()));
+    }
+    Ok(())
+}
+
+/// A regex compilation error fit for a message: as the regex crate words it when short, else
+/// just the reason (the last `error:` line), without the quoted pattern.
+pub fn describe_regex_error(err: &regex::Error) -> String {
+    let text = err.to_string();
+    if text.chars().count() <= MAX_REGEX_ERROR_CHARS {
+        return text;
+    }
+    let reason = text
+        .lines()
+        .rev()
+        .find_map(|line| line.trim_start().strip_prefix("error:"))
+        .map(str::trim);
+    match reason {
+        Some(reason) => format!("regex parse error: {reason}"),
+        None => {
+            let cut: String = text.chars().take(MAX_REGEX_ERROR_CHARS).collect();
+            format!("{cut}…")
+        }
+    }
+}
+
 /// Builds the glob set for user exclude patterns: a pattern matches the relative path, and a
 /// pattern without `/` also matches any single path component (`tests` excludes `a/tests/x`).
 fn exclude_globs(patterns: &[String]) -> Result<GlobSet, SearchError> {
@@ -205,6 +261,7 @@ impl Query {
         if params.pattern.is_empty() {
             return Err(SearchError::EmptyPattern);
         }
+        check_pattern_length(&params.pattern)?;
         let pattern = if params.fixed_strings {
             regex::escape(&params.pattern)
         } else {
@@ -216,7 +273,7 @@ impl Query {
             .size_limit(REGEX_SIZE_LIMIT)
             .dfa_size_limit(REGEX_SIZE_LIMIT)
             .build()
-            .map_err(|err| SearchError::InvalidRegex(err.to_string()))?;
+            .map_err(|err| SearchError::InvalidRegex(describe_regex_error(&err)))?;
         // Parsed with the same flags as the regex; a pattern the analysis cannot handle
         // simply selects every document.
         let trigrams =
@@ -244,7 +301,16 @@ impl Query {
             limit,
             max_line_chars: config.max_line_chars,
             symbols: false,
+            redact: false,
+            redacted: AtomicU64::new(0),
         })
+    }
+
+    /// Shows lines with their secrets withheld, and matches `.env` files as they are shown
+    /// (see [`crate::redact`]).
+    pub fn with_redaction(mut self) -> Query {
+        self.redact = true;
+        self
     }
 
     /// Also names, for each match, the innermost definition holding it (a symbol id).
@@ -294,6 +360,7 @@ impl Query {
             strategy,
             ..Outcome::default()
         };
+        self.redacted.store(0, Ordering::Relaxed);
         let mut round = FIRST_ROUND;
         let mut rest = docs.as_slice();
         while !rest.is_empty() {
@@ -341,18 +408,40 @@ impl Query {
                 // Once the limit is reached, later files are still searched until one matches:
                 // only then is the answer known to be truncated.
                 if outcome.truncated {
+                    outcome.redacted_lines = self.redacted.load(Ordering::Relaxed);
                     return Ok(outcome);
                 }
             }
         }
+        outcome.redacted_lines = self.redacted.load(Ordering::Relaxed);
         Ok(outcome)
     }
 
     /// The matches in one file's content, at most `limit + 1` of them.
     pub fn search_content(&self, path: &str, content: &[u8]) -> Option<FileMatches> {
+        let redactor = crate::redact::Redactor::for_file(path, !self.redact);
+        // A `.env` file is searched as it is shown: no pattern can find a value it withholds.
+        let shown_content;
+        let content = match redactor.filter(|redactor| redactor.env_file()) {
+            Some(redactor) => {
+                shown_content = redactor.content(content);
+                &*shown_content
+            }
+            None => content,
+        };
         let mut matched = Vec::new();
         let cap = self.limit.saturating_add(1);
-        let collect = |line| {
+        let collect = |line: matcher::MatchedLine| {
+            // Elsewhere, a line that matches only through a secret it will not show is left
+            // out rather than shown without what matched.
+            if let Some(redactor) = redactor.filter(|redactor| !redactor.env_file()) {
+                let text = String::from_utf8_lossy(&content[line.start..line.end]);
+                if let Cow::Owned(shown) = redactor.line(&text)
+                    && !self.regex.is_match(shown.as_bytes())
+                {
+                    return true;
+                }
+            }
             matched.push(line);
             matched.len() < cap
         };
@@ -364,7 +453,8 @@ impl Query {
             return None;
         }
         let ranges = (self.context_lines > 0).then(|| matcher::line_ranges(content));
-        let text = |start: usize, end: usize| self.display_line(&content[start..end]);
+        let text =
+            |start: usize, end: usize| self.display_line(&content[start..end], redactor.as_ref());
         let matches = matched
             .into_iter()
             .map(|line| {
@@ -395,9 +485,18 @@ impl Query {
         })
     }
 
-    fn display_line(&self, bytes: &[u8]) -> String {
+    fn display_line(&self, bytes: &[u8], redactor: Option<&crate::redact::Redactor>) -> String {
         let bytes = bytes.strip_suffix(b"\r").unwrap_or(bytes);
-        let text = String::from_utf8_lossy(bytes);
+        let mut text = String::from_utf8_lossy(bytes);
+        // Before shortening, so that no cut leaves half a key unrecognised.
+        if let Some(redactor) = redactor {
+            if let Cow::Owned(shown) = redactor.line(&text) {
+                text = Cow::Owned(shown);
+            }
+            if crate::redact::withheld(&text) {
+                self.redacted.fetch_add(1, Ordering::Relaxed);
+            }
+        }
         if text.chars().count() <= self.max_line_chars {
             return text.into_owned();
         }
@@ -421,6 +520,8 @@ pub struct Outcome {
     /// `trigram` when the index chose the candidates, `scan` when the pattern has no usable
     /// trigram and every file is a candidate.
     pub strategy: &'static str,
+    /// Lines returned (matches and context) shown with a secret withheld.
+    pub redacted_lines: u64,
 }
 
 #[cfg(test)]
@@ -453,6 +554,32 @@ mod tests {
         })
         .unwrap_err();
         assert!(matches!(err, SearchError::InvalidGlob(_)), "{err}");
+    }
+
+    #[test]
+    fn patterns_built_to_blow_up_are_refused_briefly() {
+        let compile = |pattern: String| {
+            query(SearchParams {
+                pattern,
+                case_sensitive: true,
+                ..SearchParams::default()
+            })
+        };
+        let err = compile("(a{1000}){1000}".into()).unwrap_err();
+        assert!(matches!(err, SearchError::InvalidRegex(_)), "{err}");
+        let nested = format!("{}a{}", "(".repeat(1000), ")".repeat(1000));
+        let err = compile(nested).unwrap_err().to_string();
+        assert!(err.contains("nested parentheses"), "{err}");
+        assert!(err.len() < 1000, "the pattern is not quoted: {err}");
+        let long = "a".repeat(MAX_PATTERN_BYTES + 1);
+        assert_eq!(
+            compile(long).unwrap_err(),
+            SearchError::PatternTooLong(MAX_PATTERN_BYTES + 1)
+        );
+        assert!(
+            compile("\\w{300}".into()).is_ok(),
+            "a long Unicode class compiles"
+        );
     }
 
     #[test]

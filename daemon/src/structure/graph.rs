@@ -188,8 +188,9 @@ pub fn graph(
         .build()
         .map_err(|err| {
             StructureError::InvalidArgument(format!(
-                "invalid regular expression: {err}\n(in graph mode the pattern is matched \
-                 against symbol names)"
+                "invalid regular expression: {}\n(in graph mode the pattern is matched \
+                 against symbol names)",
+                crate::search::describe_regex_error(&err)
             ))
         })?;
     let depth = depth.clamp(1, MAX_DEPTH);
