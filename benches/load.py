@@ -160,6 +160,15 @@ async def writer(tree: Path, stop: asyncio.Event, counter):
         await asyncio.sleep(0.05)
 
 
+async def heap_bytes(env):
+    """The daemon's counted heap, from `codesage status --json`."""
+    status = await asyncio.create_subprocess_exec(
+        str(BIN / "codesage"), "status", "--json", env=env, stdout=asyncio.subprocess.PIPE
+    )
+    report = json.loads((await status.communicate())[0])
+    return report["memory"].get("heap_bytes") or 0
+
+
 def percentile(values, q):
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
@@ -188,14 +197,22 @@ async def main_async(args):
         str(BIN / "codesage"), "status", "--json", env=env, stdout=asyncio.subprocess.PIPE
     )
     pid = json.loads((await status.communicate())[0])["pid"]
-    files = [str(p.relative_to(tree)) for p in tree.rglob("*.rs")][:2000] + [
-        str(p.relative_to(tree)) for p in tree.rglob("*.py")
-    ][:2000]
+    # Files the tools serve (under index.max_file_size); a larger one is a correct refusal.
+    def servable(paths):
+        return [str(p.relative_to(tree)) for p in paths if p.stat().st_size <= 1024 * 1024]
+
+    files = servable(tree.rglob("*.rs"))[:2000] + servable(tree.rglob("*.py"))[:2000]
     names = ["new", "parse", "Error", "from_str", "deserialize", "visit_map", "__init__", "get", "run", "build"]
 
     clients = [Client(env, n) for n in range(args.clients)]
     await asyncio.gather(*(client.start() for client in clients))
+    # Warm-up: one round of the mix on every session, so the semantic index is built and the
+    # caches are filled before "before" is taken; what grows after is what sessions add.
+    warm = {}
+    await asyncio.gather(*(run_client(c, 20, tree, files, names, 1000 + n, warm) for n, c in enumerate(clients)))
+    await asyncio.sleep(5)
     rss_before, fds_before = proc_figures(pid)
+    heap_before = await heap_bytes(env)
     stats = {}
     stop = asyncio.Event()
     changes = [0]
@@ -207,7 +224,9 @@ async def main_async(args):
     wall = time.perf_counter() - started
     stop.set()
     await churn
+    await asyncio.sleep(5)
     rss_after, fds_after = proc_figures(pid)
+    heap_after = await heap_bytes(env)
 
     # One client past the limit, while every client is still connected.
     extra = await asyncio.create_subprocess_exec(
@@ -242,8 +261,9 @@ async def main_async(args):
         lat = s["latencies"]
         print(f"| {tool} | {len(lat)} | {s['errors']} | {s.get('vanished', 0)} | {1000 * percentile(lat, 0.5):.1f} | "
               f"{1000 * percentile(lat, 0.95):.1f} | {1000 * percentile(lat, 0.99):.1f} |")
-    print(f"\nDaemon RSS {rss_before / 1048576:.0f} → {rss_after / 1048576:.0f} MiB and open files {fds_before} → {fds_after} "
-          f"over the run (all {args.clients} sessions open at both points).")
+    print(f"\nOver the run, after a warm-up of 20 calls per session (all {args.clients} sessions open at both points): "
+          f"daemon RSS {rss_before / 1048576:.0f} → {rss_after / 1048576:.0f} MiB, heap {heap_before / 1048576:.0f} → "
+          f"{heap_after / 1048576:.0f} MiB, open files {fds_before} → {fds_after}.")
     print(f"Client {args.clients + 1} past `server.max_connections = {args.clients}`: "
           f"{'refused' if refused else 'NOT refused'} ({refusal}).")
     for tool, s in stats.items():
