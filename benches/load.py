@@ -8,9 +8,9 @@ stdin/stdout to one shared `codesaged`. After `initialize`, every client makes `
 calls, one at a time, drawn from a fixed mix: exact search, symbol lookup, file outline, file
 read, references, and semantic search (lexical without a model). Meanwhile a writer edits,
 adds and deletes files in the tree, so the live index churns under the readers.
-The daemon's connection limit is set to the number of clients; once the load is over, one
-more shim is started while all the clients are still connected and must be refused with a
-message (not hang). Reported: calls and errors per tool with p50/p95/p99 latency, the
+The daemon's connection limit is set to the number of clients plus one (for the status
+requests); once the load is over, one more session takes the spare connection and the next
+shim started must be refused with a message (not hang). Reported: calls and errors per tool with p50/p95/p99 latency, the
 daemon's RSS and open file descriptors before and after, and the refusal. Exit status 1 on
 any error. Release binaries in target/release; the tree is copied from benches/.corpus.
 """
@@ -186,7 +186,8 @@ async def main_async(args):
         CODESAGE_CONFIG=str(base / "none.toml"),
         CODESAGE_ENV_FILE=str(base / "none.env"),
         CODESAGE_DAEMON_BIN=str(BIN / "codesaged"),
-        CODESAGE_SERVER__MAX_CONNECTIONS=str(args.clients),
+        # One more than the clients: `codesage status` needs a connection too.
+        CODESAGE_SERVER__MAX_CONNECTIONS=str(args.clients + 1),
         RUST_LOG="warn",
     )
     index = await asyncio.create_subprocess_exec(
@@ -228,7 +229,10 @@ async def main_async(args):
     rss_after, fds_after = proc_figures(pid)
     heap_after = await heap_bytes(env)
 
-    # One client past the limit, while every client is still connected.
+    # One client past the limit, while every client is still connected: a last session
+    # takes the spare connection, the next one must be refused.
+    holder = Client(env, args.clients)
+    await holder.start()
     extra = await asyncio.create_subprocess_exec(
         str(BIN / "codesage"),
         "mcp",
@@ -246,7 +250,7 @@ async def main_async(args):
         extra.kill()
         refusal, refused = "no answer within 20 s", False
 
-    await asyncio.gather(*(client.close() for client in clients))
+    await asyncio.gather(*(client.close() for client in clients + [holder]))
     stop_daemon = await asyncio.create_subprocess_exec(str(BIN / "codesage"), "stop", env=env, stdout=asyncio.subprocess.DEVNULL)
     await stop_daemon.wait()
     shutil.rmtree(base, ignore_errors=True)
@@ -264,7 +268,7 @@ async def main_async(args):
     print(f"\nOver the run, after a warm-up of 20 calls per session (all {args.clients} sessions open at both points): "
           f"daemon RSS {rss_before / 1048576:.0f} → {rss_after / 1048576:.0f} MiB, heap {heap_before / 1048576:.0f} → "
           f"{heap_after / 1048576:.0f} MiB, open files {fds_before} → {fds_after}.")
-    print(f"Client {args.clients + 1} past `server.max_connections = {args.clients}`: "
+    print(f"Client {args.clients + 2} past `server.max_connections = {args.clients + 1}`: "
           f"{'refused' if refused else 'NOT refused'} ({refusal}).")
     for tool, s in stats.items():
         for example in s["examples"]:
