@@ -117,7 +117,10 @@ fn an_unused_semantic_index_is_built_on_demand_and_released() {
             .iter()
             .any(|hit| hit["file_path"].as_str() == Some("app/service.py"))
     };
-    assert!(ask(), "the first question builds the index and finds the function");
+    assert!(
+        ask(),
+        "the first question builds the index and finds the function"
+    );
     let status = env.status();
     assert!(
         status["roots"][0]["semantic"]["chunks"].as_u64() > Some(0),
