@@ -323,14 +323,26 @@ fn extract_inner(backup: &Path, target: &Path) -> Result<BackupManifest, BackupE
         ));
     }
     drop(store);
-    let mut db = redb::Database::open(target)
-        .map_err(|err| damaged(format!("the store inside does not open ({err})")))?;
-    match db.check_integrity() {
-        Ok(true) => {}
-        Ok(false) => return Err(damaged("the store inside needed repairs".into())),
-        Err(err) => return Err(damaged(format!("the store inside fails its check ({err})"))),
+    // redb stops with a panic on some damaged files (an `unreachable!` while loading its
+    // allocator state, a missing cursor entry while checking): a forged backup with matching
+    // checksums must be refused, not crash the restore.
+    let corrupt = || damaged("the store inside is corrupt (its database failed reading it)".into());
+    let mut db = match std::panic::catch_unwind(|| redb::Database::open(target)) {
+        Ok(Ok(db)) => db,
+        Ok(Err(err)) => return Err(damaged(format!("the store inside does not open ({err})"))),
+        Err(_) => return Err(corrupt()),
+    };
+    let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| db.check_integrity()));
+    match checked {
+        Ok(Ok(true)) => Ok(manifest),
+        Ok(Ok(false)) => Err(damaged("the store inside needed repairs".into())),
+        Ok(Err(err)) => Err(damaged(format!("the store inside fails its check ({err})"))),
+        Err(_) => {
+            // Its drop would panic on the lock the panic poisoned.
+            let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(move || drop(db)));
+            Err(corrupt())
+        }
     }
-    Ok(manifest)
 }
 
 /// Puts the verified store copy `restored` in place of `live` atomically, keeping the

@@ -88,11 +88,14 @@ pub fn split(
                 continue;
             }
             let end = symbol.end_line.clamp(symbol.start_line, line_count);
+            // Stored structures are not trusted: a member said to start past the end of the
+            // file does not shorten its container.
             let first_child = symbols
                 .symbols
                 .iter()
                 .filter(|child| child.parent == Some(index as u32))
                 .map(|child| child.start_line)
+                .filter(|&line| line <= line_count)
                 .min();
             let end = match (symbol.kind.is_callable(), first_child) {
                 // A container's header: up to its first member (and that member's decorators).

@@ -56,7 +56,10 @@ pub struct FunctionFacts {
 impl FunctionFacts {
     /// Lines it spans.
     pub fn lines(&self) -> u32 {
-        self.end_line.saturating_sub(self.start_line) + 1
+        // Saturating: stored line numbers are not trusted.
+        self.end_line
+            .saturating_sub(self.start_line)
+            .saturating_add(1)
     }
 }
 

@@ -296,7 +296,18 @@ pub async fn serve<R, W>(
             tokio::select! {
                 read = answers.read_until(b'\n', &mut line) => {
                     match read {
-                        Ok(0) | Err(_) => break,
+                        Ok(0) | Err(_) => {
+                            // rmcp's end can win the race with an error queued for the last
+                            // lines read (a malformed message, then the client's end): those
+                            // still go out.
+                            while let Ok(error) = errors.try_recv() {
+                                if writer.write_all(&error).await.is_err() {
+                                    break;
+                                }
+                            }
+                            let _ = writer.flush().await;
+                            break;
+                        }
                         Ok(_) => {
                             let written = writer.write_all(&line).await.is_ok()
                                 && writer.flush().await.is_ok();

@@ -109,7 +109,11 @@ impl Store {
     /// segments belong to live contents and roots, and every segment decodes.
     pub fn check(&self) -> Result<CheckReport> {
         let mut report = CheckReport::default();
-        match self.redb_check() {
+        // redb may panic on damaged pages instead of reporting them (see `damaged_pages`).
+        let redb_checked =
+            std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| self.redb_check()))
+                .unwrap_or_else(|_| Err(StoreError::Db(damaged_pages().into())));
+        match redb_checked {
             Ok(clean) => {
                 report.redb_ok = clean;
                 if !clean {
@@ -132,7 +136,16 @@ impl Store {
                 report.problem(format!("redb's integrity check failed: {err}"));
             }
         }
-        self.check_invariants(&mut report)?;
+        let checked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            self.check_invariants(&mut report)
+        }));
+        match checked {
+            Ok(result) => result?,
+            Err(_) => {
+                report.redb_ok = false;
+                report.problem(format!("reading the tables failed: {}", damaged_pages()));
+            }
+        }
         Ok(report)
     }
 

@@ -116,14 +116,35 @@ from_redb!(
     redb::CommitError
 );
 
+/// What a panic of redb on a damaged file is reported as.
+pub(crate) fn damaged_pages() -> redb::StorageError {
+    redb::StorageError::Corrupted(
+        "the database failed while reading the file (damaged pages); restore a backup or \
+         move the file away to start a fresh index"
+            .into(),
+    )
+}
+
 /// Result alias for store operations.
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+impl Drop for Store {
+    fn drop(&mut self) {
+        // Once redb has panicked on a damaged file (caught where it was called, see
+        // `damaged_pages`), its own drop panics on the lock that panic poisoned: contain it.
+        let db = &mut self.db;
+        let _ = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            // SAFETY: the only place the field is dropped, once; it is not used afterwards.
+            unsafe { std::mem::ManuallyDrop::drop(db) }
+        }));
+    }
+}
 
 /// The open store.
 pub struct Store {
     /// Transactions begin under the read lock; compaction, which needs the database to
-    /// itself, takes the write lock.
-    db: parking_lot::RwLock<Database>,
+    /// itself, takes the write lock. Dropped by hand (see `Drop`).
+    db: std::mem::ManuallyDrop<parking_lot::RwLock<Database>>,
     path: PathBuf,
     views: parking_lot::RwLock<HashMap<RootId, Arc<RootView>>>,
     /// Work for the maintenance thread (merges, compaction).
@@ -155,10 +176,16 @@ impl Store {
             source,
         })?;
         let path = data_dir.join(codesage_shared::paths::STORE_FILE_NAME);
-        let db = match Database::builder()
-            .set_cache_size(cache_bytes)
-            .create(&path)
-        {
+        // redb stops with a panic on some damaged files (an `unreachable!` while loading its
+        // allocator state, a missing cursor entry while reading a table) rather than
+        // returning an error: refuse those files the same way.
+        let opened = std::panic::catch_unwind(|| {
+            Database::builder()
+                .set_cache_size(cache_bytes)
+                .create(&path)
+        })
+        .unwrap_or_else(|_| Err(damaged_pages().into()));
+        let db = match opened {
             Ok(db) => db,
             Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
                 return Err(StoreError::Locked { path });
@@ -166,7 +193,7 @@ impl Store {
             Err(err) => return Err(err.into()),
         };
         let store = Store {
-            db: parking_lot::RwLock::new(db),
+            db: std::mem::ManuallyDrop::new(parking_lot::RwLock::new(db)),
             path,
             views: parking_lot::RwLock::new(HashMap::new()),
             merge_requests: parking_lot::Mutex::new(None),
@@ -176,8 +203,11 @@ impl Store {
             cache: None,
             space_cache: parking_lot::Mutex::new(None),
         };
-        store.check_schema()?;
-        store.load_views()?;
+        std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            store.check_schema()?;
+            store.load_views()
+        }))
+        .unwrap_or_else(|_| Err(StoreError::Db(damaged_pages().into())))?;
         Ok(store)
     }
 

@@ -113,8 +113,23 @@ pub(super) fn next_counter(
     name: &str,
 ) -> Result<u64> {
     let value = counters.get((root, name))?.map(|v| v.value()).unwrap_or(1);
-    counters.insert((root, name), value + 1)?;
+    let next = value
+        .checked_add(1)
+        .ok_or_else(|| damaged_counter(name, root, value))?;
+    counters.insert((root, name), next)?;
     Ok(value)
+}
+
+/// A counter no id can come from: the store is damaged, and re-indexing would only meet it
+/// again.
+fn damaged_counter(name: &str, root: RootId, value: u64) -> StoreError {
+    StoreError::Db(
+        redb::StorageError::Corrupted(format!(
+            "the counter {name} of root {root} is {value}, past any id; restore a backup or \
+             move the store away to start a fresh index"
+        ))
+        .into(),
+    )
 }
 
 pub(super) fn content_trigrams(
@@ -259,7 +274,10 @@ impl Store {
                             // without one, e.g. after an upgrade, gets one now).
                             Some(hash) if Some(hash) == old_hash && old_doc.is_some() => old_doc,
                             Some(_) => {
-                                let id = next_counter(&mut counters, root, NEXT_DOC)? as u32;
+                                let next = next_counter(&mut counters, root, NEXT_DOC)?;
+                                // Document ids are 32-bit; a counter past them is damaged.
+                                let id = u32::try_from(next)
+                                    .map_err(|_| damaged_counter(NEXT_DOC, root, next))?;
                                 if self.layout.trigram_index {
                                     let trigrams = match trigrams {
                                         Some(trigrams) => trigrams,

@@ -143,14 +143,17 @@ pub struct Symbol {
 }
 
 impl Symbol {
-    /// Lines it spans.
+    /// Lines it spans (saturating, like [`Symbol::cyclomatic`]: stored structures are not
+    /// trusted).
     pub fn lines(&self) -> u32 {
-        self.end_line.saturating_sub(self.start_line) + 1
+        self.end_line
+            .saturating_sub(self.start_line)
+            .saturating_add(1)
     }
 
     /// Its cyclomatic complexity: decision points plus one.
     pub fn cyclomatic(&self) -> u32 {
-        self.branches + 1
+        self.branches.saturating_add(1)
     }
 }
 

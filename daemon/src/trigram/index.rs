@@ -11,6 +11,15 @@ use crate::hash::ContentHash;
 /// Documents per copy-on-write chunk of the document table.
 const CHUNK: usize = 1024;
 
+/// The chunk every empty stretch of a document table shares (copied when first written), so
+/// a gap of ids (a damaged id or counter near 2^32) costs a pointer per chunk, neither a
+/// chunk of memory nor a scan of its slots.
+fn empty_chunk() -> &'static Arc<Vec<Option<Doc>>> {
+    static EMPTY: std::sync::LazyLock<Arc<Vec<Option<Doc>>>> =
+        std::sync::LazyLock::new(|| Arc::new(vec![None; CHUNK]));
+    &EMPTY
+}
+
 /// A live document: a stored file's content.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Doc {
@@ -42,8 +51,9 @@ impl DocTable {
     /// Sets (or, with `None`, kills) document `id`.
     pub fn set(&mut self, id: u32, doc: Option<Doc>) {
         let id = id as usize;
-        while self.chunks.len() <= id / CHUNK {
-            self.chunks.push(Arc::new(vec![None; CHUNK]));
+        if self.chunks.len() <= id / CHUNK {
+            self.chunks
+                .resize(id / CHUNK + 1, Arc::clone(empty_chunk()));
         }
         let chunk = Arc::make_mut(&mut self.chunks[id / CHUNK]);
         let slot = &mut chunk[id % CHUNK];
@@ -74,6 +84,9 @@ impl DocTable {
             .chunks
             .iter()
             .map(|chunk| {
+                if Arc::ptr_eq(chunk, empty_chunk()) || chunk.iter().all(Option::is_none) {
+                    return Arc::clone(empty_chunk());
+                }
                 let docs: Vec<Option<Doc>> = chunk
                     .iter()
                     .map(|doc| {
@@ -111,7 +124,13 @@ impl DocTable {
     /// Heap bytes held, estimated: (the table with paths and languages, the definitions).
     /// Definitions shared by several documents (one content in several places) count once.
     pub fn heap_bytes(&self) -> (u64, u64) {
-        let mut table = self.chunks.len() * CHUNK * std::mem::size_of::<Option<Doc>>();
+        let held = self
+            .chunks
+            .iter()
+            .filter(|chunk| !Arc::ptr_eq(chunk, empty_chunk()))
+            .count();
+        let mut table = self.chunks.len() * std::mem::size_of::<Arc<Vec<Option<Doc>>>>()
+            + held * CHUNK * std::mem::size_of::<Option<Doc>>();
         let mut seen = std::collections::HashSet::new();
         let mut definitions = 0;
         for (_, doc) in self.iter() {
@@ -130,6 +149,7 @@ impl DocTable {
         self.chunks
             .iter()
             .enumerate()
+            .filter(|(_, chunk)| !Arc::ptr_eq(chunk, empty_chunk()))
             .flat_map(|(chunk_index, chunk)| {
                 chunk.iter().enumerate().filter_map(move |(offset, doc)| {
                     doc.as_ref()

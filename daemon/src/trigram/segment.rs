@@ -108,12 +108,20 @@ impl Segment {
             min_doc,
             max_doc,
         };
-        // Every postings offset must lie inside the buffer.
+        // Every postings list must lie inside the buffer: its offset, and its count too, as
+        // each posting takes at least one byte (a damaged count would otherwise be believed
+        // by `postings_into`, which reserves room for that many).
         let postings_len = segment.bytes.len() - postings_start;
         for index in 0..trigrams {
-            let (_, offset, _) = segment.entry(index);
+            let (_, offset, count) = segment.entry(index);
             if offset as usize > postings_len {
                 return Err(SegmentError("postings offset out of range".into()));
+            }
+            if count as usize > postings_len - offset as usize {
+                return Err(SegmentError(format!(
+                    "trigram {index} claims {count} postings in {} bytes",
+                    postings_len - offset as usize
+                )));
             }
         }
         Ok(segment)
