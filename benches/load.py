@@ -57,9 +57,12 @@ def proc_figures(pid: int):
 
 
 class Client:
-    def __init__(self, env, number):
+    def __init__(self, env, number, label="load", stderr=asyncio.subprocess.PIPE):
         self.env = env
         self.number = number
+        self.label = label
+        # Where the shim's stderr goes; a long run passes a file, since nothing drains the pipe.
+        self.stderr = stderr
         self.next_id = 0
 
     async def start(self):
@@ -69,7 +72,7 @@ class Client:
             env=self.env,
             stdin=asyncio.subprocess.PIPE,
             stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+            stderr=self.stderr,
             limit=64 * 1024 * 1024,
         )
         await self.request(
@@ -77,7 +80,7 @@ class Client:
             {
                 "protocolVersion": "2025-06-18",
                 "capabilities": {},
-                "clientInfo": {"name": f"load-{self.number}", "version": "1"},
+                "clientInfo": {"name": f"{self.label}-{self.number}", "version": "1"},
             },
         )
         await self.notify("notifications/initialized")
@@ -94,7 +97,7 @@ class Client:
         while True:
             line = await self.proc.stdout.readline()
             if not line:
-                err = await self.proc.stderr.read()
+                err = await self.proc.stderr.read() if self.proc.stderr else b""
                 raise RuntimeError(f"shim {self.number} closed: {err.decode(errors='replace')}")
             reply = json.loads(line)
             if reply.get("id") == self.next_id:
