@@ -58,6 +58,7 @@ pub fn run_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
             };
         }
     };
+    ignore_file_size_signal();
     match run(args) {
         Ok(Exit::Stopped(_)) => ExitCode::SUCCESS,
         Ok(Exit::AlreadyRunning) => ExitCode::SUCCESS,
@@ -66,6 +67,17 @@ pub fn run_with_args<I: IntoIterator<Item = OsString>>(args: I) -> ExitCode {
             tracing::error!("fatal: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// A write past the file size limit (`ulimit -f`) is an error to report, like a full disk,
+/// not a reason to die: without this, SIGXFSZ would kill the daemon in the middle of a commit.
+fn ignore_file_size_signal() {
+    #[cfg(unix)]
+    // SAFETY: installing SIG_IGN for one signal, before any thread is started; no handler
+    // code runs.
+    unsafe {
+        libc::signal(libc::SIGXFSZ, libc::SIG_IGN);
     }
 }
 

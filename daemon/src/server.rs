@@ -30,6 +30,74 @@ use crate::store::Store;
 /// How long a connection over the limit waits for a free slot before it is refused.
 const PERMIT_WAIT: Duration = Duration::from_secs(1);
 
+/// How often the daemon checks that its socket file is still there.
+const SOCKET_CHECK_EVERY: Duration = Duration::from_secs(2);
+
+/// Listens on `socket` (a path free of any other file), private to this user.
+fn bind(socket: &Path) -> Result<interprocess::local_socket::tokio::Listener> {
+    let name = ipc::socket_name(socket)
+        .with_context(|| format!("invalid socket path {}", socket.display()))?;
+    // The daemon removes its socket file itself at shutdown, and only if it is still its
+    // own: the listener of a socket that was removed and bound again must not take the new
+    // file with it.
+    let listener = ListenerOptions::new()
+        .name(name)
+        .reclaim_name(false)
+        .create_tokio()
+        .with_context(|| format!("cannot listen on {}", socket.display()))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let _ = std::fs::set_permissions(socket, std::fs::Permissions::from_mode(0o600));
+    }
+    Ok(listener)
+}
+
+/// The socket file this daemon made, removed when dropped (at shutdown, or when the start
+/// fails after listening) if it is still that file.
+struct OwnSocket {
+    path: PathBuf,
+    file: Option<SocketFile>,
+}
+
+impl Drop for OwnSocket {
+    fn drop(&mut self) {
+        if self.file.is_some() && SocketFile::of(&self.path) == self.file {
+            let _ = std::fs::remove_file(&self.path);
+        }
+    }
+}
+
+/// The identity of the socket file the daemon listens on (Unix; `None` elsewhere, where a
+/// named pipe cannot be removed from under its server).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct SocketFile {
+    device: u64,
+    inode: u64,
+    uid: u32,
+}
+
+impl SocketFile {
+    /// The socket file at `path`, if there is one.
+    fn of(path: &Path) -> Option<SocketFile> {
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::{FileTypeExt, MetadataExt};
+            let meta = std::fs::symlink_metadata(path).ok()?;
+            meta.file_type().is_socket().then(|| SocketFile {
+                device: meta.dev(),
+                inode: meta.ino(),
+                uid: meta.uid(),
+            })
+        }
+        #[cfg(not(unix))]
+        {
+            let _ = path;
+            None
+        }
+    }
+}
+
 /// Where the daemon lives and how it behaves.
 pub struct DaemonOptions {
     /// Socket path.
@@ -206,21 +274,17 @@ pub async fn run(options: DaemonOptions) -> Result<Exit> {
         },
     )?
     .with_content_cache(config.memory.share(CacheShare::Contents));
-    let name = ipc::socket_name(&socket)
-        .with_context(|| format!("invalid socket path {}", socket.display()))?;
-    let listener = ListenerOptions::new()
-        .name(name)
-        .reclaim_name(true)
-        .create_tokio()
-        .with_context(|| format!("cannot listen on {}", socket.display()))?;
-    #[cfg(unix)]
-    let our_uid = {
-        use std::os::unix::fs::{MetadataExt, PermissionsExt};
-        let _ = std::fs::set_permissions(&socket, std::fs::Permissions::from_mode(0o600));
-        std::fs::metadata(&socket).ok().map(|meta| meta.uid())
+    let mut listener = bind(&socket)?;
+    let mut bound = OwnSocket {
+        path: socket.clone(),
+        file: SocketFile::of(&socket),
     };
+    #[cfg(unix)]
+    let our_uid = bound.file.map(|file| file.uid);
     #[cfg(not(unix))]
     let our_uid: Option<u32> = None;
+    let mut socket_check = tokio::time::interval(SOCKET_CHECK_EVERY);
+    socket_check.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
 
     let shutdown = CancellationToken::new();
     let stop = CancellationToken::new();
@@ -289,6 +353,21 @@ pub async fn run(options: DaemonOptions) -> Result<Exit> {
                     }
                 });
             }
+            _ = socket_check.tick() => {
+                // Removed (a clean-up script, a `rm -rf` of /tmp): listen again at the same
+                // path, or no client could reach this daemon while it holds the lock that
+                // keeps another from starting.
+                if bound.file.is_some() && !std::fs::exists(&socket).unwrap_or(true) {
+                    tracing::warn!(socket = %socket.display(), "the socket file was removed; listening again");
+                    match bind(&socket) {
+                        Ok(again) => {
+                            listener = again;
+                            bound.file = SocketFile::of(&socket);
+                        }
+                        Err(err) => tracing::error!("cannot listen again: {err:#}"),
+                    }
+                }
+            }
             reason = &mut termination => {
                 tracing::info!("{reason}: shutting down");
                 break;
@@ -300,8 +379,10 @@ pub async fn run(options: DaemonOptions) -> Result<Exit> {
         }
     }
 
-    // Stop accepting and free the socket name first, so a new daemon can start at once.
+    // Stop accepting and free the socket name first, so a new daemon can start at once;
+    // only our own socket file is removed (one found there since is someone else's).
     drop(listener);
+    drop(bound);
     shutdown.cancel();
     connections.close();
     if tokio::time::timeout(grace + Duration::from_secs(5), connections.wait())

@@ -341,6 +341,10 @@ pub struct StatusReport {
     pub store_path: PathBuf,
     /// Size of the store file in bytes.
     pub store_bytes: u64,
+    /// A write to the store that failed on the file (disk full, I/O error) and has not
+    /// succeeded since, with what to do; answers meanwhile come from the last saved index.
+    #[serde(default)]
+    pub store_problem: Option<String>,
     /// What the store file's bytes hold, per kind of data; the rest of the file is free
     /// pages (given back by the next compaction) and allocator state.
     #[serde(default)]

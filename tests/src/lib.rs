@@ -536,6 +536,12 @@ impl RawShim {
         drop(self.stdin.take());
         self.child.wait().expect("wait for shim")
     }
+
+    /// Kills the shim (SIGKILL) without reading what is on its way, and reaps it.
+    pub fn kill(mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// Writes `content` to `root/relative`, creating directories.

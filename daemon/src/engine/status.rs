@@ -26,6 +26,7 @@ impl Engine {
             socket: self.socket.clone(),
             store_path: self.store.path().to_path_buf(),
             store_bytes: self.store.file_size(),
+            store_problem: self.store.write_problem(),
             // Walking the tables' pages takes a while on a large store; figures a few
             // seconds old serve status reports and scrapes alike.
             store_space: self
@@ -137,6 +138,9 @@ impl Engine {
                     alerts.store_budget_mb
                 ));
             }
+        }
+        if let Some(problem) = &report.store_problem {
+            unhealthy.push(problem.clone());
         }
         if let Some(free) = crate::system::disk_free_bytes(self.store.path())
             && free < alerts.min_free_disk_mb * MIB

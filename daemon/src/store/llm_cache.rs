@@ -24,7 +24,7 @@ pub struct CachedReply {
 impl Store {
     /// The cached reply under `key`, if any.
     pub fn llm_reply(&self, key: &[u8; 32]) -> Result<Option<CachedReply>> {
-        let txn = self.db.read().begin_read()?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(LLM_CACHE)?;
         table
             .get(key.as_slice())?
@@ -42,7 +42,7 @@ impl Store {
         ttl_ms: u64,
     ) -> Result<()> {
         let bytes = encode(reply)?;
-        let txn = self.db.read().begin_write()?;
+        let txn = self.begin_write()?;
         {
             let mut table = txn.open_table(LLM_CACHE)?;
             table.insert(key.as_slice(), bytes.as_slice())?;
@@ -63,13 +63,13 @@ impl Store {
                 })?;
             }
         }
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(())
     }
 
     /// Cached replies, in all.
     pub fn llm_reply_count(&self) -> Result<u64> {
-        let txn = self.db.read().begin_read()?;
+        let txn = self.begin_read()?;
         Ok(txn.open_table(LLM_CACHE)?.len()?)
     }
 }

@@ -6,7 +6,7 @@
 use std::collections::{HashMap, HashSet};
 
 use codesage_shared::ops::CheckReport;
-use redb::{Key, ReadableDatabase, Value};
+use redb::{Key, Value};
 
 use super::*;
 
@@ -47,7 +47,7 @@ impl Store {
     /// must not exist), from one read transaction: writers go on meanwhile and none of their
     /// changes is half in the copy.
     pub fn snapshot_to(&self, target: &Path) -> Result<SnapshotFigures> {
-        let source = self.db.read().begin_read()?;
+        let source = self.begin_read()?;
         let copy = Database::builder().create(target)?;
         let txn = copy.begin_write()?;
         let mut entries = Vec::new();
@@ -150,6 +150,7 @@ impl Store {
     }
 
     fn redb_check(&self) -> Result<bool> {
+        self.available()?;
         // Readers hold short transactions; a few tries find a moment without one.
         for _ in 0..50 {
             let mut db = self.db.write();
@@ -165,7 +166,7 @@ impl Store {
     }
 
     fn check_invariants(&self, report: &mut CheckReport) -> Result<()> {
-        let txn = self.db.read().begin_read()?;
+        let txn = self.begin_read()?;
         let roots: HashSet<u32> = {
             let table = txn.open_table(ROOTS)?;
             let mut ids = HashSet::new();

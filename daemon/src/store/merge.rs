@@ -155,7 +155,7 @@ impl Store {
         let merged = Segment::merge(&parts, &|doc| docs.get(doc).is_some());
         let encoded = encode_segment(&merged)?;
 
-        let txn = self.db.read().begin_write()?;
+        let txn = self.begin_write()?;
         let new_id = {
             let mut counters = txn.open_table(COUNTERS)?;
             let new_id = next_counter(&mut counters, root, NEXT_SEGMENT)?;
@@ -169,7 +169,7 @@ impl Store {
             new_id
         };
         let mut current = view.current.write();
-        txn.commit()?;
+        self.commit(txn)?;
         let mut next = RootIndex::clone(&current);
         next.segments.retain(|(id, _)| !chosen.contains(id));
         if merged.trigram_count() > 0 {
@@ -182,6 +182,15 @@ impl Store {
     /// Gives free space back to the filesystem and defragments (cheap: tens of milliseconds
     /// for a few hundred MiB). Impossible while any transaction is open: then it says `Busy`.
     pub fn compact(&self) -> Result<Compaction> {
+        self.available()?;
+        let compacted = self.compact_now();
+        if let Err(err) = &compacted {
+            self.failed_on_the_file(err);
+        }
+        compacted
+    }
+
+    fn compact_now(&self) -> Result<Compaction> {
         let mut db = self.db.write();
         let mut outcome = Compaction::NothingToDo;
         loop {

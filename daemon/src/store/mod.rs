@@ -20,6 +20,7 @@ mod llm_cache;
 mod maintain;
 mod merge;
 mod records;
+mod recovery;
 mod schema;
 #[cfg(test)]
 mod tests;
@@ -37,8 +38,7 @@ use crate::trigram::{RootIndex, Segment};
 use codesage_shared::protocol::StoreSpace;
 
 use redb::{
-    Database, ReadOnlyTable, ReadTransaction, ReadableDatabase, ReadableTable,
-    ReadableTableMetadata, TableDefinition,
+    Database, ReadOnlyTable, ReadTransaction, ReadableTable, ReadableTableMetadata, TableDefinition,
 };
 
 pub use cache::{CacheStats, ContentCache};
@@ -54,6 +54,8 @@ use merge::*;
 pub use records::{
     ContentHash, FileRecord, LineCounts, RACY_WINDOW_NS, RootId, RootRecord, SkipReason,
 };
+pub use recovery::is_io_failure;
+use recovery::*;
 use schema::*;
 use views::*;
 use write::*;
@@ -97,6 +99,17 @@ pub enum StoreError {
     /// redb reported an error.
     #[error("store error: {0}")]
     Db(#[from] redb::Error),
+    /// A write failed on the file and the database cannot be reopened yet.
+    #[error(
+        "the store {path} cannot be used right now: a write failed ({cause}); free disk space \
+         or fix the device, CodeSage retries by itself"
+    )]
+    Unavailable {
+        /// The database file.
+        path: PathBuf,
+        /// Why the last attempt to open it failed.
+        cause: String,
+    },
 }
 
 macro_rules! from_redb {
@@ -159,6 +172,10 @@ pub struct Store {
     /// The last space figures and when they were taken (walking every table's pages is
     /// too slow for every status report or metrics scrape).
     space_cache: parking_lot::Mutex<Option<(std::time::Instant, Vec<StoreSpace>)>>,
+    /// Page cache size the database is opened with (again after a failure).
+    cache_bytes: usize,
+    /// A write that failed on the file, until a commit succeeds again (see [`recovery`]).
+    write_failure: parking_lot::Mutex<Option<WriteFailure>>,
 }
 
 impl Store {
@@ -176,22 +193,7 @@ impl Store {
             source,
         })?;
         let path = data_dir.join(codesage_shared::paths::STORE_FILE_NAME);
-        // redb stops with a panic on some damaged files (an `unreachable!` while loading its
-        // allocator state, a missing cursor entry while reading a table) rather than
-        // returning an error: refuse those files the same way.
-        let opened = std::panic::catch_unwind(|| {
-            Database::builder()
-                .set_cache_size(cache_bytes)
-                .create(&path)
-        })
-        .unwrap_or_else(|_| Err(damaged_pages().into()));
-        let db = match opened {
-            Ok(db) => db,
-            Err(redb::DatabaseError::DatabaseAlreadyOpen) => {
-                return Err(StoreError::Locked { path });
-            }
-            Err(err) => return Err(err.into()),
-        };
+        let db = open_database(&path, cache_bytes)?;
         let store = Store {
             db: std::mem::ManuallyDrop::new(parking_lot::RwLock::new(db)),
             path,
@@ -202,6 +204,8 @@ impl Store {
             layout,
             cache: None,
             space_cache: parking_lot::Mutex::new(None),
+            cache_bytes,
+            write_failure: parking_lot::Mutex::new(None),
         };
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             store.check_schema()?;
@@ -236,7 +240,7 @@ impl Store {
 
     /// Where the store file's bytes go, per table (largest first).
     pub fn space(&self) -> Result<Vec<StoreSpace>> {
-        let txn = self.db.read().begin_read()?;
+        let txn = self.begin_read()?;
         let mut space = vec![
             table_space("contents", &txn.open_table(BLOBS)?)?,
             table_space("content references", &txn.open_table(BLOB_REFS)?)?,
@@ -265,7 +269,7 @@ impl Store {
 
     /// Every registered root.
     pub fn roots(&self) -> Result<Vec<RootRecord>> {
-        let txn = self.db.read().begin_read()?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(ROOTS)?;
         let mut roots = Vec::new();
         for entry in table.iter()? {

@@ -73,7 +73,7 @@ impl Default for Layout {
 
 impl Store {
     pub(super) fn check_schema(&self) -> Result<()> {
-        let txn = self.db.read().begin_write()?;
+        let txn = self.begin_write()?;
         {
             let mut meta = txn.open_table(META)?;
             let found = meta
@@ -165,7 +165,7 @@ impl Store {
             txn.open_table(VECTORS)?;
             txn.open_table(LLM_CACHE)?;
         }
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(())
     }
 }

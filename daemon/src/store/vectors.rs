@@ -17,7 +17,7 @@ pub fn vector_key(fingerprint: u64, text_key: &[u8; 16]) -> VectorKey {
 impl Store {
     /// The stored vectors of `keys`, in order (`None` where there is none).
     pub fn vectors(&self, keys: &[VectorKey]) -> Result<Vec<Option<Vec<u8>>>> {
-        let txn = self.db.read().begin_read()?;
+        let txn = self.begin_read()?;
         let table = txn.open_table(VECTORS)?;
         keys.iter()
             .map(|key| {
@@ -33,27 +33,27 @@ impl Store {
         if vectors.is_empty() {
             return Ok(());
         }
-        let txn = self.db.read().begin_write()?;
+        let txn = self.begin_write()?;
         {
             let mut table = txn.open_table(VECTORS)?;
             for (key, value) in vectors {
                 table.insert(key.as_slice(), value.as_slice())?;
             }
         }
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(())
     }
 
     /// Stored vectors, in all.
     pub fn vector_count(&self) -> Result<u64> {
-        let txn = self.db.read().begin_read()?;
+        let txn = self.begin_read()?;
         Ok(txn.open_table(VECTORS)?.len()?)
     }
 
     /// Deletes every stored vector `keep` rejects (vectors of texts no file has any more,
     /// or of another model). Returns how many went.
     pub fn retain_vectors(&self, keep: impl Fn(&VectorKey) -> bool) -> Result<u64> {
-        let txn = self.db.read().begin_write()?;
+        let txn = self.begin_write()?;
         let removed;
         {
             let mut table = txn.open_table(VECTORS)?;
@@ -65,7 +65,7 @@ impl Store {
             })?;
             removed = before - table.len()?;
         }
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(removed)
     }
 }

@@ -142,7 +142,7 @@ pub(super) fn stored_definitions(
 impl Store {
     /// Rebuilds every root's in-memory index from the stored records and segments.
     pub(super) fn load_views(&self) -> Result<()> {
-        let txn = self.db.read().begin_read()?;
+        let txn = self.begin_read()?;
         let files = txn.open_table(FILES)?;
         let segments = txn.open_table(SEGMENTS)?;
         let symbols = txn.open_table(SYMBOLS)?;
@@ -265,7 +265,7 @@ impl Store {
 
     /// A consistent read-only view of the whole store.
     pub fn snapshot(&self) -> Result<Snapshot> {
-        let txn = self.db.read().begin_read()?;
+        let txn = self.begin_read()?;
         let files = txn.open_table(FILES)?;
         let blobs = txn.open_table(BLOBS)?;
         let symbols = txn.open_table(SYMBOLS)?;

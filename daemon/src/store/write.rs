@@ -158,7 +158,7 @@ impl Store {
             return Ok(0);
         }
         let mut added: HashMap<ContentHash, Option<Arc<[Definition]>>> = HashMap::new();
-        let txn = self.db.read().begin_write()?;
+        let txn = self.begin_write()?;
         {
             let refs = txn.open_table(BLOB_REFS)?;
             let mut symbols = txn.open_table(SYMBOLS)?;
@@ -170,7 +170,7 @@ impl Store {
                 }
             }
         }
-        txn.commit()?;
+        self.commit(txn)?;
         let views: Vec<Arc<RootView>> = self.views.read().values().cloned().collect();
         for view in views {
             let mut current = view.current.write();
@@ -207,7 +207,7 @@ impl Store {
         if let Some(existing) = self.roots()?.into_iter().find(|root| root.path == path) {
             return Ok(existing);
         }
-        let txn = self.db.read().begin_write()?;
+        let txn = self.begin_write()?;
         let record = {
             let mut table = txn.open_table(ROOTS)?;
             let id = match table.last()? {
@@ -223,16 +223,16 @@ impl Store {
             table.insert(id, encode(&record)?.as_slice())?;
             record
         };
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(record)
     }
 
     /// Saves a root's record (after an indexing run).
     pub fn update_root(&self, record: &RootRecord) -> Result<()> {
-        let txn = self.db.read().begin_write()?;
+        let txn = self.begin_write()?;
         txn.open_table(ROOTS)?
             .insert(record.id, encode(record)?.as_slice())?;
-        txn.commit()?;
+        self.commit(txn)?;
         Ok(())
     }
 
@@ -245,7 +245,7 @@ impl Store {
         // Document table edits, applied to the in-memory index after the commit.
         let mut doc_edits: Vec<(u32, Option<Doc>)> = Vec::new();
         let mut new_docs: Vec<(u32, Vec<u32>)> = Vec::new();
-        let txn = self.db.read().begin_write()?;
+        let txn = self.begin_write()?;
         let segment_id = {
             let mut files = txn.open_table(FILES)?;
             let mut blobs = txn.open_table(BLOBS)?;
@@ -371,7 +371,7 @@ impl Store {
         }
         let view = self.root_view(root);
         let mut current = view.current.write();
-        txn.commit()?;
+        self.commit(txn)?;
         let mut next = RootIndex::clone(&current);
         next.generation += 1;
         for (id, doc) in doc_edits {

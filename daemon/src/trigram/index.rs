@@ -55,6 +55,10 @@ impl DocTable {
             self.chunks
                 .resize(id / CHUNK + 1, Arc::clone(empty_chunk()));
         }
+        if doc.is_none() && self.get(id as u32).is_none() {
+            // Nothing to kill: do not copy a shared chunk for it.
+            return;
+        }
         let chunk = Arc::make_mut(&mut self.chunks[id / CHUNK]);
         let slot = &mut chunk[id % CHUNK];
         match (slot.is_some(), doc.is_some()) {
@@ -62,7 +66,13 @@ impl DocTable {
             (true, false) => self.live -= 1,
             _ => {}
         }
+        let killed = doc.is_none();
         *slot = doc;
+        // Ids are never reused, so a chunk whose documents all died stays dead: give its
+        // memory back now (a daemon kept fresh by its watcher alone never repacks).
+        if killed && chunk.iter().all(Option::is_none) {
+            self.chunks[id / CHUNK] = Arc::clone(empty_chunk());
+        }
     }
 
     /// Number of live documents.
@@ -400,6 +410,32 @@ mod tests {
         assert_eq!(
             snapshot.iter().map(|(id, _)| id).collect::<Vec<_>>(),
             [5, 2000]
+        );
+    }
+
+    #[test]
+    fn chunks_whose_documents_all_died_are_given_back() {
+        // A watcher replacing one file over and over: ids only grow.
+        let mut table = DocTable::default();
+        let chunk_bytes = (CHUNK * std::mem::size_of::<Option<Doc>>()) as u64;
+        for id in 0..(10 * CHUNK as u32) {
+            table.set(id, doc("churned"));
+            if id > 0 {
+                table.set(id - 1, None);
+            }
+        }
+        assert_eq!(table.live(), 1);
+        let (held, _) = table.heap_bytes();
+        assert!(
+            held < 2 * chunk_bytes,
+            "{held} bytes held for one live document (a chunk is {chunk_bytes})"
+        );
+        // Killing a document that is not there copies nothing.
+        table.set(3, None);
+        assert_eq!(table.heap_bytes().0, held);
+        assert_eq!(
+            table.get(10 * CHUNK as u32 - 1).unwrap().path.as_ref(),
+            "churned"
         );
     }
 

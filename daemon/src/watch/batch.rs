@@ -45,11 +45,23 @@ impl Applier {
                 }
                 self.add_dirs(dirs, true);
                 self.finish_batch(started, applying, changed, true);
+                if self.retry.take().is_some() && !polling {
+                    // What made the earlier attempts fail is over (when polling, the error
+                    // says why, and stays).
+                    self.shared.report.lock().error = None;
+                    tracing::info!(root = %self.root.display(), "rescan succeeded after failures");
+                }
             }
             Err(err) => {
                 tracing::warn!(root = %self.root.display(), error = %err, "rescan failed");
                 self.shared.report.lock().error = Some(err.to_string());
-                if !self.root.is_dir() {
+                if self.root.is_dir() {
+                    // Changes are not lost: the whole root is compared again later.
+                    let delay = self.retry.map_or(FIRST_RETRY_DELAY, |(_, delay)| {
+                        (delay * 2).min(MAX_RETRY_DELAY)
+                    });
+                    self.retry = Some((Instant::now() + delay, delay));
+                } else {
                     self.shared.set_mode(
                         WatchMode::Stopped,
                         Some(format!("{} no longer exists", self.root.display())),

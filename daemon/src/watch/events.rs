@@ -78,6 +78,9 @@ impl Applier {
         let polling = *self.shared.mode.lock() == WatchMode::Polling;
         let now = Instant::now();
         let poll_due = polling && self.next_poll.is_some_and(|at| now >= at);
+        if self.retry.is_some_and(|(at, _)| now >= at) {
+            self.rescan = true;
+        }
         // A sync is ready when its cookie has been seen (every earlier event is queued before
         // it) or when there is no cookie to wait for.
         let ready_syncs: Vec<usize> = self

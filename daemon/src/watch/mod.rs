@@ -308,7 +308,15 @@ struct Applier {
     cookies_seen: HashSet<PathBuf>,
     waiting: Vec<SyncRequest>,
     next_poll: Option<Instant>,
+    /// A rescan failed (the store could not be written, say the disk is full): when to try
+    /// again, and the delay after that (doubling up to [`MAX_RETRY_DELAY`]).
+    retry: Option<(Instant, Duration)>,
 }
+
+/// First delay before a failed rescan is tried again.
+const FIRST_RETRY_DELAY: Duration = Duration::from_millis(500);
+/// Longest delay between attempts of a failed rescan.
+const MAX_RETRY_DELAY: Duration = Duration::from_secs(15);
 
 impl Applier {
     fn new(context: Context, shared: Arc<Shared>, sender: Sender<Message>) -> Applier {
@@ -327,6 +335,7 @@ impl Applier {
             cookies_seen: HashSet::new(),
             waiting: Vec::new(),
             next_poll: None,
+            retry: None,
         }
     }
 
@@ -390,6 +399,9 @@ impl Applier {
     /// When the loop must wake up even without a message.
     fn next_deadline(&self) -> Option<Instant> {
         let mut deadline = self.next_poll;
+        if let Some((at, _)) = self.retry {
+            deadline = Some(deadline.map_or(at, |d| d.min(at)));
+        }
         if let (Some(first), Some(last)) = (self.first_event, self.last_event) {
             let settle = last + Duration::from_millis(self.config().settle_ms);
             let cap = first + Duration::from_millis(self.config().max_delay_ms);
