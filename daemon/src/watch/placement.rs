@@ -36,7 +36,7 @@ impl Applier {
         let watcher = match notify::recommended_watcher(handler) {
             Ok(watcher) => watcher,
             Err(err) => {
-                self.fall_back_to_polling(&format!("cannot create a watcher: {err}"));
+                self.fall_back_to_polling(&watcher_creation_failed(&err));
                 return;
             }
         };
@@ -179,4 +179,29 @@ impl Applier {
 /// per directory and recursive ones would cover ignored trees (inotify).
 pub(super) fn per_directory_watches() -> bool {
     cfg!(any(target_os = "linux", target_os = "android"))
+}
+
+/// Why no watcher could be created, with what to do. On Linux, "too many open files" from
+/// inotify_init means this user's inotify instances are used up (every program watching
+/// files holds some), which the bare error does not say.
+fn watcher_creation_failed(err: &notify::Error) -> String {
+    #[cfg(target_os = "linux")]
+    let instances_exhausted = matches!(
+        &err.kind,
+        notify::ErrorKind::Io(io) if io.raw_os_error() == Some(libc::EMFILE)
+    );
+    #[cfg(not(target_os = "linux"))]
+    let instances_exhausted = false;
+    if instances_exhausted {
+        let limit = std::fs::read_to_string("/proc/sys/fs/inotify/max_user_instances")
+            .map(|limit| limit.trim().to_string())
+            .unwrap_or_else(|_| "?".into());
+        format!(
+            "cannot create a watcher: this user's inotify instances are used up \
+             (fs.inotify.max_user_instances = {limit}); close programs that watch files or \
+             raise the limit (sysctl fs.inotify.max_user_instances=1024)"
+        )
+    } else {
+        format!("cannot create a watcher: {err}")
+    }
 }
