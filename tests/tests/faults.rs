@@ -361,3 +361,70 @@ async fn modification_times_from_a_clock_that_jumped_do_not_hide_changes() {
     }
     client.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_root_that_vanishes_and_comes_back_is_watched_again() {
+    let env = TestEnv::new();
+    let root = env.workspace("mounted");
+    write(&root, "src/a.rs", "fn before_the_unmount() {}\n");
+    age_tree(&root);
+    let client = env.mcp().await.expect("connect");
+    client
+        .ok(
+            "index_codebase",
+            json!({"path": root.display().to_string()}),
+        )
+        .await;
+    let wait_mode = |mode: &'static str| {
+        wait_for(DEADLINE, mode, || {
+            let status = env.status();
+            (status["roots"][0]["watch"]["mode"] == mode).then_some(status)
+        })
+    };
+    wait_mode("watching");
+
+    // Unmounted: the root disappears; the daemon says so and keeps the last index.
+    let away = env.dir.path().join("unmounted");
+    std::fs::rename(&root, &away).expect("move the root away");
+    let status = wait_mode("stopped");
+    let error = status["roots"][0]["watch"]["error"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(error.contains("no longer exists"), "{status}");
+    let stale = search(&client, &root, "before_the_unmount").await;
+    assert_eq!(stale["total_matches"], 1, "{stale}");
+
+    // Mounted again, with a change made elsewhere meanwhile: watched again, the change found.
+    write(&away, "src/a.rs", "fn after_the_remount() {}\n");
+    std::fs::rename(&away, &root).expect("bring the root back");
+    let status = wait_mode("watching");
+    assert!(status["roots"][0]["watch"]["error"].is_null(), "{status}");
+    let started = Instant::now();
+    loop {
+        let found = search(&client, &root, "fn (before_the_unmount|after_the_remount)").await;
+        let lines: Vec<&str> = found["results"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .flat_map(|file| file["matches"].as_array().into_iter().flatten())
+            .filter_map(|line| line["line_content"].as_str())
+            .collect();
+        if lines == ["fn after_the_remount() {}"] {
+            break;
+        }
+        assert!(started.elapsed() < DEADLINE, "{found}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // And live changes arrive through the new watches.
+    write(&root, "src/b.rs", "fn written_after_the_remount() {}\n");
+    let started = Instant::now();
+    loop {
+        let found = search(&client, &root, "written_after_the_remount").await;
+        if found["total_matches"] == 1 {
+            break;
+        }
+        assert!(started.elapsed() < DEADLINE, "{found}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    client.close().await;
+}

@@ -8,7 +8,17 @@ use std::path::Path;
 use super::*;
 
 impl Applier {
-    pub(super) fn full_rescan(&mut self, polling: bool) {
+    pub(super) fn full_rescan(&mut self, mut polling: bool) {
+        if *self.shared.mode.lock() == WatchMode::Stopped {
+            // The root had disappeared (an unmounted disk, a checkout moved away).
+            if !self.root.is_dir() {
+                self.retry_later();
+                return;
+            }
+            tracing::info!(root = %self.root.display(), "the root is back; watching it again");
+            self.start_watching();
+            polling = *self.shared.mode.lock() == WatchMode::Polling;
+        }
         let started = self.first_event.unwrap_or_else(Instant::now);
         let applying = Instant::now();
         if !polling {
@@ -57,17 +67,19 @@ impl Applier {
                 self.shared.report.lock().error = Some(err.to_string());
                 if self.root.is_dir() {
                     // Changes are not lost: the whole root is compared again later.
-                    let delay = self.retry.map_or(FIRST_RETRY_DELAY, |(_, delay)| {
-                        (delay * 2).min(MAX_RETRY_DELAY)
-                    });
-                    self.retry = Some((Instant::now() + delay, delay));
+                    self.retry_later();
                 } else {
                     self.shared.set_mode(
                         WatchMode::Stopped,
-                        Some(format!("{} no longer exists", self.root.display())),
+                        Some(format!(
+                            "{} no longer exists (looked for from time to time: it is \
+                             watched again if it comes back)",
+                            self.root.display()
+                        )),
                     );
                     self.watcher = None;
                     self.next_poll = None;
+                    self.retry_later();
                     return;
                 }
             }
@@ -209,6 +221,15 @@ impl Applier {
         drop(_writing);
         self.shared.report.lock().events_applied += count;
         self.finish_batch(started, applying, changed, false);
+    }
+
+    /// Schedules the next attempt of a failed rescan (or the next look for a vanished root),
+    /// each delay twice the last, up to [`MAX_RETRY_DELAY`].
+    fn retry_later(&mut self) {
+        let delay = self.retry.map_or(FIRST_RETRY_DELAY, |(_, delay)| {
+            (delay * 2).min(MAX_RETRY_DELAY)
+        });
+        self.retry = Some((Instant::now() + delay, delay));
     }
 
     /// The entries among `names` in directory `parent` that belong in the index.

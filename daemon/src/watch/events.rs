@@ -48,6 +48,12 @@ impl Applier {
             if !path.starts_with(&self.root) {
                 continue;
             }
+            if structural && path == self.root {
+                // The root itself moved or was deleted (an unmount, a checkout moved away):
+                // only a full rescan can tell what is left.
+                self.rescan = true;
+                continue;
+            }
             let entry = self.dirty.entry(path).or_insert(false);
             *entry |= structural;
             self.first_event.get_or_insert(now);
