@@ -307,6 +307,13 @@ pub struct IndexSummary {
     pub skipped_too_large: u64,
     /// Files that could not be read (permissions, vanished, ...).
     pub errors: u64,
+    /// Directories or files the walk could not read (permission denied, I/O errors): what
+    /// is under them is not in the index.
+    #[serde(default)]
+    pub unreadable: u64,
+    /// The first few of those, each with its error.
+    #[serde(default)]
+    pub unreadable_paths: Vec<String>,
     /// Files per language in the root after the run.
     pub languages: BTreeMap<String, u64>,
     /// Wall-clock duration of the run, in milliseconds.

@@ -428,3 +428,85 @@ async fn a_root_that_vanishes_and_comes_back_is_watched_again() {
     }
     client.close().await;
 }
+
+/// A daemon that file permissions apply to: as root, one started without the capabilities
+/// that bypass them (through `setpriv`); as anyone else, the plain daemon.
+fn env_bound_by_permissions() -> TestEnv {
+    let env = TestEnv::new();
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return env;
+    }
+    let wrapper = env.dir.path().join("codesaged-without-capabilities");
+    std::fs::write(
+        &wrapper,
+        format!(
+            "#!/bin/sh\nexec setpriv --inh-caps=-all --bounding-set=-all -- {} \"$@\"\n",
+            codesage_e2e::codesaged_bin().display()
+        ),
+    )
+    .expect("write the wrapper");
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let path = wrapper.display().to_string();
+    env.with_env("CODESAGE_DAEMON_BIN", &path)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_directory_that_cannot_be_read_is_reported_and_the_rest_indexed() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = env_bound_by_permissions();
+    let root = env.workspace("perms");
+    write(&root, "src/open.rs", "fn readable_code() {}\n");
+    write(&root, "locked/inside.rs", "fn behind_the_lock() {}\n");
+    age_tree(&root);
+    let locked = root.join("locked");
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).expect("chmod");
+
+    let client = env.mcp().await.expect("connect");
+    let indexed = client
+        .ok(
+            "index_codebase",
+            json!({"path": root.display().to_string()}),
+        )
+        .await;
+    let found = search(&client, &root, "readable_code").await;
+    assert_eq!(found["total_matches"], 1, "{found} {indexed}");
+    let status = wait_for(DEADLINE, "the run's summary", || {
+        let status = env.status();
+        (!status["roots"][0]["last_run"].is_null()).then_some(status)
+    });
+    let run = &status["roots"][0]["last_run"];
+    assert_eq!(run["unreadable"], 1, "{status}");
+    let named = run["unreadable_paths"][0].as_str().unwrap_or_default();
+    assert!(named.contains("locked"), "{status}");
+    assert_ne!(status["health"], "healthy", "{status}");
+    assert!(
+        status["health_reasons"]
+            .as_array()
+            .is_some_and(|reasons| reasons.iter().any(|reason| reason
+                .as_str()
+                .is_some_and(|r| r.contains("could not be read") && r.contains("locked")))),
+        "{status}"
+    );
+
+    // Readable again: a reindex brings its files in and the complaint goes.
+    std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let output = env.codesage(&["reindex", &root.display().to_string()]);
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let started = Instant::now();
+    loop {
+        let found = search(&client, &root, "behind_the_lock").await;
+        let status = env.status();
+        if found["total_matches"] == 1 && status["roots"][0]["last_run"]["unreadable"] == 0 {
+            break;
+        }
+        assert!(started.elapsed() < DEADLINE, "{found} {status}");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    client.close().await;
+}

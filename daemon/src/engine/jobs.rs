@@ -364,6 +364,8 @@ pub(super) fn index_summary(
         skipped_binary: stats.skipped_binary,
         skipped_too_large: stats.skipped_too_large,
         errors: stats.errors,
+        unreadable: stats.unreadable.0,
+        unreadable_paths: stats.unreadable.1.clone(),
         languages: summary.languages.clone(),
         elapsed_ms,
         files_parsed: stats.files_parsed,

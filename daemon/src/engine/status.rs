@@ -96,6 +96,15 @@ impl Engine {
                      reindex {path}`"
                 ));
             }
+            if let Some(run) = root.last_run.as_ref().filter(|run| run.unreadable > 0) {
+                degraded.push(format!(
+                    "{} path(s) under {path} could not be read, so what is under them is not \
+                     indexed ({}); fix their permissions, or exclude them (index.exclude_dirs, \
+                     .codesageignore), then run `codesage reindex {path}`",
+                    run.unreadable,
+                    run.unreadable_paths.join("; ")
+                ));
+            }
             match root.watch.as_ref().map(|watch| watch.mode.as_str()) {
                 Some("polling") => degraded.push(format!(
                     "{path} is polled every {} ms instead of watched{}; raise \

@@ -107,6 +107,9 @@ pub struct RunStats {
     pub skipped_too_large: u64,
     /// Files that could not be read.
     pub errors: u64,
+    /// Directories or files the walk could not read (what is under them is not indexed):
+    /// how many, and the first few with their errors.
+    pub unreadable: (u64, Vec<String>),
     /// Contents parsed for their symbols by the run's second pass.
     pub files_parsed: u64,
     /// Milliseconds until the text pass had committed everything (the root fully
@@ -193,6 +196,7 @@ pub fn reconcile(
         return Ok(stats);
     }
     let walker = walk::Walker::subtree(&root_path, prefix, config, None, None)?;
+    let unreadable = walker.unreadable();
     let (sender, receiver) = crossbeam_channel::bounded::<Outcome>(256);
 
     let mut stats = RunStats::default();
@@ -274,6 +278,7 @@ pub fn reconcile(
         Ok(())
     })?;
     stats.text_ms = progress.started.elapsed().as_millis() as u64;
+    stats.unreadable = unreadable.report();
     if config.symbols && !stats.cancelled {
         stats.files_parsed = parse_missing_symbols(store, root, config, prefix, progress, cancel)?;
         // Stopped in the symbols pass: the text is complete, the symbols are not.

@@ -68,6 +68,46 @@ pub struct Walker {
     root: PathBuf,
     builder: WalkBuilder,
     exclude_globs: GlobSet,
+    unreadable: Arc<Unreadable>,
+}
+
+/// Paths the walk could not read (a directory without permission, an I/O error), for status:
+/// what is under them is missing from the index.
+#[derive(Debug, Default)]
+pub struct Unreadable {
+    count: std::sync::atomic::AtomicU64,
+    /// The first few, each with its error.
+    first: parking_lot::Mutex<Vec<String>>,
+}
+
+/// How many unreadable paths are named (the rest are counted).
+const UNREADABLE_NAMED: usize = 5;
+
+impl Unreadable {
+    fn record(&self, error: &ignore::Error) {
+        // Only the filesystem refusing counts: a loop of links is expected, and a path that
+        // vanished mid-walk is simply gone.
+        if error
+            .io_error()
+            .is_none_or(|io| io.kind() == std::io::ErrorKind::NotFound)
+        {
+            return;
+        }
+        self.count
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let mut first = self.first.lock();
+        if first.len() < UNREADABLE_NAMED {
+            first.push(error.to_string());
+        }
+    }
+
+    /// How many paths could not be read, and the first few with their errors.
+    pub fn report(&self) -> (u64, Vec<String>) {
+        (
+            self.count.load(std::sync::atomic::Ordering::Relaxed),
+            self.first.lock().clone(),
+        )
+    }
 }
 
 impl Walker {
@@ -142,7 +182,13 @@ impl Walker {
             root: root.to_path_buf(),
             builder,
             exclude_globs,
+            unreadable: Arc::default(),
         })
+    }
+
+    /// What this walk could not read (filled in as it runs).
+    pub fn unreadable(&self) -> Arc<Unreadable> {
+        Arc::clone(&self.unreadable)
     }
 
     /// Walks in parallel, calling `visit` for every regular file that belongs in the index and
@@ -154,6 +200,7 @@ impl Walker {
         let visit = &visit;
         let root = &self.root;
         let exclude_globs = &self.exclude_globs;
+        let unreadable = &self.unreadable;
         self.builder.build_parallel().run(|| {
             Box::new(move |result| {
                 if cancel.is_cancelled() {
@@ -163,6 +210,7 @@ impl Walker {
                     Ok(entry) => entry,
                     Err(err) => {
                         tracing::debug!(error = %err, "walk error");
+                        unreadable.record(&err);
                         return WalkState::Continue;
                     }
                 };
