@@ -864,6 +864,23 @@ const SEARCH_CASES: &[SearchCase] = &[
         pattern: r"class \w+\(models\.Model\)",
         ignore_case: false,
     },
+    // Shapes whose required literals are everywhere (issue 15): the trigram AND leaves most
+    // files of the language as candidates, so they are the slow case of the index.
+    SearchCase {
+        name: "common-literal regex",
+        pattern: r"class \w+Error\b",
+        ignore_case: false,
+    },
+    SearchCase {
+        name: "common-literal regex",
+        pattern: r"def test_\w+\(self\)",
+        ignore_case: false,
+    },
+    SearchCase {
+        name: "common-literal regex",
+        pattern: r"pub fn \w+\(&self\) -> bool",
+        ignore_case: false,
+    },
     SearchCase {
         name: "case-insensitive",
         pattern: "content-type",
