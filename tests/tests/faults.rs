@@ -23,6 +23,16 @@ async fn search(client: &McpClient, root: &Path, pattern: &str) -> Value {
         .await
 }
 
+/// Registers and indexes `root` through the client, returning the tool's answer.
+async fn index(client: &McpClient, root: &Path) -> Value {
+    client
+        .ok(
+            "index_codebase",
+            json!({"path": root.display().to_string()}),
+        )
+        .await
+}
+
 /// Sets the soft file size limit (RLIMIT_FSIZE) of process `pid`, in bytes (`None`: none).
 fn set_file_size_limit(pid: u32, bytes: Option<u64>) {
     let mut old = libc::rlimit {
@@ -83,12 +93,7 @@ async fn a_store_that_cannot_grow_loses_nothing_and_recovers_when_space_returns(
     );
     age_tree(&root);
     let client = env.mcp().await.expect("connect");
-    client
-        .ok(
-            "index_codebase",
-            json!({"path": root.display().to_string()}),
-        )
-        .await;
+    index(&client, &root).await;
     let pid = env.daemon_pid().expect("daemon pid");
     let store = env.data_dir.join(codesage_shared::paths::STORE_FILE_NAME);
     let store_size = std::fs::metadata(&store).expect("store file").len();
@@ -257,12 +262,7 @@ async fn clients_that_say_nothing_or_leave_mid_answer_cost_nothing() {
         }
     }
     let client = env.mcp().await.expect("connect");
-    client
-        .ok(
-            "index_codebase",
-            json!({"path": root.display().to_string()}),
-        )
-        .await;
+    index(&client, &root).await;
     let baseline = env.status()["connections_active"].as_u64().unwrap_or(0);
 
     // Connections that never send their hello do not hold anything up, and are closed.
@@ -322,12 +322,7 @@ async fn modification_times_from_a_clock_that_jumped_do_not_hide_changes() {
     };
     set_mtime(&root.join("future.rs"), future);
     let client = env.mcp().await.expect("connect");
-    client
-        .ok(
-            "index_codebase",
-            json!({"path": root.display().to_string()}),
-        )
-        .await;
+    index(&client, &root).await;
     client.close().await;
     env.stop();
 
@@ -369,12 +364,7 @@ async fn a_root_that_vanishes_and_comes_back_is_watched_again() {
     write(&root, "src/a.rs", "fn before_the_unmount() {}\n");
     age_tree(&root);
     let client = env.mcp().await.expect("connect");
-    client
-        .ok(
-            "index_codebase",
-            json!({"path": root.display().to_string()}),
-        )
-        .await;
+    index(&client, &root).await;
     let wait_mode = |mode: &'static str| {
         wait_for(DEADLINE, mode, || {
             let status = env.status();
@@ -464,12 +454,7 @@ async fn a_directory_that_cannot_be_read_is_reported_and_the_rest_indexed() {
     std::fs::set_permissions(&locked, std::fs::Permissions::from_mode(0o000)).expect("chmod");
 
     let client = env.mcp().await.expect("connect");
-    let indexed = client
-        .ok(
-            "index_codebase",
-            json!({"path": root.display().to_string()}),
-        )
-        .await;
+    let indexed = index(&client, &root).await;
     let found = search(&client, &root, "readable_code").await;
     assert_eq!(found["total_matches"], 1, "{found} {indexed}");
     let status = wait_for(DEADLINE, "the run's summary", || {
