@@ -40,7 +40,7 @@ fn repo_root() -> PathBuf {
 fn parse_args() -> Result<Args> {
     let mut args = std::env::args().skip(1);
     let benchmark = args.next().context(
-        "usage: corpus-bench <foundation|freshness|search|symbols|answers|health|llm> [--corpus DIR] [--out FILE] [--rg PATH]",
+        "usage: corpus-bench <foundation|freshness|search|symbols|answers|health|lizard|llm|ops> [--corpus DIR] [--out FILE] [--rg PATH]",
     )?;
     let mut parsed = Args {
         benchmark,
@@ -1215,6 +1215,7 @@ fn main() -> Result<()> {
                 &body,
             )?;
         }
+        "lizard" => print!("{}", health::lizard_section(&args)?),
         "symbols" => {
             let body = symbols::run(&args)?;
             print!("{body}");
@@ -1257,7 +1258,7 @@ fn main() -> Result<()> {
         }
         other => {
             bail!(
-                "unknown benchmark {other:?}; known: foundation, freshness, search, symbols, answers, health, llm, ops"
+                "unknown benchmark {other:?}; known: foundation, freshness, search, symbols, answers, health, lizard, llm, ops"
             )
         }
     }
