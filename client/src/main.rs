@@ -218,6 +218,9 @@ enum Command {
         /// Most clone classes to print (0 for all) [default: 20].
         #[arg(long)]
         max_results: Option<usize>,
+        /// Most copies listed per class (0 for all) [default: 50].
+        #[arg(long)]
+        max_copies: Option<usize>,
         /// Print the full answer as JSON.
         #[arg(long)]
         json: bool,
@@ -569,6 +572,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
             globs,
             include_generated,
             max_results,
+            max_copies,
             json,
         } => {
             let found = commands::dups::run(
@@ -581,6 +585,7 @@ fn run(cli: Cli) -> Result<ExitCode> {
                     globs,
                     include_generated,
                     max_results,
+                    max_copies,
                     json,
                 },
             )?;

@@ -344,6 +344,22 @@ async fn clones_are_found_with_their_exact_ranges_and_kinds() {
             .unwrap_or("")
             .starts_with("importers/source_0.py:3-")
     );
+    assert!(first.get("unlisted_copies").is_none(), "{first}");
+    // `max_copies` lists fewer copies and counts the rest; the class is the same.
+    let two = client
+        .ok(
+            "find_duplicate_code",
+            json!({"codebase_path": root, "max_copies": 2}),
+        )
+        .await;
+    let listed = &two["clone_classes"][0];
+    assert_eq!(listed["copies"], 5);
+    assert_eq!(listed["unlisted_copies"], 3);
+    assert_eq!(listed["locations"].as_array().map(Vec::len), Some(2));
+    assert_eq!(
+        listed["occurrences"],
+        json!(first["occurrences"].as_array().map(|all| all[..2].to_vec()))
+    );
 
     let strict = client
         .ok(
@@ -600,6 +616,10 @@ async fn bad_arguments_are_refused_or_clamped_and_the_daemon_stays_up() {
             "/nowhere/at/all",
         ),
         (json!({"codebase_path": root, "path": "/etc"}), "/etc"),
+        (
+            json!({"codebase_path": root, "max_copies": -1}),
+            "max_copies must be 0 (every copy) or more",
+        ),
     ] {
         let message = client.err("find_duplicate_code", arguments.clone()).await;
         assert!(message.contains(expected), "{arguments}: {message}");

@@ -27,6 +27,8 @@ pub struct DupsArgs {
     pub include_generated: bool,
     /// Most classes to print (0: all).
     pub max_results: Option<usize>,
+    /// Most copies listed per class (0: all).
+    pub max_copies: Option<usize>,
     /// Print JSON.
     pub json: bool,
 }
@@ -46,6 +48,7 @@ pub fn run(target: &Target, args: DupsArgs) -> Result<bool> {
                 "exclude_patterns": (!args.globs.is_empty()).then_some(&args.globs),
                 "include_generated": args.include_generated,
                 "max_results": args.max_results,
+                "max_copies": args.max_copies,
             }),
             command_line: true,
         },
@@ -77,7 +80,10 @@ pub fn run(target: &Target, args: DupsArgs) -> Result<bool> {
                 writeln!(out, "  {}", place.as_str().unwrap_or(""))?;
             }
             if let Some(unlisted) = class["unlisted_copies"].as_u64() {
-                writeln!(out, "  … and {unlisted} more (narrow with --root DIR)")?;
+                writeln!(
+                    out,
+                    "  … and {unlisted} more (--max-copies 0 lists them, or narrow with --root DIR)"
+                )?;
             }
         }
         out.flush()?;

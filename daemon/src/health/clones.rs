@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::Serialize;
 
 use super::Health;
-use super::detect::{CloneClass, MIN_TOKENS};
+use super::detect::{CloneClass, CloneKind, MIN_TOKENS};
 use super::fingerprint::Fingerprints;
 use super::index::{DetectionKey, FileHealth};
 use super::refine;
@@ -18,8 +18,8 @@ use super::source::{Source, SourceCache};
 use crate::search::FileFilter;
 use crate::structure::{Scope, StructureError};
 
-/// Copies of one class listed at most: boilerplate copied hundreds of times would fill an
-/// answer with one class.
+/// Copies of one class listed by default: boilerplate copied hundreds of times would fill an
+/// answer with one class (`max_copies` asks for more).
 pub const MAX_LISTED_COPIES: usize = 50;
 
 fn is_zero(n: &usize) -> bool {
@@ -191,16 +191,28 @@ pub struct ReportedClass {
     pub lines: u32,
     /// Copies.
     pub copies: usize,
-    /// Every copy as `path:start-end` (the first [`MAX_LISTED_COPIES`] of a larger class).
+    /// Every copy as `path:start-end` (the first `max_copies`, by default
+    /// [`MAX_LISTED_COPIES`], of a larger class).
     pub occurrences: Vec<String>,
     /// The same copies, structured.
     pub locations: Vec<Occurrence>,
-    /// Copies past [`MAX_LISTED_COPIES`], counted but not listed (narrow the question with
-    /// `path` to see them).
+    /// Copies past `max_copies`, counted but not listed (ask for more with `max_copies`, or
+    /// narrow the question with `path`).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub unlisted_copies: usize,
     /// The first copy's first lines.
     pub snippet: String,
+}
+
+impl ReportedClass {
+    /// Lists at most `max` copies (all when 0), counting the rest in `unlisted_copies`.
+    pub fn limit_copies(&mut self, max: usize) {
+        if max > 0 && self.locations.len() > max {
+            self.locations.truncate(max);
+            self.occurrences.truncate(max);
+        }
+        self.unlisted_copies = self.copies - self.locations.len();
+    }
 }
 
 /// Finds the clone classes of the root `scope` shows.
@@ -628,7 +640,7 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
     ) -> ReportedClass {
         let located = merge_overlapping(located);
         let first_doc = located.first().map(|(_, doc)| *doc);
-        let mut locations: Vec<Occurrence> = located.into_iter().map(|(at, _)| at).collect();
+        let locations: Vec<Occurrence> = located.into_iter().map(|(at, _)| at).collect();
         let copies = locations.len();
         // A class whose copies all turn out to be one place is no clone.
         let lines = if locations.len() < 2 {
@@ -653,13 +665,12 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
                 ))
             })
             .unwrap_or_default();
-        locations.truncate(MAX_LISTED_COPIES);
         ReportedClass {
             kind: kind.to_string(),
             similarity: (similarity * 1000.0).round() / 1000.0,
             lines,
             copies,
-            unlisted_copies: copies - locations.len(),
+            unlisted_copies: 0,
             occurrences: locations
                 .iter()
                 .map(|at| format!("{}:{}-{}", at.file_path, at.start_line, at.end_line))
@@ -693,10 +704,19 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
                     .docs
                     .get(region.doc)
                     .and_then(|live| live.definitions.clone());
-                let trimmed = within_definitions(
-                    (range.start_line, range.end_line),
-                    definitions.as_deref().unwrap_or(&[]),
-                );
+                // Trimmed to whole definitions, except where that would drop an exact
+                // copy under the bar: the same tokens across the end of one definition and
+                // the start of the next (two impl blocks copied together) are still a copy.
+                // (Alike only up to names, such a stretch is mostly shared shape.)
+                let whole = (range.start_line, range.end_line);
+                let trimmed = within_definitions(whole, definitions.as_deref().unwrap_or(&[]));
+                let trimmed = if refined.kind != CloneKind::Exact
+                    || trimmed.1.saturating_sub(trimmed.0) + 1 >= min_lines
+                {
+                    trimmed
+                } else {
+                    whole
+                };
                 let (start_line, end_line) = match self.prints.get(&region.doc) {
                     Some(prints) => without_blank_ends(trimmed, prints),
                     None => trimmed,

@@ -269,7 +269,8 @@ pub fn analyze(
             similar: None,
         },
     )?;
-    for class in found.page(scope, health, 0, CLONE_CLASSES)?.shown {
+    for mut class in found.page(scope, health, 0, CLONE_CLASSES)?.shown {
+        class.limit_copies(super::clones::MAX_LISTED_COPIES);
         let lines = class.lines;
         let copies = class.copies;
         let location = class.occurrences.first().cloned().unwrap_or_default();

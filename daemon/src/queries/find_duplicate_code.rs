@@ -50,6 +50,10 @@ pub struct Params {
     /// Compare generated, minified and vendored files too (left out by default).
     #[serde(default)]
     pub include_generated: Option<bool>,
+    /// Copies listed per class at most (default 50; 0 lists every copy); the rest are
+    /// counted in `unlisted_copies`.
+    #[serde(default, deserialize_with = "super::page::lenient_integer")]
+    pub max_copies: Option<i64>,
     /// Paging: `max_results` counts clone classes.
     #[serde(flatten)]
     pub page: PageArgs,
@@ -113,6 +117,16 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
         ));
     }
     let min_lines = min_lines.min(MAX_MIN_LINES) as u32;
+    let max_copies = params.max_copies.unwrap_or(clones::MAX_LISTED_COPIES as i64);
+    if max_copies < 0 {
+        return Err(QueryError::Failed(format!(
+            "{} must be 0 (every copy) or more (it is {max_copies}); it is how many copies \
+             of each class are listed (default {})",
+            ctx.words().param("max_copies"),
+            clones::MAX_LISTED_COPIES
+        )));
+    }
+    let max_copies = usize::try_from(max_copies).unwrap_or(usize::MAX);
     let scope = ctx.root_scope(params.codebase_path.as_deref())?;
     let touching = match params.path.as_deref().filter(|path| !path.trim().is_empty()) {
         Some(path) => {
@@ -167,7 +181,10 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
             Ok((found, page))
         })
         .await?;
-    let (found, page) = on.value;
+    let (found, mut page) = on.value;
+    for class in &mut page.shown {
+        class.limit_copies(max_copies);
+    }
     notes.extend(on.notes);
     if found.skipped_generated > 0 {
         notes.push(format!(

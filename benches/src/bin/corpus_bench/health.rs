@@ -152,7 +152,7 @@ fn all_classes(session: &mut Session, corpus: &str) -> Result<Vec<Class>> {
     loop {
         let mut arguments = json!({
             "codebase_path": corpus, "min_lines": MIN_LINES, "include_generated": true,
-            "max_results": 500, "max_tokens": 0,
+            "max_results": 500, "max_tokens": 0, "max_copies": 0,
         });
         if let Some(cursor) = &cursor {
             arguments["cursor"] = json!(cursor);
