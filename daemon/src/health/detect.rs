@@ -11,7 +11,7 @@ use super::fingerprint::{Fingerprints, KGRAM, WINDOW};
 
 /// A hash found in more places than this is boilerplate (license headers, generated
 /// tables): its places are paired with their neighbours only, not all with all.
-const MAX_GROUP: usize = 32;
+const MAX_GROUP: usize = 100;
 
 /// Tokens a near-miss clone may skip on either side between two matched k-grams (about
 /// three lines of changed or inserted code), beyond the gap winnowing itself leaves.
