@@ -301,10 +301,9 @@ struct Compared {
     where_clause: bool,
 }
 
-/// Whether the function header starting at line `start` (1-based) of `content` has a
-/// `where` clause: its text up to the body's `{` (or a declaration's `;`).
-fn header_has_where(content: &[u8], start: u32) -> bool {
-    let text = String::from_utf8_lossy(content);
+/// Whether the function header starting at line `start` (1-based) of `text` has a `where`
+/// clause: its text up to the body's `{` (or a declaration's `;`).
+fn header_has_where(text: &str, start: u32) -> bool {
     let header: String = text
         .lines()
         .skip(start.saturating_sub(1) as usize)
@@ -353,6 +352,7 @@ fn compare_lizard(
                 return (Vec::new(), 0);
             };
             let content = std::fs::read(file).unwrap_or_default();
+            let text = String::from_utf8_lossy(&content);
             let ours = symbols::extract(language_name, &content)
                 .map(|parsed| parsed.symbols)
                 .unwrap_or_default();
@@ -396,7 +396,7 @@ fn compare_lizard(
                         name: name.clone(),
                         line: *start,
                         where_clause: language_name == "Rust"
-                            && header_has_where(&content, symbol.start_line.min(*start)),
+                            && header_has_where(&text, symbol.start_line.min(*start)),
                     }),
                     None => unmatched += 1,
                 }
