@@ -709,7 +709,8 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
                 // the start of the next (two impl blocks copied together) are still a copy.
                 // (Alike only up to names, such a stretch is mostly shared shape.)
                 let whole = (range.start_line, range.end_line);
-                let trimmed = within_definitions(whole, definitions.as_deref().unwrap_or(&[]));
+                let trimmed =
+                    within_definitions(whole, definitions.as_deref().unwrap_or(&[]), min_lines);
                 let trimmed = if refined.kind != CloneKind::Exact
                     || trimmed.1.saturating_sub(trimmed.0) + 1 >= min_lines
                 {
@@ -747,12 +748,15 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
 
 /// A copy's range trimmed so it does not take a definition in half: when a definition starts
 /// inside the range and ends after it, or starts before it and ends inside, the smaller of the
-/// two sides is cut off (a maximal match often runs on into the next function's
-/// `def name(args):` line, which belongs to that function, or starts on the attributes and
-/// the `fn name() {` line of a function whose body is the copy).
+/// two sides is cut off when it is shorter than `min_lines` (a maximal match often runs on
+/// into the next function's `def name(args):` line, which belongs to that function, or starts
+/// on the attributes and the `fn name() {` line of a function whose body is the copy). A
+/// side of `min_lines` or more is a copy in its own right (a file copied whole crosses every
+/// definition) and stays.
 fn within_definitions(
     (mut start, mut end): (u32, u32),
     definitions: &[crate::symbols::Definition],
+    min_lines: u32,
 ) -> (u32, u32) {
     for definition in definitions {
         if definition.start_line > start
@@ -761,6 +765,9 @@ fn within_definitions(
         {
             let before = definition.start_line - start;
             let inside = end - definition.start_line + 1;
+            if before.min(inside) >= min_lines {
+                continue;
+            }
             if inside > before {
                 start = definition.start_line;
             } else {
@@ -772,6 +779,9 @@ fn within_definitions(
         {
             let inside = definition.end_line - start + 1;
             let after = end - definition.end_line;
+            if inside.min(after) >= min_lines {
+                continue;
+            }
             if inside > after {
                 end = definition.end_line;
             } else {
@@ -782,8 +792,10 @@ fn within_definitions(
     (start, end.max(start))
 }
 
-/// Copies sorted by path and start, with those of one file that overlap made one (exact
-/// ranges grown from two nearby matches can meet).
+/// Copies sorted by path and start, with those of one file that mostly overlap made one
+/// (exact ranges grown from two nearby matches can meet). Copies that overlap by a few lines
+/// stay apart: in code that repeats itself (a run of similar blocks), each block is a copy
+/// of the next, and merging every overlap would make the whole run one place.
 fn merge_overlapping(located: Vec<(Occurrence, u32)>) -> Vec<(Occurrence, u32)> {
     let mut merged: Vec<(Occurrence, u32)> = Vec::with_capacity(located.len());
     for (at, doc) in located {
@@ -791,8 +803,13 @@ fn merge_overlapping(located: Vec<(Occurrence, u32)>) -> Vec<(Occurrence, u32)> 
             && *last_doc == doc
             && at.start_line <= last.end_line
         {
-            last.end_line = last.end_line.max(at.end_line);
-            continue;
+            let overlap = last.end_line.min(at.end_line) - at.start_line + 1;
+            let shorter =
+                (last.end_line - last.start_line + 1).min(at.end_line - at.start_line + 1);
+            if overlap * 4 >= shorter * 3 {
+                last.end_line = last.end_line.max(at.end_line);
+                continue;
+            }
         }
         merged.push((at, doc));
     }
@@ -840,25 +857,48 @@ mod tests {
     fn a_copy_keeps_the_larger_side_of_a_definition_it_crosses() {
         // Runs two lines into the next function: those are cut off.
         assert_eq!(
-            within_definitions((10, 30), &[definition(29, 50)]),
+            within_definitions((10, 30), &[definition(29, 50)], 10),
             (10, 28)
         );
         // Starts on the attributes and header of a function whose body it is: the head goes.
-        assert_eq!(within_definitions((8, 30), &[definition(10, 50)]), (10, 30));
+        assert_eq!(
+            within_definitions((8, 30), &[definition(10, 50)], 10),
+            (10, 30)
+        );
         // Starts on the last two lines of the previous function: those go.
-        assert_eq!(within_definitions((19, 40), &[definition(1, 20)]), (21, 40));
+        assert_eq!(
+            within_definitions((19, 40), &[definition(1, 20)], 10),
+            (21, 40)
+        );
         // Mostly the tail of a function, then a line or two past it: the tail stays.
-        assert_eq!(within_definitions((5, 22), &[definition(1, 20)]), (5, 20));
+        assert_eq!(
+            within_definitions((5, 22), &[definition(1, 20)], 10),
+            (5, 20)
+        );
+        // Ten lines or more on each side: both halves are copies, nothing is cut.
+        assert_eq!(
+            within_definitions((10, 40), &[definition(25, 60)], 10),
+            (10, 40)
+        );
+        assert_eq!(
+            within_definitions((10, 40), &[definition(1, 24)], 10),
+            (10, 40)
+        );
         // Inside one definition: untouched.
-        assert_eq!(within_definitions((5, 15), &[definition(1, 20)]), (5, 15));
+        assert_eq!(
+            within_definitions((5, 15), &[definition(1, 20)], 10),
+            (5, 15)
+        );
     }
 
     #[test]
-    fn overlapping_copies_of_one_file_become_one() {
+    fn copies_of_one_file_that_mostly_overlap_become_one() {
         let merged = merge_overlapping(vec![
             (at("a.rs", 10, 30), 1),
-            (at("a.rs", 20, 40), 1),
-            (at("a.rs", 41, 60), 1),
+            (at("a.rs", 12, 34), 1),
+            (at("a.rs", 15, 25), 1),
+            (at("a.rs", 31, 50), 1),
+            (at("a.rs", 51, 60), 1),
             (at("b.rs", 10, 30), 2),
         ]);
         let ranges: Vec<(String, u32, u32)> = merged
@@ -868,8 +908,9 @@ mod tests {
         assert_eq!(
             ranges,
             vec![
-                ("a.rs".to_string(), 10, 40),
-                ("a.rs".to_string(), 41, 60),
+                ("a.rs".to_string(), 10, 34),
+                ("a.rs".to_string(), 31, 50),
+                ("a.rs".to_string(), 51, 60),
                 ("b.rs".to_string(), 10, 30),
             ]
         );

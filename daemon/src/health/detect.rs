@@ -157,32 +157,103 @@ fn key_of(print: &super::fingerprint::Fingerprint) -> u64 {
     }
 }
 
+/// Fingerprints on each side whose keys (and distances) tell apart the places of a
+/// boilerplate group: about forty tokens of context past the k-gram itself.
+const CONTEXT_PRINTS: usize = 3;
+
+/// Which of a fingerprint's neighbours make its context, and how they are compared.
+#[derive(Debug, Clone, Copy)]
+enum Context {
+    /// The fingerprints before it, by key.
+    Before,
+    /// The fingerprints after it, by key.
+    After,
+    /// Those on both sides, by their raw tokens: exact copies of one longer text.
+    Verbatim,
+}
+
+/// A digest of the [`CONTEXT_PRINTS`] fingerprints next to `occurrence` (their keys, or raw
+/// hashes, and distances), as `context` says: places holding copies of one longer text share
+/// it.
+fn context_of(
+    files: &HashMap<u32, Arc<Fingerprints>>,
+    &(_, doc, index): &Occurrence,
+    context: Context,
+) -> u64 {
+    use std::hash::{Hash, Hasher};
+    let mut digest = std::collections::hash_map::DefaultHasher::new();
+    let Some(prints) = files.get(&doc) else {
+        return 0;
+    };
+    let prints = &prints.prints;
+    let at = index as usize;
+    let Some(here) = prints.get(at) else {
+        return 0;
+    };
+    let before = prints[..at].iter().rev().take(CONTEXT_PRINTS);
+    let after = prints[at + 1..].iter().take(CONTEXT_PRINTS);
+    let distance = |print: &super::fingerprint::Fingerprint| print.token.abs_diff(here.token);
+    match context {
+        Context::Before => before.for_each(|p| (key_of(p), distance(p)).hash(&mut digest)),
+        Context::After => after.for_each(|p| (key_of(p), distance(p)).hash(&mut digest)),
+        Context::Verbatim => {
+            here.raw.hash(&mut digest);
+            before
+                .chain(after)
+                .for_each(|p| (p.raw, distance(p)).hash(&mut digest));
+        }
+    }
+    digest.finish()
+}
+
+/// Every two places of `group`.
+fn all_pairs(group: &[Occurrence]) -> impl Iterator<Item = (&Occurrence, &Occurrence)> {
+    (0..group.len()).flat_map(move |at| group[at + 1..].iter().map(move |y| (&group[at], y)))
+}
+
 /// The matches one group of equal keys (sorted by document and position) makes, those with
-/// a side in `wanted` only (all when `None`): every two places, or, in a group of
-/// boilerplate larger than [`MAX_GROUP`], each place and the next.
-fn group_matches(group: &[Occurrence], wanted: Option<&HashSet<u32>>, out: &mut Vec<Match>) {
+/// a side in `wanted` only (all when `None`): every two places. A group of boilerplate
+/// larger than [`MAX_GROUP`] is split by what surrounds each place (the fingerprints before
+/// it; those after it; its raw tokens and both sides' — three splits), so the places of
+/// copies of one longer text still meet: every two places of a small part, neighbours in a
+/// large one; and each place is paired with the next in the whole group too.
+fn group_matches(
+    group: &[Occurrence],
+    files: &HashMap<u32, Arc<Fingerprints>>,
+    wanted: Option<&HashSet<u32>>,
+    out: &mut Vec<Match>,
+) {
     let place = |&(_, doc, index): &Occurrence| (doc, index);
     let counts = |x: &Occurrence, y: &Occurrence| {
         wanted.is_none_or(|wanted| wanted.contains(&x.1) || wanted.contains(&y.1))
     };
-    if group.len() > MAX_GROUP {
-        for pair in group.windows(2) {
-            if counts(&pair[0], &pair[1]) {
-                out.push(Match {
-                    a: place(&pair[0]),
-                    b: place(&pair[1]),
-                });
-            }
-        }
-        return;
-    }
-    for (at, first) in group.iter().enumerate() {
-        for second in &group[at + 1..] {
+    let mut pair_up = |group: &mut dyn Iterator<Item = (&Occurrence, &Occurrence)>| {
+        for (first, second) in group {
             if counts(first, second) {
                 out.push(Match {
                     a: place(first),
                     b: place(second),
                 });
+            }
+        }
+    };
+    if group.len() <= MAX_GROUP {
+        pair_up(&mut all_pairs(group));
+        return;
+    }
+    pair_up(&mut group.windows(2).map(|pair| (&pair[0], &pair[1])));
+    for context in [Context::Before, Context::After, Context::Verbatim] {
+        let mut by_context: Vec<(u64, Occurrence)> = group
+            .iter()
+            .map(|occurrence| (context_of(files, occurrence, context), *occurrence))
+            .collect();
+        by_context.sort_unstable();
+        for part in by_context.chunk_by(|x, y| x.0 == y.0) {
+            let part: Vec<Occurrence> = part.iter().map(|(_, occurrence)| *occurrence).collect();
+            if part.len() <= MAX_GROUP {
+                pair_up(&mut all_pairs(&part));
+            } else {
+                pair_up(&mut part.windows(2).map(|pair| (&pair[0], &pair[1])));
             }
         }
     }
@@ -231,7 +302,7 @@ impl Detection {
         let mut found = Vec::new();
         for group in detection.occurrences.chunk_by(|a, b| a.0 == b.0) {
             if group.len() >= 2 {
-                group_matches(group, None, &mut found);
+                group_matches(group, &detection.files, None, &mut found);
             }
         }
         detection.pairs = detection.chain_all(found);
@@ -303,7 +374,12 @@ impl Detection {
         let mut found = Vec::new();
         for (start, end) in groups {
             if end - start >= 2 {
-                group_matches(&self.occurrences[start..end], Some(&changed), &mut found);
+                group_matches(
+                    &self.occurrences[start..end],
+                    &self.files,
+                    Some(&changed),
+                    &mut found,
+                );
             }
         }
         let fresh = self.chain_all(found);
