@@ -481,12 +481,17 @@ fn chain(
     let prints_a = &whole_a.prints;
     let prints_b = &whole_b.prints;
     // (token in a, token in b, raw hashes equal, hash); a periodic k-gram counts only when
-    // its raw tokens match as well.
+    // its raw tokens match as well, and goes by its raw hash (by the normalised one, every
+    // line of a table of constants looks the same, and the copy would pass for a
+    // repetition of one pattern).
     let mut points: Vec<Point> = found
         .iter()
         .map(|m| (&prints_a[m.a.1 as usize], &prints_b[m.b.1 as usize]))
         .filter(|(pa, pb)| !pa.periodic || pa.raw == pb.raw)
-        .map(|(pa, pb)| (pa.token, pb.token, pa.raw == pb.raw, pa.hash))
+        .map(|(pa, pb)| {
+            let hash = if pa.periodic { pa.raw } else { pa.hash };
+            (pa.token, pb.token, pa.raw == pb.raw, hash)
+        })
         .filter(|(ta, tb, _, _)| file_a != file_b || ta != tb)
         .collect();
     if file_a == file_b {
