@@ -846,6 +846,34 @@ mod tests {
     }
 
     #[test]
+    fn exact_copies_of_a_table_are_found_and_a_table_of_other_values_is_not() {
+        // Twenty lines of one shape (`pub const NAME: u32 = VALUE;`): alike once normalised,
+        // told apart by their raw tokens.
+        let table = |seed: u32| -> Vec<(u32, u32)> {
+            (0..20 * 8)
+                .map(|n| {
+                    let raw = seed
+                        .wrapping_mul(7919)
+                        .wrapping_add(n)
+                        .wrapping_mul(2_654_435_761);
+                    (n % 8 + 1, raw)
+                })
+                .collect()
+        };
+        let files = vec![
+            file(0, &[table(1)]),
+            file(1, &[table(1)]),
+            file(2, &[table(2)]),
+        ];
+        assert!(files[0].prints.prints.iter().all(|print| print.periodic));
+        let found = classes(pairs(&files, 10, 0.8));
+        assert_eq!(found.len(), 1, "{found:?}");
+        assert_eq!(found[0].kind, CloneKind::Exact);
+        let docs: Vec<u32> = found[0].regions.iter().map(|r| r.doc).collect();
+        assert_eq!(docs, vec![0, 1]);
+    }
+
+    #[test]
     fn copies_within_one_file_count() {
         let shared = block(8, 12, false);
         let files = vec![file(0, &[shared.clone(), block(1, 3, false), shared])];

@@ -9,7 +9,7 @@
 use std::collections::HashMap;
 
 use super::detect::{CloneClass, CloneKind, Region};
-use super::fingerprint::Fingerprints;
+use super::fingerprint::{Fingerprints, WINDOW};
 
 /// Share of a near copy's substantial lines (three tokens or more) that must appear verbatim
 /// in the other copy. Code alike only in shape — two enums of other variants, two tests
@@ -182,6 +182,12 @@ fn next_code_line(prints: &Fingerprints, line: u32) -> Option<u32> {
     (line + 1..=last).find(|&at| prints.line(at).tokens > 0)
 }
 
+/// How many tokens past its k-grams a copy may grow at each end: winnowing leaves at most a
+/// window of k-grams unsampled there (twice that, for lines cut by a k-gram's edge). Lines
+/// alike further out belong to another copy (the next overload of a run of them), which has
+/// k-grams of its own.
+const GROW_TOKENS: u32 = 2 * WINDOW as u32;
+
 /// The maximal matching line ranges of two copies found at k-gram ranges `a` and `b`:
 /// their first and last lines are kept only when they match whole (a k-gram run may begin
 /// or end inside a line), then both grow outwards while the next code lines match (blank and
@@ -198,8 +204,10 @@ fn grow(
     let (mut sa, mut sb) = (a.start_line, b.start_line);
     let (mut ea, mut eb) = (a.end_line, b.end_line);
     if same(sa, sb) {
+        let mut grown = 0;
         while let (Some(pa), Some(pb)) = (previous_code_line(fa, sa), previous_code_line(fb, sb)) {
-            if !same(pa, pb) || (same_file && pb <= ea) {
+            grown += u32::from(fa.line(pa).tokens);
+            if !same(pa, pb) || (same_file && pb <= ea) || grown > GROW_TOKENS {
                 break;
             }
             (sa, sb) = (pa, pb);
@@ -208,8 +216,10 @@ fn grow(
         (sa, sb) = (next_code_line(fa, sa)?, next_code_line(fb, sb)?);
     }
     if same(ea, eb) {
+        let mut grown = 0;
         while let (Some(na), Some(nb)) = (next_code_line(fa, ea), next_code_line(fb, eb)) {
-            if !same(na, nb) || (same_file && na >= sb) {
+            grown += u32::from(fa.line(na).tokens);
+            if !same(na, nb) || (same_file && na >= sb) || grown > GROW_TOKENS {
                 break;
             }
             (ea, eb) = (na, nb);
@@ -272,6 +282,29 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn a_copy_grows_past_its_k_grams_by_a_window_at_most() {
+        // Forty lines alike up to names (a run of overloads): the pair found on lines 20-30
+        // grows by whole lines while at most GROW_TOKENS tokens are added at each end (each
+        // line is 9 tokens: three lines), not over the whole run.
+        let a = body(9, 40, "va");
+        let b = body(9, 40, "vb");
+        let fa = fingerprints(&stream(&a.iter().map(String::as_str).collect::<Vec<_>>()));
+        let fb = fingerprints(&stream(&b.iter().map(String::as_str).collect::<Vec<_>>()));
+        let region = |doc: u32| Region {
+            doc,
+            start: 0,
+            end: 0,
+            start_line: 20,
+            end_line: 30,
+        };
+        let lines = (GROW_TOKENS / 9) as u32;
+        assert_eq!(
+            grow(region(0), region(1), &fa, &fb),
+            Some(((20 - lines, 30 + lines), (20 - lines, 30 + lines)))
+        );
     }
 
     #[test]
