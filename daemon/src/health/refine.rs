@@ -300,7 +300,7 @@ mod tests {
             start_line: 20,
             end_line: 30,
         };
-        let lines = (GROW_TOKENS / 9) as u32;
+        let lines = GROW_TOKENS / 9;
         assert_eq!(
             grow(region(0), region(1), &fa, &fb),
             Some(((20 - lines, 30 + lines), (20 - lines, 30 + lines)))
