@@ -636,8 +636,14 @@ pub fn run(args: &Args) -> Result<String> {
         mib(corpus_bytes)
     );
 
-    // The daemon, the index and our side of every comparison.
+    // The daemon, the index and our side of every comparison. The full report lists every
+    // copy of every class (`max_copies: 0`); one class of generated boilerplate can hold
+    // thousands, more than the default answer limit lets through in one answer.
     let env = Env::new()?;
+    std::fs::write(
+        env.dir.path().join("none.toml"),
+        "[server]\nanswer_tokens_limit = 4000000\n",
+    )?;
     let mut daemon = env.start_daemon()?;
     let started = Instant::now();
     env.codesage(&["index", &corpus, "--json"])?;
