@@ -214,6 +214,99 @@ fn pair_found(by_file: &HashMap<&str, Vec<(&Range, usize, usize)>>, a: &Range, b
     })
 }
 
+/// Why a jscpd pair is missed, as far as the dumps tell.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Miss {
+    /// A side holds fewer than [`MIN_TOKENS`] code tokens once comments, docstrings and
+    /// imports are left out (jscpd counts the words of those): under our minimum.
+    UnderMinimum,
+    /// Neither side overlaps any place of ours.
+    Neither,
+    /// One side only overlaps a place of ours.
+    OneSide,
+    /// Both sides overlap one place of one class (a repetition inside a longer copy).
+    OnePlace,
+    /// Both sides overlap places, of different classes.
+    OtherClasses,
+}
+
+impl Miss {
+    fn describe(self) -> &'static str {
+        match self {
+            Miss::UnderMinimum => {
+                "a side has fewer than the minimum tokens of code by our tokenizer (mostly \
+                 docstrings or comments, which jscpd counts and we do not)"
+            }
+            Miss::Neither => "neither side in any class of ours",
+            Miss::OneSide => "one side in a class of ours, the other in none",
+            Miss::OnePlace => {
+                "both sides inside one place of one class (a repetition nested in a longer copy)"
+            }
+            Miss::OtherClasses => "both sides in classes of ours, but different ones",
+        }
+    }
+}
+
+/// Code tokens (comments, docstrings and imports left out) on each line of corpus files,
+/// read and parsed once per file.
+#[derive(Default)]
+struct CodeTokens {
+    lines: HashMap<String, Vec<u16>>,
+}
+
+impl CodeTokens {
+    /// Code tokens on lines `range.start..=range.end` of its file (0 for a file that does
+    /// not parse).
+    fn of(&mut self, corpus: &Path, range: &Range) -> u32 {
+        let lines = self.lines.entry(range.path.clone()).or_insert_with(|| {
+            let content = std::fs::read(corpus.join(&range.path)).unwrap_or_default();
+            let language = language::detect(&range.path, &content);
+            symbols::extract(language.name, &content)
+                .map(|parsed| {
+                    parsed
+                        .fingerprints
+                        .lines
+                        .iter()
+                        .map(|line| line.tokens)
+                        .collect()
+                })
+                .unwrap_or_default()
+        });
+        (range.start..=range.end)
+            .filter_map(|line| lines.get(line.checked_sub(1)? as usize))
+            .map(|&tokens| u32::from(tokens))
+            .sum()
+    }
+}
+
+/// Why `(a, b)`, a pair we miss, is missed.
+fn why_missed(
+    by_file: &HashMap<&str, Vec<(&Range, usize, usize)>>,
+    tokens: &mut CodeTokens,
+    corpus: &Path,
+    (a, b): &(Range, Range),
+) -> Miss {
+    if tokens.of(corpus, a) < MIN_TOKENS || tokens.of(corpus, b) < MIN_TOKENS {
+        return Miss::UnderMinimum;
+    }
+    let hits = |side: &Range| -> Vec<(usize, usize)> {
+        by_file
+            .get(side.path.as_str())
+            .into_iter()
+            .flatten()
+            .filter(|(range, _, _)| range.overlaps(side))
+            .map(|(_, class, place)| (*class, *place))
+            .collect()
+    };
+    let (of_a, of_b) = (hits(a), hits(b));
+    match (of_a.is_empty(), of_b.is_empty()) {
+        (true, true) => Miss::Neither,
+        (true, false) | (false, true) => Miss::OneSide,
+        _ if of_a.iter().any(|hit| of_b.contains(hit)) => Miss::OnePlace,
+        _ => Miss::OtherClasses,
+    }
+}
+
 /// A small deterministic generator for the sample.
 struct Lcg(u64);
 
@@ -776,6 +869,40 @@ pub fn run(args: &Args) -> Result<String> {
             .join(", "),
     ));
     if !missed.is_empty() {
+        let mut tokens = CodeTokens::default();
+        let mut why: BTreeMap<Miss, usize> = BTreeMap::new();
+        for pair in &missed {
+            *why.entry(why_missed(&by_file, &mut tokens, &args.corpus, pair))
+                .or_default() += 1;
+        }
+        // Recall among the pairs both tools count as long enough.
+        let (mut eligible, mut eligible_found) = (0, 0);
+        for (a, b) in &jscpd_pairs {
+            if tokens.of(&args.corpus, a) >= MIN_TOKENS && tokens.of(&args.corpus, b) >= MIN_TOKENS
+            {
+                eligible += 1;
+                if pair_found(&by_file, a, b) {
+                    eligible_found += 1;
+                }
+            }
+        }
+        report.push_str(&format!(
+            "Why the {} missed pairs are missed (from where their sides fall among our \
+             classes):\n\n| reason | pairs | share of jscpd's pairs |\n|---|---:|---:|\n",
+            missed.len()
+        ));
+        for (reason, count) in &why {
+            report.push_str(&format!(
+                "| {} | {count} | {} |\n",
+                reason.describe(),
+                percent(*count, jscpd_pairs.len())
+            ));
+        }
+        report.push_str(&format!(
+            "\nOf the {eligible} pairs with at least {MIN_TOKENS} tokens of code on each side by \
+             our tokenizer, we find {eligible_found}: **{}**.\n\n",
+            percent(eligible_found, eligible)
+        ));
         report.push_str(
             "Some of jscpd's pairs we miss:\n\n| first side | second side |\n|---|---|\n",
         );
