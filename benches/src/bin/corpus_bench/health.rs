@@ -235,7 +235,7 @@ impl Miss {
         match self {
             Miss::UnderMinimum => {
                 "a side has fewer than the minimum tokens of code by our tokenizer (mostly \
-                 docstrings or comments, which jscpd counts and we do not)"
+                 docstrings, comments or imports, which jscpd counts and we do not)"
             }
             Miss::Neither => "neither side in any class of ours",
             Miss::OneSide => "one side in a class of ours, the other in none",
