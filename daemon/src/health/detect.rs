@@ -10,7 +10,8 @@ use std::sync::Arc;
 use super::fingerprint::{Fingerprints, KGRAM, WINDOW};
 
 /// A hash found in more places than this is boilerplate (license headers, generated
-/// tables): its places are paired with their neighbours only, not all with all.
+/// tables): its places are not paired all with all, but split by their context first (see
+/// [`group_matches`]).
 const MAX_GROUP: usize = 100;
 
 /// Tokens a near-miss clone may skip on either side between two matched k-grams (about
@@ -206,6 +207,11 @@ fn context_of(
     digest.finish()
 }
 
+/// Each place of `group` and the next.
+fn neighbours(group: &[Occurrence]) -> impl Iterator<Item = (&Occurrence, &Occurrence)> {
+    group.windows(2).map(|pair| (&pair[0], &pair[1]))
+}
+
 /// Every two places of `group`.
 fn all_pairs(group: &[Occurrence]) -> impl Iterator<Item = (&Occurrence, &Occurrence)> {
     (0..group.len()).flat_map(move |at| group[at + 1..].iter().map(move |y| (&group[at], y)))
@@ -241,7 +247,7 @@ fn group_matches(
         pair_up(&mut all_pairs(group));
         return;
     }
-    pair_up(&mut group.windows(2).map(|pair| (&pair[0], &pair[1])));
+    pair_up(&mut neighbours(group));
     for context in [Context::Before, Context::After, Context::Verbatim] {
         let mut by_context: Vec<(u64, Occurrence)> = group
             .iter()
@@ -253,7 +259,7 @@ fn group_matches(
             if part.len() <= MAX_GROUP {
                 pair_up(&mut all_pairs(&part));
             } else {
-                pair_up(&mut part.windows(2).map(|pair| (&pair[0], &pair[1])));
+                pair_up(&mut neighbours(&part));
             }
         }
     }
@@ -480,18 +486,15 @@ fn chain(
 ) -> Vec<ClonePair> {
     let prints_a = &whole_a.prints;
     let prints_b = &whole_b.prints;
-    // (token in a, token in b, raw hashes equal, hash); a periodic k-gram counts only when
-    // its raw tokens match as well, and goes by its raw hash (by the normalised one, every
+    // (token in a, token in b, raw hashes equal, key); a periodic k-gram counts only when
+    // its raw tokens match as well, and its key is its raw hash (by the normalised one, every
     // line of a table of constants looks the same, and the copy would pass for a
     // repetition of one pattern).
     let mut points: Vec<Point> = found
         .iter()
         .map(|m| (&prints_a[m.a.1 as usize], &prints_b[m.b.1 as usize]))
         .filter(|(pa, pb)| !pa.periodic || pa.raw == pb.raw)
-        .map(|(pa, pb)| {
-            let hash = if pa.periodic { pa.raw } else { pa.hash };
-            (pa.token, pb.token, pa.raw == pb.raw, hash)
-        })
+        .map(|(pa, pb)| (pa.token, pb.token, pa.raw == pb.raw, key_of(pa)))
         .filter(|(ta, tb, _, _)| file_a != file_b || ta != tb)
         .collect();
     if file_a == file_b {
@@ -565,8 +568,8 @@ fn chain(
     out
 }
 
-/// One chained point: (token in a, token in b, raw hashes equal, hash).
-type Point = (u32, u32, bool, u32);
+/// One chained point: (token in a, token in b, raw hashes equal, key).
+type Point = (u32, u32, bool, u64);
 
 /// Turns chains of matched k-grams between two files into clone pairs.
 struct Grow<'a> {
@@ -582,7 +585,7 @@ impl Grow<'_> {
     fn pair(&self, chain: &[Point]) -> Option<ClonePair> {
         // A run of one short pattern repeated (struct fields, table rows, match arms) has
         // few distinct k-grams: not a copy of anything.
-        let mut hashes: Vec<u32> = chain.iter().map(|point| point.3).collect();
+        let mut hashes: Vec<u64> = chain.iter().map(|point| point.3).collect();
         hashes.sort_unstable();
         hashes.dedup();
         if hashes.len() * 2 < chain.len() {

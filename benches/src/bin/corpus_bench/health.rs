@@ -196,19 +196,24 @@ fn places_by_file(classes: &[Class]) -> HashMap<&str, Vec<(&Range, usize, usize)
     by_file
 }
 
+/// The places of ours (class, place in it) overlapping `side`.
+fn places_hit(
+    by_file: &HashMap<&str, Vec<(&Range, usize, usize)>>,
+    side: &Range,
+) -> Vec<(usize, usize)> {
+    by_file
+        .get(side.path.as_str())
+        .into_iter()
+        .flatten()
+        .filter(|(range, _, _)| range.overlaps(side))
+        .map(|(_, class, place)| (*class, *place))
+        .collect()
+}
+
 /// Whether two different places of one class overlap `a` and `b`.
 fn pair_found(by_file: &HashMap<&str, Vec<(&Range, usize, usize)>>, a: &Range, b: &Range) -> bool {
-    let hits = |side: &Range| -> Vec<(usize, usize)> {
-        by_file
-            .get(side.path.as_str())
-            .into_iter()
-            .flatten()
-            .filter(|(range, _, _)| range.overlaps(side))
-            .map(|(_, class, place)| (*class, *place))
-            .collect()
-    };
-    let of_a = hits(a);
-    hits(b).iter().any(|(class_b, place_b)| {
+    let of_a = places_hit(by_file, a);
+    places_hit(by_file, b).iter().any(|(class_b, place_b)| {
         of_a.iter()
             .any(|(class_a, place_a)| class_a == class_b && place_a != place_b)
     })
@@ -289,16 +294,7 @@ fn why_missed(
     if tokens.of(corpus, a) < MIN_TOKENS || tokens.of(corpus, b) < MIN_TOKENS {
         return Miss::UnderMinimum;
     }
-    let hits = |side: &Range| -> Vec<(usize, usize)> {
-        by_file
-            .get(side.path.as_str())
-            .into_iter()
-            .flatten()
-            .filter(|(range, _, _)| range.overlaps(side))
-            .map(|(_, class, place)| (*class, *place))
-            .collect()
-    };
-    let (of_a, of_b) = (hits(a), hits(b));
+    let (of_a, of_b) = (places_hit(by_file, a), places_hit(by_file, b));
     match (of_a.is_empty(), of_b.is_empty()) {
         (true, true) => Miss::Neither,
         (true, false) | (false, true) => Miss::OneSide,
