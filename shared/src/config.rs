@@ -201,6 +201,15 @@ pub struct HealthConfig {
     pub max_todo_density: f32,
     /// Shortest clone the report counts, in lines.
     pub min_clone_lines: u32,
+    /// Keep the clone reports asked of each root (in the last week) answered in the
+    /// background: after a restart and once a root's changes settle, so the next question
+    /// is answered from memory instead of detecting clones over every file again.
+    pub warm_clone_reports: bool,
+    /// Clone detections held per root (1 to 8), most recently asked first: each is a few
+    /// hundred MiB on a codebase of 25,000 files, and another question (other filters, bar
+    /// or similarity) evicts the oldest. The default question is shared by
+    /// `find_duplicate_code` and `analyze_codebase_improvements`.
+    pub kept_detections: usize,
 }
 
 /// Which model answers the LLM tools.
@@ -552,6 +561,8 @@ impl Config {
                 max_file_lines: 1000,
                 max_todo_density: 5.0,
                 min_clone_lines: 10,
+                warm_clone_reports: true,
+                kept_detections: 1,
             },
             llm: LlmConfig {
                 provider: LlmProvider::Auto,
@@ -720,6 +731,12 @@ impl Config {
         }
         if !health.max_todo_density.is_finite() || health.max_todo_density < 0.0 {
             return invalid("health.max_todo_density must be a non-negative number".into());
+        }
+        if !(1..=8).contains(&health.kept_detections) {
+            return invalid(format!(
+                "health.kept_detections must be 1 to 8 (it is {})",
+                health.kept_detections
+            ));
         }
         if health.min_clone_lines == 0 {
             return invalid("health.min_clone_lines must be at least 1".into());

@@ -537,6 +537,22 @@ pub struct RootStatus {
     /// Semantic search: chunks and how many have vectors (absent until first chunked).
     #[serde(default)]
     pub semantic: Option<SemanticStatus>,
+    /// Clone reports the daemon keeps warm for this root (`health.warm_clone_reports`).
+    #[serde(default)]
+    pub clone_reports: Vec<CloneReportStatus>,
+}
+
+/// A clone question the daemon keeps answered for a root, for `codesage status`.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq, schemars::JsonSchema)]
+pub struct CloneReportStatus {
+    /// The question, in `find_duplicate_code`'s argument names.
+    pub question: String,
+    /// Whether it is answered for the root's current index (the next ask is from memory).
+    pub warm: bool,
+    /// The index generation it was last answered at in the background (0: not yet).
+    pub answered_generation: u64,
+    /// How long that background answer took, in milliseconds.
+    pub last_ms: u64,
 }
 
 /// Semantic indexing of a root, for `codesage status`.

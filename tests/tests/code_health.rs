@@ -494,6 +494,117 @@ async fn an_edit_that_breaks_a_copy_removes_its_class() {
     client.close().await;
 }
 
+/// The clone reports the daemon keeps warm for `root`: (question, warm, generation answered).
+fn warm_reports(env: &TestEnv, root: &str) -> Vec<(String, bool, u64)> {
+    let status = env.status();
+    status["roots"]
+        .as_array()
+        .expect("roots")
+        .iter()
+        .filter(|entry| entry["path"].as_str() == Some(root))
+        .flat_map(|entry| {
+            entry["clone_reports"]
+                .as_array()
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|report| {
+            (
+                report["question"].as_str().unwrap_or_default().to_string(),
+                report["warm"].as_bool().unwrap_or(false),
+                report["answered_generation"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect()
+}
+
+/// Waits until both questions asked of `root` are answered in the background for its current
+/// index; returns the generations they were answered at.
+fn wait_until_warm(env: &TestEnv, root: &str, after: u64) -> Vec<u64> {
+    wait_for(Duration::from_secs(60), "both clone reports warm", || {
+        let reports = warm_reports(env, root);
+        (reports.len() == 2 && reports.iter().all(|(_, warm, at)| *warm && *at >= after))
+            .then(|| reports.iter().map(|(_, _, at)| *at).collect())
+    })
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn clone_reports_asked_are_kept_warm_across_restarts_and_edits() {
+    let env = TestEnv::new();
+    // Two detections held per root (one by default), so both questions below stay warm.
+    std::fs::write(
+        env.dir.path().join("config.toml"),
+        "[health]\nkept_detections = 2\n",
+    )
+    .expect("config");
+    let (client, project) = setup(&env).await;
+    let root = project.root.display().to_string();
+    let default_question = json!({"codebase_path": root, "max_results": 0});
+    let python_only = json!({"codebase_path": root, "max_results": 0, "file_types": ["py"],
+                             "min_lines": 6});
+    let before = classes(
+        &client
+            .ok("find_duplicate_code", default_question.clone())
+            .await,
+    );
+    let before_python = classes(&client.ok("find_duplicate_code", python_only.clone()).await);
+    assert!(!before.is_empty() && !before_python.is_empty());
+    // Both questions are remembered, most recent first, and answered in the background.
+    let questions: Vec<String> = warm_reports(&env, &root)
+        .into_iter()
+        .map(|(question, _, _)| question)
+        .collect();
+    assert_eq!(
+        questions,
+        vec![
+            "min_lines=6 min_similarity=0.8 include_generated=false file_types=[\"py\"]"
+                .to_string(),
+            "min_lines=10 min_similarity=0.8 include_generated=false".to_string(),
+        ]
+    );
+    wait_until_warm(&env, &root, 0);
+    client.close().await;
+    env.stop();
+    let remembered = std::fs::read_to_string(env.data_dir.join("clone-questions.json"))
+        .expect("the questions are written beside the store");
+    assert!(remembered.contains("\"min_lines\": 6"), "{remembered}");
+
+    // After a restart nobody asks, yet both are answered again for the index as it is.
+    let _daemon = env.start_daemon();
+    let answered = wait_until_warm(&env, &root, 0);
+    let client = env.mcp().await.expect("connect");
+    assert_eq!(
+        classes(
+            &client
+                .ok("find_duplicate_code", default_question.clone())
+                .await
+        ),
+        before
+    );
+    assert_eq!(
+        classes(&client.ok("find_duplicate_code", python_only.clone()).await),
+        before_python
+    );
+
+    // An edit that breaks a copy: the reports are brought up to date in the background, and
+    // the next answer (from memory) no longer has the class.
+    write(
+        &project.root,
+        "legacy/old_billing.py",
+        "\"\"\"Old billing code.\"\"\"\n\ndef total(items):\n    return sum(items)\n",
+    );
+    let after_edit = answered.iter().max().copied().unwrap_or(0) + 1;
+    wait_until_warm(&env, &root, after_edit);
+    let after = classes(&client.ok("find_duplicate_code", default_question).await);
+    assert_eq!(after.len(), before.len() - 1, "{after:#?}");
+    assert!(
+        after
+            .iter()
+            .all(|(_, copies)| copies.iter().all(|c| c.0 != "legacy/old_billing.py"))
+    );
+    client.close().await;
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn improvements_and_markers_from_the_index() {
     let env = TestEnv::new()

@@ -177,6 +177,7 @@ pub struct Engine {
     health: crate::health::Health,
     llm: crate::llm::Llm,
     semantic_worker: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
+    warm_worker: parking_lot::Mutex<Option<std::thread::JoinHandle<()>>>,
     /// Each root's totals at the index generation they were counted at: status reports and
     /// metric scrapes would otherwise decode every file record of every root.
     summaries:
@@ -226,7 +227,10 @@ impl Engine {
                 .share(codesage_shared::config::CacheShare::SemanticChunks),
         ));
         let llm = crate::llm::Llm::new(&config, Arc::clone(&store));
-        let health = crate::health::Health::new(&config.memory);
+        let health = crate::health::Health::new(
+            &config,
+            Some(data_dir.join(crate::health::warm::QUESTIONS_FILE)),
+        );
         let engine = Arc::new(Engine {
             llm,
             config: Arc::new(config),
@@ -242,11 +246,16 @@ impl Engine {
             semantic: Arc::clone(&semantic),
             health,
             semantic_worker: parking_lot::Mutex::new(None),
+            warm_worker: parking_lot::Mutex::new(None),
             summaries: parking_lot::Mutex::new(std::collections::HashMap::new()),
         });
         match crate::semantic::start_worker(semantic, Arc::downgrade(&engine)) {
             Ok(worker) => *engine.semantic_worker.lock() = Some(worker),
             Err(err) => tracing::warn!("cannot start the semantic worker: {err}"),
+        }
+        match crate::health::warm::start_worker(Arc::downgrade(&engine)) {
+            Ok(worker) => *engine.warm_worker.lock() = Some(worker),
+            Err(err) => tracing::warn!("cannot start the worker keeping clone reports warm: {err}"),
         }
         Ok(engine)
     }
@@ -301,6 +310,11 @@ impl Engine {
         self.shutdown.is_cancelled()
     }
 
+    /// A token cancelled when the daemon shuts down (for background work).
+    pub fn cancel_on_shutdown(&self) -> CancellationToken {
+        self.shutdown.child_token()
+    }
+
     /// Stops watchers and indexing jobs and waits (up to `grace`) for them to end.
     pub async fn shutdown(&self, grace: Duration) {
         self.shutdown.cancel();
@@ -321,6 +335,13 @@ impl Engine {
         let worker = self.semantic_worker.lock().take();
         let _ =
             tokio::task::spawn_blocking(move || worker.map(std::thread::JoinHandle::join)).await;
+        // The warm worker stops at its next look (its answer in progress is cancelled).
+        let warm = self.warm_worker.lock().take();
+        let _ = tokio::time::timeout(
+            grace,
+            tokio::task::spawn_blocking(move || warm.map(std::thread::JoinHandle::join)),
+        )
+        .await;
         let store = Arc::clone(&self.store);
         let _ = tokio::task::spawn_blocking(move || store.stop_merger()).await;
         self.jobs.close();

@@ -62,6 +62,11 @@ impl Engine {
                     if let Ok(view) = self.store.view(root.id) {
                         status.trigram_index_bytes = view.index.segment_bytes();
                         status.trigram_segments = view.index.segments.len() as u64;
+                        status.clone_reports = self.health.warm().status(
+                            &root.path,
+                            view.index.generation,
+                            self.health.kept_detections(),
+                        );
                     }
                     status.semantic = self.semantic.progress(root.id).map(|progress| {
                         codesage_shared::protocol::SemanticStatus {
@@ -376,5 +381,6 @@ fn root_status(root: &Root, summary: &RootSummary) -> RootStatus {
         trigram_index_bytes: 0,
         trigram_segments: 0,
         semantic: None,
+        clone_reports: Vec::new(),
     }
 }

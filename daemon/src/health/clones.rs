@@ -89,6 +89,12 @@ pub fn generated_reason(path: &str, prints: &Fingerprints) -> Option<&'static st
     None
 }
 
+/// What identifies a files filter among detections ([`Options::filter_key`]): the same for
+/// every question with the same file types and exclusions, whichever tool asks.
+pub fn filter_key(file_types: &[String], exclude_patterns: &[String]) -> String {
+    format!("{file_types:?}|{exclude_patterns:?}")
+}
+
 /// What a report covers.
 pub struct Options<'a> {
     /// Shortest clone, in lines.
@@ -260,9 +266,13 @@ pub fn find(
     // Detection knows a copy by its matched k-grams, which may stop a few lines short of it:
     // it runs with a lower bar, and the classes near the bar are measured exactly when a page
     // needs them.
-    let (all, verdicts) = root.classes(key.clone(), options.min_lines, |doc, _: &FileHealth| {
-        taken.get(&doc).copied().unwrap_or(false)
-    });
+    let keep = health.kept_detections();
+    let (all, verdicts) = root.classes(
+        key.clone(),
+        options.min_lines,
+        keep,
+        |doc, _: &FileHealth| taken.get(&doc).copied().unwrap_or(false),
+    );
     tracing::debug!(
         sync_ms = synced.as_millis() as u64,
         detect_ms = (started.elapsed() - synced).as_millis() as u64,

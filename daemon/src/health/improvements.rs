@@ -255,16 +255,17 @@ pub fn analyze(
         );
     }
     // The largest clone classes.
+    let question = clone_question(scope.root_path, config);
     let filter = FileFilter::default();
     let found = clones::find(
         scope,
         health,
         &Options {
-            min_lines: config.min_clone_lines,
-            min_similarity: 0.8,
+            min_lines: question.min_lines,
+            min_similarity: question.min_similarity,
             filter: &filter,
-            filter_key: "",
-            skip_generated: config.skip_generated,
+            filter_key: &clones::filter_key(&[], &[]),
+            skip_generated: question.skip_generated,
             touching: (!scope.prefix.is_empty()).then_some(scope.prefix),
             similar: None,
         },
@@ -353,4 +354,18 @@ pub fn analyze(
         lines: lines_total,
         pending,
     })
+}
+
+/// The clone question the report asks of `root` (`find_duplicate_code`'s default one, with
+/// `health.min_clone_lines`), so the daemon can keep it warm.
+pub fn clone_question(root: &std::path::Path, config: &HealthConfig) -> super::warm::Question {
+    super::warm::Question {
+        root: root.to_path_buf(),
+        min_lines: config.min_clone_lines,
+        min_similarity: 0.8,
+        file_types: Vec::new(),
+        exclude_patterns: Vec::new(),
+        skip_generated: config.skip_generated,
+        asked_ms: 0,
+    }
 }

@@ -1,7 +1,8 @@
 //! One root's code-health facts in memory (fingerprints, function metrics, TODO markers per
 //! file), kept in step with the root's view (an edit reloads that file's facts only), and the
-//! clone detection last asked for, reused until other settings are asked for and brought up
-//! to date file by file when the root changes (an edit re-matches the edited file only).
+//! clone detections last asked for (`health.kept_detections`, one by default: each is large),
+//! each reused until it falls out and brought up to date file by file when the root changes
+//! (an edit re-matches the edited file only).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -46,7 +47,7 @@ impl DetectionKey {
     }
 }
 
-/// The detection last asked for, with its classes and the reports measured so far.
+/// A detection asked for, with its classes and the reports measured so far.
 struct LastDetection {
     key: DetectionKey,
     detection: Detection,
@@ -74,7 +75,8 @@ pub struct RootHealth {
     /// Code files whose stored structure had no fingerprints yet (parse pending), by hash.
     pending: HashMap<u32, ContentHash>,
     generation: Option<u64>,
-    last: Option<LastDetection>,
+    /// Most recently asked first, at most `health.kept_detections`.
+    kept: Vec<LastDetection>,
     last_similar: Option<(SimilarKey, Arc<Vec<SimilarClass>>)>,
 }
 
@@ -84,17 +86,18 @@ pub type Verdicts = Arc<parking_lot::Mutex<HashMap<u64, Option<super::clones::Re
 
 impl RootHealth {
     /// Heap bytes held (estimated): the files' facts, which the facts cache may share, and
-    /// the last detection.
+    /// the kept detections.
     pub fn heap_bytes(&self) -> u64 {
         let files: u64 = self
             .files
             .values()
             .map(|file| std::mem::size_of::<FileHealth>() as u64 + file.facts.heap_bytes())
             .sum();
-        let detection = self
-            .last
-            .as_ref()
-            .map_or(0, |last| last.detection.heap_bytes());
+        let detection: u64 = self
+            .kept
+            .iter()
+            .map(|kept| kept.detection.heap_bytes())
+            .sum();
         files + detection
     }
 
@@ -187,18 +190,21 @@ impl RootHealth {
 
     /// The candidate clone classes among the files `take` accepts, for copies of
     /// `min_lines` (see [`Detection::new`]), with the exact reports measured so far: reused when
-    /// `key` was the last question asked, brought up to date when only the root changed
-    /// since (the reports of classes the changed files are not in are kept).
+    /// `key` is one of the questions kept, brought up to date when only the root changed
+    /// since (the reports of classes the changed files are not in are kept). At most `keep`
+    /// detections are held, most recently asked first.
     pub fn classes(
         &mut self,
         key: DetectionKey,
         min_lines: u32,
+        keep: usize,
         take: impl Fn(u32, &FileHealth) -> bool,
     ) -> (Arc<Vec<Arc<CloneClass>>>, Verdicts) {
-        if let Some(last) = &self.last
-            && last.key == key
-        {
-            return (Arc::clone(&last.classes), Arc::clone(&last.verdicts));
+        if let Some(at) = self.kept.iter().position(|kept| kept.key == key) {
+            let kept = self.kept.remove(at);
+            let answer = (Arc::clone(&kept.classes), Arc::clone(&kept.verdicts));
+            self.kept.insert(0, kept);
+            return answer;
         }
         let mut inputs: Vec<FileIn> = self
             .files
@@ -210,40 +216,47 @@ impl RootHealth {
             })
             .collect();
         inputs.sort_unstable_by_key(|input| input.doc);
-        if let Some(last) = &mut self.last
-            && last.key.same_question(&key)
+        if let Some(at) = self
+            .kept
+            .iter()
+            .position(|kept| kept.key.same_question(&key))
         {
+            let mut last = self.kept.remove(at);
             let changed = last.detection.update(&inputs);
-            if changed.is_empty() {
-                // A new generation that touched none of these files: the same classes.
-                last.key = key;
-                return (Arc::clone(&last.classes), Arc::clone(&last.verdicts));
+            if !changed.is_empty() {
+                let classes = Arc::new(shared(detect::classes(last.detection.pairs())));
+                let stale: std::collections::HashSet<u64> = last
+                    .classes
+                    .iter()
+                    .filter(|class| class.regions.iter().any(|r| changed.contains(&r.doc)))
+                    .map(|class| class.id)
+                    .collect();
+                let current: std::collections::HashSet<u64> =
+                    classes.iter().map(|class| class.id).collect();
+                last.verdicts
+                    .lock()
+                    .retain(|id, _| !stale.contains(id) && current.contains(id));
+                last.classes = classes;
             }
-            let classes = Arc::new(shared(detect::classes(last.detection.pairs())));
-            let stale: std::collections::HashSet<u64> = last
-                .classes
-                .iter()
-                .filter(|class| class.regions.iter().any(|r| changed.contains(&r.doc)))
-                .map(|class| class.id)
-                .collect();
-            let current: std::collections::HashSet<u64> =
-                classes.iter().map(|class| class.id).collect();
-            last.verdicts
-                .lock()
-                .retain(|id, _| !stale.contains(id) && current.contains(id));
+            // else: a new generation that touched none of these files, the same classes.
             last.key = key;
-            last.classes = Arc::clone(&classes);
-            return (classes, Arc::clone(&last.verdicts));
+            let answer = (Arc::clone(&last.classes), Arc::clone(&last.verdicts));
+            self.kept.insert(0, last);
+            return answer;
         }
         let detection = Detection::new(&inputs, min_lines, key.min_similarity);
         let classes = Arc::new(shared(detect::classes(detection.pairs())));
         let verdicts = Verdicts::default();
-        self.last = Some(LastDetection {
-            key,
-            detection,
-            classes: Arc::clone(&classes),
-            verdicts: Arc::clone(&verdicts),
-        });
+        self.kept.insert(
+            0,
+            LastDetection {
+                key,
+                detection,
+                classes: Arc::clone(&classes),
+                verdicts: Arc::clone(&verdicts),
+            },
+        );
+        self.kept.truncate(keep.max(1));
         (classes, verdicts)
     }
 

@@ -1,8 +1,8 @@
 //! Code health from the index: per-file facts taken from each parsed file's stored structure
 //! (clone fingerprints, function metrics, TODO markers), one root's facts in memory
 //! ([`index`]), clone detection over them ([`fingerprint`], [`detect`], [`refine`],
-//! [`clones`]), the improvements report ([`improvements`]) and the TODO listing
-//! ([`todos`]).
+//! [`clones`]), the clone reports kept warm in the background ([`warm`]), the improvements
+//! report ([`improvements`]) and the TODO listing ([`todos`]).
 
 pub mod clones;
 pub mod detect;
@@ -14,6 +14,7 @@ pub mod refine;
 pub mod similar;
 pub mod source;
 pub mod todos;
+pub mod warm;
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -167,18 +168,25 @@ pub struct Health {
     roots: Mutex<HashMap<RootId, Arc<Mutex<RootHealth>>>>,
     cache: FactsCache,
     sources: source::SourceCache,
+    warm: warm::WarmReports,
+    kept_detections: usize,
 }
 
 impl Default for Health {
     fn default() -> Health {
-        Health::new(&codesage_shared::config::Config::default().memory)
+        Health::new(&codesage_shared::config::Config::default(), None)
     }
 }
 
 impl Health {
-    /// Empty state with caches sized from the memory budget.
-    pub fn new(memory: &codesage_shared::config::MemoryConfig) -> Health {
+    /// Empty state with caches sized from the memory budget; the clone questions kept warm
+    /// are remembered in `warm_file` (in memory only when `None`).
+    pub fn new(
+        config: &codesage_shared::config::Config,
+        warm_file: Option<std::path::PathBuf>,
+    ) -> Health {
         use codesage_shared::config::CacheShare;
+        let memory = &config.memory;
         Health {
             roots: Mutex::new(HashMap::new()),
             cache: FactsCache::with_weighter(
@@ -187,6 +195,8 @@ impl Health {
                 FactsBytes,
             ),
             sources: source::cache(memory.share(CacheShare::HealthSources)),
+            warm: warm::WarmReports::load(warm_file),
+            kept_detections: config.health.kept_detections.max(1),
         }
     }
 
@@ -210,6 +220,16 @@ impl Health {
     /// Files re-read for exact clone ranges, by content.
     pub fn sources(&self) -> &source::SourceCache {
         &self.sources
+    }
+
+    /// Clone detections held per root (`health.kept_detections`).
+    pub fn kept_detections(&self) -> usize {
+        self.kept_detections
+    }
+
+    /// The clone questions kept warm.
+    pub fn warm(&self) -> &warm::WarmReports {
+        &self.warm
     }
 
     /// Facts shared across roots, by content.

@@ -66,6 +66,13 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
         })
         .await?;
     let report = on.value;
+    ctx.engine
+        .health()
+        .warm()
+        .remember(improvements::clone_question(
+            &scope.root.path,
+            &ctx.engine.config().health,
+        ));
     let mut notes = on.notes;
     if report.pending > 0 {
         notes.push(format!(

@@ -14,6 +14,7 @@ use super::{Answer, Ctx, Limits, PageArgs, QueryError, QueryResult};
 use crate::health::detect::MIN_TOKENS;
 use crate::health::fingerprint::GUARANTEED_TOKENS;
 use crate::health::clones::{self, Options, ReportedClass, SimilarOutcome, SimilarSource};
+use crate::health::warm::Question;
 use crate::search::FileFilter;
 
 /// `min_lines` when not given (the original's default).
@@ -145,7 +146,7 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
     let file_types = params.file_types.unwrap_or_default();
     let exclude_patterns = params.exclude_patterns.unwrap_or_default();
     let filter = FileFilter::new("", &file_types, &exclude_patterns).map_err(|err| ctx.fail(err))?;
-    let filter_key = format!("{file_types:?}|{exclude_patterns:?}");
+    let filter_key = clones::filter_key(&file_types, &exclude_patterns);
     let skip_generated = !params
         .include_generated
         .unwrap_or(!ctx.engine.config().health.skip_generated);
@@ -182,6 +183,15 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
         })
         .await?;
     let (found, mut page) = on.value;
+    ctx.engine.health().warm().remember(Question {
+        root: scope.root.path.clone(),
+        min_lines,
+        min_similarity: min_similarity as f32,
+        file_types,
+        exclude_patterns,
+        skip_generated,
+        asked_ms: 0,
+    });
     for class in &mut page.shown {
         class.limit_copies(max_copies);
     }
