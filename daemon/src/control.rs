@@ -140,6 +140,7 @@ where
                 bounded,
             )
             .await?;
+            engine.metrics().question_ended();
             (format!("control.{name}"), event)
         }
     };

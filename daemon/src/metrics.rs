@@ -70,6 +70,9 @@ pub struct Metrics {
     errors: Mutex<BTreeMap<String, u64>>,
     /// Calls and errors per minute over the last [`RECENT_MINUTES`] minutes.
     recent: Mutex<std::collections::VecDeque<(u64, u64, u64)>>,
+    /// When the last question (a tool call or a `codesage` query; not status, metrics or
+    /// other housekeeping) ended (ms since the Unix epoch; 0: none yet).
+    last_question_ms: AtomicU64,
 }
 
 /// Minutes the recent error rate looks back.
@@ -142,6 +145,23 @@ impl Metrics {
     /// `unknown_tool`, `invalid_control`, `busy`, `unauthorized`, `rate_limited`, …).
     pub fn error(&self, kind: &str) {
         *self.errors.lock().entry(kind.to_string()).or_default() += 1;
+    }
+
+    /// Notes that a question (a tool call, a `codesage` query) just ended.
+    pub fn question_ended(&self) {
+        self.last_question_ms
+            .store(crate::clock::now_ms(), Ordering::Relaxed);
+    }
+
+    /// Time since the last question ended (`None`: none yet), so background work can wait
+    /// for a pause between a client's calls.
+    pub fn since_last_question(&self) -> Option<Duration> {
+        match self.last_question_ms.load(Ordering::Relaxed) {
+            0 => None,
+            at => Some(Duration::from_millis(
+                crate::clock::now_ms().saturating_sub(at),
+            )),
+        }
     }
 
     /// Requests and failed requests over the last [`RECENT_MINUTES`] minutes.

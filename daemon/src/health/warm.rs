@@ -28,6 +28,10 @@ use crate::work::Work;
 /// How long a root's index must stay unchanged before its reports are answered again: edits
 /// come in bursts, and each answer costs a share of a full detection.
 const SETTLE: Duration = Duration::from_secs(2);
+/// How long clients must have been quiet (no request in flight or just ended) before a
+/// report is answered in the background: a client paging through a report, or asking one
+/// question after another, is not made to share the cores with it.
+const QUIET: Duration = Duration::from_secs(1);
 /// How often the worker looks for roots that changed.
 const POLL: Duration = Duration::from_millis(500);
 /// Questions not asked again for this long are forgotten.
@@ -261,8 +265,21 @@ pub fn start_worker(engine: Weak<Engine>) -> std::io::Result<std::thread::JoinHa
 }
 
 /// Answers at most one question whose root changed and has settled since it was last
-/// answered (one per round, so shutdown and new changes are looked at in between).
+/// answered (one per round, so shutdown and new changes are looked at in between), when
+/// clients are quiet.
 fn round(engine: &Arc<Engine>) {
+    let busy = engine
+        .mcp_requests()
+        .in_flight
+        .load(std::sync::atomic::Ordering::Relaxed)
+        > 0
+        || engine
+            .metrics()
+            .since_last_question()
+            .is_some_and(|since| since < QUIET);
+    if busy {
+        return;
+    }
     let warm = engine.health().warm();
     for question in warm.current(engine.health().kept_detections()) {
         let Some(root) = engine

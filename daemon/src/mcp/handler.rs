@@ -419,6 +419,7 @@ impl ServerHandler for CodeSageServer {
                 .error(if panicked { "panic" } else { "tool_error" });
         }
         self.engine.metrics().record(&name, started.elapsed(), ok);
+        self.engine.metrics().question_ended();
         Ok(result.into())
     }
 

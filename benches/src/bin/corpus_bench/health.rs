@@ -834,8 +834,23 @@ pub fn run(args: &Args) -> Result<String> {
     let restarted = Instant::now();
     let warmed = wait_warm(&env, &corpus, Duration::from_secs(900))?;
     let warm_after = restarted.elapsed();
-    // The semantic worker chunks the root again after a restart: timed once it is done, as
-    // the first report was.
+    // After a restart the watches are placed again (until then every question checks the
+    // root for changes first) and the semantic worker chunks the root again: timed once both
+    // are done, as the first report was.
+    let watching = Instant::now() + Duration::from_secs(300);
+    while Instant::now() < watching {
+        let status = env.status()?;
+        let mode = status["roots"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find(|entry| entry["path"].as_str() == Some(corpus.as_str()))
+            .and_then(|entry| entry["watch"]["mode"].as_str().map(str::to_string));
+        if mode.as_deref() == Some("watching") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(500));
+    }
     wait_idle(daemon.id(), Duration::from_secs(900));
     let mut session = Session::open(&env)?;
     let started = Instant::now();
