@@ -151,7 +151,14 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
         .include_generated
         .unwrap_or(!ctx.engine.config().health.skip_generated);
     let engine = std::sync::Arc::clone(&ctx.engine);
-    engine.semantic().demand(scope.root.id);
+    // `similar` clones need the root's chunk vectors: keep its semantic index built, unless
+    // no model can make them (building it would only hold the root's chunks in memory).
+    if !matches!(
+        engine.semantic().model_state(),
+        crate::semantic::ModelState::Disabled | crate::semantic::ModelState::Unavailable(..)
+    ) {
+        engine.semantic().demand(scope.root.id);
+    }
     let semantic_index = engine.semantic().root_index(scope.root.id);
     let health_config = &engine.config().health;
     let (similar_threshold, similar_max_chunks) = (

@@ -222,8 +222,9 @@ fn pair_found(by_file: &HashMap<&str, Vec<(&Range, usize, usize)>>, a: &Range, b
 /// Why a jscpd pair is missed, as far as the dumps tell.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
 enum Miss {
-    /// A side holds fewer than [`MIN_TOKENS`] code tokens once comments, docstrings and
-    /// imports are left out (jscpd counts the words of those): under our minimum.
+    /// A side holds fewer than [`MIN_TOKENS`] code tokens, or its code spans fewer than
+    /// [`MIN_LINES`] lines, once comments, docstrings and imports are left out (jscpd counts
+    /// those): under the minimum both tools were given.
     UnderMinimum,
     /// Neither side overlaps any place of ours.
     Neither,
@@ -239,8 +240,10 @@ impl Miss {
     fn describe(self) -> &'static str {
         match self {
             Miss::UnderMinimum => {
-                "a side has fewer than the minimum tokens of code by our tokenizer (mostly \
-                 docstrings, comments or imports, which jscpd counts and we do not)"
+                "a side holds fewer than 50 tokens of code, or its code spans fewer than 10 \
+                 lines, by our tokenizer: under the minimum both tools were given, once \
+                 comments, docstrings and imports (which jscpd counts) are left out; jscpd also \
+                 reports sides shorter than its own line minimum"
             }
             Miss::Neither => "neither side in any class of ours",
             Miss::OneSide => "one side in a class of ours, the other in none",
@@ -260,10 +263,9 @@ struct CodeTokens {
 }
 
 impl CodeTokens {
-    /// Code tokens on lines `range.start..=range.end` of its file (0 for a file that does
-    /// not parse).
-    fn of(&mut self, corpus: &Path, range: &Range) -> u32 {
-        let lines = self.lines.entry(range.path.clone()).or_insert_with(|| {
+    /// Code tokens on each line of `range`'s file (none for a file that does not parse).
+    fn lines_of(&mut self, corpus: &Path, range: &Range) -> &[u16] {
+        self.lines.entry(range.path.clone()).or_insert_with(|| {
             let content = std::fs::read(corpus.join(&range.path)).unwrap_or_default();
             let language = language::detect(&range.path, &content);
             symbols::extract(language.name, &content)
@@ -276,11 +278,26 @@ impl CodeTokens {
                         .collect()
                 })
                 .unwrap_or_default()
-        });
-        (range.start..=range.end)
-            .filter_map(|line| lines.get(line.checked_sub(1)? as usize))
-            .map(|&tokens| u32::from(tokens))
-            .sum()
+        })
+    }
+
+    /// Whether `range` holds at least [`MIN_TOKENS`] tokens of code spanning at least
+    /// [`MIN_LINES`] lines (first to last line with code in it): the minimum both tools were
+    /// given, measured on code only.
+    fn meets_minimum(&mut self, corpus: &Path, range: &Range) -> bool {
+        let lines = self.lines_of(corpus, range);
+        let with_code: Vec<(u32, u32)> = (range.start..=range.end)
+            .filter_map(|line| {
+                let tokens = *lines.get(line.checked_sub(1)? as usize)?;
+                (tokens > 0).then_some((line, u32::from(tokens)))
+            })
+            .collect();
+        let tokens: u32 = with_code.iter().map(|(_, tokens)| tokens).sum();
+        let span = match (with_code.first(), with_code.last()) {
+            (Some((first, _)), Some((last, _))) => last - first + 1,
+            _ => 0,
+        };
+        tokens >= MIN_TOKENS && span >= MIN_LINES
     }
 }
 
@@ -291,7 +308,7 @@ fn why_missed(
     corpus: &Path,
     (a, b): &(Range, Range),
 ) -> Miss {
-    if tokens.of(corpus, a) < MIN_TOKENS || tokens.of(corpus, b) < MIN_TOKENS {
+    if !tokens.meets_minimum(corpus, a) || !tokens.meets_minimum(corpus, b) {
         return Miss::UnderMinimum;
     }
     let (of_a, of_b) = (places_hit(by_file, a), places_hit(by_file, b));
@@ -963,8 +980,7 @@ pub fn run(args: &Args) -> Result<String> {
         // Recall among the pairs both tools count as long enough.
         let (mut eligible, mut eligible_found) = (0, 0);
         for (a, b) in &jscpd_pairs {
-            if tokens.of(&args.corpus, a) >= MIN_TOKENS && tokens.of(&args.corpus, b) >= MIN_TOKENS
-            {
+            if tokens.meets_minimum(&args.corpus, a) && tokens.meets_minimum(&args.corpus, b) {
                 eligible += 1;
                 if pair_found(&by_file, a, b) {
                     eligible_found += 1;
@@ -984,8 +1000,9 @@ pub fn run(args: &Args) -> Result<String> {
             ));
         }
         report.push_str(&format!(
-            "\nOf the {eligible} pairs with at least {MIN_TOKENS} tokens of code on each side by \
-             our tokenizer, we find {eligible_found}: **{}**.\n\n",
+            "\nOf the {eligible} pairs with at least {MIN_TOKENS} tokens of code spanning at least \
+             {MIN_LINES} lines on each side by our tokenizer (the minimum both tools were given, \
+             on code), we find {eligible_found}: **{}**.\n\n",
             percent(eligible_found, eligible)
         ));
         report.push_str(
