@@ -1387,6 +1387,16 @@ mod tests {
         std::fs::write(&file, "[index]\ncompression_level = 99\n").unwrap();
         let err = Config::load(Some(&file)).unwrap_err().to_string();
         assert!(err.contains("compression_level"), "{err}");
+        for kept in [0, 9] {
+            std::fs::write(&file, format!("[health]\nkept_detections = {kept}\n")).unwrap();
+            let err = Config::load(Some(&file)).unwrap_err().to_string();
+            assert!(
+                err.contains("health.kept_detections must be 1 to 8"),
+                "{err}"
+            );
+        }
+        std::fs::write(&file, "[health]\nkept_detections = 2\n").unwrap();
+        assert_eq!(Config::load(Some(&file)).unwrap().health.kept_detections, 2);
     }
 
     #[test]
