@@ -170,6 +170,9 @@ pub struct Health {
     sources: source::SourceCache,
     warm: warm::WarmReports,
     kept_detections: usize,
+    /// Each root's heap bytes when last measured: a root busy answering (its lock held for
+    /// seconds by a detection) is reported at that figure rather than as nothing.
+    measured: Mutex<HashMap<RootId, u64>>,
 }
 
 impl Default for Health {
@@ -197,19 +200,38 @@ impl Health {
             sources: source::cache(memory.share(CacheShare::HealthSources)),
             warm: warm::WarmReports::load(warm_file),
             kept_detections: config.health.kept_detections.max(1),
+            measured: Mutex::new(HashMap::new()),
         }
     }
 
     /// Heap bytes of the health state: (cached facts, cached sources, every root's clone
     /// detection), estimated.
     pub fn heap_bytes(&self) -> (u64, u64, u64) {
-        let roots: Vec<Arc<Mutex<RootHealth>>> = self.roots.lock().values().cloned().collect();
+        let roots: Vec<(RootId, Arc<Mutex<RootHealth>>)> = self
+            .roots
+            .lock()
+            .iter()
+            .map(|(id, root)| (*id, Arc::clone(root)))
+            .collect();
         let detection = roots
             .iter()
-            .filter_map(|root| root.try_lock_for(std::time::Duration::from_millis(2)))
-            .map(|root| root.heap_bytes())
+            .map(
+                |(id, root)| match root.try_lock_for(std::time::Duration::from_millis(2)) {
+                    Some(root) => {
+                        let bytes = root.heap_bytes();
+                        self.measured.lock().insert(*id, bytes);
+                        bytes
+                    }
+                    None => self.measured.lock().get(id).copied().unwrap_or(0),
+                },
+            )
             .sum();
         (self.cache.weight(), self.sources.weight(), detection)
+    }
+
+    /// Notes the heap bytes of `root`'s state, measured by whoever holds its lock.
+    pub fn note_heap_bytes(&self, root: RootId, bytes: u64) {
+        self.measured.lock().insert(root, bytes);
     }
 
     /// The health state of `root`.
