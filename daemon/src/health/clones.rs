@@ -273,7 +273,6 @@ pub fn find(
         keep,
         |doc, _: &FileHealth| taken.get(&doc).copied().unwrap_or(false),
     );
-    health.note_heap_bytes(scope.root_id, root.heap_bytes());
     tracing::debug!(
         sync_ms = synced.as_millis() as u64,
         detect_ms = (started.elapsed() - synced).as_millis() as u64,

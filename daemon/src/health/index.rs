@@ -48,7 +48,7 @@ impl DetectionKey {
 }
 
 /// A detection asked for, with its classes and the reports measured so far.
-struct LastDetection {
+struct KeptDetection {
     key: DetectionKey,
     detection: Detection,
     classes: Arc<Vec<Arc<CloneClass>>>,
@@ -76,7 +76,7 @@ pub struct RootHealth {
     pending: HashMap<u32, ContentHash>,
     generation: Option<u64>,
     /// Most recently asked first, at most `health.kept_detections`.
-    kept: Vec<LastDetection>,
+    kept: Vec<KeptDetection>,
     last_similar: Option<(SimilarKey, Arc<Vec<SimilarClass>>)>,
 }
 
@@ -249,7 +249,7 @@ impl RootHealth {
         let verdicts = Verdicts::default();
         self.kept.insert(
             0,
-            LastDetection {
+            KeptDetection {
                 key,
                 detection,
                 classes: Arc::clone(&classes),

@@ -379,6 +379,10 @@ fn answer(
     )?;
     let all = found.classes.len() + found.similar.len();
     found.page(&scope, engine.health(), 0, all)?;
+    // Measured here, off any request's path: `status` shows this figure while a later
+    // answer holds the root.
+    let bytes = engine.health().root(root.id).lock().heap_bytes();
+    engine.health().note_heap_bytes(root.id, bytes);
     if work.should_stop() {
         return Err(StructureError::Cancelled);
     }
