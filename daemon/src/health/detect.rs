@@ -528,6 +528,11 @@ fn chain(
                 let last = chain[chain.len() - 1];
                 point.0 > last.0
                     && point.1 > last.1
+                    // Within a file, the earlier copy ends where the later one begins: in a
+                    // run of copies side by side (overloads, test cases), the chain from the
+                    // first copy to the second would otherwise go on into the second's
+                    // pairing with the third, and the two places would overlap.
+                    && (file_a != file_b || point.0 + KGRAM as u32 <= chain[0].1)
                     && point.0 - last.0 <= MAX_GAP
                     && point.1 - last.1 <= MAX_GAP
                     && (offset - (i64::from(last.1) - i64::from(last.0))).unsigned_abs()

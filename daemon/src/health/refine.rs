@@ -65,21 +65,36 @@ pub fn refine<'a>(
             kind = kind.max(pair.kind);
             continue;
         };
-        let Some(((sa, ea), (sb, eb))) = grow(pair.a, pair.b, fa, fb) else {
+        let Some(Grown {
+            a: (mut sa, mut ea),
+            b: (mut sb, mut eb),
+            mut gapped,
+        }) = grow(pair.a, pair.b, fa, fb, Gaps::Allowed)
+        else {
             continue;
         };
         // A near copy is a copy edited: much of it stays verbatim. (A renamed copy may have
-        // every line renamed; it is matched line for line instead.)
-        if pair.kind != CloneKind::Near
-            || verbatim_share(fa, (sa, ea), fb, (sb, eb)) >= MIN_VERBATIM_SHARE
+        // every line renamed; it is matched line for line instead, and grown over no gap
+        // when that would leave too little verbatim.)
+        let is_verbatim = |near: bool, (sa, ea), (sb, eb)| {
+            !near || verbatim_share(fa, (sa, ea), fb, (sb, eb)) >= MIN_VERBATIM_SHARE
+        };
+        if gapped
+            && pair.kind != CloneKind::Near
+            && !is_verbatim(true, (sa, ea), (sb, eb))
+            && let Some(ungapped) = grow(pair.a, pair.b, fa, fb, Gaps::Refused)
         {
+            ((sa, ea), (sb, eb), gapped) = (ungapped.a, ungapped.b, false);
+        }
+        let near = pair.kind == CloneKind::Near || gapped;
+        if is_verbatim(near, (sa, ea), (sb, eb)) {
             for at in [ia, ib] {
                 if let Some(place) = verbatim.get_mut(at) {
                     *place = true;
                 }
             }
         }
-        let pair_kind = if pair.kind == CloneKind::Near {
+        let pair_kind = if near {
             CloneKind::Near
         } else if code_lines(fa, sa, ea)
             .map(|line| line.raw)
@@ -188,46 +203,166 @@ fn next_code_line(prints: &Fingerprints, line: u32) -> Option<u32> {
 /// k-grams of its own.
 const GROW_TOKENS: u32 = 2 * WINDOW as u32;
 
+/// Code lines growth may pass over at once on either side (a line changed, inserted or
+/// removed) when the lines past them match again: the copy is then a near one.
+const GAP_LINES: usize = 2;
+
+/// Matching code lines, one of them substantial, that must follow such a gap: a lone `}`
+/// or blank-ish line matching past a difference is chance, not the copy going on.
+const CONFIRM_LINES: usize = 2;
+
+/// The skips tried when the next lines differ, fewest lines first, a changed line (one on
+/// each side) before an inserted one.
+const GAPS: [(usize, usize); 8] = [
+    (1, 1),
+    (1, 0),
+    (0, 1),
+    (2, 2),
+    (2, 1),
+    (1, 2),
+    (2, 0),
+    (0, 2),
+];
+
+/// Whether growing may pass over changed lines.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Gaps {
+    /// Up to [`GAP_LINES`] at a time.
+    Allowed,
+    /// Matching lines only.
+    Refused,
+}
+
+/// Which way a copy grows.
+#[derive(Debug, Clone, Copy)]
+enum Toward {
+    /// Towards the top of the file.
+    Start,
+    /// Towards the end.
+    End,
+}
+
+/// Up to `count` code lines after `line`, going `toward`.
+fn code_lines_from(prints: &Fingerprints, line: u32, toward: Toward, count: usize) -> Vec<u32> {
+    let mut out = Vec::with_capacity(count);
+    let mut at = line;
+    while out.len() < count {
+        let next = match toward {
+            Toward::Start => previous_code_line(prints, at),
+            Toward::End => next_code_line(prints, at),
+        };
+        let Some(next) = next else { break };
+        out.push(next);
+        at = next;
+    }
+    out
+}
+
+/// Two copies' ends `(la, lb)` grown `toward` one end of their files while the next code
+/// lines match (passing over a gap of up to [`GAP_LINES`] when [`CONFIRM_LINES`] match past
+/// it), at most [`GROW_TOKENS`] tokens, never onto a line pair `blocked` refuses. Returns
+/// the new ends and whether a gap was passed over.
+fn grow_end(
+    (fa, fb): (&Fingerprints, &Fingerprints),
+    (mut la, mut lb): (u32, u32),
+    toward: Toward,
+    gaps: Gaps,
+    blocked: &dyn Fn(u32, u32) -> bool,
+) -> ((u32, u32), bool) {
+    let same = |x: u32, y: u32| fa.line(x).normalized == fb.line(y).normalized;
+    let tokens = |line: u32| u32::from(fa.line(line).tokens);
+    let mut grown = 0;
+    let mut gapped = false;
+    loop {
+        let ahead = GAP_LINES + CONFIRM_LINES;
+        let next_a = code_lines_from(fa, la, toward, ahead);
+        let next_b = code_lines_from(fb, lb, toward, ahead);
+        let fits = |skip_a: usize, skip_b: usize, need: usize| -> Option<(u32, u32)> {
+            let xs = next_a.get(skip_a..skip_a + need)?;
+            let ys = next_b.get(skip_b..skip_b + need)?;
+            let matching = xs.iter().zip(ys).all(|(&x, &y)| same(x, y));
+            let substantial =
+                need == 1 || xs.iter().any(|&x| fa.line(x).tokens >= SUBSTANTIAL_TOKENS);
+            let (&x, &y) = (xs.last()?, ys.last()?);
+            (matching && substantial && !blocked(x, y)).then_some((x, y))
+        };
+        let step = fits(0, 0, 1).map(|ends| (ends, 0, false)).or_else(|| {
+            let tried = if gaps == Gaps::Allowed {
+                &GAPS[..]
+            } else {
+                &[]
+            };
+            tried.iter().find_map(|&(skip_a, skip_b)| {
+                fits(skip_a, skip_b, CONFIRM_LINES).map(|ends| (ends, skip_a + CONFIRM_LINES, true))
+            })
+        });
+        let Some((ends, _, gap)) = step else { break };
+        let passed = if gap {
+            next_a
+                .iter()
+                .take_while(|&&line| line != ends.0)
+                .chain([&ends.0])
+                .map(|&line| tokens(line))
+                .sum::<u32>()
+        } else {
+            tokens(ends.0)
+        };
+        grown += passed;
+        if grown > GROW_TOKENS {
+            break;
+        }
+        (la, lb) = ends;
+        gapped |= gap;
+    }
+    ((la, lb), gapped)
+}
+
+/// Two copies' line ranges, grown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Grown {
+    /// First and last line of one copy.
+    a: (u32, u32),
+    /// The other's.
+    b: (u32, u32),
+    /// Whether growing passed over changed lines (a near copy).
+    gapped: bool,
+}
+
 /// The maximal matching line ranges of two copies found at k-gram ranges `a` and `b`:
 /// their first and last lines are kept only when they match whole (a k-gram run may begin
 /// or end inside a line), then both grow outwards while the next code lines match (blank and
-/// comment lines between them are passed over on either side). Two copies in one file never
-/// grow into each other. `None` when nothing whole is left.
-fn grow(
-    a: Region,
-    b: Region,
-    fa: &Fingerprints,
-    fb: &Fingerprints,
-) -> Option<((u32, u32), (u32, u32))> {
+/// comment lines between them are passed over on either side; so is a line or two changed
+/// or inserted, when matching lines follow). Two copies in one file never grow into each
+/// other. `None` when nothing whole is left; otherwise the ranges and whether growing passed
+/// over changed lines (a near copy).
+fn grow(a: Region, b: Region, fa: &Fingerprints, fb: &Fingerprints, gaps: Gaps) -> Option<Grown> {
     let same = |x: u32, y: u32| fa.line(x).normalized == fb.line(y).normalized;
     let same_file = a.doc == b.doc;
     let (mut sa, mut sb) = (a.start_line, b.start_line);
     let (mut ea, mut eb) = (a.end_line, b.end_line);
-    if same(sa, sb) {
-        let mut grown = 0;
-        while let (Some(pa), Some(pb)) = (previous_code_line(fa, sa), previous_code_line(fb, sb)) {
-            grown += u32::from(fa.line(pa).tokens);
-            if !same(pa, pb) || (same_file && pb <= ea) || grown > GROW_TOKENS {
-                break;
-            }
-            (sa, sb) = (pa, pb);
-        }
-    } else {
+    if !same(sa, sb) {
         (sa, sb) = (next_code_line(fa, sa)?, next_code_line(fb, sb)?);
     }
-    if same(ea, eb) {
-        let mut grown = 0;
-        while let (Some(na), Some(nb)) = (next_code_line(fa, ea), next_code_line(fb, eb)) {
-            grown += u32::from(fa.line(na).tokens);
-            if !same(na, nb) || (same_file && na >= sb) || grown > GROW_TOKENS {
-                break;
-            }
-            (ea, eb) = (na, nb);
-        }
-    } else {
+    if !same(ea, eb) {
         (ea, eb) = (previous_code_line(fa, ea)?, previous_code_line(fb, eb)?);
     }
-    (sa <= ea && sb <= eb).then_some(((sa, ea), (sb, eb)))
+    if sa > ea || sb > eb {
+        return None;
+    }
+    let ((start_a, start_b), gapped_start) =
+        grow_end((fa, fb), (sa, sb), Toward::Start, gaps, &|_, pb| {
+            same_file && pb <= ea
+        });
+    (sa, sb) = (start_a, start_b);
+    let ((end_a, end_b), gapped_end) = grow_end((fa, fb), (ea, eb), Toward::End, gaps, &|na, _| {
+        same_file && na >= sb
+    });
+    (ea, eb) = (end_a, end_b);
+    Some(Grown {
+        a: (sa, ea),
+        b: (sb, eb),
+        gapped: gapped_start || gapped_end,
+    })
 }
 
 #[cfg(test)]
@@ -302,9 +437,59 @@ mod tests {
         };
         let lines = GROW_TOKENS / 9;
         assert_eq!(
-            grow(region(0), region(1), &fa, &fb),
-            Some(((20 - lines, 30 + lines), (20 - lines, 30 + lines)))
+            grow(region(0), region(1), &fa, &fb, Gaps::Allowed),
+            Some(Grown {
+                a: (20 - lines, 30 + lines),
+                b: (20 - lines, 30 + lines),
+                gapped: false
+            })
         );
+    }
+
+    #[test]
+    fn growth_passes_over_a_changed_or_inserted_line_when_matching_lines_follow() {
+        // Lines 1-3 and 5-12 alike; line 4 changed in b; b also has a line inserted after
+        // its line 10. Found at lines 6-9 (9 tokens a line), the copies grow over the
+        // insertion (two lines confirm it: 27 tokens grown), and upwards by line 5 only:
+        // passing over line 4 and confirming with lines 3 and 2 would take 36 tokens, past
+        // GROW_TOKENS.
+        let a = body(9, 12, "va");
+        let mut b = body(9, 12, "va");
+        b[3] = "k77 ( q ) = z ;".to_string();
+        b.insert(10, "extra ( line ) ;".to_string());
+        let fa = fingerprints(&stream(&a.iter().map(String::as_str).collect::<Vec<_>>()));
+        let fb = fingerprints(&stream(&b.iter().map(String::as_str).collect::<Vec<_>>()));
+        let region = |doc: u32| Region {
+            doc,
+            start: 0,
+            end: 0,
+            start_line: 6,
+            end_line: 9,
+        };
+        assert_eq!(
+            grow(region(0), region(1), &fa, &fb, Gaps::Allowed),
+            Some(Grown {
+                a: (5, 12),
+                b: (5, 13),
+                gapped: true
+            })
+        );
+        assert_eq!(
+            grow(region(0), region(1), &fa, &fb, Gaps::Refused),
+            Some(Grown {
+                a: (5, 10),
+                b: (5, 10),
+                gapped: false
+            })
+        );
+        // A lone differing line with nothing alike past it is not passed over.
+        let mut c = body(9, 12, "va");
+        for line in c.iter_mut().skip(9) {
+            *line = "other ( stuff ) here ;".to_string();
+        }
+        let fc = fingerprints(&stream(&c.iter().map(String::as_str).collect::<Vec<_>>()));
+        let grown = grow(region(0), region(1), &fa, &fc, Gaps::Allowed);
+        assert_eq!(grown.map(|grown| grown.a.1), Some(9));
     }
 
     #[test]
