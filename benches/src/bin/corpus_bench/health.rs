@@ -47,7 +47,7 @@ fn cache() -> PathBuf {
 }
 
 /// A range of lines in a file.
-#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Hash)]
 struct Range {
     path: String,
     start: u32,
@@ -77,6 +77,10 @@ fn parsed_language(path: &str) -> Option<&'static str> {
 /// What one jscpd run gave: its clone pairs among parsed files, wall time, peak memory.
 struct JscpdRun {
     pairs: Vec<(Range, Range)>,
+    /// Each side's whole lines: jscpd's range counts the lines its first and last token
+    /// are on, and a match often begins with the last token of a line (the `)` closing a
+    /// call whose name differs) or ends with the first of one; those lines are not copied.
+    whole: HashMap<Range, Range>,
     wall: Duration,
     peak_bytes: u64,
 }
@@ -131,18 +135,57 @@ fn run_jscpd(corpus: &Path) -> Result<JscpdRun> {
         start: file["start"].as_u64().unwrap_or(0) as u32,
         end: file["end"].as_u64().unwrap_or(0) as u32,
     };
-    let pairs = report["duplicates"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|pair| (side(&pair["firstFile"]), side(&pair["secondFile"])))
-        .filter(|(a, b)| parsed_language(&a.path).is_some() && parsed_language(&b.path).is_some())
-        .collect();
+    let mut texts: HashMap<String, Vec<String>> = HashMap::new();
+    let mut whole = HashMap::new();
+    let mut pairs = Vec::new();
+    for pair in report["duplicates"].as_array().into_iter().flatten() {
+        let (a, b) = (side(&pair["firstFile"]), side(&pair["secondFile"]));
+        if parsed_language(&a.path).is_none() || parsed_language(&b.path).is_none() {
+            continue;
+        }
+        for (range, file) in [(&a, &pair["firstFile"]), (&b, &pair["secondFile"])] {
+            let lines = texts.entry(range.path.clone()).or_insert_with(|| {
+                String::from_utf8_lossy(
+                    &std::fs::read(corpus.join(&range.path)).unwrap_or_default(),
+                )
+                .lines()
+                .map(str::to_string)
+                .collect()
+            });
+            let column = |at: &str| file[at]["column"].as_u64().unwrap_or(0) as usize;
+            whole.insert(
+                range.clone(),
+                whole_lines(range, lines, column("startLoc"), column("endLoc")),
+            );
+        }
+        pairs.push((a, b));
+    }
     Ok(JscpdRun {
         pairs,
+        whole,
         wall,
         peak_bytes: peak_kib * 1024,
     })
+}
+
+/// The lines of `range` copied whole, given where its first token starts and its last ends
+/// (0-based columns, end exclusive): its first line when only blanks come before that
+/// token, its last when only blanks or a comment follow.
+fn whole_lines(range: &Range, lines: &[String], start_column: usize, end_column: usize) -> Range {
+    let text = |line: u32| -> &str {
+        line.checked_sub(1)
+            .and_then(|at| lines.get(at as usize))
+            .map_or("", String::as_str)
+    };
+    let before = text(range.start).get(..start_column).unwrap_or("");
+    let after = text(range.end).get(end_column..).unwrap_or("").trim_start();
+    let after_is_nothing =
+        after.is_empty() || ["#", "//", "/*"].iter().any(|c| after.starts_with(c));
+    Range {
+        path: range.path.clone(),
+        start: range.start + u32::from(!before.trim().is_empty()),
+        end: range.end - u32::from(!after_is_nothing),
+    }
 }
 
 /// Every class of ours, paging through the answer.
@@ -240,10 +283,12 @@ impl Miss {
     fn describe(self) -> &'static str {
         match self {
             Miss::UnderMinimum => {
-                "a side holds fewer than 50 tokens of code, or its code spans fewer than 10 \
-                 lines, by our tokenizer: under the minimum both tools were given, once \
-                 comments, docstrings and imports (which jscpd counts) are left out; jscpd also \
-                 reports sides shorter than its own line minimum"
+                "a side's whole lines hold fewer than 50 tokens of code, or their code spans \
+                 fewer than 10 lines, by our tokenizer: under the minimum both tools were \
+                 given, once comments, docstrings and imports (which jscpd counts) are left \
+                 out, and lines jscpd's match only starts or ends in (which its line count \
+                 includes) are not counted; jscpd also reports sides shorter than its own \
+                 line minimum"
             }
             Miss::Neither => "neither side in any class of ours",
             Miss::OneSide => "one side in a class of ours, the other in none",
@@ -306,9 +351,12 @@ fn why_missed(
     by_file: &HashMap<&str, Vec<(&Range, usize, usize)>>,
     tokens: &mut CodeTokens,
     corpus: &Path,
+    whole: &HashMap<Range, Range>,
     (a, b): &(Range, Range),
 ) -> Miss {
-    if !tokens.meets_minimum(corpus, a) || !tokens.meets_minimum(corpus, b) {
+    let whole_a = whole.get(a).unwrap_or(a);
+    let whole_b = whole.get(b).unwrap_or(b);
+    if !tokens.meets_minimum(corpus, whole_a) || !tokens.meets_minimum(corpus, whole_b) {
         return Miss::UnderMinimum;
     }
     let (of_a, of_b) = (places_hit(by_file, a), places_hit(by_file, b));
@@ -887,6 +935,7 @@ pub fn run(args: &Args) -> Result<String> {
     // jscpd, same files.
     let JscpdRun {
         pairs: jscpd_pairs,
+        whole: jscpd_whole,
         wall: jscpd_wall,
         peak_bytes: jscpd_peak,
     } = run_jscpd(&args.corpus)?;
@@ -968,7 +1017,7 @@ pub fn run(args: &Args) -> Result<String> {
         // The missed pairs again, each with why, for reading them by kind afterwards.
         let mut why_dump = String::new();
         for pair in &missed {
-            let reason = why_missed(&by_file, &mut tokens, &args.corpus, pair);
+            let reason = why_missed(&by_file, &mut tokens, &args.corpus, &jscpd_whole, pair);
             *why.entry(reason).or_default() += 1;
             let (a, b) = pair;
             why_dump.push_str(&format!(
@@ -980,7 +1029,10 @@ pub fn run(args: &Args) -> Result<String> {
         // Recall among the pairs both tools count as long enough.
         let (mut eligible, mut eligible_found) = (0, 0);
         for (a, b) in &jscpd_pairs {
-            if tokens.meets_minimum(&args.corpus, a) && tokens.meets_minimum(&args.corpus, b) {
+            let whole = |range: &Range| jscpd_whole.get(range).unwrap_or(range).clone();
+            if tokens.meets_minimum(&args.corpus, &whole(a))
+                && tokens.meets_minimum(&args.corpus, &whole(b))
+            {
                 eligible += 1;
                 if pair_found(&by_file, a, b) {
                     eligible_found += 1;
@@ -1001,8 +1053,9 @@ pub fn run(args: &Args) -> Result<String> {
         }
         report.push_str(&format!(
             "\nOf the {eligible} pairs with at least {MIN_TOKENS} tokens of code spanning at least \
-             {MIN_LINES} lines on each side by our tokenizer (the minimum both tools were given, \
-             on code), we find {eligible_found}: **{}**.\n\n",
+             {MIN_LINES} lines on each side by our tokenizer, in the lines jscpd's match covers \
+             whole (the minimum both tools were given, on code and whole lines, as we count \
+             ours), we find {eligible_found}: **{}**.\n\n",
             percent(eligible_found, eligible)
         ));
         report.push_str(
