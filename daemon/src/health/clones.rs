@@ -153,6 +153,7 @@ pub struct Found {
     pub classes: Vec<Arc<CloneClass>>,
     verdicts: super::index::Verdicts,
     min_lines: u32,
+    min_similarity: f32,
     /// Files compared.
     pub files_compared: usize,
     /// Files left out as generated, minified or vendored.
@@ -316,6 +317,7 @@ pub fn find(
         similar_outcome,
         verdicts,
         min_lines: options.min_lines,
+        min_similarity: options.min_similarity,
         files_compared,
         skipped_generated,
         skipped_examples,
@@ -475,7 +477,7 @@ impl Found {
                 Some(counted) => counted,
                 None if !wanted && self.surely_counts(class) => Some(None),
                 None => {
-                    let report = refiner.report(class, self.min_lines)?;
+                    let report = refiner.report(class, self.min_lines, self.min_similarity)?;
                     self.verdicts.lock().insert(class.id, report.clone());
                     report.map(|report| wanted.then_some(report))
                 }
@@ -697,9 +699,14 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
         &mut self,
         class: &CloneClass,
         min_lines: u32,
+        min_similarity: f32,
     ) -> Result<Option<ReportedClass>, StructureError> {
         let prints = self.prints;
-        let refined = refine::refine(class, &|doc| prints.get(&doc).map(|prints| &**prints));
+        let refined = refine::refine(
+            class,
+            &|doc| prints.get(&doc).map(|prints| &**prints),
+            min_similarity,
+        );
         let mut located: Vec<(Occurrence, u32)> = class
             .regions
             .iter()
@@ -751,7 +758,7 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
         if let Some((_, first)) = located.first() {
             self.load(*first)?;
         }
-        let report = self.reported(located, refined.kind.as_str(), class.similarity);
+        let report = self.reported(located, refined.kind.as_str(), refined.similarity);
         Ok((report.copies >= 2).then_some(report))
     }
 }

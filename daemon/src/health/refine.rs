@@ -44,6 +44,9 @@ pub struct RefinedClass {
     /// or near with enough lines in common verbatim (see [`MIN_VERBATIM_SHARE`]), one per
     /// place.
     pub verbatim: Vec<bool>,
+    /// The lowest similarity among the pairs, once measured (a pair grown over changed lines
+    /// is less similar than its k-grams said).
+    pub similarity: f32,
 }
 
 /// Refines `class`; `prints_of(doc)` gives a document's fingerprints (`None` when unknown:
@@ -51,7 +54,9 @@ pub struct RefinedClass {
 pub fn refine<'a>(
     class: &CloneClass,
     prints_of: &dyn Fn(u32) -> Option<&'a Fingerprints>,
+    min_similarity: f32,
 ) -> RefinedClass {
+    let mut similarity = class.similarity;
     let mut ranges: Vec<Option<(u32, u32)>> = vec![None; class.regions.len()];
     let mut kind = CloneKind::Exact;
     let mut verbatim = vec![false; class.regions.len()];
@@ -65,12 +70,7 @@ pub fn refine<'a>(
             kind = kind.max(pair.kind);
             continue;
         };
-        let Some(Grown {
-            a: (mut sa, mut ea),
-            b: (mut sb, mut eb),
-            mut gapped,
-        }) = grow(pair.a, pair.b, fa, fb, Gaps::Allowed)
-        else {
+        let Some(mut grown) = grow(pair.a, pair.b, fa, fb, Gaps::Allowed) else {
             continue;
         };
         // A near copy is a copy edited: much of it stays verbatim. (A renamed copy may have
@@ -79,14 +79,24 @@ pub fn refine<'a>(
         let is_verbatim = |near: bool, (sa, ea), (sb, eb)| {
             !near || verbatim_share(fa, (sa, ea), fb, (sb, eb)) >= MIN_VERBATIM_SHARE
         };
-        if gapped
-            && pair.kind != CloneKind::Near
-            && !is_verbatim(true, (sa, ea), (sb, eb))
+        // Passing over changed lines must leave the copies as similar as asked, and (for
+        // copies found exact or renamed) enough lines verbatim; else they grow over none.
+        if grown.gapped()
+            && (grown.similarity < min_similarity
+                || (pair.kind != CloneKind::Near && !is_verbatim(true, grown.a, grown.b)))
             && let Some(ungapped) = grow(pair.a, pair.b, fa, fb, Gaps::Refused)
         {
-            ((sa, ea), (sb, eb), gapped) = (ungapped.a, ungapped.b, false);
+            grown = ungapped;
         }
-        let near = pair.kind == CloneKind::Near || gapped;
+        let Grown {
+            a: (sa, ea),
+            b: (sb, eb),
+            ..
+        } = grown;
+        let near = pair.kind == CloneKind::Near || grown.gapped();
+        if grown.gapped() {
+            similarity = similarity.min(grown.similarity);
+        }
         if is_verbatim(near, (sa, ea), (sb, eb)) {
             for at in [ia, ib] {
                 if let Some(place) = verbatim.get_mut(at) {
@@ -137,6 +147,7 @@ pub fn refine<'a>(
         kind,
         tokens,
         verbatim,
+        similarity,
     }
 }
 
@@ -268,11 +279,11 @@ fn grow_end(
     toward: Toward,
     gaps: Gaps,
     blocked: &dyn Fn(u32, u32) -> bool,
-) -> ((u32, u32), bool) {
+) -> ((u32, u32), (u32, u32)) {
     let same = |x: u32, y: u32| fa.line(x).normalized == fb.line(y).normalized;
     let tokens = |line: u32| u32::from(fa.line(line).tokens);
     let mut grown = 0;
-    let mut gapped = false;
+    let mut skipped = (0, 0);
     loop {
         let ahead = GAP_LINES + CONFIRM_LINES;
         let next_a = code_lines_from(fa, la, toward, ahead);
@@ -297,6 +308,13 @@ fn grow_end(
             })
         });
         let Some((ends, _, gap)) = step else { break };
+        let passed_over = |prints: &Fingerprints, lines: &[u32], end: u32| -> u32 {
+            let confirm = lines.iter().position(|&line| line == end).unwrap_or(0);
+            lines[..(confirm + 1).saturating_sub(CONFIRM_LINES)]
+                .iter()
+                .map(|&line| u32::from(prints.line(line).tokens))
+                .sum()
+        };
         let passed = if gap {
             next_a
                 .iter()
@@ -311,21 +329,32 @@ fn grow_end(
         if grown > GROW_TOKENS {
             break;
         }
+        if gap {
+            skipped.0 += passed_over(fa, &next_a, ends.0);
+            skipped.1 += passed_over(fb, &next_b, ends.1);
+        }
         (la, lb) = ends;
-        gapped |= gap;
     }
-    ((la, lb), gapped)
+    ((la, lb), skipped)
 }
 
 /// Two copies' line ranges, grown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq)]
 struct Grown {
     /// First and last line of one copy.
     a: (u32, u32),
     /// The other's.
     b: (u32, u32),
-    /// Whether growing passed over changed lines (a near copy).
-    gapped: bool,
+    /// Share of the copies' code tokens not passed over as changed (1 when growing passed
+    /// over nothing; below it, a near copy), the lower of the two sides.
+    similarity: f32,
+}
+
+impl Grown {
+    /// Whether growing passed over changed lines: a near copy.
+    fn gapped(&self) -> bool {
+        self.similarity < 1.0
+    }
 }
 
 /// The maximal matching line ranges of two copies found at k-gram ranges `a` and `b`:
@@ -333,8 +362,8 @@ struct Grown {
 /// or end inside a line), then both grow outwards while the next code lines match (blank and
 /// comment lines between them are passed over on either side; so is a line or two changed
 /// or inserted, when matching lines follow). Two copies in one file never grow into each
-/// other. `None` when nothing whole is left; otherwise the ranges and whether growing passed
-/// over changed lines (a near copy).
+/// other. `None` when nothing whole is left; otherwise the ranges and how much of them
+/// growing passed over as changed.
 fn grow(a: Region, b: Region, fa: &Fingerprints, fb: &Fingerprints, gaps: Gaps) -> Option<Grown> {
     let same = |x: u32, y: u32| fa.line(x).normalized == fb.line(y).normalized;
     let same_file = a.doc == b.doc;
@@ -349,19 +378,31 @@ fn grow(a: Region, b: Region, fa: &Fingerprints, fb: &Fingerprints, gaps: Gaps) 
     if sa > ea || sb > eb {
         return None;
     }
-    let ((start_a, start_b), gapped_start) =
+    let ((start_a, start_b), skipped_start) =
         grow_end((fa, fb), (sa, sb), Toward::Start, gaps, &|_, pb| {
             same_file && pb <= ea
         });
     (sa, sb) = (start_a, start_b);
-    let ((end_a, end_b), gapped_end) = grow_end((fa, fb), (ea, eb), Toward::End, gaps, &|na, _| {
-        same_file && na >= sb
-    });
+    let ((end_a, end_b), skipped_end) =
+        grow_end((fa, fb), (ea, eb), Toward::End, gaps, &|na, _| {
+            same_file && na >= sb
+        });
     (ea, eb) = (end_a, end_b);
+    let side = |prints: &Fingerprints, (start, end): (u32, u32), skipped: u32| -> f32 {
+        let all: u32 = code_lines(prints, start, end)
+            .map(|line| u32::from(line.tokens))
+            .sum();
+        1.0 - skipped as f32 / all.max(1) as f32
+    };
+    let similarity = side(fa, (sa, ea), skipped_start.0 + skipped_end.0).min(side(
+        fb,
+        (sb, eb),
+        skipped_start.1 + skipped_end.1,
+    ));
     Some(Grown {
         a: (sa, ea),
         b: (sb, eb),
-        gapped: gapped_start || gapped_end,
+        similarity,
     })
 }
 
@@ -441,7 +482,7 @@ mod tests {
             Some(Grown {
                 a: (20 - lines, 30 + lines),
                 b: (20 - lines, 30 + lines),
-                gapped: false
+                similarity: 1.0
             })
         );
     }
@@ -471,7 +512,8 @@ mod tests {
             Some(Grown {
                 a: (5, 12),
                 b: (5, 13),
-                gapped: true
+                // b's inserted line (5 tokens) of its 77 passed over.
+                similarity: 1.0 - 5.0 / 77.0
             })
         );
         assert_eq!(
@@ -479,7 +521,7 @@ mod tests {
             Some(Grown {
                 a: (5, 10),
                 b: (5, 10),
-                gapped: false
+                similarity: 1.0
             })
         );
         // A lone differing line with nothing alike past it is not passed over.
@@ -519,7 +561,7 @@ mod tests {
         let classes = detect::classes(detect::pairs(&files, 5, 0.8));
         assert_eq!(classes.len(), 1, "{classes:?}");
         let prints = by_doc([&fa, &fb]);
-        let refined = refine(&classes[0], &prints);
+        let refined = refine(&classes[0], &prints, 0.8);
         assert_eq!(
             refined.ranges,
             vec![
@@ -548,7 +590,7 @@ mod tests {
         );
         let fb = Arc::new(fingerprints(&tb));
         let prints = by_doc([&fa, &fb]);
-        let exact = refine(&classes[0], &prints);
+        let exact = refine(&classes[0], &prints, 0.8);
         assert_eq!(exact.kind, CloneKind::Exact);
         assert_eq!(exact.verbatim, vec![true, true]);
     }

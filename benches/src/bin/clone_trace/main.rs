@@ -12,6 +12,9 @@ use codesaged::health::refine;
 use codesaged::indexer::language;
 use codesaged::symbols;
 
+/// The similarity asked of clones (the tool's default).
+const MIN_SIMILARITY: f32 = 0.8;
+
 fn main() -> Result<()> {
     let min_lines: u32 = std::env::var("MIN_LINES")
         .ok()
@@ -38,7 +41,7 @@ fn main() -> Result<()> {
             prints: Arc::new(prints),
         });
     }
-    let pairs = detect::pairs(&files, min_lines, 0.8);
+    let pairs = detect::pairs(&files, min_lines, MIN_SIMILARITY);
     println!("{} pairs", pairs.len());
     for pair in &pairs {
         println!(
@@ -63,7 +66,11 @@ fn main() -> Result<()> {
         .map(|file| (file.doc, Arc::clone(&file.prints)))
         .collect();
     for class in detect::classes(pairs) {
-        let refined = refine::refine(&class, &|doc| by_doc.get(&doc).map(|p| &**p));
+        let refined = refine::refine(
+            &class,
+            &|doc| by_doc.get(&doc).map(|p| &**p),
+            MIN_SIMILARITY,
+        );
         println!("class {:?} ({} regions)", refined.kind, class.regions.len());
         for ((region, range), (tokens, verbatim)) in class
             .regions
