@@ -265,14 +265,20 @@ pub async fn run(options: DaemonOptions) -> Result<Exit> {
     use codesage_shared::config::CacheShare;
     // redb wants some page cache even when the budget gives none.
     let page_cache = config.memory.share(CacheShare::StorePages).max(1 << 20);
-    let store = Store::open_with(
-        &data_dir,
-        usize::try_from(page_cache).unwrap_or(usize::MAX),
-        crate::store::Layout {
-            trigram_index: config.index.trigram_index,
-            symbols: config.index.symbols,
-        },
-    )?
+    let page_cache = usize::try_from(page_cache).unwrap_or(usize::MAX);
+    let layout = crate::store::Layout {
+        trigram_index: config.index.trigram_index,
+        symbols: config.index.symbols,
+    };
+    let store = match Store::open_with(&data_dir, page_cache, layout) {
+        // A store that cannot be written (permissions, a read-only mount) does not stop the
+        // daemon: it serves from an index in memory and says so in status.
+        Err(err @ crate::store::StoreError::NotWritable { .. }) => {
+            tracing::error!(error = %err, "keeping the index in memory only");
+            Store::open_in_memory(&data_dir, page_cache, layout, err.to_string())?
+        }
+        opened => opened?,
+    }
     .with_content_cache(config.memory.share(CacheShare::Contents));
     let mut listener = bind(&socket)?;
     let mut bound = OwnSocket {

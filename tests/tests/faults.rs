@@ -1,7 +1,7 @@
 //! Faults around the daemon: the store's file refusing to grow in the middle of commits
 //! (a full disk, as a file size limit on the real daemon), the socket file removed while it
 //! runs, clients that connect and say nothing or leave mid-answer, many daemons started at
-//! once. Each time the daemon stays up, says what is wrong in status, loses nothing, and
+//! once, a store that cannot be written. Each time the daemon stays up, says what is wrong in status, loses nothing, and
 //! recovers by itself once the cause is gone.
 #![cfg(target_os = "linux")]
 
@@ -493,5 +493,97 @@ async fn a_directory_that_cannot_be_read_is_reported_and_the_rest_indexed() {
         assert!(started.elapsed() < DEADLINE, "{found} {status}");
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_store_that_cannot_be_written_is_served_from_memory_and_left_as_it_is() {
+    use std::os::unix::fs::PermissionsExt;
+    let env = env_bound_by_permissions();
+    let root = env.workspace("readonly");
+    write(&root, "src/saved.rs", "fn saved_before_the_lock() {}\n");
+    age_tree(&root);
+    let client = env.mcp().await.expect("connect");
+    index(&client, &root).await;
+    client.close().await;
+    env.stop();
+
+    // The store and its directory become read-only (as on a read-only mount).
+    let store = env.data_dir.join(codesage_shared::paths::STORE_FILE_NAME);
+    let before = std::fs::read(&store).expect("store file");
+    let mode = |path: &Path, mode: u32| {
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(mode)).expect("chmod")
+    };
+    mode(&store, 0o400);
+    mode(&env.data_dir, 0o500);
+
+    // The daemon starts anyway, says what is wrong and what to do, and answers from a copy
+    // of the store, kept fresh as usual.
+    let client = env
+        .mcp()
+        .await
+        .expect("connect to a daemon on a read-only store");
+    let status = env.status();
+    assert_eq!(status["health"], "degraded", "{status}");
+    let reasons = status["health_reasons"].to_string();
+    assert!(
+        reasons.contains("cannot be written") && reasons.contains(&store.display().to_string()),
+        "{status}"
+    );
+    assert!(reasons.contains("writable"), "{status}");
+    let saved = search(&client, &root, "saved_before_the_lock").await;
+    assert_eq!(saved["total_matches"], 1, "{saved}");
+    write(&root, "src/later.rs", "fn written_while_read_only() {}\n");
+    let started = Instant::now();
+    loop {
+        let later = search(&client, &root, "written_while_read_only").await;
+        if later["total_matches"] == 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the edit never arrived: {later}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    client.close().await;
+    env.stop();
+    assert_eq!(
+        std::fs::read(&store).expect("store file"),
+        before,
+        "the read-only store was changed"
+    );
+
+    // Writable again: the next daemon uses the file (which catches up with the edit made
+    // meanwhile), and is healthy.
+    mode(&env.data_dir, 0o700);
+    mode(&store, 0o600);
+    let client = env.mcp().await.expect("reconnect");
+    let started = Instant::now();
+    loop {
+        let later = search(&client, &root, "written_while_read_only").await;
+        if later["total_matches"] == 1 {
+            break;
+        }
+        assert!(
+            started.elapsed() < DEADLINE,
+            "the edit was not caught up: {later}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_ne!(
+        std::fs::read(&store).expect("store file"),
+        before,
+        "the writable store was not updated"
+    );
+    let status = wait_for(DEADLINE, "a healthy daemon", || {
+        let status = env.status();
+        (status["health"] == "healthy").then_some(status)
+    });
+    assert!(
+        !status["health_reasons"]
+            .to_string()
+            .contains("cannot be written")
+    );
     client.close().await;
 }

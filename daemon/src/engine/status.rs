@@ -93,6 +93,13 @@ impl Engine {
         let mut degraded = Vec::new();
         let mut unhealthy = Vec::new();
         const MIB: u64 = 1024 * 1024;
+        if let Some(why) = self.store.in_memory_because() {
+            degraded.push(format!(
+                "{why}; until then the daemon works on a copy in memory (of the file, when it \
+                 can be read) and saves nothing it indexes (restart it with `codesage stop` \
+                 once the store is writable)"
+            ));
+        }
         for root in &report.roots {
             let path = root.path.display();
             if let Some(error) = &root.error {

@@ -88,6 +88,17 @@ pub enum StoreError {
     /// A record could not be decoded.
     #[error("corrupt record in the store: {0}; run `codesage reindex` to rebuild it")]
     Corrupt(String),
+    /// The database file cannot be opened for writing (permissions, a read-only mount).
+    #[error(
+        "the store {path} cannot be written ({source}); make it and its directory writable, or \
+         point CODESAGE_DATA_DIR (--data-dir) at a writable directory"
+    )]
+    NotWritable {
+        /// The database file.
+        path: PathBuf,
+        /// What the operating system said.
+        source: std::io::Error,
+    },
     /// The data directory could not be created.
     #[error("cannot create the data directory {path}: {source}")]
     DataDir {
@@ -176,6 +187,8 @@ pub struct Store {
     cache_bytes: usize,
     /// A write that failed on the file, until a commit succeeds again (see [`recovery`]).
     write_failure: parking_lot::Mutex<Option<WriteFailure>>,
+    /// Why the index is kept in memory instead of in the file (`None`: in the file).
+    in_memory_because: Option<String>,
 }
 
 impl Store {
@@ -194,6 +207,66 @@ impl Store {
         })?;
         let path = data_dir.join(codesage_shared::paths::STORE_FILE_NAME);
         let db = open_database(&path, cache_bytes)?;
+        Store::with_database(db, path, cache_bytes, layout, None)
+    }
+
+    /// A store held in memory only, for when the file at `data_dir` cannot be written
+    /// (`because` says why): the daemon keeps serving, from a copy of the file when it can
+    /// be read (its roots and index, brought up to date as usual) or else from an index
+    /// built afresh, and the file is left as it is. Nothing done in memory is saved.
+    pub fn open_in_memory(
+        data_dir: &Path,
+        cache_bytes: usize,
+        layout: Layout,
+        because: String,
+    ) -> Result<Store> {
+        let path = data_dir.join(codesage_shared::paths::STORE_FILE_NAME);
+        let open = |backend: redb::backends::InMemoryBackend| {
+            std::panic::catch_unwind(|| {
+                Database::builder()
+                    .set_cache_size(cache_bytes)
+                    .create_with_backend(backend)
+            })
+            .unwrap_or_else(|_| Err(damaged_pages().into()))
+        };
+        let copied = std::fs::read(&path)
+            .ok()
+            .filter(|bytes| !bytes.is_empty())
+            .and_then(|bytes| {
+                use redb::StorageBackend;
+                let backend = redb::backends::InMemoryBackend::new();
+                backend.set_len(bytes.len() as u64).ok()?;
+                backend.write(0, &bytes).ok()?;
+                open(backend).ok()
+            });
+        let db = match copied {
+            Some(db) => db,
+            None => open(redb::backends::InMemoryBackend::new()).map_err(redb::Error::from)?,
+        };
+        let store =
+            Store::with_database(db, path.clone(), cache_bytes, layout, Some(because.clone()));
+        match store {
+            Ok(store) => Ok(store),
+            // A copy of a file this build cannot use (damaged, another schema): start empty.
+            Err(_) => {
+                let db = open(redb::backends::InMemoryBackend::new()).map_err(redb::Error::from)?;
+                Store::with_database(db, path, cache_bytes, layout, Some(because))
+            }
+        }
+    }
+
+    /// Why the index is kept in memory only (`None`: it is in the store file).
+    pub fn in_memory_because(&self) -> Option<&str> {
+        self.in_memory_because.as_deref()
+    }
+
+    fn with_database(
+        db: Database,
+        path: PathBuf,
+        cache_bytes: usize,
+        layout: Layout,
+        in_memory_because: Option<String>,
+    ) -> Result<Store> {
         let store = Store {
             db: std::mem::ManuallyDrop::new(parking_lot::RwLock::new(db)),
             path,
@@ -206,6 +279,7 @@ impl Store {
             space_cache: parking_lot::Mutex::new(None),
             cache_bytes,
             write_failure: parking_lot::Mutex::new(None),
+            in_memory_because,
         };
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             store.check_schema()?;

@@ -221,6 +221,17 @@ pub(super) fn open_database(path: &Path, cache_bytes: usize) -> Result<Database>
         Err(redb::DatabaseError::DatabaseAlreadyOpen) => Err(StoreError::Locked {
             path: path.to_path_buf(),
         }),
+        Err(redb::DatabaseError::Storage(redb::StorageError::Io(source)))
+            if matches!(
+                source.kind(),
+                std::io::ErrorKind::PermissionDenied | std::io::ErrorKind::ReadOnlyFilesystem
+            ) =>
+        {
+            Err(StoreError::NotWritable {
+                path: path.to_path_buf(),
+                source,
+            })
+        }
         Err(err) => Err(err.into()),
     }
 }
