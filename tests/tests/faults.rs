@@ -33,6 +33,20 @@ async fn index(client: &McpClient, root: &Path) -> Value {
         .await
 }
 
+/// Searches `pattern` in `root` until it has `expected` matches (`what` names the wait in
+/// the failure), within [`DEADLINE`].
+async fn until_found(client: &McpClient, root: &Path, pattern: &str, expected: u64, what: &str) {
+    let started = Instant::now();
+    loop {
+        let found = search(client, root, pattern).await;
+        if found["total_matches"] == expected {
+            return;
+        }
+        assert!(started.elapsed() < DEADLINE, "{what}: {found}");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 /// Sets the soft file size limit (RLIMIT_FSIZE) of process `pid`, in bytes (`None`: none).
 fn set_file_size_limit(pid: u32, bytes: Option<u64>) {
     let mut old = libc::rlimit {
@@ -145,18 +159,14 @@ async fn a_store_that_cannot_grow_loses_nothing_and_recovers_when_space_returns(
 
     // Space returns: every change made meanwhile arrives, with no command from anyone.
     set_file_size_limit(pid, None);
-    let started = Instant::now();
-    loop {
-        let found = search(&client, &root, "fn added_while_full_\\d+").await;
-        if found["total_matches"] == added {
-            break;
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "changes made while the disk was full never arrived: {found}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    until_found(
+        &client,
+        &root,
+        "fn added_while_full_\\d+",
+        added,
+        "changes made while the disk was full never arrived",
+    )
+    .await;
     wait_for(DEADLINE, "the store problem to clear", || {
         env.status()["store_problem"].is_null().then_some(())
     });
@@ -534,18 +544,14 @@ async fn a_store_that_cannot_be_written_is_served_from_memory_and_left_as_it_is(
     let saved = search(&client, &root, "saved_before_the_lock").await;
     assert_eq!(saved["total_matches"], 1, "{saved}");
     write(&root, "src/later.rs", "fn written_while_read_only() {}\n");
-    let started = Instant::now();
-    loop {
-        let later = search(&client, &root, "written_while_read_only").await;
-        if later["total_matches"] == 1 {
-            break;
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "the edit never arrived: {later}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    until_found(
+        &client,
+        &root,
+        "written_while_read_only",
+        1,
+        "the edit never arrived",
+    )
+    .await;
     client.close().await;
     env.stop();
     assert_eq!(
@@ -559,18 +565,14 @@ async fn a_store_that_cannot_be_written_is_served_from_memory_and_left_as_it_is(
     mode(&env.data_dir, 0o700);
     mode(&store, 0o600);
     let client = env.mcp().await.expect("reconnect");
-    let started = Instant::now();
-    loop {
-        let later = search(&client, &root, "written_while_read_only").await;
-        if later["total_matches"] == 1 {
-            break;
-        }
-        assert!(
-            started.elapsed() < DEADLINE,
-            "the edit was not caught up: {later}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    until_found(
+        &client,
+        &root,
+        "written_while_read_only",
+        1,
+        "the edit was not caught up",
+    )
+    .await;
     assert_ne!(
         std::fs::read(&store).expect("store file"),
         before,
