@@ -272,7 +272,7 @@ fn code_lines_from(prints: &Fingerprints, line: u32, toward: Toward, count: usiz
 /// Two copies' ends `(la, lb)` grown `toward` one end of their files while the next code
 /// lines match (passing over a gap of up to [`GAP_LINES`] when [`CONFIRM_LINES`] match past
 /// it), at most [`GROW_TOKENS`] tokens, never onto a line pair `blocked` refuses. Returns
-/// the new ends and whether a gap was passed over.
+/// the new ends and the code tokens passed over as changed on each side.
 fn grow_end(
     (fa, fb): (&Fingerprints, &Fingerprints),
     (mut la, mut lb): (u32, u32),
@@ -281,59 +281,54 @@ fn grow_end(
     blocked: &dyn Fn(u32, u32) -> bool,
 ) -> ((u32, u32), (u32, u32)) {
     let same = |x: u32, y: u32| fa.line(x).normalized == fb.line(y).normalized;
-    let tokens = |line: u32| u32::from(fa.line(line).tokens);
+    let tokens = |prints: &Fingerprints, lines: &[u32]| -> u32 {
+        lines
+            .iter()
+            .map(|&line| u32::from(prints.line(line).tokens))
+            .sum()
+    };
+    let tried: &[(usize, usize)] = match gaps {
+        Gaps::Allowed => &GAPS,
+        Gaps::Refused => &[],
+    };
     let mut grown = 0;
     let mut skipped = (0, 0);
     loop {
         let ahead = GAP_LINES + CONFIRM_LINES;
         let next_a = code_lines_from(fa, la, toward, ahead);
         let next_b = code_lines_from(fb, lb, toward, ahead);
-        let fits = |skip_a: usize, skip_b: usize, need: usize| -> Option<(u32, u32)> {
-            let xs = next_a.get(skip_a..skip_a + need)?;
-            let ys = next_b.get(skip_b..skip_b + need)?;
+        // Whether the `need` lines after skipping `skip_a` and `skip_b` match and may be
+        // taken.
+        let fits = |(skip_a, skip_b): (usize, usize), need: usize| -> bool {
+            let (Some(xs), Some(ys)) = (
+                next_a.get(skip_a..skip_a + need),
+                next_b.get(skip_b..skip_b + need),
+            ) else {
+                return false;
+            };
             let matching = xs.iter().zip(ys).all(|(&x, &y)| same(x, y));
             let substantial =
                 need == 1 || xs.iter().any(|&x| fa.line(x).tokens >= SUBSTANTIAL_TOKENS);
-            let (&x, &y) = (xs.last()?, ys.last()?);
-            (matching && substantial && !blocked(x, y)).then_some((x, y))
+            matching && substantial && !blocked(xs[need - 1], ys[need - 1])
         };
-        let step = fits(0, 0, 1).map(|ends| (ends, 0, false)).or_else(|| {
-            let tried = if gaps == Gaps::Allowed {
-                &GAPS[..]
-            } else {
-                &[]
-            };
-            tried.iter().find_map(|&(skip_a, skip_b)| {
-                fits(skip_a, skip_b, CONFIRM_LINES).map(|ends| (ends, skip_a + CONFIRM_LINES, true))
-            })
-        });
-        let Some((ends, _, gap)) = step else { break };
-        let passed_over = |prints: &Fingerprints, lines: &[u32], end: u32| -> u32 {
-            let confirm = lines.iter().position(|&line| line == end).unwrap_or(0);
-            lines[..(confirm + 1).saturating_sub(CONFIRM_LINES)]
-                .iter()
-                .map(|&line| u32::from(prints.line(line).tokens))
-                .sum()
-        };
-        let passed = if gap {
-            next_a
-                .iter()
-                .take_while(|&&line| line != ends.0)
-                .chain([&ends.0])
-                .map(|&line| tokens(line))
-                .sum::<u32>()
+        let step = if fits((0, 0), 1) {
+            Some(((0, 0), 1))
         } else {
-            tokens(ends.0)
+            tried
+                .iter()
+                .find(|&&skips| fits(skips, CONFIRM_LINES))
+                .map(|&skips| (skips, CONFIRM_LINES))
         };
-        grown += passed;
+        let Some(((skip_a, skip_b), need)) = step else {
+            break;
+        };
+        grown += tokens(fa, &next_a[..skip_a + need]);
         if grown > GROW_TOKENS {
             break;
         }
-        if gap {
-            skipped.0 += passed_over(fa, &next_a, ends.0);
-            skipped.1 += passed_over(fb, &next_b, ends.1);
-        }
-        (la, lb) = ends;
+        skipped.0 += tokens(fa, &next_a[..skip_a]);
+        skipped.1 += tokens(fb, &next_b[..skip_b]);
+        (la, lb) = (next_a[skip_a + need - 1], next_b[skip_b + need - 1]);
     }
     ((la, lb), skipped)
 }
@@ -447,6 +442,17 @@ mod tests {
         move |doc| files.get(doc as usize).copied()
     }
 
+    /// Lines `start_line..=end_line` of document `doc`, as a k-gram range found there.
+    fn lines_of(doc: u32, start_line: u32, end_line: u32) -> Region {
+        Region {
+            doc,
+            start: 0,
+            end: 0,
+            start_line,
+            end_line,
+        }
+    }
+
     fn body(seed: u32, lines: u32, name: &str) -> Vec<String> {
         (0..lines)
             .map(|n| {
@@ -469,13 +475,7 @@ mod tests {
         let b = body(9, 40, "vb");
         let fa = fingerprints(&stream(&a.iter().map(String::as_str).collect::<Vec<_>>()));
         let fb = fingerprints(&stream(&b.iter().map(String::as_str).collect::<Vec<_>>()));
-        let region = |doc: u32| Region {
-            doc,
-            start: 0,
-            end: 0,
-            start_line: 20,
-            end_line: 30,
-        };
+        let region = |doc: u32| lines_of(doc, 20, 30);
         let lines = GROW_TOKENS / 9;
         assert_eq!(
             grow(region(0), region(1), &fa, &fb, Gaps::Allowed),
@@ -500,13 +500,7 @@ mod tests {
         b.insert(10, "extra ( line ) ;".to_string());
         let fa = fingerprints(&stream(&a.iter().map(String::as_str).collect::<Vec<_>>()));
         let fb = fingerprints(&stream(&b.iter().map(String::as_str).collect::<Vec<_>>()));
-        let region = |doc: u32| Region {
-            doc,
-            start: 0,
-            end: 0,
-            start_line: 6,
-            end_line: 9,
-        };
+        let region = |doc: u32| lines_of(doc, 6, 9);
         assert_eq!(
             grow(region(0), region(1), &fa, &fb, Gaps::Allowed),
             Some(Grown {
