@@ -7,6 +7,7 @@
 pub mod allocator;
 pub mod audit;
 pub mod backup;
+pub mod changes;
 pub mod chunks;
 pub mod cli;
 pub mod clock;

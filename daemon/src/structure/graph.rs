@@ -30,8 +30,8 @@ const MAX_TARGETS: usize = 3;
 pub struct GraphSymbol {
     /// `Class.method` style name.
     pub qualified_name: String,
-    /// The matched symbol's id (`path#Class.method`), which `read_code_file` and
-    /// `find_references` accept (callers and callees do not carry one).
+    /// The symbol's id (`path#Class.method`), which `read_code_file` and `find_references`
+    /// accept (matched symbols and callers carry one; callees' definitions do not).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub symbol_id: Option<String>,
     /// What it is.
@@ -346,6 +346,19 @@ fn callers(
     let Some(name) = symbols.symbols.get(index).map(|symbol| symbol.name.clone()) else {
         return Ok(());
     };
+    node.truncated |= callers_of_name(files, name, depth, MAX_EDGES, &mut node.callers)?;
+    Ok(())
+}
+
+/// The callers of `name`, level by level to `depth`, appended to `out` until it holds
+/// `limit`; whether the limit cut them.
+fn callers_of_name(
+    files: &mut Files<'_, '_>,
+    name: String,
+    depth: usize,
+    limit: usize,
+    out: &mut Vec<CallerEdge>,
+) -> Result<bool> {
     let mut frontier: Vec<String> = vec![name];
     let mut visited: HashSet<(Arc<str>, usize)> = HashSet::new();
     let mut seen_names: HashSet<String> = frontier.iter().cloned().collect();
@@ -361,18 +374,23 @@ fn callers(
                     if !visited.insert((Arc::clone(&candidate.path), caller as usize)) {
                         continue;
                     }
-                    if node.callers.len() >= MAX_EDGES {
-                        node.truncated = true;
-                        return Ok(());
+                    if out.len() >= limit {
+                        return Ok(true);
                     }
-                    let Some(described) = describe(candidate, &symbols, caller as usize) else {
+                    let Some(mut described) = describe(candidate, &symbols, caller as usize) else {
                         continue;
                     };
+                    described.symbol_id = crate::symbols::ids::assign(
+                        &candidate.path,
+                        &crate::symbols::ids::qualified_names(&symbols),
+                    )
+                    .into_iter()
+                    .nth(caller as usize);
                     let caller_name = symbols.symbols[caller as usize].name.clone();
                     if seen_names.insert(caller_name.clone()) {
                         next.push(caller_name);
                     }
-                    node.callers.push(CallerEdge {
+                    out.push(CallerEdge {
                         caller: described,
                         depth: level,
                         calls: name.clone(),
@@ -386,7 +404,53 @@ fn callers(
             break;
         }
     }
-    Ok(())
+    Ok(false)
+}
+
+/// Finds the callers of one name after another in one scope, reading each file's structure
+/// once for all of them.
+pub struct CallerSearch<'s, 'v> {
+    files: Files<'s, 'v>,
+}
+
+impl<'s, 'v> CallerSearch<'s, 'v> {
+    /// A search in `scope`.
+    pub fn new(scope: &'s Scope<'v>) -> CallerSearch<'s, 'v> {
+        CallerSearch {
+            files: Files {
+                scope,
+                decoded: HashMap::new(),
+                named: HashMap::new(),
+                mentions: HashMap::new(),
+            },
+        }
+    }
+
+    /// The callers of `name` (calls resolved by name), level by level to `depth` (at most
+    /// [`MAX_DEPTH`]), at most `limit`; whether the limit cut them.
+    pub fn callers(
+        &mut self,
+        name: &str,
+        depth: usize,
+        limit: usize,
+    ) -> Result<(Vec<CallerEdge>, bool)> {
+        let mut out = Vec::new();
+        let cut = callers_of_name(
+            &mut self.files,
+            name.to_string(),
+            depth.clamp(1, MAX_DEPTH),
+            limit,
+            &mut out,
+        )?;
+        Ok((out, cut))
+    }
+
+    /// How many definitions in the scope have this exact name (calls are resolved by name:
+    /// the more definitions share it, the less a call of it says).
+    pub fn definitions_named(&mut self, name: &str) -> usize {
+        self.files.definitions_of(&HashSet::from([name]));
+        self.files.named.get(name).map_or(0, Vec::len)
+    }
 }
 
 /// The documents in scope that may mention `name`, in path order.
