@@ -225,6 +225,26 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Review a change before committing it: copied code, thresholds crossed, undocumented
+    /// public functions, new TODOs, tests not touched; exit status 1 when it needs attention
+    /// (for a pre-commit hook: `codesage review --staged`).
+    Review {
+        /// Root (or directory inside one) [default: the one holding the current directory].
+        #[arg(long)]
+        root: Option<PathBuf>,
+        /// Compare with this revision (branch, tag, commit) [default: HEAD].
+        #[arg(long)]
+        since: Option<String>,
+        /// Review what is staged instead of the working tree.
+        #[arg(long)]
+        staged: bool,
+        /// Which findings make the exit status 1.
+        #[arg(long, value_enum, default_value = "warning")]
+        fail_on: commands::review::FailOn,
+        /// Print the full answer as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Call an MCP tool with JSON arguments and print its answer as an agent gets it.
     Tool {
         /// The tool (`search_codebase`, `get_dependencies_overview`, …).
@@ -590,6 +610,25 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 },
             )?;
             Ok(commands::found(found))
+        }
+        Command::Review {
+            root,
+            since,
+            staged,
+            fail_on,
+            json,
+        } => {
+            let passed = commands::review::run(
+                &target,
+                commands::review::ReviewArgs {
+                    root,
+                    since,
+                    staged,
+                    fail_on,
+                    json,
+                },
+            )?;
+            Ok(commands::found(passed))
         }
         Command::Tool { name, arguments } => {
             commands::tool::run(&target, &name, arguments.as_deref())?;

@@ -9,6 +9,7 @@ pub mod model;
 pub mod ops;
 pub mod read;
 pub mod refs;
+pub mod review;
 pub mod search;
 pub mod semantic;
 pub mod service;

@@ -312,10 +312,10 @@ fn parse_hunks(diff: &[u8]) -> HashMap<String, Vec<(u32, u32)>> {
             }
         } else if line.starts_with(b"diff --git ") {
             current = None;
-        } else if let (Some(path), Some(header)) = (&current, line.strip_prefix(b"@@ ")) {
-            if let Some(range) = new_side(header) {
-                hunks.entry(path.clone()).or_default().push(range);
-            }
+        } else if let (Some(path), Some(header)) = (&current, line.strip_prefix(b"@@ "))
+            && let Some(range) = new_side(header)
+        {
+            hunks.entry(path.clone()).or_default().push(range);
         }
     }
     hunks

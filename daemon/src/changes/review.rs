@@ -147,6 +147,10 @@ pub fn review(
     Ok(review)
 }
 
+/// A health measure of a function: its category, how it is taken, its threshold, what it
+/// counts (for the why).
+type Measure = (&'static str, fn(&Symbol) -> u32, u32, &'static str);
+
 /// Health measures the change made cross their threshold (a warning), or grew further past
 /// it (info).
 fn thresholds(
@@ -157,7 +161,7 @@ fn thresholds(
     before: Option<&Symbol>,
     config: &HealthConfig,
 ) {
-    let measures: [(&'static str, fn(&Symbol) -> u32, u32, &str); 4] = [
+    let measures: [Measure; 4] = [
         (
             "complexity",
             Symbol::cyclomatic,
