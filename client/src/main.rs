@@ -225,6 +225,15 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Stop indexing a codebase and remove it from the store (contents another indexed
+    /// codebase, such as a second worktree, still uses are kept).
+    Forget {
+        /// The indexed codebase's directory.
+        dir: PathBuf,
+        /// Print the answer as JSON.
+        #[arg(long)]
+        json: bool,
+    },
     /// Review a change before committing it: copied code, thresholds crossed, undocumented
     /// public functions, new TODOs, tests not touched; exit status 1 when it needs attention
     /// (for a pre-commit hook: `codesage review --staged`).
@@ -610,6 +619,10 @@ fn run(cli: Cli) -> Result<ExitCode> {
                 },
             )?;
             Ok(commands::found(found))
+        }
+        Command::Forget { dir, json } => {
+            commands::forget::run(&target, &dir, json)?;
+            Ok(ExitCode::SUCCESS)
         }
         Command::Review {
             root,

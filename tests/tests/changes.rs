@@ -501,6 +501,41 @@ async fn a_second_worktree_answers_from_its_own_files_and_a_merge_is_a_change() 
         pairs(&[("added", "app/util.py#only_in_main_tree")]),
         "{merged:#}"
     );
+
+    // Forgetting the second worktree frees only what the first does not use.
+    let second_text = second.display().to_string();
+    let output = env.codesage(&["forget", &second_text, "--json"]);
+    assert!(output.status.success(), "{output:?}");
+    let forgot: Value = serde_json::from_slice(&output.stdout).expect("forget JSON");
+    let files = forgot["files_removed"].as_u64().expect("files_removed");
+    let freed = forgot["contents_freed"].as_u64().expect("contents_freed");
+    assert_eq!(files, 7, "{forgot}");
+    // Its own report.py is freed; the merged util.py and the untouched files are shared.
+    assert_eq!(freed, 1, "{forgot}");
+    assert_eq!(forgot["roots_left"], 1);
+    let message = client
+        .err("changed_symbols", json!({"codebase_path": second_text}))
+        .await;
+    assert!(
+        message.contains("outside the indexed codebases"),
+        "{message}"
+    );
+    let first = client
+        .ok(
+            "search_codebase",
+            json!({"codebase_path": root.display().to_string(), "pattern": "only_in_main_tree"}),
+        )
+        .await;
+    assert_eq!(first["total_matches"], 1, "{first:#}");
+    let output = env.codesage(&["check"]);
+    assert!(output.status.success(), "{output:?}");
+    let output = env.codesage(&["forget", &second_text]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is not an indexed codebase"));
+    let inside = root.join("app").display().to_string();
+    let output = env.codesage(&["forget", &inside]);
+    assert_eq!(output.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&output.stderr).contains("is inside the indexed codebase"));
     client.close().await;
 }
 

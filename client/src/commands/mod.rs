@@ -3,6 +3,7 @@
 pub mod config;
 pub mod doctor;
 pub mod dups;
+pub mod forget;
 pub mod index;
 pub mod logs;
 pub mod model;

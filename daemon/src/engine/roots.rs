@@ -108,6 +108,43 @@ impl Engine {
         Ok(root)
     }
 
+    /// Forgets `root`: no longer watched, indexed or answered for; its records, segments and
+    /// every content no other root uses are removed from the store. Refused while the root is
+    /// being indexed. Blocking (waits for the watcher to stop). Returns (files removed,
+    /// contents freed).
+    pub fn forget_root(&self, root: &Arc<Root>) -> Result<(u64, u64), EngineError> {
+        // Out of the list first, so no new request or indexing run can find it.
+        self.roots.write().retain(|other| other.id != root.id);
+        if root.running_job().is_some() {
+            self.roots.write().push(Arc::clone(root));
+            return Err(EngineError::RootRefused {
+                path: root.path.clone(),
+                reason: "it is being indexed; wait for the run to finish (codesage status) \
+                         and forget it then",
+            });
+        }
+        if let Some(watcher) = root.watcher.lock().take() {
+            watcher.stop();
+        }
+        let removed = {
+            let _writing = root.write_lock.lock();
+            self.store.remove_root(root.id)
+        };
+        let removed = match removed {
+            Ok(removed) => removed,
+            Err(err) => {
+                // Still registered in the store: keep serving it.
+                self.roots.write().push(Arc::clone(root));
+                self.start_watch(root);
+                return Err(err.into());
+            }
+        };
+        self.health().forget_root(root.id);
+        self.semantic().forget_root(root.id);
+        tracing::info!(root = %root.path.display(), files = removed.0, contents = removed.1, "forgot root");
+        Ok(removed)
+    }
+
     /// Starts watching `root` for changes (once; later calls do nothing).
     pub fn start_watch(&self, root: &Arc<Root>) {
         let mut watcher = root.watcher.lock();

@@ -239,6 +239,12 @@ impl Health {
         Arc::clone(self.roots.lock().entry(root).or_default())
     }
 
+    /// Drops everything held for `root` (a forgotten root).
+    pub fn forget_root(&self, root: RootId) {
+        self.roots.lock().remove(&root);
+        self.measured.lock().remove(&root);
+    }
+
     /// Files re-read for exact clone ranges, by content.
     pub fn sources(&self) -> &source::SourceCache {
         &self.sources

@@ -264,6 +264,7 @@ macro_rules! queries {
 queries!(
     index_codebase,
     reindex,
+    forget_codebase,
     search_codebase,
     semantic_search_codebase,
     read_code_file,

@@ -156,6 +156,10 @@ impl Store {
         let encoded = encode_segment(&merged)?;
 
         let txn = self.begin_write()?;
+        // The root may have been removed since its segments were read: nothing to merge.
+        if txn.open_table(ROOTS)?.get(root)?.is_none() {
+            return Ok(false);
+        }
         let new_id = {
             let mut counters = txn.open_table(COUNTERS)?;
             let new_id = next_counter(&mut counters, root, NEXT_SEGMENT)?;

@@ -227,6 +227,66 @@ impl Store {
         Ok(record)
     }
 
+    /// Removes `root` and everything only it used, in one transaction: its file records,
+    /// trigram segments and counters, its registration, and the contents (with their
+    /// symbols) no other root references. Returns (files removed, contents freed).
+    pub fn remove_root(&self, root: RootId) -> Result<(u64, u64)> {
+        let txn = self.begin_write()?;
+        let counts = {
+            let mut files = txn.open_table(FILES)?;
+            let mut blobs = txn.open_table(BLOBS)?;
+            let mut refs = txn.open_table(BLOB_REFS)?;
+            let mut symbol_table = txn.open_table(SYMBOLS)?;
+            let mut segments = txn.open_table(SEGMENTS)?;
+            let mut counters = txn.open_table(COUNTERS)?;
+            let mut records = Vec::new();
+            for entry in files.range((root, "")..(root + 1, ""))? {
+                let (key, value) = entry?;
+                records.push((
+                    key.value().1.to_string(),
+                    decode::<FileRecord>(value.value())?,
+                ));
+            }
+            let mut freed = 0u64;
+            for (path, record) in &records {
+                if let Some(hash) = record.stored_hash() {
+                    let last = refs
+                        .get(hash.as_slice())?
+                        .is_none_or(|count| count.value() <= 1);
+                    freed += u64::from(last);
+                    ContentTables {
+                        blobs: &mut blobs,
+                        refs: &mut refs,
+                        symbols: &mut symbol_table,
+                    }
+                    .drop_ref(&hash)?;
+                }
+                files.remove((root, path.as_str()))?;
+            }
+            let segment_keys: Vec<(u32, u64, u32)> = segments
+                .range((root, 0, 0)..(root + 1, 0, 0))?
+                .map(|entry| entry.map(|(key, _)| key.value()))
+                .collect::<std::result::Result<_, _>>()?;
+            for key in segment_keys {
+                segments.remove(key)?;
+            }
+            let counter_names: Vec<String> = counters
+                .range((root, "")..(root + 1, ""))?
+                .map(|entry| entry.map(|(key, _)| key.value().1.to_string()))
+                .collect::<std::result::Result<_, _>>()?;
+            for name in counter_names {
+                counters.remove((root, name.as_str()))?;
+            }
+            txn.open_table(ROOTS)?.remove(root)?;
+            (records.len() as u64, freed)
+        };
+        // Held across the commit, so no reader pairs the new state with the old index.
+        let mut views = self.views.write();
+        self.commit(txn)?;
+        views.remove(&root);
+        Ok(counts)
+    }
+
     /// Saves a root's record (after an indexing run).
     pub fn update_root(&self, record: &RootRecord) -> Result<()> {
         let txn = self.begin_write()?;
