@@ -56,6 +56,7 @@ fn pipeline(c: &mut Criterion) {
                         None,
                         &config.index,
                         parse_now,
+                        None,
                     )
                     .unwrap();
                     black_box(analyzed);

@@ -93,6 +93,7 @@ impl Corpus {
                 doc_id: None,
             },
             blob: Some(zstd::encode_all(bytes, 1).unwrap()),
+            raw: None,
             trigrams: Some(codesaged::trigram::trigrams(bytes)),
             symbols: None,
         }

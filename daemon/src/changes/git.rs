@@ -149,18 +149,19 @@ fn check_revision(since: &str) -> Result<(), ChangeError> {
 /// The base a question compares with: `since` (default `HEAD`) resolved to a commit in the
 /// repository holding `dir`.
 pub fn base(dir: &Path, since: Option<&str>, staged: bool) -> Result<Base, ChangeError> {
-    let inside = git(dir, &["rev-parse", "--is-inside-work-tree"]);
-    if !matches!(&inside, Ok(out) if out.starts_with(b"true")) {
-        return Err(match inside {
-            Err(ChangeError::Git(message)) if message.contains("not installed") => {
-                ChangeError::Git(message)
-            }
-            _ => ChangeError::NotARepository(dir.display().to_string()),
-        });
-    }
-    let prefix = String::from_utf8_lossy(&git(dir, &["rev-parse", "--show-prefix"])?)
-        .trim_end_matches('\n')
-        .to_string();
+    let probe = git(
+        dir,
+        &["rev-parse", "--is-inside-work-tree", "--show-prefix"],
+    );
+    let prefix = match probe {
+        Ok(out) if out.starts_with(b"true\n") => String::from_utf8_lossy(&out[5..])
+            .trim_end_matches('\n')
+            .to_string(),
+        Err(ChangeError::Git(message)) if message.contains("not installed") => {
+            return Err(ChangeError::Git(message));
+        }
+        _ => return Err(ChangeError::NotARepository(dir.display().to_string())),
+    };
     let named = since.map(str::trim).filter(|s| !s.is_empty());
     if let Some(named) = named {
         check_revision(named)?;
@@ -196,48 +197,76 @@ pub fn base(dir: &Path, since: Option<&str>, staged: bool) -> Result<Base, Chang
 }
 
 /// The files of the codebase at `dir` changed since `base` (renames detected), with the
-/// lines each change added; untracked files count as added unless the question is about the
-/// staged change. In path order.
-pub fn changed_files(dir: &Path, base: &Base) -> Result<Vec<ChangedFile>, ChangeError> {
-    let mut args = vec![
-        "diff",
-        "--name-status",
-        "-z",
-        "-M",
-        "--no-ext-diff",
-        "--relative",
-    ];
-    if base.staged {
-        args.push("--cached");
-    }
-    args.extend([base.commit.as_str(), "--"]);
-    let listing = git(dir, &args)?;
-    let mut files = parse_name_status(&listing);
+/// lines each change added. Unless the question is about the staged change, the files of
+/// `indexed` (the live index's paths) git does not track count as added: the untracked
+/// files worth comparing, found without a second walk of the work tree. In path order.
+pub fn changed_files(
+    dir: &Path,
+    base: &Base,
+    indexed: &[&str],
+) -> Result<Vec<ChangedFile>, ChangeError> {
+    let side = |mut args: Vec<&'static str>| {
+        if base.staged {
+            args.push("--cached");
+        }
+        let mut args: Vec<&str> = args;
+        args.extend([base.commit.as_str(), "--"]);
+        git(dir, &args)
+    };
+    // Three independent questions, each a walk of the work tree: asked at once.
+    let (listing, tracked, patch) = std::thread::scope(|threads| {
+        let listing = threads.spawn(|| {
+            side(vec![
+                "diff",
+                "--name-status",
+                "-z",
+                "-M",
+                "--no-ext-diff",
+                "--relative",
+            ])
+        });
+        let tracked = threads.spawn(|| {
+            if base.staged {
+                Ok(Vec::new())
+            } else {
+                git(dir, &["ls-files", "-z"])
+            }
+        });
+        let patch = side(vec![
+            "diff",
+            "-U0",
+            "-M",
+            "--no-color",
+            "--no-ext-diff",
+            "--no-textconv",
+            "--relative",
+        ]);
+        let joined = |handle: std::thread::ScopedJoinHandle<'_, Result<Vec<u8>, ChangeError>>| {
+            handle
+                .join()
+                .unwrap_or_else(|_| Err(ChangeError::Git("a git call failed".into())))
+        };
+        (joined(listing), joined(tracked), patch)
+    });
+    let mut files = parse_name_status(&listing?);
     if !base.staged {
-        let untracked = git(dir, &["ls-files", "--others", "--exclude-standard", "-z"])?;
-        for path in untracked.split(|b| *b == 0).filter(|p| !p.is_empty()) {
-            files.push(ChangedFile {
-                path: String::from_utf8_lossy(path).into_owned(),
-                old_path: None,
-                status: FileStatus::Added,
-                added_lines: None,
-            });
+        let tracked = tracked?;
+        let tracked: std::collections::HashSet<&[u8]> = tracked
+            .split(|b| *b == 0)
+            .filter(|p| !p.is_empty())
+            .collect();
+        for path in indexed {
+            if !tracked.contains(path.as_bytes()) {
+                files.push(ChangedFile {
+                    path: path.to_string(),
+                    old_path: None,
+                    status: FileStatus::Added,
+                    added_lines: None,
+                });
+            }
         }
     }
-    let mut args = vec![
-        "diff",
-        "-U0",
-        "-M",
-        "--no-color",
-        "--no-ext-diff",
-        "--no-textconv",
-        "--relative",
-    ];
-    if base.staged {
-        args.push("--cached");
-    }
-    args.extend([base.commit.as_str(), "--"]);
-    let hunks = parse_hunks(&git(dir, &args)?);
+    let hunks = parse_hunks(&patch?);
     for file in &mut files {
         if file.status != FileStatus::Added {
             file.added_lines = Some(hunks.get(&file.path).cloned().unwrap_or_default());

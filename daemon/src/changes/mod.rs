@@ -249,7 +249,8 @@ pub fn collect(
     scope.require_symbols()?;
     let dir = scope.root_path;
     let base = git::base(dir, since, staged)?;
-    let mut files = git::changed_files(dir, &base)?;
+    let indexed: Vec<&str> = scope.docs().into_iter().map(|doc| &*doc.path).collect();
+    let mut files = git::changed_files(dir, &base, &indexed)?;
     files.retain(|file| scope.contains(&file.path) || file.path == scope.prefix);
     let unparsed_files = files.len().saturating_sub(MAX_PARSED_FILES);
     let old_paths: Vec<&str> = files
@@ -268,27 +269,47 @@ pub fn collect(
     } else {
         None
     };
-    let mut diffs = Vec::with_capacity(files.len());
+    // Contents are read here (the view is not shared across threads); parsing the two sides
+    // of each file, the bulk of the work, runs in parallel.
+    let mut inputs = Vec::with_capacity(files.len());
     for (at, file) in files.into_iter().enumerate() {
         if scope.work.should_stop() || at >= MAX_PARSED_FILES {
-            diffs.push(FileDiff {
-                language: language::detect(&file.path, b"").name,
-                file,
-                old: None,
-                new: None,
-                symbols: Vec::new(),
-                not_parsed: Some("past the files a change is compared in".into()),
-            });
+            inputs.push((file, None, None, false));
             continue;
         }
         let old = old_contents.get(at).cloned().flatten();
         let new = match &staged_contents {
-            Some(contents) => contents.get(at).cloned().flatten(),
+            Some(contents) => contents
+                .get(at)
+                .cloned()
+                .flatten()
+                .map(|content| (content, None)),
             None if file.status == FileStatus::Deleted => None,
-            None => current_content(scope, &file.path)?,
+            None => current_side(scope, &file.path)?,
         };
-        diffs.push(diff_file(scope, file, old, new));
+        inputs.push((file, old, new, true));
     }
+    let limit = scope.config.symbols_max_file_size;
+    let diffs: Vec<FileDiff> = {
+        use rayon::prelude::*;
+        inputs
+            .into_par_iter()
+            .map(|(file, old, new, compared)| {
+                if compared {
+                    diff_file(file, old, new, limit)
+                } else {
+                    FileDiff {
+                        language: language::detect(&file.path, b"").name,
+                        file,
+                        old: None,
+                        new: None,
+                        symbols: Vec::new(),
+                        not_parsed: Some("past the files a change is compared in".into()),
+                    }
+                }
+            })
+            .collect()
+    };
     Ok(Change {
         base,
         files: diffs,
@@ -296,16 +317,24 @@ pub fn collect(
     })
 }
 
-/// The file's content now: the index's (what every other answer sees), or the disk's for a
-/// file the index leaves out.
-fn current_content(scope: &Scope<'_>, path: &str) -> Result<Option<Vec<u8>>, StructureError> {
+/// A file's content now, with its stored structure when the index has one.
+type NewSide = (Vec<u8>, Option<FileSymbols>);
+
+/// The file's content now, with its structure when the index has it: the index's (what every
+/// other answer sees), or the disk's for a file the index leaves out.
+fn current_side(scope: &Scope<'_>, path: &str) -> Result<Option<NewSide>, StructureError> {
     if let Some(record) = scope.view.snapshot.file(scope.root_id, path)?
         && let Some(hash) = record.stored_hash()
         && let Some(content) = scope.view.content(&hash)?
     {
-        return Ok(Some(content.to_vec()));
+        let symbols = scope.view.snapshot.symbols(&hash)?;
+        return Ok(Some((content.to_vec(), symbols)));
     }
-    Ok(crate::files::read_regular(&scope.root_path.join(path), scope.config.max_file_size).ok())
+    Ok(
+        crate::files::read_regular(&scope.root_path.join(path), scope.config.max_file_size)
+            .ok()
+            .map(|content| (content, None)),
+    )
 }
 
 /// Why a content's symbols cannot be compared, if they cannot.
@@ -325,32 +354,41 @@ fn unparsable(language: &'static str, content: &[u8], limit: u64) -> Option<Stri
     None
 }
 
-fn side(language: &'static str, content: Vec<u8>, limit: u64) -> (Side, Option<String>) {
+/// One side of a file: `known` is its stored structure, else it is parsed here.
+fn side(
+    language: &'static str,
+    content: Vec<u8>,
+    known: Option<FileSymbols>,
+    limit: u64,
+) -> (Side, Option<String>) {
     let why = unparsable(language, &content, limit);
     let symbols = match why {
-        None => symbols::extract(language, &content),
+        None => known.or_else(|| symbols::extract(language, &content)),
         Some(_) => None,
     };
     (Side { content, symbols }, why)
 }
 
 fn diff_file(
-    scope: &Scope<'_>,
     file: ChangedFile,
     old: Option<Vec<u8>>,
-    new: Option<Vec<u8>>,
+    new: Option<NewSide>,
+    limit: u64,
 ) -> FileDiff {
-    let head = new.as_deref().or(old.as_deref()).unwrap_or(b"");
+    let head = new
+        .as_ref()
+        .map(|(content, _)| content.as_slice())
+        .or(old.as_deref())
+        .unwrap_or(b"");
     let language = language::detect(&file.path, &head[..head.len().min(BINARY_SNIFF_LEN)]).name;
-    let limit = scope.config.symbols_max_file_size;
     let mut not_parsed = None;
     let old = old.map(|content| {
-        let (side, why) = side(language, content, limit);
+        let (side, why) = side(language, content, None, limit);
         not_parsed = not_parsed.take().or(why);
         side
     });
-    let new = new.map(|content| {
-        let (side, why) = side(language, content, limit);
+    let new = new.map(|(content, known)| {
+        let (side, why) = side(language, content, known, limit);
         not_parsed = not_parsed.take().or(why);
         side
     });

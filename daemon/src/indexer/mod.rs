@@ -22,6 +22,7 @@ use tokio_util::sync::CancellationToken;
 
 use crate::store::{
     FileChange, FileRecord, LineCounts, ParsedSymbols, RootRecord, SkipReason, Store, StoreError,
+    StoredContents,
 };
 
 /// How many leading bytes are checked for NUL when deciding whether a file is binary (the
@@ -122,6 +123,8 @@ pub struct RunStats {
 }
 
 /// What a walker thread found out about one entry.
+// Almost every outcome is a `Changed` one: boxing it would cost an allocation per file.
+#[allow(clippy::large_enum_variant)]
 enum Outcome {
     Unchanged(String),
     Changed(String, Analyzed),
@@ -197,6 +200,14 @@ pub fn reconcile(
     }
     let walker = walk::Walker::subtree(&root_path, prefix, config, None, None)?;
     let unreadable = walker.unreadable();
+    // A directory indexed for the first time (a new root: often another worktree or a copy
+    // of one) may hold contents stored for other roots: those are neither compressed nor
+    // counted again. Not worth reading every record for a re-index or a rescan.
+    let stored = if existing.is_empty() {
+        Some(store.stored_contents()?)
+    } else {
+        None
+    };
     let (sender, receiver) = crossbeam_channel::bounded::<Outcome>(256);
 
     let mut stats = RunStats::default();
@@ -221,6 +232,7 @@ pub fn reconcile(
                             config,
                             force,
                             walk_progress,
+                            stored.as_ref(),
                         )
                     }
                 };
@@ -254,6 +266,9 @@ pub fn reconcile(
                         stats.files_read += 1;
                     }
                     batch_bytes += analyzed.blob.as_ref().map_or(0, Vec::len);
+                    // Held only until the commit, and only for contents stored already (a
+                    // second worktree): weighed at what it would compress to.
+                    batch_bytes += analyzed.raw.as_ref().map_or(0, |raw| raw.len() / 4);
                     batch_bytes += analyzed.trigrams.as_ref().map_or(0, |t| t.len() * 4);
                     seen.insert(path.clone());
                     batch.push(analyzed.into_change(path));
@@ -363,6 +378,7 @@ fn parse_missing_symbols(
 }
 
 /// Decides what to do with one file found by the walk.
+#[allow(clippy::too_many_arguments)]
 fn examine(
     relative: String,
     absolute: &Path,
@@ -371,6 +387,7 @@ fn examine(
     config: &IndexConfig,
     force: bool,
     progress: &Progress,
+    stored: Option<&StoredContents>,
 ) -> Outcome {
     let size = meta.len();
     let mtime = mtime_ns(meta);
@@ -379,7 +396,9 @@ fn examine(
         return Outcome::Unchanged(relative);
     }
     // Symbols come in the run's second pass, so the text index is complete first.
-    match analyze(&relative, absolute, size, mtime, previous, config, false) {
+    match analyze(
+        &relative, absolute, size, mtime, previous, config, false, stored,
+    ) {
         Ok(Some(analyzed)) => {
             progress
                 .bytes_read
@@ -401,6 +420,10 @@ pub struct Analyzed {
     pub record: FileRecord,
     /// Its compressed content, when that must be stored (new or changed content).
     pub blob: Option<Vec<u8>>,
+    /// Its content uncompressed, when it was not compressed because another file already
+    /// had it stored (a second worktree, a copy): compressed only if that one is gone by the
+    /// time the change is committed.
+    pub raw: Option<Vec<u8>>,
     /// Its distinct trigrams, when the content is new or changed.
     pub trigrams: Option<Vec<u32>>,
     /// Its parsed structure, when the content is new or changed and its language parsed.
@@ -414,6 +437,7 @@ impl Analyzed {
             path,
             record: self.record,
             blob: self.blob,
+            raw: self.raw,
             trigrams: self.trigrams,
             symbols: self.symbols,
         }
@@ -422,7 +446,9 @@ impl Analyzed {
 
 /// Reads and analyzes one file: its record, and its compressed content and trigrams when the
 /// content is new, and its symbols too when `parse_now` (else the run's second pass parses
-/// it). `Ok(None)` if the file vanished.
+/// it). A content among the `stored` ones is neither compressed, parsed nor counted again.
+/// `Ok(None)` if the file vanished.
+#[allow(clippy::too_many_arguments)]
 pub fn analyze(
     relative: &str,
     absolute: &Path,
@@ -431,6 +457,7 @@ pub fn analyze(
     previous: Option<&FileRecord>,
     config: &IndexConfig,
     parse_now: bool,
+    stored: Option<&StoredContents>,
 ) -> std::io::Result<Option<Analyzed>> {
     let indexed_ns = now_ns();
     let skipped = |reason, language: &str| Analyzed {
@@ -445,6 +472,7 @@ pub fn analyze(
             doc_id: None,
         },
         blob: None,
+        raw: None,
         trigrams: None,
         symbols: None,
     };
@@ -467,12 +495,15 @@ pub fn analyze(
         return Ok(Some(skipped(SkipReason::Binary, language.name)));
     }
     let hash = *blake3::hash(&content).as_bytes();
+    let known = stored.filter(|stored| stored.contains(&hash));
     let record = FileRecord {
         size: content.len() as u64,
         mtime_ns: mtime,
         hash,
         language: language.name.to_string(),
-        lines: lines::count(&content, language),
+        lines: known
+            .and_then(|stored| stored.lines(&hash, language.name))
+            .unwrap_or_else(|| lines::count(&content, language)),
         skipped: None,
         indexed_ns,
         doc_id: None,
@@ -481,7 +512,19 @@ pub fn analyze(
         return Ok(Some(Analyzed {
             record,
             blob: None,
+            raw: None,
             trigrams: None,
+            symbols: None,
+        }));
+    }
+    if known.is_some() {
+        return Ok(Some(Analyzed {
+            record,
+            blob: None,
+            trigrams: config
+                .trigram_index
+                .then(|| crate::trigram::trigrams(&content)),
+            raw: Some(content),
             symbols: None,
         }));
     }
@@ -489,6 +532,7 @@ pub fn analyze(
     Ok(Some(Analyzed {
         record,
         blob: Some(blob),
+        raw: None,
         trigrams: config
             .trigram_index
             .then(|| crate::trigram::trigrams(&content)),
@@ -639,6 +683,7 @@ mod tests {
                 None,
                 &config,
                 false,
+                None,
             )
             .unwrap()
             .unwrap();

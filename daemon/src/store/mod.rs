@@ -47,7 +47,7 @@ pub use maintain::SnapshotFigures;
 pub use merge::Compaction;
 pub use schema::{Layout, SCHEMA_VERSION};
 pub use vectors::{VectorKey, vector_key};
-pub use views::{Snapshot, View};
+pub use views::{Snapshot, StoredContents, View};
 pub use write::{FileChange, ParsedSymbols};
 // The parts share the tables, encodings and helpers of one another.
 use merge::*;

@@ -25,6 +25,7 @@ fn upsert_main(store: &Store, root: RootId, rec: &FileRecord, blob: &[u8]) {
                 path: "main.rs".into(),
                 record: rec.clone(),
                 blob: Some(blob.to_vec()),
+                raw: None,
                 trigrams: Some(crate::trigram::trigrams(b"fn main() {}\n")),
                 symbols: None,
             }],
@@ -94,6 +95,7 @@ fn symbols_live_and_die_with_their_content_and_reload_into_the_index() {
         path: path.into(),
         record: rec.clone(),
         blob: Some(blob.clone()),
+        raw: None,
         trigrams: Some(crate::trigram::trigrams(source)),
         symbols,
     };
@@ -173,6 +175,7 @@ fn files_are_scoped_to_their_root_and_sorted() {
         path: path.into(),
         record: rec.clone(),
         blob: Some(blob.clone()),
+        raw: None,
         trigrams: Some(Vec::new()),
         symbols: None,
     };
@@ -285,6 +288,7 @@ fn symbols_added_later_reach_every_root_holding_the_content() {
         path: "lib.rs".into(),
         record: rec.clone(),
         blob: Some(blob.clone()),
+        raw: None,
         trigrams: Some(crate::trigram::trigrams(source)),
         symbols: None,
     };
@@ -332,4 +336,73 @@ fn second_open_reports_lock() {
     let _first = Store::open(dir.path(), 1 << 20).unwrap();
     let err = Store::open(dir.path(), 1 << 20).err().unwrap();
     assert!(matches!(err, StoreError::Locked { .. }), "{err}");
+}
+
+#[test]
+fn a_content_read_as_stored_but_gone_by_the_commit_is_stored_from_its_raw_bytes() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 1 << 20).unwrap();
+    let a = store.add_root("/a", 0).unwrap();
+    let b = store.add_root("/b", 0).unwrap();
+    let (rec, blob) = record(b"fn main() {}\n");
+    upsert_main(&store, a.id, &rec, &blob);
+    assert!(store.stored_contents().unwrap().contains(&rec.hash));
+    // Root b reads the same content while a still has it: no blob, only the raw bytes...
+    let known_change = FileChange::Upsert {
+        path: "main.rs".into(),
+        record: rec.clone(),
+        blob: None,
+        raw: Some(b"fn main() {}\n".to_vec()),
+        trigrams: Some(crate::trigram::trigrams(b"fn main() {}\n")),
+        symbols: None,
+    };
+    // ...and a drops it before b's change is committed.
+    store
+        .apply(
+            a.id,
+            vec![FileChange::Remove {
+                path: "main.rs".into(),
+            }],
+        )
+        .unwrap();
+    assert!(!store.stored_contents().unwrap().contains(&rec.hash));
+    store.apply(b.id, vec![known_change]).unwrap();
+    let snap = store.snapshot().unwrap();
+    assert_eq!(snap.content(&rec.hash).unwrap().unwrap(), b"fn main() {}\n");
+    drop(snap);
+    assert!(store.check().unwrap().problems.is_empty());
+}
+
+#[test]
+fn forgetting_a_root_frees_only_what_no_other_root_uses() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 1 << 20).unwrap();
+    let a = store.add_root("/a", 0).unwrap();
+    let b = store.add_root("/b", 0).unwrap();
+    let (shared, shared_blob) = record(b"fn main() {}\n");
+    upsert_main(&store, a.id, &shared, &shared_blob);
+    upsert_main(&store, b.id, &shared, &shared_blob);
+    let (own, own_blob) = record(b"fn only_b() {}\n");
+    store
+        .apply(
+            b.id,
+            vec![FileChange::Upsert {
+                path: "own.rs".into(),
+                record: own.clone(),
+                blob: Some(own_blob),
+                raw: None,
+                trigrams: Some(crate::trigram::trigrams(b"fn only_b() {}\n")),
+                symbols: None,
+            }],
+        )
+        .unwrap();
+    assert_eq!(store.remove_root(b.id).unwrap(), (2, 1));
+    let snap = store.snapshot().unwrap();
+    assert!(snap.content(&shared.hash).unwrap().is_some());
+    assert!(snap.content(&own.hash).unwrap().is_none());
+    assert!(snap.files(b.id).unwrap().is_empty());
+    drop(snap);
+    assert_eq!(store.roots().unwrap().len(), 1);
+    assert!(store.view(b.id).unwrap().index.docs.iter().next().is_none());
+    assert!(store.check().unwrap().problems.is_empty());
 }

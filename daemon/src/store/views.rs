@@ -40,6 +40,30 @@ impl View {
     }
 }
 
+/// Contents stored when an indexing run began, with the line counts their records give
+/// them per language.
+#[derive(Debug, Default)]
+pub struct StoredContents {
+    hashes: std::collections::HashSet<ContentHash>,
+    lines: HashMap<(ContentHash, String), LineCounts>,
+}
+
+impl StoredContents {
+    /// Whether the content was stored.
+    pub fn contains(&self, hash: &ContentHash) -> bool {
+        self.hashes.contains(hash)
+    }
+
+    /// Its line counts as a file of `language`, when a record of that language has it.
+    pub fn lines(&self, hash: &ContentHash, language: &str) -> Option<LineCounts> {
+        // The map is keyed by owned strings; the probe is built only for stored hashes.
+        self.hashes
+            .contains(hash)
+            .then(|| self.lines.get(&(*hash, language.to_string())).copied())
+            .flatten()
+    }
+}
+
 /// A consistent read-only view of the store (a redb read transaction).
 pub struct Snapshot {
     // Kept alive for as long as the tables opened from it are used.
@@ -240,6 +264,41 @@ impl Store {
         if !matches!(spawned, Ok(Ok(()))) {
             tracing::warn!("repacking the in-memory indexes failed; memory stays as it was");
         }
+    }
+
+    /// The contents the file records of every root hold (each is stored), with their line
+    /// counts: what indexing a copy of a root (another worktree) need not compress or count
+    /// again.
+    pub fn stored_contents(&self) -> Result<StoredContents> {
+        let snapshot = self.snapshot()?;
+        let mut stored = StoredContents::default();
+        for entry in snapshot.files.iter()? {
+            let (_, value) = entry?;
+            let record: FileRecord = decode(value.value())?;
+            if let Some(hash) = record.stored_hash() {
+                stored.lines.insert((hash, record.language), record.lines);
+                stored.hashes.insert(hash);
+            }
+        }
+        Ok(stored)
+    }
+
+    /// The definitions every root's documents hold in memory, by content: shared (not
+    /// decoded again) by a document of another root with the same content.
+    pub(super) fn definitions_in_memory(&self) -> HashMap<ContentHash, Arc<[Definition]>> {
+        let views: Vec<Arc<RootView>> = self.views.read().values().cloned().collect();
+        let mut shared = HashMap::new();
+        for view in views {
+            let index = Arc::clone(&view.current.read());
+            for (_, doc) in index.docs.iter() {
+                if let Some(definitions) = &doc.definitions {
+                    shared
+                        .entry(doc.hash)
+                        .or_insert_with(|| Arc::clone(definitions));
+                }
+            }
+        }
+        shared
     }
 
     pub(super) fn root_view(&self, root: RootId) -> Arc<RootView> {

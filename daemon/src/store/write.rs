@@ -24,6 +24,8 @@ impl ParsedSymbols {
 }
 
 /// One change to a root's index, applied by [`Store::apply`].
+// Almost every change is an upsert: boxing it would cost an allocation per file.
+#[allow(clippy::large_enum_variant)]
 #[derive(Debug, PartialEq)]
 pub enum FileChange {
     /// The file is new or changed. `blob` is its zstd-compressed content; `None` when the
@@ -36,6 +38,9 @@ pub enum FileChange {
         record: FileRecord,
         /// Compressed content, if it must be stored.
         blob: Option<Vec<u8>>,
+        /// The content uncompressed, when `blob` was left out because the content was stored
+        /// when the file was read: compressed here only if it is gone by now.
+        raw: Option<Vec<u8>>,
         /// The content's distinct trigrams, whenever the content differs from the record's
         /// previous one.
         trigrams: Option<Vec<u32>>,
@@ -305,6 +310,9 @@ impl Store {
         // Document table edits, applied to the in-memory index after the commit.
         let mut doc_edits: Vec<(u32, Option<Doc>)> = Vec::new();
         let mut new_docs: Vec<(u32, Vec<u32>)> = Vec::new();
+        // Definitions another document already holds in memory, by content (looked up only
+        // when a change brings stored content without its parse: another worktree's file).
+        let mut donors: Option<HashMap<ContentHash, Arc<[Definition]>>> = None;
         let txn = self.begin_write()?;
         let segment_id = {
             let mut files = txn.open_table(FILES)?;
@@ -318,6 +326,7 @@ impl Store {
                         path,
                         mut record,
                         blob,
+                        raw,
                         trigrams,
                         symbols,
                     } => {
@@ -352,6 +361,18 @@ impl Store {
                         };
                         if old_hash != new_hash {
                             if let Some(hash) = new_hash {
+                                // Stored when the file was read, but its last other user
+                                // may have dropped it since.
+                                let blob = match (blob, raw) {
+                                    (None, Some(raw)) if refs.get(hash.as_slice())?.is_none() => {
+                                        Some(zstd::bulk::compress(&raw, 3).map_err(|err| {
+                                            StoreError::Corrupt(format!(
+                                                "cannot compress {path}: {err}"
+                                            ))
+                                        })?)
+                                    }
+                                    (blob, _) => blob,
+                                };
                                 let mut tables = ContentTables {
                                     blobs: &mut blobs,
                                     refs: &mut refs,
@@ -383,7 +404,13 @@ impl Store {
                         {
                             let definitions = match symbols {
                                 Some(parsed) => parsed.definitions,
-                                None => stored_definitions(&symbol_table, &record.hash)?,
+                                None => match donors
+                                    .get_or_insert_with(|| self.definitions_in_memory())
+                                    .get(&record.hash)
+                                {
+                                    Some(shared) => Some(Arc::clone(shared)),
+                                    None => stored_definitions(&symbol_table, &record.hash)?,
+                                },
                             };
                             doc_edits.push((
                                 id,

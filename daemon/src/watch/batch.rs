@@ -282,6 +282,7 @@ impl Applier {
             previous,
             &self.context.config.index,
             true,
+            None,
         ) {
             Ok(Some(analyzed)) => Some(analyzed.into_change(relative.to_string())),
             // Vanished since the event, or unreadable (e.g. permission denied): not served.

@@ -1797,6 +1797,7 @@ fn write_something(store: &codesaged::store::Store) {
                 doc_id: None,
             },
             blob: zstd::bulk::compress(content, 1).ok(),
+            raw: None,
             trigrams: Some(codesaged::trigram::trigrams(content)),
             symbols: symbols::extract("Rust", content)
                 .map(|parsed| codesaged::store::ParsedSymbols::new(&parsed)),
