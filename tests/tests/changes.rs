@@ -587,5 +587,29 @@ async fn bad_revisions_and_codebases_outside_git_are_refused_clearly() {
     let output = env.codesage(&["review", "--root", &plain.display().to_string()]);
     assert_eq!(output.status.code(), Some(2), "{output:?}");
     assert!(String::from_utf8_lossy(&output.stderr).contains("not inside a git repository"));
+
+    // A directory of the root that is a repository of its own answers for itself.
+    let nested = plain.join("nested");
+    std::fs::create_dir_all(&nested).expect("nested dir");
+    git(&nested, &["init", "-q"]);
+    write(&nested, "kept.py", "def kept():\n    return 1\n");
+    git(&nested, &["add", "-A"]);
+    git(&nested, &["commit", "-q", "-m", "nested"]);
+    write(&nested, "kept.py", "def kept():\n    return 2\n");
+    write(&nested, "fresh.py", "def fresh():\n    return 3\n");
+    let answer = client
+        .ok(
+            "changed_symbols",
+            json!({"codebase_path": nested.display().to_string()}),
+        )
+        .await;
+    assert_eq!(
+        changes_of(&answer),
+        pairs(&[
+            ("added", "nested/fresh.py#fresh"),
+            ("modified", "nested/kept.py#kept"),
+        ]),
+        "{answer:#}"
+    );
     client.close().await;
 }

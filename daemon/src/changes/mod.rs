@@ -247,11 +247,33 @@ pub fn collect(
     staged: bool,
 ) -> Result<Change, StructureError> {
     scope.require_symbols()?;
-    let dir = scope.root_path;
+    // git runs in the scope's directory, so a directory holding its own repository (a
+    // nested project, a worktree inside the root) answers for itself; its paths are
+    // relative to that directory until the contents are read.
+    let owned_dir;
+    let dir = if scope.prefix.is_empty() {
+        scope.root_path
+    } else {
+        owned_dir = scope.root_path.join(scope.prefix);
+        owned_dir.as_path()
+    };
     let base = git::base(dir, since, staged)?;
-    let indexed: Vec<&str> = scope.docs().into_iter().map(|doc| &*doc.path).collect();
+    let inside = |path: &str| -> Option<String> {
+        if scope.prefix.is_empty() {
+            Some(path.to_string())
+        } else {
+            path.strip_prefix(scope.prefix)?
+                .strip_prefix('/')
+                .map(str::to_string)
+        }
+    };
+    let indexed: Vec<String> = scope
+        .docs()
+        .into_iter()
+        .filter_map(|doc| inside(&doc.path))
+        .collect();
+    let indexed: Vec<&str> = indexed.iter().map(String::as_str).collect();
     let mut files = git::changed_files(dir, &base, &indexed)?;
-    files.retain(|file| scope.contains(&file.path) || file.path == scope.prefix);
     let unparsed_files = files.len().saturating_sub(MAX_PARSED_FILES);
     let old_paths: Vec<&str> = files
         .iter()
@@ -269,6 +291,14 @@ pub fn collect(
     } else {
         None
     };
+    // Paths relative to the root from here on.
+    if !scope.prefix.is_empty() {
+        let in_root = |path: &str| format!("{}/{path}", scope.prefix);
+        for file in &mut files {
+            file.path = in_root(&file.path);
+            file.old_path = file.old_path.as_deref().map(in_root);
+        }
+    }
     // Contents are read here (the view is not shared across threads); parsing the two sides
     // of each file, the bulk of the work, runs in parallel.
     let mut inputs = Vec::with_capacity(files.len());
