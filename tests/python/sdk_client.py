@@ -11,6 +11,7 @@ Rust test to check.
 import asyncio
 import json
 import os
+import subprocess
 import sys
 
 import jsonschema
@@ -90,6 +91,24 @@ async def main(codesage_bin, root, pattern):
                 ("get_cache_statistics", {}),
             ]
             for name, arguments in llm_calls:
+                await call_and_validate(name, arguments)
+            # The change tools, on the project made a git repository with one commit and then
+            # changed: a function modified, one added.
+            git = ["git", "-c", "user.name=sdk", "-c", "user.email=sdk@example.com",
+                   "-c", "init.defaultBranch=main", "-c", "commit.gpgsign=false"]
+            git_env = dict(os.environ, GIT_CONFIG_NOSYSTEM="1", GIT_CONFIG_GLOBAL=os.devnull)
+            for args in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "base"]):
+                subprocess.run(git + args, cwd=root, env=git_env, check=True)
+            with open(service, "a") as handle:
+                handle.write("\n\ndef added_later(value):\n    return handle_request(value)\n")
+            with open(notes, "w") as handle:
+                handle.write("def later(x):\n    return -x\n")
+            change_calls = [
+                ("changed_symbols", {"codebase_path": root}),
+                ("affected_callers", {"codebase_path": root, "depth": 2}),
+                ("review_changes", {"codebase_path": root}),
+            ]
+            for name, arguments in change_calls:
                 await call_and_validate(name, arguments)
             _, indexed_json = result_json(indexed)
             found_dump, found_json = result_json(found)

@@ -11,8 +11,6 @@ use serde::Serialize;
 
 use super::{Change, ChangeKind, FileDiff, SymbolChange, is_test};
 use crate::health::Health;
-use crate::health::clones::{self, Options};
-use crate::search::FileFilter;
 use crate::structure::graph::CallerSearch;
 use crate::structure::{Result, Scope};
 use crate::symbols::Symbol;
@@ -354,21 +352,7 @@ fn copies(
         return Ok(());
     }
     // The default clone question, so the detection kept warm for the other tools serves.
-    let question = crate::health::improvements::clone_question(scope.root_path, config);
-    let filter = FileFilter::default();
-    let mut found = clones::find(
-        scope,
-        health,
-        &Options {
-            min_lines: question.min_lines,
-            min_similarity: question.min_similarity,
-            filter: &filter,
-            filter_key: &clones::filter_key(&[], &[]),
-            skip_generated: question.skip_generated,
-            touching: None,
-            similar: None,
-        },
-    )?;
+    let mut found = crate::health::improvements::default_clones(scope, health, config, None)?;
     review.pending = found.pending;
     let docs = &scope.view.index.docs;
     let on_change = |doc: u32, start: u32, end: u32| {

@@ -255,20 +255,11 @@ pub fn analyze(
         );
     }
     // The largest clone classes.
-    let question = clone_question(scope.root_path, config);
-    let filter = FileFilter::default();
-    let found = clones::find(
+    let found = default_clones(
         scope,
         health,
-        &Options {
-            min_lines: question.min_lines,
-            min_similarity: question.min_similarity,
-            filter: &filter,
-            filter_key: &clones::filter_key(&[], &[]),
-            skip_generated: question.skip_generated,
-            touching: (!scope.prefix.is_empty()).then_some(scope.prefix),
-            similar: None,
-        },
+        config,
+        (!scope.prefix.is_empty()).then_some(scope.prefix),
     )?;
     for mut class in found.page(scope, health, 0, CLONE_CLASSES)?.shown {
         class.limit_copies(super::clones::MAX_LISTED_COPIES);
@@ -354,6 +345,33 @@ pub fn analyze(
         lines: lines_total,
         pending,
     })
+}
+
+/// The clone classes of the default clone question ([`clone_question`]), those with a copy
+/// in `touching` (a file or directory of the root) when given: the question
+/// `find_duplicate_code` asks by default, so the one detection kept warm for it serves this
+/// report and `review_changes` too.
+pub fn default_clones(
+    scope: &Scope<'_>,
+    health: &Health,
+    config: &HealthConfig,
+    touching: Option<&str>,
+) -> Result<clones::Found, StructureError> {
+    let question = clone_question(scope.root_path, config);
+    let filter = FileFilter::default();
+    clones::find(
+        scope,
+        health,
+        &Options {
+            min_lines: question.min_lines,
+            min_similarity: question.min_similarity,
+            filter: &filter,
+            filter_key: &clones::filter_key(&[], &[]),
+            skip_generated: question.skip_generated,
+            touching,
+            similar: None,
+        },
+    )
 }
 
 /// The clone question the report asks of `root` (`find_duplicate_code`'s default one, with
