@@ -429,8 +429,16 @@ async fn every_tool_pages_within_its_budget_and_pages_concatenate_to_the_whole()
             assert!(by_count.len() > 1, "{tool}: more than one page");
         }
 
-        // Pages by token budget.
-        let max_tokens = 1500;
+        // Pages by token budget. The fixture's largest clone class (12 copies, each listed
+        // as text and as a location) fills nearly all of a 1,500-token page on its own, and
+        // a page also holds the envelope's notes, which vary with timing (a freshness note
+        // when a loaded machine cannot confirm the watcher caught up; one CI run was refused
+        // for 3 tokens): its budget leaves room for them.
+        let max_tokens = if tool == "find_duplicate_code" {
+            2000
+        } else {
+            1500
+        };
         let by_budget = pages(&client, &case, json!({"max_tokens": max_tokens})).await;
         let mut joined = Vec::new();
         for page in &by_budget {

@@ -70,7 +70,7 @@ impl ChangedFile {
     /// Lines of `start..=end` the change added or rewrote.
     pub fn added_within(&self, start: u32, end: u32) -> u32 {
         match &self.added_lines {
-            None => end.saturating_sub(start) + 1,
+            None => end.saturating_sub(start).saturating_add(1),
             Some(ranges) => ranges
                 .iter()
                 .map(|(a, b)| {
@@ -360,7 +360,7 @@ fn new_side(header: &[u8]) -> Option<(u32, u32)> {
         Some(count) => count.parse().ok()?,
         None => 1,
     };
-    (count > 0).then(|| (start, start + count - 1))
+    (count > 0).then(|| (start, start.saturating_add(count - 1)))
 }
 
 /// The contents at the base of each of `paths` (relative to the codebase), through one

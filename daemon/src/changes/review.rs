@@ -378,7 +378,10 @@ fn copies(
             if added == 0 {
                 continue;
             }
-            let span = place.end_line - place.start_line + 1;
+            let span = place
+                .end_line
+                .saturating_sub(place.start_line)
+                .saturating_add(1);
             let related: Vec<String> = class
                 .occurrences
                 .iter()
