@@ -310,8 +310,9 @@ impl Store {
         // Document table edits, applied to the in-memory index after the commit.
         let mut doc_edits: Vec<(u32, Option<Doc>)> = Vec::new();
         let mut new_docs: Vec<(u32, Vec<u32>)> = Vec::new();
-        // Definitions another document already holds in memory, by content (looked up only
-        // when a change brings stored content without its parse: another worktree's file).
+        // Definitions documents already hold in memory, by content, gathered once per batch
+        // when a change first brings a content without its parse (a text-pass file, another
+        // worktree's file): shared rather than decoded from the stored symbols again.
         let mut donors: Option<HashMap<ContentHash, Arc<[Definition]>>> = None;
         let txn = self.begin_write()?;
         let segment_id = {
