@@ -466,11 +466,6 @@ pub fn is_test(path: &str, qualified_name: &str) -> bool {
     in_test_dir || test_file || name.starts_with("test_") || name.starts_with("Test")
 }
 
-/// Each symbol's key within its file: its id without the path (`#Class.method~2`).
-fn keys(symbols: &FileSymbols) -> Vec<String> {
-    ids::assign("", &ids::qualified_names(symbols))
-}
-
 /// The text of symbol `index` less its members' lines (a class's own lines: its header,
 /// fields, decorators), each line's trailing blanks dropped.
 fn own_text(lines: &[&[u8]], symbols: &FileSymbols, index: usize) -> Vec<u8> {
@@ -538,8 +533,11 @@ fn symbol_changes(diff: &FileDiff) -> Vec<(SymbolChange, usize)> {
         .as_ref()
         .map(|side| split_lines(&side.content))
         .unwrap_or_default();
-    let old_keys = keys(old);
-    let new_keys = keys(new);
+    // Qualified names once per side; a key is the symbol id without its path.
+    let old_names = ids::qualified_names(old);
+    let new_names = ids::qualified_names(new);
+    let old_keys = ids::assign("", &old_names);
+    let new_keys = ids::assign("", &new_names);
     let old_at: HashMap<&str, usize> = old_keys
         .iter()
         .enumerate()
@@ -552,16 +550,10 @@ fn symbol_changes(diff: &FileDiff) -> Vec<(SymbolChange, usize)> {
     for (at, key) in new_keys.iter().enumerate() {
         let symbol = &new.symbols[at];
         let lines_changed = diff.file.added_within(symbol.start_line, symbol.end_line);
-        let id = format!("{new_path}{key}");
-        let qualified_name = key.trim_start_matches('#').to_string();
-        let qualified_name = qualified_name
-            .rsplit_once('~')
-            .filter(|(_, n)| n.parse::<u32>().is_ok())
-            .map_or(qualified_name.clone(), |(name, _)| name.to_string());
         let base = SymbolChange {
             change: ChangeKind::Added,
-            symbol_id: id,
-            qualified_name,
+            symbol_id: format!("{new_path}{key}"),
+            qualified_name: new_names[at].clone(),
             kind: symbol.kind.as_str(),
             file_path: new_path.to_string(),
             old_file_path: renamed.clone(),
@@ -597,15 +589,11 @@ fn symbol_changes(diff: &FileDiff) -> Vec<(SymbolChange, usize)> {
             continue;
         }
         let symbol = &old.symbols[at];
-        let qualified_name = ids::qualified_names(old)
-            .get(at)
-            .cloned()
-            .unwrap_or_default();
         changes.push((
             SymbolChange {
                 change: ChangeKind::Removed,
                 symbol_id: format!("{old_path}{key}"),
-                qualified_name,
+                qualified_name: old_names[at].clone(),
                 kind: symbol.kind.as_str(),
                 file_path: if diff.file.status == FileStatus::Deleted {
                     old_path.to_string()

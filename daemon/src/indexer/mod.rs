@@ -200,10 +200,10 @@ pub fn reconcile(
     }
     let walker = walk::Walker::subtree(&root_path, prefix, config, None, None)?;
     let unreadable = walker.unreadable();
-    // A directory indexed for the first time (a new root: often another worktree or a copy
-    // of one) may hold contents stored for other roots: those are neither compressed nor
-    // counted again. Not worth reading every record for a re-index or a rescan.
-    let stored = if existing.is_empty() {
+    // A root indexed for the first time (often another worktree or a copy of one) may hold
+    // contents stored for other roots: those are neither compressed nor counted again. Not
+    // worth reading every record for a re-index or for a directory the watcher re-walks.
+    let stored = if prefix.is_empty() && existing.is_empty() {
         Some(store.stored_contents()?)
     } else {
         None

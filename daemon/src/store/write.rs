@@ -311,8 +311,8 @@ impl Store {
         let mut doc_edits: Vec<(u32, Option<Doc>)> = Vec::new();
         let mut new_docs: Vec<(u32, Vec<u32>)> = Vec::new();
         // Definitions documents already hold in memory, by content, gathered once per batch
-        // when a change first brings a content without its parse (a text-pass file, another
-        // worktree's file): shared rather than decoded from the stored symbols again.
+        // when a change brings a content another root stored (another worktree's file):
+        // shared rather than decoded from the stored symbols again.
         let mut donors: Option<HashMap<ContentHash, Arc<[Definition]>>> = None;
         let txn = self.begin_write()?;
         let segment_id = {
@@ -364,9 +364,9 @@ impl Store {
                             if let Some(hash) = new_hash {
                                 // Stored when the file was read, but its last other user
                                 // may have dropped it since.
-                                let blob = match (blob, raw) {
+                                let blob = match (blob, raw.as_ref()) {
                                     (None, Some(raw)) if refs.get(hash.as_slice())?.is_none() => {
-                                        Some(zstd::bulk::compress(&raw, 3).map_err(|err| {
+                                        Some(zstd::bulk::compress(raw, 3).map_err(|err| {
                                             StoreError::Corrupt(format!(
                                                 "cannot compress {path}: {err}"
                                             ))
@@ -405,13 +405,15 @@ impl Store {
                         {
                             let definitions = match symbols {
                                 Some(parsed) => parsed.definitions,
-                                None => match donors
+                                // Stored content read again (its raw bytes came along).
+                                None if raw.is_some() => match donors
                                     .get_or_insert_with(|| self.definitions_in_memory())
                                     .get(&record.hash)
                                 {
                                     Some(shared) => Some(Arc::clone(shared)),
                                     None => stored_definitions(&symbol_table, &record.hash)?,
                                 },
+                                None => stored_definitions(&symbol_table, &record.hash)?,
                             };
                             doc_edits.push((
                                 id,
