@@ -143,19 +143,18 @@ fn pipeline(c: &mut Criterion) {
 
     let mut index = RootIndex::default();
     for (id, (path, _)) in files.iter().enumerate() {
-        index.docs.set(
+        index.set_doc(
             id as u32,
             Some(Doc {
                 path: path.display().to_string().into(),
                 hash: [0; 32],
+                content: id as u32,
                 language: "Rust".into(),
                 definitions: None,
             }),
         );
     }
-    index
-        .segments
-        .push((1, std::sync::Arc::new(Segment::build(&docs))));
+    index.segments = std::sync::Arc::new(vec![(1, std::sync::Arc::new(Segment::build(&docs)))]);
     let mut queries = c.benchmark_group("query");
     for pattern in [
         "CancellationToken",

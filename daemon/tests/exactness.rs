@@ -131,44 +131,57 @@ impl Corpus {
     }
 
     fn indexed(&self, params: &SearchParams) -> Option<BTreeSet<(String, u64)>> {
-        let query = Query::compile(params, None, &Config::default().search).ok()?;
-        let view = self.store.view(self.root).unwrap();
-        let outcome = query.run(&view).unwrap();
-        assert!(!outcome.truncated);
-        Some(
-            outcome
-                .files
-                .into_iter()
-                .flat_map(|file| {
-                    let path = file.file_path;
-                    file.matches
-                        .into_iter()
-                        .map(move |found| (path.clone(), found.line_number))
-                })
-                .collect(),
-        )
+        indexed_in(&self.store, self.root, params)
     }
 
     fn brute_force(&self, params: &SearchParams) -> BTreeSet<(String, u64)> {
-        let pattern = if params.fixed_strings {
-            regex::escape(&params.pattern)
-        } else {
-            params.pattern.clone()
-        };
-        let regex = regex::bytes::RegexBuilder::new(&pattern)
-            .multi_line(true)
-            .case_insensitive(!params.case_sensitive)
-            .build()
-            .unwrap();
-        let mut found = BTreeSet::new();
-        for (path, text) in &self.files {
-            matcher::for_each_matching_line(&regex, text.as_bytes(), |line| {
-                found.insert((path.clone(), line.number));
-                true
-            });
-        }
-        found
+        brute_force(&self.files, params)
     }
+}
+
+/// What the index answers for `root`: (path, line) of every match.
+fn indexed_in(store: &Store, root: u32, params: &SearchParams) -> Option<BTreeSet<(String, u64)>> {
+    let query = Query::compile(params, None, &Config::default().search).ok()?;
+    let view = store.view(root).unwrap();
+    let outcome = query.run(&view).unwrap();
+    assert!(!outcome.truncated);
+    Some(
+        outcome
+            .files
+            .into_iter()
+            .flat_map(|file| {
+                let path = file.file_path;
+                file.matches
+                    .into_iter()
+                    .map(move |found| (path.clone(), found.line_number))
+            })
+            .collect(),
+    )
+}
+
+/// What a scan of `files` finds: (path, line) of every match.
+fn brute_force(
+    files: &std::collections::BTreeMap<String, String>,
+    params: &SearchParams,
+) -> BTreeSet<(String, u64)> {
+    let pattern = if params.fixed_strings {
+        regex::escape(&params.pattern)
+    } else {
+        params.pattern.clone()
+    };
+    let regex = regex::bytes::RegexBuilder::new(&pattern)
+        .multi_line(true)
+        .case_insensitive(!params.case_sensitive)
+        .build()
+        .unwrap();
+    let mut found = BTreeSet::new();
+    for (path, text) in files {
+        matcher::for_each_matching_line(&regex, text.as_bytes(), |line| {
+            found.insert((path.clone(), line.number));
+            true
+        });
+    }
+    found
 }
 
 fn params(pattern: &str, case_sensitive: bool, fixed_strings: bool) -> SearchParams {
@@ -255,13 +268,94 @@ proptest! {
                     .collect(),
             );
             if merges[step] {
-                while corpus.store.merge_once(corpus.root).unwrap() {}
+                while corpus.store.merge_once().unwrap() {}
             }
             for pattern in &patterns {
                 check(&corpus, pattern, true, false)?;
                 check(&corpus, pattern, false, false)?;
             }
         }
+    }
+}
+
+/// One step of two worktrees sharing contents: a batch for one of them, a merge, or the
+/// second forgotten and registered again.
+#[derive(Debug, Clone)]
+enum WorktreeStep {
+    Batch(usize, Vec<(usize, Option<usize>)>),
+    Merge,
+    ForgetSecond,
+}
+
+fn worktree_step() -> impl Strategy<Value = WorktreeStep> {
+    prop_oneof![
+        6 => (
+            0usize..2,
+            prop::collection::vec((0usize..5, prop::option::weighted(0.8, 0usize..64)), 1..5)
+        )
+            .prop_map(|(root, batch)| WorktreeStep::Batch(root, batch)),
+        2 => Just(WorktreeStep::Merge),
+        1 => Just(WorktreeStep::ForgetSecond),
+    ]
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(150))]
+
+    /// Postings are shared by content across roots: each root still answers exactly from its
+    /// own files while the other holds, drops and brings back the same contents, through
+    /// merges and a root forgotten and registered again.
+    #[test]
+    fn roots_sharing_contents_each_stay_exact(
+        pool in prop::collection::vec(content(), 2..6),
+        steps in prop::collection::vec(worktree_step(), 1..16),
+        patterns in prop::collection::vec(pattern(), 1..4),
+    ) {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let mut roots = [
+            store.add_root("/first", 0).unwrap().id,
+            store.add_root("/second", 0).unwrap().id,
+        ];
+        let mut files: [std::collections::BTreeMap<String, String>; 2] = Default::default();
+        for step in steps {
+            match step {
+                WorktreeStep::Batch(root, batch) => {
+                    let mut changes = Vec::new();
+                    for (file, text) in batch {
+                        let path = format!("f{file}.rs");
+                        match text {
+                            Some(index) => {
+                                let text = &pool[index % pool.len()];
+                                changes.push(Corpus::upsert(&path, text));
+                                files[root].insert(path, text.clone());
+                            }
+                            None => {
+                                changes.push(FileChange::Remove { path: path.clone() });
+                                files[root].remove(&path);
+                            }
+                        }
+                    }
+                    store.apply(roots[root], changes).unwrap();
+                }
+                WorktreeStep::Merge => while store.merge_once().unwrap() {},
+                WorktreeStep::ForgetSecond => {
+                    store.remove_root(roots[1]).unwrap();
+                    files[1].clear();
+                    roots[1] = store.add_root("/second", 0).unwrap().id;
+                }
+            }
+            for pattern in &patterns {
+                for (root, files) in roots.iter().zip(&files) {
+                    let params = params(pattern, true, false);
+                    if let Some(indexed) = indexed_in(&store, *root, &params) {
+                        prop_assert_eq!(indexed, brute_force(files, &params), "{:?}", pattern);
+                    }
+                }
+            }
+        }
+        let report = store.check().unwrap();
+        prop_assert!(report.problems.is_empty(), "{:?}", report.problems);
     }
 }
 

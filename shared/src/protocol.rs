@@ -528,10 +528,11 @@ pub struct RootStatus {
     pub last_run: Option<IndexSummary>,
     /// How the root is kept fresh.
     pub watch: Option<WatchStatus>,
-    /// Size of the root's trigram index (its segments, as held in memory), in bytes.
+    /// Size of the trigram index the root uses (the store's segments, shared by every root, as
+    /// held in memory), in bytes.
     #[serde(default)]
     pub trigram_index_bytes: u64,
-    /// Number of trigram segments (merged in the background).
+    /// Number of the store's trigram segments (merged in the background).
     #[serde(default)]
     pub trigram_segments: u64,
     /// Semantic search: chunks and how many have vectors (absent until first chunked).

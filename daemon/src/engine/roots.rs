@@ -108,8 +108,9 @@ impl Engine {
         Ok(root)
     }
 
-    /// Forgets `root`: no longer watched, indexed or answered for; its records, segments and
-    /// every content no other root uses are removed from the store. Refused while the root is
+    /// Forgets `root`: no longer watched, indexed or answered for; its records and every
+    /// content no other root uses (with its symbols; its postings at the next merge) are
+    /// removed from the store. Refused while the root is
     /// being indexed. Blocking (waits for the watcher to stop). Returns (files removed,
     /// contents freed).
     pub fn forget_root(&self, root: &Arc<Root>) -> Result<(u64, u64), EngineError> {

@@ -60,6 +60,7 @@ impl Engine {
                 .map(|root| {
                     let mut status = root_status(root, &self.root_summary(root));
                     if let Ok(view) = self.store.view(root.id) {
+                        // The segments are the store's, shared by every root.
                         status.trigram_index_bytes = view.index.segment_bytes();
                         status.trigram_segments = view.index.segments.len() as u64;
                         status.clone_reports = self.health.warm().status(
@@ -223,14 +224,13 @@ impl Engine {
     pub fn memory(&self, rss: u64) -> MemoryReport {
         use codesage_shared::config::CacheShare;
         let memory = &self.config.memory;
-        let mut segments = 0;
+        let (_, segments) = self.store.segment_figures();
         let mut documents = 0;
         let mut definitions = 0;
         for root in self.roots().iter() {
             if let Ok(view) = self.store.view(root.id) {
-                segments += view.index.segment_bytes();
                 let (table, defined) = view.index.docs.heap_bytes();
-                documents += table;
+                documents += table + view.index.contents.heap_bytes();
                 definitions += defined;
             }
         }

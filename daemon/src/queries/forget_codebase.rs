@@ -1,6 +1,6 @@
 //! `forget_codebase(path)`: stop indexing a codebase and remove it from the store — its file
-//! records, trigram segments and every content (with its symbols) no other indexed codebase
-//! uses. The command line's `codesage forget DIR`; not an MCP tool (an agent should not drop
+//! records and every content (with its symbols and trigram postings) no other indexed
+//! codebase uses. The command line's `codesage forget DIR`; not an MCP tool (an agent should not drop
 //! a user's index).
 
 use schemars::JsonSchema;

@@ -62,6 +62,7 @@ impl Store {
             "files" => FILES,
             "blobs" => BLOBS,
             "blob_refs" => BLOB_REFS,
+            "content_ids" => CONTENT_IDS,
             "symbols" => SYMBOLS,
             "segments" => SEGMENTS,
             "counters" => COUNTERS,
@@ -105,8 +106,9 @@ impl Store {
     /// Checks the store: redb's own integrity check (which needs the database to itself for
     /// a moment; when a transaction stays open it is reported as skipped), then CodeSage's
     /// invariants in one read transaction: every file record's content is stored and hashes
-    /// to its key, reference counts equal the file records using each content, symbols and
-    /// segments belong to live contents and roots, and every segment decodes.
+    /// to its key, reference counts equal the file records using each content, every used
+    /// content has one id of its own, symbols belong to live contents, segments are
+    /// store-wide, and every segment decodes.
     pub fn check(&self) -> Result<CheckReport> {
         let mut report = CheckReport::default();
         // redb may panic on damaged pages instead of reporting them (see `damaged_pages`).
@@ -242,6 +244,32 @@ impl Store {
         for hash in used.keys().filter(|hash| !stored.contains(*hash)) {
             report.problem(format!("content {} is used but not stored", hex(hash)));
         }
+        let mut numbered: HashMap<u32, ContentHash> = HashMap::new();
+        for entry in txn.open_table(CONTENT_IDS)?.iter()? {
+            let (key, value) = entry?;
+            let Ok(hash) = ContentHash::try_from(key.value()) else {
+                report.problem("a content id has a malformed key".to_string());
+                continue;
+            };
+            if !counted.contains_key(&hash) {
+                report.problem(format!(
+                    "content {} has an id but no file uses it",
+                    hex(&hash)
+                ));
+            }
+            if let Some(other) = numbered.insert(value.value(), hash) {
+                report.problem(format!(
+                    "contents {} and {} share the id {}",
+                    hex(&other),
+                    hex(&hash),
+                    value.value()
+                ));
+            }
+        }
+        let ids: HashSet<ContentHash> = numbered.values().copied().collect();
+        for hash in counted.keys().filter(|hash| !ids.contains(*hash)) {
+            report.problem(format!("content {} is used but has no id", hex(hash)));
+        }
         for entry in txn.open_table(SYMBOLS)?.iter()? {
             let (key, _) = entry?;
             let live =
@@ -260,9 +288,9 @@ impl Store {
                 return;
             };
             report.segments += 1;
-            if !roots.contains(&root) {
+            if root != SHARED {
                 report.problem(format!(
-                    "trigram segment {id} belongs to unknown root {root}"
+                    "trigram segment {id} is kept for root {root}; segments are store-wide"
                 ));
             }
             if let Err(err) = decode_segment(&bytes) {

@@ -1,10 +1,11 @@
-//! Keeping the store small: the background thread that merges a root's trigram segments when
-//! a size tier fills up (dropping dead documents) and compacts the file once the store has
-//! been idle for a moment.
+//! Keeping the store small: the background thread that merges the store's trigram segments
+//! when a size tier fills up or when most of a segment's contents are dead (a root forgotten,
+//! files edited), dropping the contents no root holds, and compacts the file once the store
+//! has been idle for a moment.
 
 use super::*;
 
-/// A root's segments are merged once a size tier holds this many of them.
+/// Segments are merged once a size tier holds this many of them.
 pub(super) const MERGE_FANOUT: usize = 4;
 
 /// What compacting the store did.
@@ -31,8 +32,8 @@ impl Compaction {
 
 /// Work for the maintenance thread.
 pub(super) enum Maintenance {
-    /// Merge `root`'s segments while a tier is full.
-    Merge(RootId),
+    /// Merge segments while a tier is full or a segment is mostly dead.
+    Merge,
     /// Compact once idle.
     Compact,
 }
@@ -52,12 +53,12 @@ pub(super) fn maintain(store: &Weak<Store>, requests: &crossbeam_channel::Receiv
         };
         let Some(store) = store.upgrade() else { return };
         match request {
-            Some(Maintenance::Merge(root)) => loop {
-                match store.merge_once(root) {
+            Some(Maintenance::Merge) => loop {
+                match store.merge_once() {
                     Ok(true) => store.compaction_wanted.store(true, Ordering::SeqCst),
                     Ok(false) => break,
                     Err(err) => {
-                        tracing::warn!(root, error = %err, "segment merge failed");
+                        tracing::warn!(error = %err, "segment merge failed");
                         break;
                     }
                 }
@@ -113,6 +114,69 @@ pub(super) fn merge_plan(segments: &[(u64, Arc<Segment>)]) -> Option<Vec<u64>> {
     full.into_iter().next().map(|(_, ids)| ids)
 }
 
+/// Contents some root holds, as a bitmap by content id.
+pub(super) struct LiveContents {
+    words: Vec<u64>,
+}
+
+impl LiveContents {
+    fn of(indexes: &[Arc<RootIndex>]) -> LiveContents {
+        let mut words = Vec::new();
+        for index in indexes {
+            for content in index.contents.contents() {
+                let word = content as usize / 64;
+                if words.len() <= word {
+                    words.resize(word + 1, 0u64);
+                }
+                words[word] |= 1 << (content % 64);
+            }
+        }
+        LiveContents { words }
+    }
+
+    fn contains(&self, content: u32) -> bool {
+        self.words
+            .get(content as usize / 64)
+            .is_some_and(|word| word & (1 << (content % 64)) != 0)
+    }
+
+    /// Live contents with ids in `range` (inclusive).
+    fn count_in(&self, (low, high): (u32, u32)) -> u64 {
+        let (low, end) = (low as usize, (high as usize + 1).min(self.words.len() * 64));
+        if low >= end {
+            return 0;
+        }
+        let (first, last) = (low / 64, (end - 1) / 64);
+        let mut count = 0u64;
+        for (index, &word) in self.words[first..=last].iter().enumerate() {
+            let mut word = word;
+            if index == 0 {
+                word &= u64::MAX << (low % 64);
+            }
+            if first + index == last && end % 64 != 0 {
+                word &= (1u64 << (end % 64)) - 1;
+            }
+            count += u64::from(word.count_ones());
+        }
+        count
+    }
+}
+
+/// The segments to rewrite because most of what they post is dead: each whose live contents
+/// (estimated from above: those with ids in its range) are fewer than half its contents.
+/// A rewritten segment holds only live contents, so it is never chosen again for this.
+pub(super) fn purge_plan(
+    segments: &[(u64, Arc<Segment>)],
+    live: &LiveContents,
+) -> Option<Vec<u64>> {
+    let chosen: Vec<u64> = segments
+        .iter()
+        .filter(|(_, segment)| live.count_in(segment.doc_range()) * 2 < u64::from(segment.docs()))
+        .map(|(id, _)| *id)
+        .collect();
+    (!chosen.is_empty()).then_some(chosen)
+}
+
 impl Store {
     /// Starts the background thread that merges segments when a root has too many.
     pub fn start_merger(self: &Arc<Self>) {
@@ -138,48 +202,79 @@ impl Store {
         }
     }
 
-    /// Merges one tier of `root`'s segments if one is full; `true` if it merged.
-    pub fn merge_once(&self, root: RootId) -> Result<bool> {
-        let view = self.root_view(root);
-        let index = Arc::clone(&view.current.read());
-        let Some(chosen) = merge_plan(&index.segments) else {
+    /// Asks the maintenance thread to merge what needs merging.
+    pub(super) fn request_merge(&self) {
+        if let Some(sender) = self.merge_requests.lock().as_ref() {
+            let _ = sender.send(Maintenance::Merge);
+        }
+    }
+
+    /// Every root's current index.
+    fn indexes(&self) -> Vec<Arc<RootIndex>> {
+        let views: Vec<Arc<RootView>> = self.views.read().values().cloned().collect();
+        views
+            .iter()
+            .map(|view| Arc::clone(&view.current.read()))
+            .collect()
+    }
+
+    /// Merges one full tier of segments, or else the mostly dead ones, if any; `true` if it
+    /// merged.
+    pub fn merge_once(&self) -> Result<bool> {
+        // The segments first, then the roots' contents: a commit swaps its root's index
+        // before the segments, so every content a listed segment posts for a root is seen.
+        let listed = Arc::clone(&self.segments.read());
+        let live = LiveContents::of(&self.indexes());
+        let Some(chosen) = merge_plan(&listed).or_else(|| purge_plan(&listed, &live)) else {
             return Ok(false);
         };
-        let parts: Vec<&Segment> = index
-            .segments
+        let parts: Vec<&Segment> = listed
             .iter()
             .filter(|(id, _)| chosen.contains(id))
             .map(|(_, segment)| segment.as_ref())
             .collect();
-        let docs = index.docs.clone();
-        let merged = Segment::merge(&parts, &|doc| docs.get(doc).is_some());
+        // A content dead now stays dead: ids are never given to another content.
+        let merged = Segment::merge(&parts, &|content| live.contains(content));
         let encoded = encode_segment(&merged)?;
 
         let txn = self.begin_write()?;
-        // The root may have been removed since its segments were read: nothing to merge.
-        if txn.open_table(ROOTS)?.get(root)?.is_none() {
-            return Ok(false);
-        }
         let new_id = {
             let mut counters = txn.open_table(COUNTERS)?;
-            let new_id = next_counter(&mut counters, root, NEXT_SEGMENT)?;
+            let new_id = next_counter(&mut counters, SHARED, NEXT_SEGMENT)?;
             let mut segments = txn.open_table(SEGMENTS)?;
             for id in &chosen {
-                remove_segment(&mut segments, root, *id)?;
+                remove_segment(&mut segments, SHARED, *id)?;
             }
             if merged.trigram_count() > 0 {
-                insert_segment(&mut segments, root, new_id, &encoded)?;
+                insert_segment(&mut segments, SHARED, new_id, &encoded)?;
             }
             new_id
         };
-        let mut current = view.current.write();
-        self.commit(txn)?;
-        let mut next = RootIndex::clone(&current);
-        next.segments.retain(|(id, _)| !chosen.contains(id));
-        if merged.trigram_count() > 0 {
-            next.segments.push((new_id, Arc::new(merged)));
+        {
+            let mut shared = self.segments.write();
+            self.commit(txn)?;
+            let mut next: Vec<(u64, Arc<Segment>)> = shared
+                .iter()
+                .filter(|(id, _)| !chosen.contains(id))
+                .cloned()
+                .collect();
+            if merged.trigram_count() > 0 {
+                next.push((new_id, Arc::new(merged)));
+            }
+            *shared = Arc::new(next);
         }
-        *current = Arc::new(next);
+        // Every root's index takes the new list (root lock first, as writers do), so the
+        // merged-away segments are freed.
+        let views: Vec<Arc<RootView>> = self.views.read().values().cloned().collect();
+        for view in views {
+            let mut current = view.current.write();
+            let shared = Arc::clone(&self.segments.read());
+            if !Arc::ptr_eq(&current.segments, &shared) {
+                let mut next = RootIndex::clone(&current);
+                next.segments = shared;
+                *current = Arc::new(next);
+            }
+        }
         Ok(true)
     }
 
@@ -219,12 +314,26 @@ impl Store {
 
     /// Whether merges or a compaction are still to come (the store is still shrinking).
     pub fn maintenance_pending(&self) -> bool {
-        self.compaction_wanted
+        if self
+            .compaction_wanted
             .load(std::sync::atomic::Ordering::SeqCst)
-            || self
-                .views
-                .read()
-                .values()
-                .any(|view| merge_plan(&view.current.read().segments).is_some())
+        {
+            return true;
+        }
+        let listed = Arc::clone(&self.segments.read());
+        merge_plan(&listed).is_some()
+            || purge_plan(&listed, &LiveContents::of(&self.indexes())).is_some()
+    }
+
+    /// The store's segments: how many, and their encoded bytes in memory.
+    pub fn segment_figures(&self) -> (usize, u64) {
+        let listed = self.segments.read();
+        (
+            listed.len(),
+            listed
+                .iter()
+                .map(|(_, segment)| segment.bytes().len() as u64)
+                .sum(),
+        )
     }
 }

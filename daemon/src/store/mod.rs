@@ -2,10 +2,11 @@
 //! zstd-compressed file contents and the trigram index, plus the in-memory view of that index
 //! that queries use.
 //!
-//! Contents are stored once per distinct content hash (blake3) with a reference count, so the
-//! same file in two roots or worktrees costs one blob. Every change to a root goes through
-//! [`Store::apply`], one transaction per batch, which also writes one trigram segment for the
-//! batch's new documents; a background merger combines segments (dropping dead documents).
+//! Contents are stored once per distinct content hash (blake3) with a reference count and a
+//! store-wide content id, so the same file in two roots or worktrees costs one blob, one set
+//! of symbols and one set of postings. Every change to a root goes through [`Store::apply`],
+//! one transaction per batch, which also writes one trigram segment for the contents the batch
+//! stored first; a background merger combines segments (dropping contents no root holds).
 //! [`Store::view`] pairs a read transaction with the matching in-memory index, so a query sees
 //! one consistent state. The store never walks the filesystem and never decides what to
 //! index; the indexer does that.
@@ -33,7 +34,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 
 use crate::symbols::{Definition, FileSymbols};
-use crate::trigram::index::Doc;
+use crate::trigram::index::{Doc, Segments};
 use crate::trigram::{RootIndex, Segment};
 use codesage_shared::protocol::StoreSpace;
 
@@ -171,6 +172,10 @@ pub struct Store {
     db: std::mem::ManuallyDrop<parking_lot::RwLock<Database>>,
     path: PathBuf,
     views: parking_lot::RwLock<HashMap<RootId, Arc<RootView>>>,
+    /// The store-wide trigram segments (postings of content ids). A commit that adds one
+    /// takes this lock after its root's index lock and swaps both before letting go, so an
+    /// index always holds segments posting every content it holds.
+    segments: parking_lot::RwLock<Segments>,
     /// Work for the maintenance thread (merges, compaction).
     merge_requests: parking_lot::Mutex<Option<crossbeam_channel::Sender<Maintenance>>>,
     /// A compaction is due once the store is idle.
@@ -271,6 +276,7 @@ impl Store {
             db: std::mem::ManuallyDrop::new(parking_lot::RwLock::new(db)),
             path,
             views: parking_lot::RwLock::new(HashMap::new()),
+            segments: parking_lot::RwLock::new(Segments::default()),
             merge_requests: parking_lot::Mutex::new(None),
             merger: parking_lot::Mutex::new(None),
             compaction_wanted: std::sync::atomic::AtomicBool::new(false),
@@ -318,6 +324,7 @@ impl Store {
         let mut space = vec![
             table_space("contents", &txn.open_table(BLOBS)?)?,
             table_space("content references", &txn.open_table(BLOB_REFS)?)?,
+            table_space("content ids", &txn.open_table(CONTENT_IDS)?)?,
             table_space("symbols", &txn.open_table(SYMBOLS)?)?,
             table_space("vectors", &txn.open_table(VECTORS)?)?,
             table_space("trigram segments", &txn.open_table(SEGMENTS)?)?,

@@ -7,8 +7,8 @@ use super::*;
 /// Version of the layout written by this build. Opening a store written by a newer version is
 /// refused; older versions are migrated: file records are dropped and rebuilt by the start-up
 /// reconciliation, roots kept (versions 1 and 2 had no or differently stored trigram
-/// segments, version 3 no symbols).
-pub const SCHEMA_VERSION: u32 = 4;
+/// segments, version 3 no symbols, version 4 segments per root posting document ids).
+pub const SCHEMA_VERSION: u32 = 5;
 
 pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
@@ -20,7 +20,16 @@ pub(super) const BLOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("bl
 
 pub(super) const BLOB_REFS: TableDefinition<&[u8], u32> = TableDefinition::new("blob_refs");
 
-/// Segments are stored compressed, in chunks just under 1 MiB: redb rounds a value's pages up
+/// Content hash → the content's store-wide id (what segments post), for as long as the
+/// content is referenced. Ids are never reused: a content dropped and stored again gets a new
+/// one, so postings of a dead id can never be mistaken for a live content.
+pub(super) const CONTENT_IDS: TableDefinition<&[u8], u32> = TableDefinition::new("content_ids");
+
+/// The owner of the store-wide segments (in SEGMENTS keys) and counters (in COUNTERS keys):
+/// root ids start at 1.
+pub(super) const SHARED: RootId = 0;
+
+/// Segments (owned by [`SHARED`]) are stored compressed, in chunks just under 1 MiB: redb rounds a value's pages up
 /// to a power of two, which for one large value could waste almost half of it.
 pub(super) const SEGMENTS: TableDefinition<(u32, u64, u32), &[u8]> =
     TableDefinition::new("segments");
@@ -40,6 +49,8 @@ pub(super) const VECTORS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("
 pub(super) const LLM_CACHE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("llm_cache");
 
 pub(super) const NEXT_DOC: &str = "next_doc";
+
+pub(super) const NEXT_CONTENT: &str = "next_content";
 
 pub(super) const NEXT_SEGMENT: &str = "next_segment";
 
@@ -148,6 +159,7 @@ impl Store {
                     txn.delete_table(SEGMENTS)?;
                     txn.delete_table(COUNTERS)?;
                     txn.delete_table(SYMBOLS)?;
+                    txn.delete_table(CONTENT_IDS)?;
                     meta.insert(SCHEMA_KEY, SCHEMA_VERSION.to_le_bytes().as_slice())?;
                 }
                 None => {
@@ -162,6 +174,7 @@ impl Store {
             txn.open_table(SEGMENTS)?;
             txn.open_table(COUNTERS)?;
             txn.open_table(SYMBOLS)?;
+            txn.open_table(CONTENT_IDS)?;
             txn.open_table(VECTORS)?;
             txn.open_table(LLM_CACHE)?;
         }

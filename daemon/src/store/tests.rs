@@ -406,3 +406,110 @@ fn forgetting_a_root_frees_only_what_no_other_root_uses() {
     assert!(store.view(b.id).unwrap().index.docs.iter().next().is_none());
     assert!(store.check().unwrap().problems.is_empty());
 }
+
+#[test]
+fn postings_are_shared_by_content_across_roots_and_purged_once_dead() {
+    use crate::trigram::TrigramQuery;
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 1 << 20).unwrap();
+    let a = store.add_root("/a", 0).unwrap();
+    let b = store.add_root("/b", 0).unwrap();
+    let (shared, shared_blob) = record(b"fn main() {}\n");
+    upsert_main(&store, a.id, &shared, &shared_blob);
+    assert_eq!(store.segment_figures().0, 1);
+    // Root b holds the same content twice (another worktree, a copy inside it): nothing new
+    // to post.
+    let copy = FileChange::Upsert {
+        path: "copy.rs".into(),
+        record: shared.clone(),
+        blob: None,
+        raw: Some(b"fn main() {}\n".to_vec()),
+        trigrams: None,
+        symbols: None,
+    };
+    upsert_main(&store, b.id, &shared, &shared_blob);
+    store.apply(b.id, vec![copy]).unwrap();
+    assert_eq!(
+        store.segment_figures().0,
+        1,
+        "no segment for known contents"
+    );
+    let (own, own_blob) = record(b"fn only_b() {}\n");
+    store
+        .apply(
+            b.id,
+            vec![FileChange::Upsert {
+                path: "own.rs".into(),
+                record: own.clone(),
+                blob: Some(own_blob),
+                raw: None,
+                trigrams: None,
+                symbols: None,
+            }],
+        )
+        .unwrap();
+    assert_eq!(store.segment_figures().0, 2);
+    let paths = |store: &Store, root: RootId, pattern: &str| -> Vec<String> {
+        let view = store.view(root).unwrap();
+        let query = TrigramQuery::from_regex(pattern, false).unwrap();
+        let mut paths: Vec<String> = view
+            .index
+            .candidates(&query)
+            .unwrap()
+            .into_iter()
+            .map(|id| view.index.docs.get(id).unwrap().path.to_string())
+            .collect();
+        paths.sort();
+        paths
+    };
+    assert_eq!(paths(&store, a.id, "main"), ["main.rs"]);
+    assert_eq!(paths(&store, b.id, "main"), ["copy.rs", "main.rs"]);
+    assert!(paths(&store, a.id, "only_b").is_empty(), "b's content only");
+    assert_eq!(paths(&store, b.id, "only_b"), ["own.rs"]);
+    assert!(store.check().unwrap().problems.is_empty());
+    // The same after reading everything back from the file.
+    drop(store);
+    let reopened = Store::open(dir.path(), 1 << 20).unwrap();
+    check_after_reopen(reopened, a.id, b.id, own.hash, paths);
+}
+
+/// The second half of the test above, on the store opened again.
+fn check_after_reopen(
+    store: Store,
+    a: RootId,
+    b: RootId,
+    own: ContentHash,
+    paths: impl Fn(&Store, RootId, &str) -> Vec<String>,
+) {
+    assert_eq!(paths(&store, b, "main"), ["copy.rs", "main.rs"]);
+    assert_eq!(paths(&store, b, "only_b"), ["own.rs"]);
+    // Forgetting b kills its own content: the segment posting only it is rewritten away,
+    // the shared one stays for a.
+    assert_eq!(store.remove_root(b).unwrap(), (3, 1));
+    assert!(store.maintenance_pending());
+    assert!(store.merge_once().unwrap());
+    assert!(!store.merge_once().unwrap(), "nothing left to purge");
+    assert_eq!(store.segment_figures().0, 1);
+    assert_eq!(paths(&store, a, "main"), ["main.rs"]);
+    assert!(store.snapshot().unwrap().content(&own).unwrap().is_none());
+    let report = store.check().unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    // Stored again later, the content gets a new id and is posted again.
+    let (_, own_blob) = record(b"fn only_b() {}\n");
+    let (again, _) = record(b"fn only_b() {}\n");
+    store
+        .apply(
+            a,
+            vec![FileChange::Upsert {
+                path: "back.rs".into(),
+                record: again,
+                blob: Some(own_blob),
+                raw: None,
+                trigrams: None,
+                symbols: None,
+            }],
+        )
+        .unwrap();
+    assert_eq!(paths(&store, a, "only_b"), ["back.rs"]);
+    assert!(store.check().unwrap().problems.is_empty());
+}

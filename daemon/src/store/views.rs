@@ -170,64 +170,72 @@ impl Store {
         let files = txn.open_table(FILES)?;
         let segments = txn.open_table(SEGMENTS)?;
         let symbols = txn.open_table(SYMBOLS)?;
+        let ids = txn.open_table(CONTENT_IDS)?;
         let mut indexes: HashMap<RootId, RootIndex> = HashMap::new();
-        // The same content in several places shares one decoded summary.
-        let mut definitions: HashMap<ContentHash, Option<Arc<[Definition]>>> = HashMap::new();
+        // The same content in several places shares one decoded summary and one id lookup.
+        type Known = (u32, Option<Arc<[Definition]>>);
+        let mut known: HashMap<ContentHash, Known> = HashMap::new();
         for entry in files.iter()? {
             let (key, value) = entry?;
             let (root, path) = key.value();
             let record: FileRecord = decode(value.value())?;
             if let Some(id) = record.doc_id {
-                let defined = match definitions.get(&record.hash) {
-                    Some(known) => known.clone(),
+                let (content, defined) = match known.get(&record.hash) {
+                    Some(found) => found.clone(),
                     None => {
+                        let content = ids
+                            .get(record.hash.as_slice())?
+                            .map(|id| id.value())
+                            .ok_or_else(|| {
+                                StoreError::Corrupt(format!(
+                                    "content {} of {path} has no id",
+                                    hex(&record.hash)
+                                ))
+                            })?;
                         let decoded = stored_definitions(&symbols, &record.hash)?;
-                        definitions.insert(record.hash, decoded.clone());
-                        decoded
+                        known.insert(record.hash, (content, decoded.clone()));
+                        (content, decoded)
                     }
                 };
-                indexes.entry(root).or_default().docs.set(
+                indexes.entry(root).or_default().set_doc(
                     id,
                     Some(Doc {
                         path: path.into(),
                         hash: record.hash,
+                        content,
                         language: record.language.as_str().into(),
                         definitions: defined,
                     }),
                 );
             }
         }
-        // Chunks come in key order: (root, segment, chunk).
-        let mut pending: Option<((u32, u64), Vec<u8>)> = None;
-        let finish = |pending: Option<((u32, u64), Vec<u8>)>,
-                      indexes: &mut HashMap<RootId, RootIndex>|
-         -> Result<()> {
-            if let Some(((root, id), bytes)) = pending {
-                let segment = decode_segment(&bytes)?;
-                indexes
-                    .entry(root)
-                    .or_default()
-                    .segments
-                    .push((id, Arc::new(segment)));
-            }
-            Ok(())
-        };
-        for entry in segments.iter()? {
+        // Chunks come in key order: (owner, segment, chunk); only the store-wide ones are
+        // read (no other owner is written).
+        let mut listed: Vec<(u64, Arc<Segment>)> = Vec::new();
+        let mut pending: Option<(u64, Vec<u8>)> = None;
+        for entry in segments.range((SHARED, 0, 0)..(SHARED + 1, 0, 0))? {
             let (key, value) = entry?;
-            let (root, id, _chunk) = key.value();
+            let (_, id, _chunk) = key.value();
             match &mut pending {
-                Some((current, bytes)) if *current == (root, id) => {
+                Some((current, bytes)) if *current == id => {
                     bytes.extend_from_slice(value.value());
                 }
                 _ => {
-                    finish(pending.take(), &mut indexes)?;
-                    pending = Some(((root, id), value.value().to_vec()));
+                    if let Some((id, bytes)) = pending.take() {
+                        listed.push((id, Arc::new(decode_segment(&bytes)?)));
+                    }
+                    pending = Some((id, value.value().to_vec()));
                 }
             }
         }
-        finish(pending.take(), &mut indexes)?;
+        if let Some((id, bytes)) = pending.take() {
+            listed.push((id, Arc::new(decode_segment(&bytes)?)));
+        }
+        let listed: Segments = Arc::new(listed);
+        *self.segments.write() = Arc::clone(&listed);
         let mut views = self.views.write();
-        for (root, index) in indexes {
+        for (root, mut index) in indexes {
+            index.segments = Arc::clone(&listed);
             views.insert(
                 root,
                 Arc::new(RootView {
@@ -251,6 +259,7 @@ impl Store {
                 let docs = current.docs.repacked();
                 let fresh = RootIndex {
                     docs,
+                    contents: current.contents.clone(),
                     segments: current.segments.clone(),
                     generation: current.generation,
                 };

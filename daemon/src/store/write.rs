@@ -55,12 +55,22 @@ pub enum FileChange {
     },
 }
 
-/// The tables holding one entry per distinct content, reference-counted together: a content
-/// and its symbols are stored with its first reference and dropped with its last.
+/// The tables holding one entry per distinct content, reference-counted together: a content,
+/// its id and its symbols are stored with its first reference and dropped with its last.
 pub(super) struct ContentTables<'a, 'txn> {
-    blobs: &'a mut redb::Table<'txn, &'static [u8], &'static [u8]>,
-    refs: &'a mut redb::Table<'txn, &'static [u8], u32>,
-    symbols: &'a mut redb::Table<'txn, &'static [u8], &'static [u8]>,
+    pub(super) blobs: &'a mut redb::Table<'txn, &'static [u8], &'static [u8]>,
+    pub(super) refs: &'a mut redb::Table<'txn, &'static [u8], u32>,
+    pub(super) ids: &'a mut redb::Table<'txn, &'static [u8], u32>,
+    pub(super) symbols: &'a mut redb::Table<'txn, &'static [u8], &'static [u8]>,
+    pub(super) counters: &'a mut redb::Table<'txn, (u32, &'static str), u64>,
+}
+
+/// A content's id after a reference was added.
+pub(super) struct ContentRef {
+    /// Its store-wide id.
+    pub(super) id: u32,
+    /// Whether this was its first reference (its postings are not in any segment yet).
+    pub(super) new: bool,
 }
 
 impl ContentTables<'_, '_> {
@@ -69,21 +79,31 @@ impl ContentTables<'_, '_> {
         hash: &ContentHash,
         blob: Option<&[u8]>,
         symbols: Option<&[u8]>,
-    ) -> Result<()> {
+    ) -> Result<ContentRef> {
         let count = self
             .refs
             .get(hash.as_slice())?
             .map(|v| v.value())
             .unwrap_or(0);
-        if count == 0 {
-            let Some(blob) = blob else {
-                return Err(StoreError::Corrupt(format!(
-                    "content {} is referenced but was neither stored nor supplied",
-                    hex(hash)
-                )));
-            };
-            self.blobs.insert(hash.as_slice(), blob)?;
-        }
+        let known = self.ids.get(hash.as_slice())?.map(|id| id.value());
+        let content = match known {
+            Some(id) if count > 0 => ContentRef { id, new: false },
+            _ => {
+                let Some(blob) = blob else {
+                    return Err(StoreError::Corrupt(format!(
+                        "content {} is referenced but was neither stored nor supplied",
+                        hex(hash)
+                    )));
+                };
+                self.blobs.insert(hash.as_slice(), blob)?;
+                let next = next_counter(self.counters, SHARED, NEXT_CONTENT)?;
+                // Content ids are 32-bit; a counter past them is damaged.
+                let id =
+                    u32::try_from(next).map_err(|_| damaged_counter(NEXT_CONTENT, SHARED, next))?;
+                self.ids.insert(hash.as_slice(), id)?;
+                ContentRef { id, new: true }
+            }
+        };
         // Stored content may still lack symbols (the indexer parses in a second pass).
         if let Some(symbols) = symbols
             && self.symbols.get(hash.as_slice())?.is_none()
@@ -91,7 +111,7 @@ impl ContentTables<'_, '_> {
             self.symbols.insert(hash.as_slice(), symbols)?;
         }
         self.refs.insert(hash.as_slice(), count + 1)?;
-        Ok(())
+        Ok(content)
     }
 
     pub(super) fn drop_ref(&mut self, hash: &ContentHash) -> Result<()> {
@@ -103,6 +123,7 @@ impl ContentTables<'_, '_> {
         if count <= 1 {
             self.refs.remove(hash.as_slice())?;
             self.blobs.remove(hash.as_slice())?;
+            self.ids.remove(hash.as_slice())?;
             self.symbols.remove(hash.as_slice())?;
         } else {
             self.refs.insert(hash.as_slice(), count - 1)?;
@@ -111,7 +132,7 @@ impl ContentTables<'_, '_> {
     }
 }
 
-/// Takes the next value of a per-root counter.
+/// Takes the next value of a per-root (or [`SHARED`]) counter.
 pub(super) fn next_counter(
     counters: &mut redb::Table<(u32, &str), u64>,
     root: RootId,
@@ -137,11 +158,17 @@ fn damaged_counter(name: &str, root: RootId, value: u64) -> StoreError {
     )
 }
 
+/// The trigrams of a content stored for the first time: from its raw bytes when they came
+/// along, else from its blob (given, or stored).
 pub(super) fn content_trigrams(
     blobs: &redb::Table<&[u8], &[u8]>,
     hash: &ContentHash,
     blob: Option<&[u8]>,
+    raw: Option<&[u8]>,
 ) -> Result<Vec<u32>> {
+    if let Some(raw) = raw {
+        return Ok(crate::trigram::trigrams(raw));
+    }
     let compressed = match blob {
         Some(blob) => blob.to_vec(),
         None => blobs
@@ -200,7 +227,7 @@ impl Store {
             let mut next = RootIndex::clone(&current);
             next.generation += 1;
             for (id, doc) in edits {
-                next.docs.set(id, Some(doc));
+                next.set_doc(id, Some(doc));
             }
             *current = Arc::new(next);
         }
@@ -232,17 +259,18 @@ impl Store {
         Ok(record)
     }
 
-    /// Removes `root` and everything only it used, in one transaction: its file records,
-    /// trigram segments and counters, its registration, and the contents (with their
-    /// symbols) no other root references. Returns (files removed, contents freed).
+    /// Removes `root` and everything only it used, in one transaction: its file records and
+    /// counters, its registration, and the contents (with their ids and symbols) no other root
+    /// references; the maintenance thread then rewrites the segments whose contents are now
+    /// mostly dead. Returns (files removed, contents freed).
     pub fn remove_root(&self, root: RootId) -> Result<(u64, u64)> {
         let txn = self.begin_write()?;
         let counts = {
             let mut files = txn.open_table(FILES)?;
             let mut blobs = txn.open_table(BLOBS)?;
             let mut refs = txn.open_table(BLOB_REFS)?;
+            let mut ids = txn.open_table(CONTENT_IDS)?;
             let mut symbol_table = txn.open_table(SYMBOLS)?;
-            let mut segments = txn.open_table(SEGMENTS)?;
             let mut counters = txn.open_table(COUNTERS)?;
             let mut records = Vec::new();
             for entry in files.range((root, "")..(root + 1, ""))? {
@@ -262,18 +290,13 @@ impl Store {
                     ContentTables {
                         blobs: &mut blobs,
                         refs: &mut refs,
+                        ids: &mut ids,
                         symbols: &mut symbol_table,
+                        counters: &mut counters,
                     }
                     .drop_ref(&hash)?;
                 }
                 files.remove((root, path.as_str()))?;
-            }
-            let segment_keys: Vec<(u32, u64, u32)> = segments
-                .range((root, 0, 0)..(root + 1, 0, 0))?
-                .map(|entry| entry.map(|(key, _)| key.value()))
-                .collect::<std::result::Result<_, _>>()?;
-            for key in segment_keys {
-                segments.remove(key)?;
             }
             let counter_names: Vec<String> = counters
                 .range((root, "")..(root + 1, ""))?
@@ -289,6 +312,10 @@ impl Store {
         let mut views = self.views.write();
         self.commit(txn)?;
         views.remove(&root);
+        drop(views);
+        if counts.1 > 0 {
+            self.request_merge();
+        }
         Ok(counts)
     }
 
@@ -302,14 +329,15 @@ impl Store {
     }
 
     /// Applies `changes` to `root` in one transaction: records, contents, and one trigram
-    /// segment for the documents whose content is new. Returns how many segments the root has.
+    /// segment for the contents stored for the first time (a content another root holds is
+    /// posted already). Returns how many segments the store has.
     pub fn apply(&self, root: RootId, changes: Vec<FileChange>) -> Result<usize> {
         if changes.is_empty() {
-            return Ok(self.root_view(root).current.read().segments.len());
+            return Ok(self.segments.read().len());
         }
         // Document table edits, applied to the in-memory index after the commit.
         let mut doc_edits: Vec<(u32, Option<Doc>)> = Vec::new();
-        let mut new_docs: Vec<(u32, Vec<u32>)> = Vec::new();
+        let mut new_contents: Vec<(u32, Vec<u32>)> = Vec::new();
         // Definitions documents already hold in memory, by content, gathered once per batch
         // when a change brings a content another root stored (another worktree's file):
         // shared rather than decoded from the stored symbols again.
@@ -319,6 +347,7 @@ impl Store {
             let mut files = txn.open_table(FILES)?;
             let mut blobs = txn.open_table(BLOBS)?;
             let mut refs = txn.open_table(BLOB_REFS)?;
+            let mut ids = txn.open_table(CONTENT_IDS)?;
             let mut counters = txn.open_table(COUNTERS)?;
             let mut symbol_table = txn.open_table(SYMBOLS)?;
             for change in changes {
@@ -346,20 +375,13 @@ impl Store {
                             Some(_) => {
                                 let next = next_counter(&mut counters, root, NEXT_DOC)?;
                                 // Document ids are 32-bit; a counter past them is damaged.
-                                let id = u32::try_from(next)
-                                    .map_err(|_| damaged_counter(NEXT_DOC, root, next))?;
-                                if self.layout.trigram_index {
-                                    let trigrams = match trigrams {
-                                        Some(trigrams) => trigrams,
-                                        None => {
-                                            content_trigrams(&blobs, &record.hash, blob.as_deref())?
-                                        }
-                                    };
-                                    new_docs.push((id, trigrams));
-                                }
-                                Some(id)
+                                Some(
+                                    u32::try_from(next)
+                                        .map_err(|_| damaged_counter(NEXT_DOC, root, next))?,
+                                )
                             }
                         };
+                        let mut content_id = None;
                         if old_hash != new_hash {
                             if let Some(hash) = new_hash {
                                 // Stored when the file was read, but its last other user
@@ -374,22 +396,39 @@ impl Store {
                                     }
                                     (blob, _) => blob,
                                 };
-                                let mut tables = ContentTables {
+                                let added = ContentTables {
                                     blobs: &mut blobs,
                                     refs: &mut refs,
+                                    ids: &mut ids,
                                     symbols: &mut symbol_table,
-                                };
-                                tables.add_ref(
+                                    counters: &mut counters,
+                                }
+                                .add_ref(
                                     &hash,
                                     blob.as_deref(),
                                     symbols.as_ref().map(|parsed| parsed.encoded.as_slice()),
                                 )?;
+                                if added.new && self.layout.trigram_index {
+                                    let trigrams = match trigrams {
+                                        Some(trigrams) => trigrams,
+                                        None => content_trigrams(
+                                            &blobs,
+                                            &hash,
+                                            blob.as_deref(),
+                                            raw.as_deref(),
+                                        )?,
+                                    };
+                                    new_contents.push((added.id, trigrams));
+                                }
+                                content_id = Some(added.id);
                             }
                             if let Some(hash) = old_hash {
                                 ContentTables {
                                     blobs: &mut blobs,
                                     refs: &mut refs,
+                                    ids: &mut ids,
                                     symbols: &mut symbol_table,
+                                    counters: &mut counters,
                                 }
                                 .drop_ref(&hash)?;
                             }
@@ -403,6 +442,18 @@ impl Store {
                         if let Some(id) = record.doc_id
                             && !kept_doc
                         {
+                            let content = match content_id {
+                                Some(content) => content,
+                                None => ids
+                                    .get(record.hash.as_slice())?
+                                    .map(|id| id.value())
+                                    .ok_or_else(|| {
+                                        StoreError::Corrupt(format!(
+                                            "content {} of {path} has no id",
+                                            hex(&record.hash)
+                                        ))
+                                    })?,
+                            };
                             let definitions = match symbols {
                                 Some(parsed) => parsed.definitions,
                                 // Stored content read again (its raw bytes came along).
@@ -420,6 +471,7 @@ impl Store {
                                 Some(Doc {
                                     path: path.as_str().into(),
                                     hash: record.hash,
+                                    content,
                                     language: record.language.as_str().into(),
                                     definitions,
                                 }),
@@ -437,7 +489,9 @@ impl Store {
                                 ContentTables {
                                     blobs: &mut blobs,
                                     refs: &mut refs,
+                                    ids: &mut ids,
                                     symbols: &mut symbol_table,
+                                    counters: &mut counters,
                                 }
                                 .drop_ref(&hash)?;
                             }
@@ -448,34 +502,40 @@ impl Store {
                     }
                 }
             }
-            if new_docs.is_empty() {
+            if new_contents.is_empty() {
                 None
             } else {
-                Some(next_counter(&mut counters, root, NEXT_SEGMENT)?)
+                Some(next_counter(&mut counters, SHARED, NEXT_SEGMENT)?)
             }
         };
-        let segment = segment_id.map(|id| (id, Segment::build(&new_docs)));
+        let segment = segment_id.map(|id| (id, Segment::build(&new_contents)));
         if let Some((id, segment)) = &segment {
             let mut segments = txn.open_table(SEGMENTS)?;
-            insert_segment(&mut segments, root, *id, &encode_segment(segment)?)?;
+            insert_segment(&mut segments, SHARED, *id, &encode_segment(segment)?)?;
         }
         let view = self.root_view(root);
+        // Root index first, then the store's segments: the order every writer takes them in.
         let mut current = view.current.write();
+        let mut shared = self.segments.write();
         self.commit(txn)?;
+        if let Some((id, segment)) = segment {
+            let mut listed = Vec::clone(&shared);
+            listed.push((id, Arc::new(segment)));
+            *shared = Arc::new(listed);
+        }
         let mut next = RootIndex::clone(&current);
         next.generation += 1;
         for (id, doc) in doc_edits {
-            next.docs.set(id, doc);
+            next.set_doc(id, doc);
         }
-        if let Some((id, segment)) = segment {
-            next.segments.push((id, Arc::new(segment)));
-        }
-        let segments = next.segments.len();
-        let wants_merge = merge_plan(&next.segments).is_some();
+        next.segments = Arc::clone(&shared);
+        let segments = shared.len();
+        let wants_merge = merge_plan(&shared).is_some();
         *current = Arc::new(next);
+        drop(shared);
         drop(current);
-        if wants_merge && let Some(sender) = self.merge_requests.lock().as_ref() {
-            let _ = sender.send(Maintenance::Merge(root));
+        if wants_merge {
+            self.request_merge();
         }
         Ok(segments)
     }

@@ -1,6 +1,9 @@
-//! One root's in-memory index state: the document table and the segments. Values of
-//! [`RootIndex`] are immutable snapshots; every committed change produces a new one, sharing
-//! all untouched parts, so queries run on a consistent state without locks.
+//! One root's in-memory index state: the document table, which documents hold each content,
+//! and the store-wide segments. Segments post *content* ids, shared by every root holding a
+//! content (a second worktree adds postings only for the contents it alone has); a root turns
+//! them into its own document ids. Values of [`RootIndex`] are immutable snapshots; every
+//! committed change produces a new one, sharing all untouched parts, so queries run on a
+//! consistent state without locks.
 
 use std::sync::Arc;
 
@@ -27,6 +30,8 @@ pub struct Doc {
     pub path: Arc<str>,
     /// Content hash (the key of the stored content).
     pub hash: ContentHash,
+    /// The content's store-wide id: what the segments post.
+    pub content: u32,
     /// Detected language.
     pub language: Arc<str>,
     /// The symbols it defines, if its language was parsed.
@@ -117,6 +122,7 @@ impl DocTable {
                         Some(Doc {
                             path: Arc::from(&*doc.path),
                             hash: doc.hash,
+                            content: doc.content,
                             language,
                             definitions: defined,
                         })
@@ -169,13 +175,157 @@ impl DocTable {
     }
 }
 
+/// The store's segments with their store keys, shared by every root's index.
+pub type Segments = Arc<Vec<(u64, Arc<Segment>)>>;
+
+/// One content's documents in a root: most contents are in one place.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+enum Holders {
+    #[default]
+    None,
+    One(u32),
+    Many(Arc<[u32]>),
+}
+
+impl Holders {
+    fn ids(&self) -> &[u32] {
+        match self {
+            Holders::None => &[],
+            Holders::One(id) => std::slice::from_ref(id),
+            Holders::Many(ids) => ids,
+        }
+    }
+}
+
+fn empty_holders() -> &'static Arc<Vec<Holders>> {
+    static EMPTY: std::sync::LazyLock<Arc<Vec<Holders>>> =
+        std::sync::LazyLock::new(|| Arc::new(vec![Holders::None; CHUNK]));
+    &EMPTY
+}
+
+/// Content id → the root's documents holding it (ascending), copy-on-write by chunks like
+/// [`DocTable`]: the segments' postings name contents, this turns them into documents.
+#[derive(Debug, Clone, Default)]
+pub struct ContentDocs {
+    chunks: Vec<Arc<Vec<Holders>>>,
+}
+
+impl ContentDocs {
+    /// The documents holding `content`, ascending (empty if none).
+    pub fn get(&self, content: u32) -> &[u32] {
+        let content = content as usize;
+        self.chunks
+            .get(content / CHUNK)
+            .map_or(&[], |chunk| chunk[content % CHUNK].ids())
+    }
+
+    /// Whether some document holds `content`.
+    pub fn contains(&self, content: u32) -> bool {
+        !self.get(content).is_empty()
+    }
+
+    fn slot(&mut self, content: u32) -> &mut Holders {
+        let content = content as usize;
+        if self.chunks.len() <= content / CHUNK {
+            self.chunks
+                .resize(content / CHUNK + 1, Arc::clone(empty_holders()));
+        }
+        &mut Arc::make_mut(&mut self.chunks[content / CHUNK])[content % CHUNK]
+    }
+
+    /// Records that document `doc` holds `content`.
+    pub fn add(&mut self, content: u32, doc: u32) {
+        let slot = self.slot(content);
+        *slot = match std::mem::take(slot) {
+            Holders::None => Holders::One(doc),
+            Holders::One(id) if id == doc => Holders::One(id),
+            Holders::One(id) => Holders::Many(Arc::from(if id < doc {
+                vec![id, doc]
+            } else {
+                vec![doc, id]
+            })),
+            Holders::Many(ids) => {
+                let mut ids = ids.to_vec();
+                if let Err(at) = ids.binary_search(&doc) {
+                    ids.insert(at, doc);
+                }
+                Holders::Many(Arc::from(ids))
+            }
+        };
+    }
+
+    /// Records that document `doc` no longer holds `content`.
+    pub fn remove(&mut self, content: u32, doc: u32) {
+        if !self.get(content).contains(&doc) {
+            return;
+        }
+        let slot = self.slot(content);
+        *slot = match std::mem::take(slot) {
+            Holders::Many(ids) => {
+                let rest: Vec<u32> = ids.iter().copied().filter(|&id| id != doc).collect();
+                match rest.as_slice() {
+                    [] => Holders::None,
+                    [one] => Holders::One(*one),
+                    _ => Holders::Many(Arc::from(rest)),
+                }
+            }
+            _ => Holders::None,
+        };
+        let chunk = content as usize / CHUNK;
+        if self.chunks[chunk]
+            .iter()
+            .all(|holders| *holders == Holders::None)
+        {
+            self.chunks[chunk] = Arc::clone(empty_holders());
+        }
+    }
+
+    /// Every content some document holds, ascending.
+    pub fn contents(&self) -> impl Iterator<Item = u32> + '_ {
+        self.chunks
+            .iter()
+            .enumerate()
+            .filter(|(_, chunk)| !Arc::ptr_eq(chunk, empty_holders()))
+            .flat_map(|(chunk_index, chunk)| {
+                chunk
+                    .iter()
+                    .enumerate()
+                    .filter(|(_, holders)| **holders != Holders::None)
+                    .map(move |(offset, _)| (chunk_index * CHUNK + offset) as u32)
+            })
+    }
+
+    /// Heap bytes held, estimated.
+    pub fn heap_bytes(&self) -> u64 {
+        let held = self
+            .chunks
+            .iter()
+            .filter(|chunk| !Arc::ptr_eq(chunk, empty_holders()));
+        let mut bytes = self.chunks.len() * std::mem::size_of::<Arc<Vec<Holders>>>();
+        for chunk in held {
+            bytes += CHUNK * std::mem::size_of::<Holders>();
+            bytes += chunk
+                .iter()
+                .map(|holders| match holders {
+                    Holders::Many(ids) => 16 + ids.len() * 4,
+                    _ => 0,
+                })
+                .sum::<usize>();
+        }
+        bytes as u64
+    }
+}
+
 /// A root's index at one moment.
 #[derive(Debug, Clone, Default)]
 pub struct RootIndex {
     /// Live documents.
     pub docs: DocTable,
-    /// Segments with their store keys.
-    pub segments: Vec<(u64, Arc<Segment>)>,
+    /// Which live documents hold each content (kept by [`RootIndex::set_doc`]).
+    pub contents: ContentDocs,
+    /// The store's segments (shared by every root) as of this index: they post every content
+    /// this root's documents hold.
+    pub segments: Segments,
     /// Grows with every committed change to the root's documents since the daemon started
     /// (merges, which change no answer, leave it alone): answers computed from the same
     /// generation are computed from the same files.
@@ -183,14 +333,31 @@ pub struct RootIndex {
 }
 
 impl RootIndex {
+    /// Sets (or, with `None`, kills) document `id`, keeping [`RootIndex::contents`] in step.
+    pub fn set_doc(&mut self, id: u32, doc: Option<Doc>) {
+        if let Some(old) = self.docs.get(id).map(|old| old.content) {
+            self.contents.remove(old, id);
+        }
+        if let Some(content) = doc.as_ref().map(|doc| doc.content) {
+            self.contents.add(content, id);
+        }
+        self.docs.set(id, doc);
+    }
+
     /// The ids of live documents that may match `query`, ascending; `None` when the query
     /// cannot narrow anything down (every live document is a candidate).
     pub fn candidates(&self, query: &TrigramQuery) -> Option<Vec<u32>> {
         if query.is_all() {
             return None;
         }
-        let mut ids = self.evaluate(query);
-        ids.retain(|&id| self.docs.get(id).is_some());
+        // Contents other roots hold, and dead ones, have no documents here.
+        let mut ids = Vec::new();
+        for content in self.evaluate(query) {
+            ids.extend_from_slice(self.contents.get(content));
+        }
+        if !ids.is_sorted() {
+            ids.sort_unstable();
+        }
         Some(ids)
     }
 
@@ -212,10 +379,10 @@ impl RootIndex {
         }
     }
 
-    /// Sorted ids (possibly dead) satisfying `query`.
+    /// Sorted content ids (possibly dead, or held by other roots only) satisfying `query`.
     fn evaluate(&self, query: &TrigramQuery) -> Vec<u32> {
         match query {
-            TrigramQuery::All => self.docs.iter().map(|(id, _)| id).collect(),
+            TrigramQuery::All => self.contents.contents().collect(),
             TrigramQuery::None => Vec::new(),
             TrigramQuery::Trigram(trigram) => {
                 // Segments hold disjoint documents and, ordered by their lowest id, mostly
@@ -261,7 +428,7 @@ impl RootIndex {
         }
     }
 
-    /// Total encoded size of the segments, in bytes.
+    /// Total encoded size of the store's segments, in bytes (shared by every root).
     pub fn segment_bytes(&self) -> u64 {
         self.segments
             .iter()
@@ -351,6 +518,7 @@ mod tests {
                 Some(Doc {
                     path: path.into(),
                     hash: [id as u8; 32],
+                    content: id,
                     language: if path.ends_with(".py") {
                         "Python"
                     } else {
@@ -389,9 +557,14 @@ mod tests {
     }
 
     fn doc(path: &str) -> Option<Doc> {
+        held(path, 0)
+    }
+
+    fn held(path: &str, content: u32) -> Option<Doc> {
         Some(Doc {
             path: path.into(),
             hash: [0; 32],
+            content,
             language: "Text".into(),
             definitions: None,
         })
@@ -442,27 +615,66 @@ mod tests {
     #[test]
     fn candidates_follow_the_query_and_skip_dead_docs() {
         let mut index = RootIndex::default();
+        // Documents 1–3 hold contents 10, 11, 12; content 13 is another root's only.
         for (id, path) in [(1, "x"), (2, "y"), (3, "z")] {
-            index.docs.set(id, doc(path));
+            index.set_doc(id, held(path, id + 9));
         }
-        index.segments.push((
-            1,
-            Arc::new(Segment::build(&[
-                (1, trigrams(b"hello world")),
-                (2, trigrams(b"help")),
-            ])),
-        ));
-        index.segments.push((
-            2,
-            Arc::new(Segment::build(&[(3, trigrams(b"shell world"))])),
-        ));
+        index.segments = Arc::new(vec![
+            (
+                1,
+                Arc::new(Segment::build(&[
+                    (10, trigrams(b"hello world")),
+                    (11, trigrams(b"help")),
+                ])),
+            ),
+            (
+                2,
+                Arc::new(Segment::build(&[
+                    (12, trigrams(b"shell world")),
+                    (13, trigrams(b"other world")),
+                ])),
+            ),
+        ]);
         let query = TrigramQuery::from_regex("world", false).unwrap();
         assert_eq!(index.candidates(&query), Some(vec![1, 3]));
-        index.docs.set(3, None);
+        index.set_doc(3, None);
         assert_eq!(index.candidates(&query), Some(vec![1]));
+        // A copy of content 10 in another place is a candidate too; a killed copy is not.
+        index.set_doc(7, held("x-copy", 10));
+        assert_eq!(index.candidates(&query), Some(vec![1, 7]));
+        index.set_doc(1, None);
+        assert_eq!(index.candidates(&query), Some(vec![7]));
+        assert_eq!(index.contents.get(10), [7]);
         let all = TrigramQuery::from_regex("w.r", false).unwrap();
         assert_eq!(index.candidates(&all), None);
         assert_eq!(intersect(&[1, 3, 5, 7], &[2, 3, 7, 9]), [3, 7]);
+    }
+
+    #[test]
+    fn content_docs_track_every_holder_and_give_chunks_back() {
+        let mut contents = ContentDocs::default();
+        contents.add(5, 30);
+        contents.add(5, 10);
+        contents.add(5, 20);
+        contents.add(5, 20);
+        contents.add(3000, 1);
+        assert_eq!(contents.get(5), [10, 20, 30]);
+        assert_eq!(contents.contents().collect::<Vec<_>>(), [5, 3000]);
+        let snapshot = contents.clone();
+        contents.remove(5, 20);
+        contents.remove(5, 99);
+        assert_eq!(contents.get(5), [10, 30]);
+        assert_eq!(snapshot.get(5), [10, 20, 30], "the snapshot is unaffected");
+        contents.remove(5, 10);
+        contents.remove(5, 30);
+        assert!(!contents.contains(5));
+        contents.remove(3000, 1);
+        assert_eq!(contents.contents().count(), 0);
+        assert!(
+            contents.heap_bytes() < 100,
+            "emptied chunks are given back: {} bytes",
+            contents.heap_bytes()
+        );
     }
 
     #[test]
@@ -489,16 +701,18 @@ mod tests {
     fn postings_come_out_sorted_whatever_the_segment_order() {
         let mut index = RootIndex::default();
         for id in 1..=6 {
-            index.docs.set(id, doc("x"));
+            index.set_doc(id, held("x", id));
         }
         // A merged segment listed after newer ones, and one whose range overlaps another's.
+        let mut segments = Vec::new();
         for (key, docs) in [(3, vec![5, 6]), (1, vec![1, 4]), (2, vec![2, 3])] {
             let docs: Vec<(u32, Vec<_>)> = docs
                 .into_iter()
                 .map(|id| (id, trigrams(b"needle")))
                 .collect();
-            index.segments.push((key, Arc::new(Segment::build(&docs))));
+            segments.push((key, Arc::new(Segment::build(&docs))));
         }
+        index.segments = Arc::new(segments);
         let query = TrigramQuery::from_regex("needle", false).unwrap();
         assert_eq!(index.candidates(&query), Some(vec![1, 2, 3, 4, 5, 6]));
     }

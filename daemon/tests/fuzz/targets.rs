@@ -1755,7 +1755,7 @@ fn read_everything(store: &codesaged::store::Store) {
                     }
                 }
             }
-            let _ = store.merge_once(root.id);
+            let _ = store.merge_once();
         }
     }
     let keys = [
@@ -1808,7 +1808,7 @@ fn write_something(store: &codesaged::store::Store) {
             changes.push(FileChange::Remove { path: path.clone() });
         }
         let _ = store.apply(root.id, changes);
-        let _ = store.merge_once(root.id);
+        let _ = store.merge_once();
         let _ = store.view(root.id);
     }
 }
