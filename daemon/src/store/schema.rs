@@ -235,3 +235,14 @@ pub(super) fn remove_segment(
     }
     Ok(())
 }
+
+/// The id of a content `path` holds: every referenced content has one.
+pub(super) fn content_id(
+    ids: &impl ReadableTable<&'static [u8], u32>,
+    hash: &ContentHash,
+    path: &str,
+) -> Result<u32> {
+    ids.get(hash.as_slice())?
+        .map(|id| id.value())
+        .ok_or_else(|| StoreError::Corrupt(format!("content {} of {path} has no id", hex(hash))))
+}

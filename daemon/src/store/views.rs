@@ -183,15 +183,7 @@ impl Store {
                 let (content, defined) = match known.get(&record.hash) {
                     Some(found) => found.clone(),
                     None => {
-                        let content = ids
-                            .get(record.hash.as_slice())?
-                            .map(|id| id.value())
-                            .ok_or_else(|| {
-                                StoreError::Corrupt(format!(
-                                    "content {} of {path} has no id",
-                                    hex(&record.hash)
-                                ))
-                            })?;
+                        let content = content_id(&ids, &record.hash, path)?;
                         let decoded = stored_definitions(&symbols, &record.hash)?;
                         known.insert(record.hash, (content, decoded.clone()));
                         (content, decoded)

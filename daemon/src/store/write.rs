@@ -381,7 +381,7 @@ impl Store {
                                 )
                             }
                         };
-                        let mut content_id = None;
+                        let mut added_id = None;
                         if old_hash != new_hash {
                             if let Some(hash) = new_hash {
                                 // Stored when the file was read, but its last other user
@@ -420,7 +420,7 @@ impl Store {
                                     };
                                     new_contents.push((added.id, trigrams));
                                 }
-                                content_id = Some(added.id);
+                                added_id = Some(added.id);
                             }
                             if let Some(hash) = old_hash {
                                 ContentTables {
@@ -442,17 +442,9 @@ impl Store {
                         if let Some(id) = record.doc_id
                             && !kept_doc
                         {
-                            let content = match content_id {
+                            let content = match added_id {
                                 Some(content) => content,
-                                None => ids
-                                    .get(record.hash.as_slice())?
-                                    .map(|id| id.value())
-                                    .ok_or_else(|| {
-                                        StoreError::Corrupt(format!(
-                                            "content {} of {path} has no id",
-                                            hex(&record.hash)
-                                        ))
-                                    })?,
+                                None => content_id(&ids, &record.hash, &path)?,
                             };
                             let definitions = match symbols {
                                 Some(parsed) => parsed.definitions,
