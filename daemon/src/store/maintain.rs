@@ -60,10 +60,10 @@ impl Store {
             "meta" => META,
             "roots" => ROOTS,
             "files" => FILES,
-            "blobs" => BLOBS,
+            "contents" => BLOBS,
             "blob_refs" => BLOB_REFS,
             "content_ids" => CONTENT_IDS,
-            "symbols" => SYMBOLS,
+            "content_symbols" => SYMBOLS,
             "segments" => SEGMENTS,
             "counters" => COUNTERS,
             "vectors" => VECTORS,
@@ -224,26 +224,6 @@ impl Store {
                 hex(hash)
             ));
         }
-        let mut stored: HashSet<ContentHash> = HashSet::new();
-        for entry in txn.open_table(BLOBS)?.iter()? {
-            let (key, value) = entry?;
-            report.contents += 1;
-            let Ok(hash) = ContentHash::try_from(key.value()) else {
-                report.problem("a stored content has a malformed key".to_string());
-                continue;
-            };
-            stored.insert(hash);
-            match zstd::stream::decode_all(value.value()) {
-                Ok(content) if *blake3::hash(&content).as_bytes() == hash => {}
-                Ok(_) => report.problem(format!("content {} does not hash to its key", hex(&hash))),
-                Err(err) => {
-                    report.problem(format!("content {} does not decompress: {err}", hex(&hash)))
-                }
-            }
-        }
-        for hash in used.keys().filter(|hash| !stored.contains(*hash)) {
-            report.problem(format!("content {} is used but not stored", hex(hash)));
-        }
         let mut numbered: HashMap<u32, ContentHash> = HashMap::new();
         for entry in txn.open_table(CONTENT_IDS)?.iter()? {
             let (key, value) = entry?;
@@ -270,14 +250,56 @@ impl Store {
         for hash in counted.keys().filter(|hash| !ids.contains(*hash)) {
             report.problem(format!("content {} is used but has no id", hex(hash)));
         }
+        // Contents are stored in pieces, in key order: (id, piece).
+        let mut stored: HashSet<ContentHash> = HashSet::new();
+        let mut check_content = |id: u32, blob: &[u8], report: &mut CheckReport| {
+            report.contents += 1;
+            let Some(hash) = numbered.get(&id) else {
+                report.problem(format!(
+                    "a content is stored under id {id}, which no content has"
+                ));
+                return;
+            };
+            stored.insert(*hash);
+            match zstd::stream::decode_all(blob) {
+                Ok(content) if blake3::hash(&content).as_bytes() == hash => {}
+                Ok(_) => report.problem(format!("content {} does not hash to its key", hex(hash))),
+                Err(err) => {
+                    report.problem(format!("content {} does not decompress: {err}", hex(hash)))
+                }
+            }
+        };
+        let mut pending: Option<(u32, Vec<u8>)> = None;
+        for entry in txn.open_table(BLOBS)?.iter()? {
+            let (key, value) = entry?;
+            let (id, _) = key.value();
+            match &mut pending {
+                Some((current, bytes)) if *current == id => bytes.extend_from_slice(value.value()),
+                _ => {
+                    if let Some((id, bytes)) = pending.take() {
+                        check_content(id, &bytes, report);
+                    }
+                    pending = Some((id, value.value().to_vec()));
+                }
+            }
+        }
+        if let Some((id, bytes)) = pending.take() {
+            check_content(id, &bytes, report);
+        }
+        for hash in used.keys().filter(|hash| !stored.contains(*hash)) {
+            report.problem(format!("content {} is used but not stored", hex(hash)));
+        }
+        let mut kept_for: Option<u32> = None;
         for entry in txn.open_table(SYMBOLS)?.iter()? {
             let (key, _) = entry?;
-            let live =
-                ContentHash::try_from(key.value()).is_ok_and(|hash| counted.contains_key(&hash));
-            if !live {
+            let (id, _) = key.value();
+            if kept_for == Some(id) {
+                continue;
+            }
+            kept_for = Some(id);
+            if !numbered.contains_key(&id) {
                 report.problem(format!(
-                    "symbols are kept for content {} that no file uses",
-                    hex_bytes(key.value())
+                    "symbols are kept under id {id}, which no used content has"
                 ));
             }
         }
@@ -315,12 +337,4 @@ impl Store {
         check_segment(segment, report);
         Ok(())
     }
-}
-
-fn hex_bytes(bytes: &[u8]) -> String {
-    bytes
-        .iter()
-        .take(8)
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
 }

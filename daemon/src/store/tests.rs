@@ -513,3 +513,72 @@ fn check_after_reopen(
     assert_eq!(paths(&store, a, "only_b"), ["back.rs"]);
     assert!(store.check().unwrap().problems.is_empty());
 }
+
+#[test]
+fn contents_and_symbols_larger_than_a_piece_come_back_whole_and_go_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 1 << 20).unwrap();
+    let root = store.add_root("/a", 0).unwrap();
+    // Text that barely compresses: several pieces once compressed.
+    let mut state = 7u64;
+    let text: String = (0..12_000)
+        .map(|_| {
+            state = state
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            char::from(b'a' + ((state >> 33) % 26) as u8)
+        })
+        .collect();
+    let content = format!("fn big() {{}}\n// {text}\n");
+    let (rec, blob) = record(content.as_bytes());
+    assert!(blob.len() > 3 * PIECE, "{} bytes compressed", blob.len());
+    let parsed = crate::symbols::extract("Rust", content.as_bytes()).unwrap();
+    let symbols = ParsedSymbols::new(&parsed);
+    store
+        .apply(
+            root.id,
+            vec![FileChange::Upsert {
+                path: "big.rs".into(),
+                record: rec.clone(),
+                blob: Some(blob.clone()),
+                raw: None,
+                trigrams: None,
+                symbols: Some(symbols.clone()),
+            }],
+        )
+        .unwrap();
+    let snap = store.snapshot().unwrap();
+    assert_eq!(
+        snap.content(&rec.hash).unwrap().unwrap(),
+        content.as_bytes()
+    );
+    assert_eq!(snap.blob_len(&rec.hash).unwrap(), blob.len() as u64);
+    assert_eq!(snap.symbols(&rec.hash).unwrap().unwrap(), parsed);
+    assert_eq!(
+        snap.symbols_len(&rec.hash).unwrap(),
+        symbols.encoded.len() as u64
+    );
+    drop(snap);
+    let report = store.check().unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.contents, 1);
+    store
+        .apply(
+            root.id,
+            vec![FileChange::Remove {
+                path: "big.rs".into(),
+            }],
+        )
+        .unwrap();
+    let snap = store.snapshot().unwrap();
+    assert!(snap.content(&rec.hash).unwrap().is_none());
+    assert_eq!(snap.blob_len(&rec.hash).unwrap(), 0);
+    drop(snap);
+    let txn = store.begin_read().unwrap();
+    assert_eq!(
+        txn.open_table(BLOBS).unwrap().len().unwrap(),
+        0,
+        "every piece is gone"
+    );
+    assert_eq!(txn.open_table(SYMBOLS).unwrap().len().unwrap(), 0);
+}

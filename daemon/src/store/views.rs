@@ -69,8 +69,9 @@ pub struct Snapshot {
     // Kept alive for as long as the tables opened from it are used.
     _txn: ReadTransaction,
     files: ReadOnlyTable<(u32, &'static str), &'static [u8]>,
-    blobs: ReadOnlyTable<&'static [u8], &'static [u8]>,
-    symbols: ReadOnlyTable<&'static [u8], &'static [u8]>,
+    ids: ReadOnlyTable<&'static [u8], u32>,
+    blobs: ReadOnlyTable<(u32, u32), &'static [u8]>,
+    symbols: ReadOnlyTable<(u32, u32), &'static [u8]>,
 }
 
 impl Snapshot {
@@ -111,54 +112,64 @@ impl Snapshot {
             .transpose()
     }
 
+    /// The id of the content with hash `hash`, if it is stored.
+    fn id(&self, hash: &ContentHash) -> Result<Option<u32>> {
+        Ok(self.ids.get(hash.as_slice())?.map(|id| id.value()))
+    }
+
     /// The decompressed content with hash `hash`, if stored.
     pub fn content(&self, hash: &ContentHash) -> Result<Option<Vec<u8>>> {
-        let Some(blob) = self.blobs.get(hash.as_slice())? else {
+        let Some(id) = self.id(hash)? else {
             return Ok(None);
         };
-        zstd::stream::decode_all(blob.value())
+        let Some(blob) = read_pieces(&self.blobs, id)? else {
+            return Ok(None);
+        };
+        zstd::stream::decode_all(blob.as_slice())
             .map(Some)
             .map_err(|err| StoreError::Corrupt(format!("content {}: {err}", hex(hash))))
     }
 
     /// The parsed structure of the content with hash `hash`, if it was parsed.
     pub fn symbols(&self, hash: &ContentHash) -> Result<Option<FileSymbols>> {
-        let Some(value) = self.symbols.get(hash.as_slice())? else {
+        let Some(id) = self.id(hash)? else {
             return Ok(None);
         };
-        FileSymbols::decode(value.value())
+        let Some(value) = read_pieces(&self.symbols, id)? else {
+            return Ok(None);
+        };
+        FileSymbols::decode(&value)
             .map(Some)
             .ok_or_else(|| StoreError::Corrupt(format!("symbols of content {}", hex(hash))))
     }
 
     /// Size in bytes of the stored symbols of the content with hash `hash`.
     pub fn symbols_len(&self, hash: &ContentHash) -> Result<u64> {
-        Ok(self
-            .symbols
-            .get(hash.as_slice())?
-            .map(|value| value.value().len() as u64)
-            .unwrap_or(0))
+        match self.id(hash)? {
+            Some(id) => pieces_len(&self.symbols, id),
+            None => Ok(0),
+        }
     }
 
     /// Size in bytes of the compressed blob with hash `hash`.
     pub fn blob_len(&self, hash: &ContentHash) -> Result<u64> {
-        Ok(self
-            .blobs
-            .get(hash.as_slice())?
-            .map(|blob| blob.value().len() as u64)
-            .unwrap_or(0))
+        match self.id(hash)? {
+            Some(id) => pieces_len(&self.blobs, id),
+            None => Ok(0),
+        }
     }
 }
 
-/// The in-memory summary of the symbols stored for `hash`, if any.
+/// The in-memory summary of the symbols stored for content `hash` (id `id`), if any.
 pub(super) fn stored_definitions(
-    table: &impl ReadableTable<&'static [u8], &'static [u8]>,
+    table: &impl ReadableTable<(u32, u32), &'static [u8]>,
     hash: &ContentHash,
+    id: u32,
 ) -> Result<Option<Arc<[Definition]>>> {
-    let Some(value) = table.get(hash.as_slice())? else {
+    let Some(value) = read_pieces(table, id)? else {
         return Ok(None);
     };
-    let symbols = FileSymbols::decode(value.value())
+    let symbols = FileSymbols::decode(&value)
         .ok_or_else(|| StoreError::Corrupt(format!("symbols of content {}", hex(hash))))?;
     Ok(symbols.definitions())
 }
@@ -184,7 +195,7 @@ impl Store {
                     Some(found) => found.clone(),
                     None => {
                         let content = content_id(&ids, &record.hash, path)?;
-                        let decoded = stored_definitions(&symbols, &record.hash)?;
+                        let decoded = stored_definitions(&symbols, &record.hash, content)?;
                         known.insert(record.hash, (content, decoded.clone()));
                         (content, decoded)
                     }
@@ -327,11 +338,13 @@ impl Store {
     pub fn snapshot(&self) -> Result<Snapshot> {
         let txn = self.begin_read()?;
         let files = txn.open_table(FILES)?;
+        let ids = txn.open_table(CONTENT_IDS)?;
         let blobs = txn.open_table(BLOBS)?;
         let symbols = txn.open_table(SYMBOLS)?;
         Ok(Snapshot {
             _txn: txn,
             files,
+            ids,
             blobs,
             symbols,
         })

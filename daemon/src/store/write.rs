@@ -58,10 +58,10 @@ pub enum FileChange {
 /// The tables holding one entry per distinct content, reference-counted together: a content,
 /// its id and its symbols are stored with its first reference and dropped with its last.
 pub(super) struct ContentTables<'a, 'txn> {
-    pub(super) blobs: &'a mut redb::Table<'txn, &'static [u8], &'static [u8]>,
+    pub(super) blobs: &'a mut redb::Table<'txn, (u32, u32), &'static [u8]>,
     pub(super) refs: &'a mut redb::Table<'txn, &'static [u8], u32>,
     pub(super) ids: &'a mut redb::Table<'txn, &'static [u8], u32>,
-    pub(super) symbols: &'a mut redb::Table<'txn, &'static [u8], &'static [u8]>,
+    pub(super) symbols: &'a mut redb::Table<'txn, (u32, u32), &'static [u8]>,
     pub(super) counters: &'a mut redb::Table<'txn, (u32, &'static str), u64>,
 }
 
@@ -95,20 +95,20 @@ impl ContentTables<'_, '_> {
                         hex(hash)
                     )));
                 };
-                self.blobs.insert(hash.as_slice(), blob)?;
                 let next = next_counter(self.counters, SHARED, NEXT_CONTENT)?;
                 // Content ids are 32-bit; a counter past them is damaged.
                 let id =
                     u32::try_from(next).map_err(|_| damaged_counter(NEXT_CONTENT, SHARED, next))?;
+                put_pieces(self.blobs, id, blob)?;
                 self.ids.insert(hash.as_slice(), id)?;
                 ContentRef { id, new: true }
             }
         };
         // Stored content may still lack symbols (the indexer parses in a second pass).
         if let Some(symbols) = symbols
-            && self.symbols.get(hash.as_slice())?.is_none()
+            && !has_pieces(self.symbols, content.id)?
         {
-            self.symbols.insert(hash.as_slice(), symbols)?;
+            put_pieces(self.symbols, content.id, symbols)?;
         }
         self.refs.insert(hash.as_slice(), count + 1)?;
         Ok(content)
@@ -122,9 +122,11 @@ impl ContentTables<'_, '_> {
             .unwrap_or(0);
         if count <= 1 {
             self.refs.remove(hash.as_slice())?;
-            self.blobs.remove(hash.as_slice())?;
-            self.ids.remove(hash.as_slice())?;
-            self.symbols.remove(hash.as_slice())?;
+            let id = self.ids.remove(hash.as_slice())?.map(|id| id.value());
+            if let Some(id) = id {
+                remove_pieces(self.blobs, id)?;
+                remove_pieces(self.symbols, id)?;
+            }
         } else {
             self.refs.insert(hash.as_slice(), count - 1)?;
         }
@@ -161,8 +163,8 @@ fn damaged_counter(name: &str, root: RootId, value: u64) -> StoreError {
 /// The trigrams of a content stored for the first time: from its raw bytes when they came
 /// along, else from its blob (given, or stored).
 pub(super) fn content_trigrams(
-    blobs: &redb::Table<&[u8], &[u8]>,
-    hash: &ContentHash,
+    blobs: &redb::Table<(u32, u32), &[u8]>,
+    (hash, id): (&ContentHash, u32),
     blob: Option<&[u8]>,
     raw: Option<&[u8]>,
 ) -> Result<Vec<u32>> {
@@ -171,9 +173,7 @@ pub(super) fn content_trigrams(
     }
     let compressed = match blob {
         Some(blob) => blob.to_vec(),
-        None => blobs
-            .get(hash.as_slice())?
-            .map(|value| value.value().to_vec())
+        None => read_pieces(blobs, id)?
             .ok_or_else(|| StoreError::Corrupt(format!("content {} is missing", hex(hash))))?,
     };
     let content = zstd::stream::decode_all(compressed.as_slice())
@@ -192,12 +192,15 @@ impl Store {
         let mut added: HashMap<ContentHash, Option<Arc<[Definition]>>> = HashMap::new();
         let txn = self.begin_write()?;
         {
-            let refs = txn.open_table(BLOB_REFS)?;
+            let ids = txn.open_table(CONTENT_IDS)?;
             let mut symbols = txn.open_table(SYMBOLS)?;
             for (hash, symbols_of) in parsed {
-                let live = refs.get(hash.as_slice())?.is_some();
-                if live && symbols.get(hash.as_slice())?.is_none() {
-                    symbols.insert(hash.as_slice(), symbols_of.encoded.as_slice())?;
+                // A content is live exactly while it has an id.
+                let Some(id) = ids.get(hash.as_slice())?.map(|id| id.value()) else {
+                    continue;
+                };
+                if !has_pieces(&symbols, id)? {
+                    put_pieces(&mut symbols, id, &symbols_of.encoded)?;
                     added.insert(hash, symbols_of.definitions);
                 }
             }
@@ -413,7 +416,7 @@ impl Store {
                                         Some(trigrams) => trigrams,
                                         None => content_trigrams(
                                             &blobs,
-                                            &hash,
+                                            (&hash, added.id),
                                             blob.as_deref(),
                                             raw.as_deref(),
                                         )?,
@@ -454,9 +457,11 @@ impl Store {
                                     .get(&record.hash)
                                 {
                                     Some(shared) => Some(Arc::clone(shared)),
-                                    None => stored_definitions(&symbol_table, &record.hash)?,
+                                    None => {
+                                        stored_definitions(&symbol_table, &record.hash, content)?
+                                    }
                                 },
-                                None => stored_definitions(&symbol_table, &record.hash)?,
+                                None => stored_definitions(&symbol_table, &record.hash, content)?,
                             };
                             doc_edits.push((
                                 id,

@@ -1411,11 +1411,12 @@ mod tables {
     pub const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
     pub const ROOTS: TableDefinition<u32, &[u8]> = TableDefinition::new("roots");
     pub const FILES: TableDefinition<(u32, &str), &[u8]> = TableDefinition::new("files");
-    pub const BLOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blobs");
+    pub const BLOBS: TableDefinition<(u32, u32), &[u8]> = TableDefinition::new("contents");
     pub const BLOB_REFS: TableDefinition<&[u8], u32> = TableDefinition::new("blob_refs");
     pub const SEGMENTS: TableDefinition<(u32, u64, u32), &[u8]> = TableDefinition::new("segments");
     pub const COUNTERS: TableDefinition<(u32, &str), u64> = TableDefinition::new("counters");
-    pub const SYMBOLS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("symbols");
+    pub const SYMBOLS: TableDefinition<(u32, u32), &[u8]> = TableDefinition::new("content_symbols");
+    pub const CONTENT_IDS: TableDefinition<&[u8], u32> = TableDefinition::new("content_ids");
     pub const VECTORS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("vectors");
     pub const LLM_CACHE: TableDefinition<&[u8], &[u8]> = TableDefinition::new("llm_cache");
 }
@@ -1425,13 +1426,14 @@ pub const STORE_TABLES: &[&str] = &[
     "meta",
     "roots",
     "files",
-    "blobs",
+    "contents",
     "blob_refs",
     "segments",
     "counters",
-    "symbols",
+    "content_symbols",
     "vectors",
     "llm_cache",
+    "content_ids",
 ];
 
 /// One damage to one record: `table` and `entry` select it (modulo the counts), `mode` says
@@ -1555,7 +1557,7 @@ fn damaged_field(table: &str, value: &[u8], payload: &[u8]) -> Option<Vec<u8>> {
             }
             postcard::to_stdvec(&reply).ok()
         }
-        "symbols" => {
+        "content_symbols" => {
             let mut symbols = FileSymbols::decode(value)?;
             let pick = |len: usize| (len > 0).then(|| usize::from(field / 8) % len);
             let value32 = n as u32;
@@ -1729,7 +1731,8 @@ fn apply_damage(database: &redb::Database, damage: &Damage) -> Result<(), redb::
         6 => damage_number(&txn, tables::COUNTERS, damage, |n| n)?,
         7 => damage_bytes(&txn, tables::SYMBOLS, damage)?,
         8 => damage_bytes(&txn, tables::VECTORS, damage)?,
-        _ => damage_bytes(&txn, tables::LLM_CACHE, damage)?,
+        9 => damage_bytes(&txn, tables::LLM_CACHE, damage)?,
+        _ => damage_number(&txn, tables::CONTENT_IDS, damage, |n| n as u32)?,
     }
     txn.commit()?;
     Ok(())
