@@ -326,7 +326,7 @@ fn parse_missing_symbols(
                 .strip_prefix(prefix)
                 .is_some_and(|rest| rest.starts_with('/'))
     };
-    let mut wanted: HashMap<crate::store::ContentHash, &'static str> = HashMap::new();
+    let mut wanted: HashMap<crate::store::ContentHash, (u32, &'static str)> = HashMap::new();
     for (_, doc) in view.index.docs.iter() {
         if doc.definitions.is_some() || wanted.contains_key(&doc.hash) || !in_prefix(&doc.path) {
             continue;
@@ -345,9 +345,16 @@ fn parse_missing_symbols(
         if size > config.symbols_max_file_size {
             continue;
         }
-        wanted.insert(doc.hash, language);
+        wanted.insert(doc.hash, (doc.content, language));
     }
-    let wanted: Vec<(crate::store::ContentHash, &'static str)> = wanted.into_iter().collect();
+    // In content id order: the store keeps symbols by content id, and a tree filled in key
+    // order packs its pages (in hash order, a third of the symbols table was unused space);
+    // the contents are read back in the order they were stored, too.
+    let mut wanted: Vec<(u32, crate::store::ContentHash, &'static str)> = wanted
+        .into_iter()
+        .map(|(hash, (content, language))| (content, hash, language))
+        .collect();
+    wanted.sort_unstable_by_key(|(content, _, _)| *content);
     progress
         .symbols_total
         .store(wanted.len() as u64, Ordering::Relaxed);
@@ -358,7 +365,7 @@ fn parse_missing_symbols(
         }
         // Read on this thread (the snapshot is not shared across threads), parsed on all.
         let mut contents = Vec::with_capacity(chunk.len());
-        for (hash, language) in chunk {
+        for (_, hash, language) in chunk {
             if let Some(content) = view.snapshot.content(hash)? {
                 contents.push((*hash, *language, content));
             }

@@ -370,7 +370,7 @@ impl Query {
             let results: Vec<Result<Option<FileMatches>, StoreError>> = chunk
                 .par_iter()
                 .map(|doc| {
-                    let Some(content) = view.content(&doc.hash)? else {
+                    let Some(content) = view.content_of(doc)? else {
                         return Err(StoreError::Corrupt(format!(
                             "content of {} is missing from the store",
                             doc.path

@@ -294,6 +294,30 @@ pub(super) fn read_pieces(
     Ok(bytes)
 }
 
+/// `use_value` applied to the value stored in pieces under `id`, if any: on the stored bytes
+/// themselves when the value is one piece, else on the pieces put together.
+pub(super) fn with_pieces<T>(
+    table: &impl ReadableTable<(u32, u32), &'static [u8]>,
+    id: u32,
+    use_value: impl FnOnce(&[u8]) -> Result<T>,
+) -> Result<Option<T>> {
+    let mut pieces = table.range((id, 0)..=(id, u32::MAX))?;
+    let Some(first) = pieces.next() else {
+        return Ok(None);
+    };
+    let first = first?.1;
+    let Some(second) = pieces.next() else {
+        return use_value(first.value()).map(Some);
+    };
+    let mut bytes = Vec::with_capacity(first.value().len() * 4);
+    bytes.extend_from_slice(first.value());
+    bytes.extend_from_slice(second?.1.value());
+    for piece in pieces {
+        bytes.extend_from_slice(piece?.1.value());
+    }
+    use_value(&bytes).map(Some)
+}
+
 /// Whether a value is stored under `id`.
 pub(super) fn has_pieces(
     table: &impl ReadableTable<(u32, u32), &'static [u8]>,

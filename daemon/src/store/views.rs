@@ -26,10 +26,26 @@ pub struct View {
 impl View {
     /// The decompressed content with hash `hash`, through the content cache.
     pub fn content(&self, hash: &ContentHash) -> Result<Option<Arc<[u8]>>> {
+        self.cached(hash, || self.snapshot.content(hash))
+    }
+
+    /// The decompressed content of `doc`, through the content cache: [`View::content`]
+    /// without looking its id up (the document knows it).
+    pub fn content_of(&self, doc: &Doc) -> Result<Option<Arc<[u8]>>> {
+        self.cached(&doc.hash, || {
+            self.snapshot.content_by_id(&doc.hash, doc.content)
+        })
+    }
+
+    fn cached(
+        &self,
+        hash: &ContentHash,
+        read: impl FnOnce() -> Result<Option<Vec<u8>>>,
+    ) -> Result<Option<Arc<[u8]>>> {
         if let Some(cached) = self.cache.as_ref().and_then(|cache| cache.get(hash)) {
             return Ok(Some(cached));
         }
-        let Some(content) = self.snapshot.content(hash)? else {
+        let Some(content) = read()? else {
             return Ok(None);
         };
         let content: Arc<[u8]> = Arc::from(content);
@@ -119,15 +135,18 @@ impl Snapshot {
 
     /// The decompressed content with hash `hash`, if stored.
     pub fn content(&self, hash: &ContentHash) -> Result<Option<Vec<u8>>> {
-        let Some(id) = self.id(hash)? else {
-            return Ok(None);
-        };
-        let Some(blob) = read_pieces(&self.blobs, id)? else {
-            return Ok(None);
-        };
-        zstd::stream::decode_all(blob.as_slice())
-            .map(Some)
-            .map_err(|err| StoreError::Corrupt(format!("content {}: {err}", hex(hash))))
+        match self.id(hash)? {
+            Some(id) => self.content_by_id(hash, id),
+            None => Ok(None),
+        }
+    }
+
+    /// The decompressed content with hash `hash` and id `id`, if stored.
+    pub fn content_by_id(&self, hash: &ContentHash, id: u32) -> Result<Option<Vec<u8>>> {
+        with_pieces(&self.blobs, id, |blob| {
+            decompress(blob)
+                .map_err(|err| StoreError::Corrupt(format!("content {}: {err}", hex(hash))))
+        })
     }
 
     /// The parsed structure of the content with hash `hash`, if it was parsed.
@@ -158,6 +177,40 @@ impl Snapshot {
             None => Ok(0),
         }
     }
+}
+
+/// A content's frame claiming more than this is decompressed as a stream (no buffer of the
+/// claimed size is reserved for it): larger than any file the indexer stores.
+const LARGEST_FRAME: u64 = 256 << 20;
+
+/// Decompresses a stored content. Searches decompress thousands of contents per query: each
+/// thread keeps one decompression context, and the output is allocated once at the size the
+/// frame states (the stream decoder makes a context per call and grows its buffer).
+fn decompress(blob: &[u8]) -> std::io::Result<Vec<u8>> {
+    thread_local! {
+        static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let size = match zstd::zstd_safe::get_frame_content_size(blob) {
+        Ok(Some(size)) if size <= LARGEST_FRAME => size as usize,
+        _ => return zstd::stream::decode_all(blob),
+    };
+    DECOMPRESSOR.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let decompressor = match cell.as_mut() {
+            Some(decompressor) => decompressor,
+            None => cell.insert(zstd::bulk::Decompressor::new()?),
+        };
+        let mut out = Vec::with_capacity(size);
+        decompressor.decompress_to_buffer(blob, &mut out)?;
+        if out.len() != size {
+            return Err(std::io::Error::other(format!(
+                "the frame says {size} bytes but holds {}",
+                out.len()
+            )));
+        }
+        Ok(out)
+    })
 }
 
 /// The in-memory summary of the symbols stored for content `hash` (id `id`), if any.

@@ -153,7 +153,7 @@ pub fn find(scope: &Scope<'_>, symbol: &str, limit: usize) -> Result<ReferencesR
 }
 
 fn in_document(scope: &Scope<'_>, doc: &Doc, regex: &Regex) -> Result<Vec<Reference>> {
-    let Some(content) = scope.view.content(&doc.hash)? else {
+    let Some(content) = scope.view.content_of(doc)? else {
         return Err(StructureError::Store(crate::store::StoreError::Corrupt(
             format!("content of {} is missing from the store", doc.path),
         )));
