@@ -53,8 +53,8 @@ pub(super) const SYMBOLS: TableDefinition<(u32, u32), &[u8]> =
 pub(super) const PIECE: usize = 1000;
 
 /// Tables of schema versions up to 5, dropped when upgrading.
-const LEGACY_BLOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blobs");
-const LEGACY_SYMBOLS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("symbols");
+pub(super) const LEGACY_BLOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blobs");
+pub(super) const LEGACY_SYMBOLS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("symbols");
 
 /// Chunk vectors: model fingerprint (8 bytes, big-endian) + embedding-text key (16 bytes) →
 /// quantised vector. Kept across schema upgrades: a key says exactly what was embedded.

@@ -582,3 +582,58 @@ fn contents_and_symbols_larger_than_a_piece_come_back_whole_and_go_whole() {
     );
     assert_eq!(txn.open_table(SYMBOLS).unwrap().len().unwrap(), 0);
 }
+
+#[test]
+fn a_store_of_schema_five_is_upgraded_keeping_roots_and_dropping_the_old_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rec, blob) = record(b"fn main() {}\n");
+    let root = {
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let root = store.add_root("/kept", 0).unwrap();
+        upsert_main(&store, root.id, &rec, &blob);
+        // What a schema 5 store held: contents and symbols keyed by hash, whole.
+        let txn = store.db.read().begin_write().unwrap();
+        {
+            let mut blobs = txn.open_table(LEGACY_BLOBS).unwrap();
+            blobs.insert(rec.hash.as_slice(), blob.as_slice()).unwrap();
+            txn.open_table(LEGACY_SYMBOLS)
+                .unwrap()
+                .insert(rec.hash.as_slice(), [1u8, 2, 3].as_slice())
+                .unwrap();
+            txn.open_table(META)
+                .unwrap()
+                .insert(SCHEMA_KEY, 5u32.to_le_bytes().as_slice())
+                .unwrap();
+        }
+        txn.commit().unwrap();
+        root
+    };
+    let store = Store::open(dir.path(), 1 << 20).unwrap();
+    assert_eq!(store.roots().unwrap()[0].path, "/kept");
+    assert!(
+        store.files(root.id).unwrap().is_empty(),
+        "records are rebuilt"
+    );
+    let txn = store.begin_read().unwrap();
+    let names: Vec<String> = txn
+        .list_tables()
+        .unwrap()
+        .map(|table| redb::TableHandle::name(&table).to_string())
+        .collect();
+    assert!(!names.contains(&"blobs".to_string()), "{names:?}");
+    assert!(!names.contains(&"symbols".to_string()), "{names:?}");
+    drop(txn);
+    let report = store.check().unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    // And it indexes as a fresh store does.
+    upsert_main(&store, root.id, &rec, &blob);
+    assert_eq!(
+        store
+            .snapshot()
+            .unwrap()
+            .content(&rec.hash)
+            .unwrap()
+            .unwrap(),
+        b"fn main() {}\n"
+    );
+}
