@@ -637,3 +637,44 @@ fn a_store_of_schema_five_is_upgraded_keeping_roots_and_dropping_the_old_tables(
         b"fn main() {}\n"
     );
 }
+
+#[test]
+fn a_segment_whose_contents_all_died_is_purged_by_the_next_merge() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 1 << 20).unwrap();
+    let root = store.add_root("/a", 0).unwrap();
+    let (first, first_blob) = record(b"fn main() {}\n");
+    upsert_main(&store, root.id, &first, &first_blob);
+    assert!(!store.maintenance_pending());
+    // The file is edited: its first content dies, and so do the postings of its segment.
+    let edited = b"fn main() { edited() }\n";
+    let (second, second_blob) = record(edited);
+    store
+        .apply(
+            root.id,
+            vec![FileChange::Upsert {
+                path: "main.rs".into(),
+                record: second,
+                blob: Some(second_blob),
+                raw: None,
+                trigrams: None,
+                symbols: None,
+            }],
+        )
+        .unwrap();
+    assert_eq!(store.segment_figures().0, 2);
+    assert!(
+        store.maintenance_pending(),
+        "a dead segment waits for the merger"
+    );
+    assert!(store.merge_once().unwrap());
+    assert_eq!(
+        store.segment_figures().0,
+        1,
+        "only the live content's segment is left"
+    );
+    assert!(!store.maintenance_pending());
+    let view = store.view(root.id).unwrap();
+    let query = crate::trigram::TrigramQuery::from_regex("edited", false).unwrap();
+    assert_eq!(view.index.candidates(&query).map(|ids| ids.len()), Some(1));
+}

@@ -114,7 +114,9 @@ impl ContentTables<'_, '_> {
         Ok(content)
     }
 
-    pub(super) fn drop_ref(&mut self, hash: &ContentHash) -> Result<()> {
+    /// Drops one reference to the content; `true` when it was the last (the content, its
+    /// id and its symbols are gone, its postings are dead).
+    pub(super) fn drop_ref(&mut self, hash: &ContentHash) -> Result<bool> {
         let count = self
             .refs
             .get(hash.as_slice())?
@@ -127,10 +129,11 @@ impl ContentTables<'_, '_> {
                 remove_pieces(self.blobs, id)?;
                 remove_pieces(self.symbols, id)?;
             }
+            Ok(true)
         } else {
             self.refs.insert(hash.as_slice(), count - 1)?;
+            Ok(false)
         }
-        Ok(())
     }
 }
 
@@ -341,6 +344,9 @@ impl Store {
         // Document table edits, applied to the in-memory index after the commit.
         let mut doc_edits: Vec<(u32, Option<Doc>)> = Vec::new();
         let mut new_contents: Vec<(u32, Vec<u32>)> = Vec::new();
+        // Whether a content lost its last reference: its postings are dead, which may leave a
+        // segment mostly dead (the merger decides).
+        let mut contents_died = false;
         // Definitions documents already hold in memory, by content, gathered once per batch
         // when a change brings a content another root stored (another worktree's file):
         // shared rather than decoded from the stored symbols again.
@@ -426,7 +432,7 @@ impl Store {
                                 added_id = Some(added.id);
                             }
                             if let Some(hash) = old_hash {
-                                ContentTables {
+                                contents_died |= ContentTables {
                                     blobs: &mut blobs,
                                     refs: &mut refs,
                                     ids: &mut ids,
@@ -483,7 +489,7 @@ impl Store {
                             .transpose()?;
                         if let Some(old) = &old {
                             if let Some(hash) = old.stored_hash() {
-                                ContentTables {
+                                contents_died |= ContentTables {
                                     blobs: &mut blobs,
                                     refs: &mut refs,
                                     ids: &mut ids,
@@ -527,7 +533,7 @@ impl Store {
         }
         next.segments = Arc::clone(&shared);
         let segments = shared.len();
-        let wants_merge = merge_plan(&shared).is_some();
+        let wants_merge = contents_died || merge_plan(&shared).is_some();
         *current = Arc::new(next);
         drop(shared);
         drop(current);
