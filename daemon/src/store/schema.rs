@@ -279,21 +279,6 @@ pub(super) fn put_pieces(
     Ok(())
 }
 
-/// The value stored in pieces under `id`, if any.
-pub(super) fn read_pieces(
-    table: &impl ReadableTable<(u32, u32), &'static [u8]>,
-    id: u32,
-) -> Result<Option<Vec<u8>>> {
-    let mut bytes: Option<Vec<u8>> = None;
-    for entry in table.range((id, 0)..=(id, u32::MAX))? {
-        let (_, value) = entry?;
-        bytes
-            .get_or_insert_with(Vec::new)
-            .extend_from_slice(value.value());
-    }
-    Ok(bytes)
-}
-
 /// `use_value` applied to the value stored in pieces under `id`, if any: on the stored bytes
 /// themselves when the value is one piece, else on the pieces put together.
 pub(super) fn with_pieces<T>(

@@ -33,6 +33,24 @@ fn upsert_main(store: &Store, root: RootId, rec: &FileRecord, blob: &[u8]) {
         .unwrap();
 }
 
+/// A change storing `record`'s content at `path` from its blob or its raw bytes, its
+/// trigrams and symbols left to the store.
+fn upsert(
+    path: &str,
+    record: &FileRecord,
+    blob: Option<Vec<u8>>,
+    raw: Option<&[u8]>,
+) -> FileChange {
+    FileChange::Upsert {
+        path: path.into(),
+        record: record.clone(),
+        blob,
+        raw: raw.map(<[u8]>::to_vec),
+        trigrams: None,
+        symbols: None,
+    }
+}
+
 #[test]
 fn contents_are_shared_and_refcounted() {
     let dir = tempfile::tempdir().unwrap();
@@ -419,14 +437,7 @@ fn postings_are_shared_by_content_across_roots_and_purged_once_dead() {
     assert_eq!(store.segment_figures().0, 1);
     // Root b holds the same content twice (another worktree, a copy inside it): nothing new
     // to post.
-    let copy = FileChange::Upsert {
-        path: "copy.rs".into(),
-        record: shared.clone(),
-        blob: None,
-        raw: Some(b"fn main() {}\n".to_vec()),
-        trigrams: None,
-        symbols: None,
-    };
+    let copy = upsert("copy.rs", &shared, None, Some(b"fn main() {}\n"));
     upsert_main(&store, b.id, &shared, &shared_blob);
     store.apply(b.id, vec![copy]).unwrap();
     assert_eq!(
@@ -436,17 +447,7 @@ fn postings_are_shared_by_content_across_roots_and_purged_once_dead() {
     );
     let (own, own_blob) = record(b"fn only_b() {}\n");
     store
-        .apply(
-            b.id,
-            vec![FileChange::Upsert {
-                path: "own.rs".into(),
-                record: own.clone(),
-                blob: Some(own_blob),
-                raw: None,
-                trigrams: None,
-                symbols: None,
-            }],
-        )
+        .apply(b.id, vec![upsert("own.rs", &own, Some(own_blob), None)])
         .unwrap();
     assert_eq!(store.segment_figures().0, 2);
     let paths = |store: &Store, root: RootId, pattern: &str| -> Vec<String> {
@@ -498,17 +499,7 @@ fn check_after_reopen(
     let (_, own_blob) = record(b"fn only_b() {}\n");
     let (again, _) = record(b"fn only_b() {}\n");
     store
-        .apply(
-            a,
-            vec![FileChange::Upsert {
-                path: "back.rs".into(),
-                record: again,
-                blob: Some(own_blob),
-                raw: None,
-                trigrams: None,
-                symbols: None,
-            }],
-        )
+        .apply(a, vec![upsert("back.rs", &again, Some(own_blob), None)])
         .unwrap();
     assert_eq!(paths(&store, a, "only_b"), ["back.rs"]);
     assert!(store.check().unwrap().problems.is_empty());
@@ -652,14 +643,7 @@ fn a_segment_whose_contents_all_died_is_purged_by_the_next_merge() {
     store
         .apply(
             root.id,
-            vec![FileChange::Upsert {
-                path: "main.rs".into(),
-                record: second,
-                blob: Some(second_blob),
-                raw: None,
-                trigrams: None,
-                symbols: None,
-            }],
+            vec![upsert("main.rs", &second, Some(second_blob), None)],
         )
         .unwrap();
     assert_eq!(store.segment_figures().0, 2);

@@ -151,15 +151,10 @@ impl Snapshot {
 
     /// The parsed structure of the content with hash `hash`, if it was parsed.
     pub fn symbols(&self, hash: &ContentHash) -> Result<Option<FileSymbols>> {
-        let Some(id) = self.id(hash)? else {
-            return Ok(None);
-        };
-        let Some(value) = read_pieces(&self.symbols, id)? else {
-            return Ok(None);
-        };
-        FileSymbols::decode(&value)
-            .map(Some)
-            .ok_or_else(|| StoreError::Corrupt(format!("symbols of content {}", hex(hash))))
+        match self.id(hash)? {
+            Some(id) => stored_symbols(&self.symbols, hash, id),
+            None => Ok(None),
+        }
     }
 
     /// Size in bytes of the stored symbols of the content with hash `hash`.
@@ -213,18 +208,25 @@ fn decompress(blob: &[u8]) -> std::io::Result<Vec<u8>> {
     })
 }
 
+/// The symbols stored for content `hash` (id `id`), if any.
+fn stored_symbols(
+    table: &impl ReadableTable<(u32, u32), &'static [u8]>,
+    hash: &ContentHash,
+    id: u32,
+) -> Result<Option<FileSymbols>> {
+    with_pieces(table, id, |value| {
+        FileSymbols::decode(value)
+            .ok_or_else(|| StoreError::Corrupt(format!("symbols of content {}", hex(hash))))
+    })
+}
+
 /// The in-memory summary of the symbols stored for content `hash` (id `id`), if any.
 pub(super) fn stored_definitions(
     table: &impl ReadableTable<(u32, u32), &'static [u8]>,
     hash: &ContentHash,
     id: u32,
 ) -> Result<Option<Arc<[Definition]>>> {
-    let Some(value) = read_pieces(table, id)? else {
-        return Ok(None);
-    };
-    let symbols = FileSymbols::decode(&value)
-        .ok_or_else(|| StoreError::Corrupt(format!("symbols of content {}", hex(hash))))?;
-    Ok(symbols.definitions())
+    Ok(stored_symbols(table, hash, id)?.and_then(|symbols| symbols.definitions()))
 }
 
 impl Store {

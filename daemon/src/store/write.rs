@@ -164,22 +164,24 @@ fn damaged_counter(name: &str, root: RootId, value: u64) -> StoreError {
 }
 
 /// The trigrams of a content stored for the first time: from its raw bytes when they came
-/// along, else from its blob (given, or stored).
-pub(super) fn content_trigrams(
-    blobs: &redb::Table<(u32, u32), &[u8]>,
-    (hash, id): (&ContentHash, u32),
+/// The trigrams of a content stored for the first time: from its raw bytes when they came
+/// along, else from its compressed blob ([`ContentTables::add_ref`] stores a content for the
+/// first time only with one).
+fn content_trigrams(
+    hash: &ContentHash,
     blob: Option<&[u8]>,
     raw: Option<&[u8]>,
 ) -> Result<Vec<u32>> {
     if let Some(raw) = raw {
         return Ok(crate::trigram::trigrams(raw));
     }
-    let compressed = match blob {
-        Some(blob) => blob.to_vec(),
-        None => read_pieces(blobs, id)?
-            .ok_or_else(|| StoreError::Corrupt(format!("content {} is missing", hex(hash))))?,
-    };
-    let content = zstd::stream::decode_all(compressed.as_slice())
+    let blob = blob.ok_or_else(|| {
+        StoreError::Corrupt(format!(
+            "content {} was stored without its bytes",
+            hex(hash)
+        ))
+    })?;
+    let content = zstd::stream::decode_all(blob)
         .map_err(|err| StoreError::Corrupt(format!("content {}: {err}", hex(hash))))?;
     Ok(crate::trigram::trigrams(&content))
 }
@@ -278,6 +280,13 @@ impl Store {
             let mut ids = txn.open_table(CONTENT_IDS)?;
             let mut symbol_table = txn.open_table(SYMBOLS)?;
             let mut counters = txn.open_table(COUNTERS)?;
+            let mut tables = ContentTables {
+                blobs: &mut blobs,
+                refs: &mut refs,
+                ids: &mut ids,
+                symbols: &mut symbol_table,
+                counters: &mut counters,
+            };
             let mut records = Vec::new();
             for entry in files.range((root, "")..(root + 1, ""))? {
                 let (key, value) = entry?;
@@ -289,21 +298,11 @@ impl Store {
             let mut freed = 0u64;
             for (path, record) in &records {
                 if let Some(hash) = record.stored_hash() {
-                    let last = refs
-                        .get(hash.as_slice())?
-                        .is_none_or(|count| count.value() <= 1);
-                    freed += u64::from(last);
-                    ContentTables {
-                        blobs: &mut blobs,
-                        refs: &mut refs,
-                        ids: &mut ids,
-                        symbols: &mut symbol_table,
-                        counters: &mut counters,
-                    }
-                    .drop_ref(&hash)?;
+                    freed += u64::from(tables.drop_ref(&hash)?);
                 }
                 files.remove((root, path.as_str()))?;
             }
+            let counters = tables.counters;
             let counter_names: Vec<String> = counters
                 .range((root, "")..(root + 1, ""))?
                 .map(|entry| entry.map(|(key, _)| key.value().1.to_string()))
@@ -359,6 +358,13 @@ impl Store {
             let mut ids = txn.open_table(CONTENT_IDS)?;
             let mut counters = txn.open_table(COUNTERS)?;
             let mut symbol_table = txn.open_table(SYMBOLS)?;
+            let mut tables = ContentTables {
+                blobs: &mut blobs,
+                refs: &mut refs,
+                ids: &mut ids,
+                symbols: &mut symbol_table,
+                counters: &mut counters,
+            };
             for change in changes {
                 match change {
                     FileChange::Upsert {
@@ -382,7 +388,7 @@ impl Store {
                             // without one, e.g. after an upgrade, gets one now).
                             Some(hash) if Some(hash) == old_hash && old_doc.is_some() => old_doc,
                             Some(_) => {
-                                let next = next_counter(&mut counters, root, NEXT_DOC)?;
+                                let next = next_counter(tables.counters, root, NEXT_DOC)?;
                                 // Document ids are 32-bit; a counter past them is damaged.
                                 Some(
                                     u32::try_from(next)
@@ -396,7 +402,9 @@ impl Store {
                                 // Stored when the file was read, but its last other user
                                 // may have dropped it since.
                                 let blob = match (blob, raw.as_ref()) {
-                                    (None, Some(raw)) if refs.get(hash.as_slice())?.is_none() => {
+                                    (None, Some(raw))
+                                        if tables.refs.get(hash.as_slice())?.is_none() =>
+                                    {
                                         Some(zstd::bulk::compress(raw, 3).map_err(|err| {
                                             StoreError::Corrupt(format!(
                                                 "cannot compress {path}: {err}"
@@ -405,14 +413,7 @@ impl Store {
                                     }
                                     (blob, _) => blob,
                                 };
-                                let added = ContentTables {
-                                    blobs: &mut blobs,
-                                    refs: &mut refs,
-                                    ids: &mut ids,
-                                    symbols: &mut symbol_table,
-                                    counters: &mut counters,
-                                }
-                                .add_ref(
+                                let added = tables.add_ref(
                                     &hash,
                                     blob.as_deref(),
                                     symbols.as_ref().map(|parsed| parsed.encoded.as_slice()),
@@ -421,8 +422,7 @@ impl Store {
                                     let trigrams = match trigrams {
                                         Some(trigrams) => trigrams,
                                         None => content_trigrams(
-                                            &blobs,
-                                            (&hash, added.id),
+                                            &hash,
                                             blob.as_deref(),
                                             raw.as_deref(),
                                         )?,
@@ -432,14 +432,7 @@ impl Store {
                                 added_id = Some(added.id);
                             }
                             if let Some(hash) = old_hash {
-                                contents_died |= ContentTables {
-                                    blobs: &mut blobs,
-                                    refs: &mut refs,
-                                    ids: &mut ids,
-                                    symbols: &mut symbol_table,
-                                    counters: &mut counters,
-                                }
-                                .drop_ref(&hash)?;
+                                contents_died |= tables.drop_ref(&hash)?;
                             }
                         }
                         let kept_doc = old_doc.is_some() && record.doc_id == old_doc;
@@ -453,7 +446,7 @@ impl Store {
                         {
                             let content = match added_id {
                                 Some(content) => content,
-                                None => content_id(&ids, &record.hash, &path)?,
+                                None => content_id(&*tables.ids, &record.hash, &path)?,
                             };
                             let definitions = match symbols {
                                 Some(parsed) => parsed.definitions,
@@ -464,10 +457,12 @@ impl Store {
                                 {
                                     Some(shared) => Some(Arc::clone(shared)),
                                     None => {
-                                        stored_definitions(&symbol_table, &record.hash, content)?
+                                        stored_definitions(&*tables.symbols, &record.hash, content)?
                                     }
                                 },
-                                None => stored_definitions(&symbol_table, &record.hash, content)?,
+                                None => {
+                                    stored_definitions(&*tables.symbols, &record.hash, content)?
+                                }
                             };
                             doc_edits.push((
                                 id,
@@ -489,14 +484,7 @@ impl Store {
                             .transpose()?;
                         if let Some(old) = &old {
                             if let Some(hash) = old.stored_hash() {
-                                contents_died |= ContentTables {
-                                    blobs: &mut blobs,
-                                    refs: &mut refs,
-                                    ids: &mut ids,
-                                    symbols: &mut symbol_table,
-                                    counters: &mut counters,
-                                }
-                                .drop_ref(&hash)?;
+                                contents_died |= tables.drop_ref(&hash)?;
                             }
                             if let Some(doc) = old.doc_id {
                                 doc_edits.push((doc, None));
@@ -508,7 +496,7 @@ impl Store {
             if new_contents.is_empty() {
                 None
             } else {
-                Some(next_counter(&mut counters, SHARED, NEXT_SEGMENT)?)
+                Some(next_counter(tables.counters, SHARED, NEXT_SEGMENT)?)
             }
         };
         let segment = segment_id.map(|id| (id, Segment::build(&new_contents)));
