@@ -57,12 +57,12 @@ pub enum FileChange {
 
 /// The tables holding one entry per distinct content, reference-counted together: a content,
 /// its id and its symbols are stored with its first reference and dropped with its last.
-pub(super) struct ContentTables<'a, 'txn> {
-    pub(super) blobs: &'a mut redb::Table<'txn, (u32, u32), &'static [u8]>,
-    pub(super) refs: &'a mut redb::Table<'txn, &'static [u8], u32>,
-    pub(super) ids: &'a mut redb::Table<'txn, &'static [u8], u32>,
-    pub(super) symbols: &'a mut redb::Table<'txn, (u32, u32), &'static [u8]>,
-    pub(super) counters: &'a mut redb::Table<'txn, (u32, &'static str), u64>,
+pub(super) struct ContentTables<'txn> {
+    pub(super) blobs: redb::Table<'txn, (u32, u32), &'static [u8]>,
+    pub(super) refs: redb::Table<'txn, &'static [u8], u32>,
+    pub(super) ids: redb::Table<'txn, &'static [u8], u32>,
+    pub(super) symbols: redb::Table<'txn, (u32, u32), &'static [u8]>,
+    pub(super) counters: redb::Table<'txn, (u32, &'static str), u64>,
 }
 
 /// A content's id after a reference was added.
@@ -73,7 +73,18 @@ pub(super) struct ContentRef {
     pub(super) new: bool,
 }
 
-impl ContentTables<'_, '_> {
+impl<'txn> ContentTables<'txn> {
+    /// Opens the tables in `txn`.
+    pub(super) fn open(txn: &'txn redb::WriteTransaction) -> Result<ContentTables<'txn>> {
+        Ok(ContentTables {
+            blobs: txn.open_table(BLOBS)?,
+            refs: txn.open_table(BLOB_REFS)?,
+            ids: txn.open_table(CONTENT_IDS)?,
+            symbols: txn.open_table(SYMBOLS)?,
+            counters: txn.open_table(COUNTERS)?,
+        })
+    }
+
     pub(super) fn add_ref(
         &mut self,
         hash: &ContentHash,
@@ -95,20 +106,20 @@ impl ContentTables<'_, '_> {
                         hex(hash)
                     )));
                 };
-                let next = next_counter(self.counters, SHARED, NEXT_CONTENT)?;
+                let next = next_counter(&mut self.counters, SHARED, NEXT_CONTENT)?;
                 // Content ids are 32-bit; a counter past them is damaged.
                 let id =
                     u32::try_from(next).map_err(|_| damaged_counter(NEXT_CONTENT, SHARED, next))?;
-                put_pieces(self.blobs, id, blob)?;
+                put_pieces(&mut self.blobs, id, blob)?;
                 self.ids.insert(hash.as_slice(), id)?;
                 ContentRef { id, new: true }
             }
         };
         // Stored content may still lack symbols (the indexer parses in a second pass).
         if let Some(symbols) = symbols
-            && !has_pieces(self.symbols, content.id)?
+            && !has_pieces(&self.symbols, content.id)?
         {
-            put_pieces(self.symbols, content.id, symbols)?;
+            put_pieces(&mut self.symbols, content.id, symbols)?;
         }
         self.refs.insert(hash.as_slice(), count + 1)?;
         Ok(content)
@@ -126,8 +137,8 @@ impl ContentTables<'_, '_> {
             self.refs.remove(hash.as_slice())?;
             let id = self.ids.remove(hash.as_slice())?.map(|id| id.value());
             if let Some(id) = id {
-                remove_pieces(self.blobs, id)?;
-                remove_pieces(self.symbols, id)?;
+                remove_pieces(&mut self.blobs, id)?;
+                remove_pieces(&mut self.symbols, id)?;
             }
             Ok(true)
         } else {
@@ -275,18 +286,7 @@ impl Store {
         let txn = self.begin_write()?;
         let counts = {
             let mut files = txn.open_table(FILES)?;
-            let mut blobs = txn.open_table(BLOBS)?;
-            let mut refs = txn.open_table(BLOB_REFS)?;
-            let mut ids = txn.open_table(CONTENT_IDS)?;
-            let mut symbol_table = txn.open_table(SYMBOLS)?;
-            let mut counters = txn.open_table(COUNTERS)?;
-            let mut tables = ContentTables {
-                blobs: &mut blobs,
-                refs: &mut refs,
-                ids: &mut ids,
-                symbols: &mut symbol_table,
-                counters: &mut counters,
-            };
+            let mut tables = ContentTables::open(&txn)?;
             let mut records = Vec::new();
             for entry in files.range((root, "")..(root + 1, ""))? {
                 let (key, value) = entry?;
@@ -302,7 +302,7 @@ impl Store {
                 }
                 files.remove((root, path.as_str()))?;
             }
-            let counters = tables.counters;
+            let mut counters = tables.counters;
             let counter_names: Vec<String> = counters
                 .range((root, "")..(root + 1, ""))?
                 .map(|entry| entry.map(|(key, _)| key.value().1.to_string()))
@@ -353,18 +353,7 @@ impl Store {
         let txn = self.begin_write()?;
         let segment_id = {
             let mut files = txn.open_table(FILES)?;
-            let mut blobs = txn.open_table(BLOBS)?;
-            let mut refs = txn.open_table(BLOB_REFS)?;
-            let mut ids = txn.open_table(CONTENT_IDS)?;
-            let mut counters = txn.open_table(COUNTERS)?;
-            let mut symbol_table = txn.open_table(SYMBOLS)?;
-            let mut tables = ContentTables {
-                blobs: &mut blobs,
-                refs: &mut refs,
-                ids: &mut ids,
-                symbols: &mut symbol_table,
-                counters: &mut counters,
-            };
+            let mut tables = ContentTables::open(&txn)?;
             for change in changes {
                 match change {
                     FileChange::Upsert {
@@ -388,7 +377,7 @@ impl Store {
                             // without one, e.g. after an upgrade, gets one now).
                             Some(hash) if Some(hash) == old_hash && old_doc.is_some() => old_doc,
                             Some(_) => {
-                                let next = next_counter(tables.counters, root, NEXT_DOC)?;
+                                let next = next_counter(&mut tables.counters, root, NEXT_DOC)?;
                                 // Document ids are 32-bit; a counter past them is damaged.
                                 Some(
                                     u32::try_from(next)
@@ -446,7 +435,7 @@ impl Store {
                         {
                             let content = match added_id {
                                 Some(content) => content,
-                                None => content_id(&*tables.ids, &record.hash, &path)?,
+                                None => content_id(&tables.ids, &record.hash, &path)?,
                             };
                             let definitions = match symbols {
                                 Some(parsed) => parsed.definitions,
@@ -457,12 +446,10 @@ impl Store {
                                 {
                                     Some(shared) => Some(Arc::clone(shared)),
                                     None => {
-                                        stored_definitions(&*tables.symbols, &record.hash, content)?
+                                        stored_definitions(&tables.symbols, &record.hash, content)?
                                     }
                                 },
-                                None => {
-                                    stored_definitions(&*tables.symbols, &record.hash, content)?
-                                }
+                                None => stored_definitions(&tables.symbols, &record.hash, content)?,
                             };
                             doc_edits.push((
                                 id,
@@ -496,7 +483,7 @@ impl Store {
             if new_contents.is_empty() {
                 None
             } else {
-                Some(next_counter(tables.counters, SHARED, NEXT_SEGMENT)?)
+                Some(next_counter(&mut tables.counters, SHARED, NEXT_SEGMENT)?)
             }
         };
         let segment = segment_id.map(|id| (id, Segment::build(&new_contents)));
