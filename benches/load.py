@@ -12,7 +12,8 @@ The daemon's connection limit is set to the number of clients plus one (for the 
 requests); once the load is over, one more session takes the spare connection and the next
 shim started must be refused with a message (not hang). Reported: calls and errors per tool with p50/p95/p99 latency, the
 daemon's RSS and open file descriptors before and after, and the refusal. Exit status 1 on
-any error. Release binaries in target/release; the tree is copied from benches/.corpus.
+any error. Release binaries in target/release (or $CODESAGE_BENCH_BIN); the tree is copied
+from benches/.corpus.
 """
 
 import argparse
@@ -27,7 +28,9 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parent.parent
-BIN = REPO / "target" / "release"
+# CODESAGE_BENCH_BIN: another directory of release binaries (a long soak keeps a copy of
+# them, so rebuilding target/release meanwhile does not change what it runs).
+BIN = Path(os.environ.get("CODESAGE_BENCH_BIN", REPO / "target" / "release"))
 CORPUS = REPO / "benches" / ".corpus"
 
 

@@ -11,6 +11,7 @@ pub mod changes;
 pub mod chunks;
 pub mod cli;
 pub mod clock;
+pub mod codec;
 pub mod connection;
 pub mod control;
 pub mod engine;

@@ -38,14 +38,6 @@ fn read_u32(bytes: &[u8], at: usize) -> u32 {
     u32::from_le_bytes([bytes[at], bytes[at + 1], bytes[at + 2], bytes[at + 3]])
 }
 
-fn push_varint(out: &mut Vec<u8>, mut value: u32) {
-    while value >= 0x80 {
-        out.push((value as u8) | 0x80);
-        value >>= 7;
-    }
-    out.push(value as u8);
-}
-
 /// Sorts (trigram << 32 | doc) pairs by trigram, stably: two counting passes over the 24
 /// trigram bits, 12 at a time (linear, where a comparison sort needs about 20 passes).
 fn sort_by_trigram(pairs: &mut Vec<u64>) {
@@ -299,7 +291,7 @@ impl Writer {
         let mut previous = 0u32;
         for doc in docs {
             let gap = if count == 0 { doc } else { doc - previous };
-            push_varint(&mut self.postings, gap);
+            crate::codec::push_varint(&mut self.postings, u64::from(gap));
             previous = doc;
             count += 1;
         }
