@@ -726,8 +726,11 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
                 // the start of the next (two impl blocks copied together) are still a copy.
                 // (Alike only up to names, such a stretch is mostly shared shape.)
                 let whole = (range.start_line, range.end_line);
-                let trimmed =
-                    within_definitions(whole, definitions.as_deref().unwrap_or(&[]), min_lines);
+                let trimmed = within_definitions(
+                    whole,
+                    definitions.as_deref().unwrap_or(&Default::default()),
+                    min_lines,
+                );
                 let trimmed = if refined.kind != CloneKind::Exact
                     || trimmed.1.saturating_sub(trimmed.0) + 1 >= min_lines
                 {
@@ -772,10 +775,10 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
 /// definition) and stays.
 fn within_definitions(
     (mut start, mut end): (u32, u32),
-    definitions: &[crate::symbols::Definition],
+    definitions: &crate::symbols::Definitions,
     min_lines: u32,
 ) -> (u32, u32) {
-    for definition in definitions {
+    for definition in definitions.iter() {
         if definition.start_line > start
             && definition.start_line <= end
             && definition.end_line > end
@@ -857,9 +860,9 @@ mod tests {
         }
     }
 
-    fn definition(start_line: u32, end_line: u32) -> crate::symbols::Definition {
-        crate::symbols::Definition {
-            name: "f".into(),
+    fn definition(start_line: u32, end_line: u32) -> crate::symbols::Definitions {
+        std::iter::once(crate::symbols::Definition {
+            name: "f",
             index: 0,
             start_line,
             end_line,
@@ -867,45 +870,40 @@ mod tests {
             documented: false,
             parent: None,
             scope: None,
-        }
+        })
+        .collect()
     }
 
     #[test]
     fn a_copy_keeps_the_larger_side_of_a_definition_it_crosses() {
         // Runs two lines into the next function: those are cut off.
         assert_eq!(
-            within_definitions((10, 30), &[definition(29, 50)], 10),
+            within_definitions((10, 30), &definition(29, 50), 10),
             (10, 28)
         );
         // Starts on the attributes and header of a function whose body it is: the head goes.
         assert_eq!(
-            within_definitions((8, 30), &[definition(10, 50)], 10),
+            within_definitions((8, 30), &definition(10, 50), 10),
             (10, 30)
         );
         // Starts on the last two lines of the previous function: those go.
         assert_eq!(
-            within_definitions((19, 40), &[definition(1, 20)], 10),
+            within_definitions((19, 40), &definition(1, 20), 10),
             (21, 40)
         );
         // Mostly the tail of a function, then a line or two past it: the tail stays.
-        assert_eq!(
-            within_definitions((5, 22), &[definition(1, 20)], 10),
-            (5, 20)
-        );
+        assert_eq!(within_definitions((5, 22), &definition(1, 20), 10), (5, 20));
         // Ten lines or more on each side: both halves are copies, nothing is cut.
         assert_eq!(
-            within_definitions((10, 40), &[definition(25, 60)], 10),
+            within_definitions((10, 40), &definition(25, 60), 10),
             (10, 40)
         );
         assert_eq!(
-            within_definitions((10, 40), &[definition(1, 24)], 10),
+            within_definitions((10, 40), &definition(1, 24), 10),
             (10, 40)
         );
         // Inside one definition: untouched.
-        assert_eq!(
-            within_definitions((5, 15), &[definition(1, 20)], 10),
-            (5, 15)
-        );
+        assert_eq!(within_definitions((5, 15), &definition(1, 20), 10), (5, 15));
     }
 
     #[test]

@@ -33,7 +33,7 @@ use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Weak};
 
-use crate::symbols::{Definition, FileSymbols};
+use crate::symbols::{Definitions, FileSymbols};
 use crate::trigram::index::{Doc, Segments};
 use crate::trigram::{RootIndex, Segment};
 use codesage_shared::protocol::StoreSpace;

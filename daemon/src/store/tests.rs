@@ -318,7 +318,7 @@ fn symbols_added_later_reach_every_root_holding_the_content() {
         store.view(root).unwrap().index.docs.iter().all(|(_, doc)| {
             doc.definitions
                 .as_ref()
-                .is_some_and(|defs| defs.iter().any(|def| &*def.name == "shared"))
+                .is_some_and(|defs| defs.iter().any(|def| def.name == "shared"))
         })
     };
     assert!(!defined(first) && !defined(second));

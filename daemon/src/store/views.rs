@@ -225,7 +225,7 @@ pub(super) fn stored_definitions(
     table: &impl ReadableTable<(u32, u32), &'static [u8]>,
     hash: &ContentHash,
     id: u32,
-) -> Result<Option<Arc<[Definition]>>> {
+) -> Result<Option<Arc<Definitions>>> {
     Ok(stored_symbols(table, hash, id)?.and_then(|symbols| symbols.definitions()))
 }
 
@@ -239,7 +239,7 @@ impl Store {
         let ids = txn.open_table(CONTENT_IDS)?;
         let mut indexes: HashMap<RootId, RootIndex> = HashMap::new();
         // The same content in several places shares one decoded summary and one id lookup.
-        type Known = (u32, Option<Arc<[Definition]>>);
+        type Known = (u32, Option<Arc<Definitions>>);
         let mut known: HashMap<ContentHash, Known> = HashMap::new();
         for entry in files.iter()? {
             let (key, value) = entry?;
@@ -352,7 +352,7 @@ impl Store {
 
     /// The definitions every root's documents hold in memory, by content: shared (not
     /// decoded again) by a document of another root with the same content.
-    pub(super) fn definitions_in_memory(&self) -> HashMap<ContentHash, Arc<[Definition]>> {
+    pub(super) fn definitions_in_memory(&self) -> HashMap<ContentHash, Arc<Definitions>> {
         let views: Vec<Arc<RootView>> = self.views.read().values().cloned().collect();
         let mut shared = HashMap::new();
         for view in views {

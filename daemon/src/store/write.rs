@@ -10,7 +10,7 @@ pub struct ParsedSymbols {
     /// [`FileSymbols::encode`]d, for the SYMBOLS table.
     pub encoded: Vec<u8>,
     /// The in-memory summary, for the document table.
-    pub definitions: Option<Arc<[Definition]>>,
+    pub definitions: Option<Arc<Definitions>>,
 }
 
 impl ParsedSymbols {
@@ -205,7 +205,7 @@ impl Store {
         if parsed.is_empty() {
             return Ok(0);
         }
-        let mut added: HashMap<ContentHash, Option<Arc<[Definition]>>> = HashMap::new();
+        let mut added: HashMap<ContentHash, Option<Arc<Definitions>>> = HashMap::new();
         let txn = self.begin_write()?;
         {
             let ids = txn.open_table(CONTENT_IDS)?;
@@ -349,7 +349,7 @@ impl Store {
         // Definitions documents already hold in memory, by content, gathered once per batch
         // when a change brings a content another root stored (another worktree's file):
         // shared rather than decoded from the stored symbols again.
-        let mut donors: Option<HashMap<ContentHash, Arc<[Definition]>>> = None;
+        let mut donors: Option<HashMap<ContentHash, Arc<Definitions>>> = None;
         let txn = self.begin_write()?;
         let segment_id = {
             let mut files = txn.open_table(FILES)?;

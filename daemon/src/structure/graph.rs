@@ -202,7 +202,7 @@ pub fn graph(
             continue;
         };
         for definition in definitions.iter() {
-            if let Some(found) = regex.find(&definition.name) {
+            if let Some(found) = regex.find(definition.name) {
                 let whole = found.start() == 0 && found.end() == definition.name.len();
                 matched.push((!whole, doc, definition.start_line, definition.index));
             }

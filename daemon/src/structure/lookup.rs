@@ -9,7 +9,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use super::{Result, Scope, StructureError, qualified_name};
-use crate::symbols::{Definition, FileSymbols, SymbolKind};
+use crate::symbols::{Definitions, FileSymbols, SymbolKind};
 use crate::trigram::index::Doc;
 
 /// How well a definition's name matches the query; better matches rank first.
@@ -270,7 +270,7 @@ fn match_name(name: &str, query: &str, fuzzy: bool) -> Option<(MatchKind, u32)> 
 
 /// Whether the symbols enclosing `definitions[index]` end with `wanted` (outermost first),
 /// e.g. `["Store"]` for `Store.get` or `["a", "B"]` for `a::B::get`.
-fn container_matches(definitions: &[Definition], index: u32, wanted: &[&str]) -> bool {
+fn container_matches(definitions: &Definitions, index: u32, wanted: &[&str]) -> bool {
     let mut path = Vec::new();
     let mut parent = definitions.get(index as usize).and_then(|d| d.parent);
     // Bounded: parents come before their children, but stored data is not trusted.
@@ -280,14 +280,11 @@ fn container_matches(definitions: &[Definition], index: u32, wanted: &[&str]) ->
         let Some(definition) = definitions.get(at as usize) else {
             break;
         };
-        path.push(definition.name.as_ref());
+        path.push(definition.name);
         parent = definition.parent;
     }
     path.reverse();
-    if let Some(scope) = definitions
-        .get(index as usize)
-        .and_then(|d| d.scope.as_deref())
-    {
+    if let Some(scope) = definitions.get(index as usize).and_then(|d| d.scope) {
         path.extend(crate::symbols::scope_parts(scope));
     }
     path.ends_with(wanted)
@@ -327,7 +324,7 @@ pub fn candidates<'a>(
                     .flat_map(|definitions| definitions.iter())
                     .filter(|definition| kinds.accepts(definition.kind))
                     .filter_map(move |definition| {
-                        let (matched, distance) = match_name(&definition.name, &query.name, fuzzy)?;
+                        let (matched, distance) = match_name(definition.name, &query.name, fuzzy)?;
                         if let Some(wanted) = container {
                             // A qualified query asks for that symbol, not names like it.
                             let definitions = doc.definitions.as_deref()?;
@@ -342,7 +339,7 @@ pub fn candidates<'a>(
                             index: definition.index,
                             matched,
                             distance,
-                            name: &definition.name,
+                            name: definition.name,
                             start_line: definition.start_line,
                         })
                     })
@@ -465,8 +462,8 @@ pub fn definitions_named<'a>(
         }
         for definition in definitions.iter() {
             let wanted_shape =
-                shape(&definition.name).is_some_and(|(slot, bit)| shapes[slot] & bit != 0);
-            if wanted_shape && names.contains(definition.name.as_ref()) {
+                shape(definition.name).is_some_and(|(slot, bit)| shapes[slot] & bit != 0);
+            if wanted_shape && names.contains(definition.name) {
                 found
                     .entry(definition.name.to_string())
                     .or_default()
@@ -542,7 +539,7 @@ mod tests {
         let definitions = symbols.definitions().unwrap();
         let gets: Vec<u32> = definitions
             .iter()
-            .filter(|definition| &*definition.name == "get")
+            .filter(|definition| definition.name == "get")
             .map(|definition| definition.index)
             .collect();
         assert_eq!(gets.len(), 2);
@@ -571,7 +568,7 @@ mod tests {
         let cpp_definitions = cpp.definitions().unwrap();
         let area = cpp_definitions
             .iter()
-            .find(|definition| &*definition.name == "area")
+            .find(|definition| definition.name == "area")
             .unwrap();
         assert!(container_matches(
             &cpp_definitions,

@@ -7,7 +7,7 @@
 
 use std::collections::HashMap;
 
-use super::{Definition, FileSymbols, scope_parts};
+use super::{Definitions, FileSymbols, scope_parts};
 
 /// A parsed symbol id.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -83,16 +83,19 @@ pub fn qualified_names(symbols: &FileSymbols) -> Vec<String> {
 
 /// Qualified names of a file's in-memory definitions (the same names as
 /// [`qualified_names`] gives for its parsed structure).
-pub fn definition_names(definitions: &[Definition]) -> Vec<String> {
+pub fn definition_names(definitions: &Definitions) -> Vec<String> {
     (0..definitions.len())
         .map(|index| definition_name(definitions, index))
         .collect()
 }
 
 /// The qualified name of one in-memory definition.
-fn definition_name(definitions: &[Definition], index: usize) -> String {
+fn definition_name(definitions: &Definitions, index: usize) -> String {
+    let Some(this) = definitions.get(index) else {
+        return String::new();
+    };
     let mut path: Vec<&str> = Vec::new();
-    let mut parent = definitions[index].parent;
+    let mut parent = this.parent;
     // Bounded: decoded data is not trusted to be free of cycles.
     while let Some(at) = parent
         && path.len() <= definitions.len()
@@ -100,26 +103,27 @@ fn definition_name(definitions: &[Definition], index: usize) -> String {
         let Some(definition) = definitions.get(at as usize) else {
             break;
         };
-        path.push(&definition.name);
+        path.push(definition.name);
         parent = definition.parent;
     }
     path.reverse();
-    if let Some(scope) = definitions[index].scope.as_deref() {
+    if let Some(scope) = this.scope {
         path.extend(scope_parts(scope));
     }
-    path.push(&definitions[index].name);
+    path.push(this.name);
     path.join(".")
 }
 
 /// The id of in-memory definition `index` of the file at `path`, working out only the names
 /// of the definitions that share its name (an id's number counts same-named ones before it).
-pub fn definition_id(path: &str, definitions: &[Definition], index: usize) -> String {
+pub fn definition_id(path: &str, definitions: &Definitions, index: usize) -> String {
     let qualified = definition_name(definitions, index);
-    let name = &definitions[index].name;
-    let earlier = definitions[..index]
+    let name = definitions.get(index).map(|definition| definition.name);
+    let earlier = definitions
         .iter()
+        .take(index)
         .enumerate()
-        .filter(|(_, other)| &other.name == name)
+        .filter(|(_, other)| Some(other.name) == name)
         .filter(|(other, _)| definition_name(definitions, *other) == qualified)
         .count();
     if earlier == 0 {
@@ -132,7 +136,7 @@ pub fn definition_id(path: &str, definitions: &[Definition], index: usize) -> St
 /// The innermost definition holding `line`: the last one (in source order) starting at or
 /// before it, or the nearest of its enclosing definitions that still holds it (a definition
 /// starting before that one and holding the line would enclose it).
-fn innermost(definitions: &[Definition], line: u32) -> Option<usize> {
+fn innermost(definitions: &Definitions, line: u32) -> Option<usize> {
     let last_started = definitions.partition_point(|definition| definition.start_line <= line);
     let mut at = last_started.checked_sub(1)?;
     // Bounded: decoded data is not trusted to be free of cycles.
@@ -147,17 +151,13 @@ fn innermost(definitions: &[Definition], line: u32) -> Option<usize> {
 }
 
 /// The id of the innermost definition holding `line`, from a file's in-memory definitions.
-pub fn enclosing(path: &str, definitions: &[Definition], line: u32) -> Option<String> {
+pub fn enclosing(path: &str, definitions: &Definitions, line: u32) -> Option<String> {
     enclosing_each(path, definitions, &[line]).pop().flatten()
 }
 
 /// For each of `lines`, the id of the innermost definition of the file holding it. Only the
 /// ids of the definitions found are worked out (once each).
-pub fn enclosing_each(
-    path: &str,
-    definitions: &[Definition],
-    lines: &[u32],
-) -> Vec<Option<String>> {
+pub fn enclosing_each(path: &str, definitions: &Definitions, lines: &[u32]) -> Vec<Option<String>> {
     let mut known: Vec<(usize, String)> = Vec::new();
     lines
         .iter()

@@ -7,6 +7,7 @@
 //! content hash next to the content, and kept in memory with the file's document for the
 //! symbol tools. This module never touches the store; the indexer calls [`extract`].
 
+mod definitions;
 pub mod deps;
 mod extract;
 pub mod grammars;
@@ -16,6 +17,7 @@ pub mod todos;
 
 use serde::{Deserialize, Serialize};
 
+pub use definitions::{Definition, Definitions};
 pub use extract::{extract, parse};
 
 /// Version of what [`extract`] produces (queries, rules, encoding). Bump it whenever a
@@ -183,42 +185,6 @@ pub struct Call {
     pub caller: Option<u32>,
 }
 
-/// The part of a symbol kept in memory for every indexed file, so name lookups and
-/// root-wide listings never touch the store.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Definition {
-    /// The symbol's name.
-    pub name: Box<str>,
-    /// Its index in the file's symbol list ([`FileSymbols::symbols`]).
-    pub index: u32,
-    /// First line of the definition.
-    pub start_line: u32,
-    /// Last line of the definition (so the symbol holding a line is known without reading
-    /// the file's structure).
-    pub end_line: u32,
-    /// What it is.
-    pub kind: SymbolKind,
-    /// Whether it is documented.
-    pub documented: bool,
-    /// The enclosing symbol's index (its position in the same list), for `Type.member`
-    /// lookups without reading the file's structure.
-    pub parent: Option<u32>,
-    /// The symbol's own qualifier ([`Symbol::scope`]).
-    pub scope: Option<Box<str>>,
-}
-
-/// Heap bytes of a file's definitions: the records and their names and scopes.
-pub fn definitions_heap_bytes(definitions: &[Definition]) -> usize {
-    definitions
-        .iter()
-        .map(|definition| {
-            std::mem::size_of::<Definition>()
-                + definition.name.len()
-                + definition.scope.as_ref().map_or(0, |scope| scope.len())
-        })
-        .sum()
-}
-
 /// The names in a written qualifier (`Polygon`, `geo::Polygon`, `pkg.Type`).
 pub fn scope_parts(scope: &str) -> impl Iterator<Item = &str> {
     scope
@@ -258,28 +224,13 @@ impl FileSymbols {
         postcard::from_bytes(&raw).ok()
     }
 
-    /// The in-memory summary of the definitions (see [`Definition`]); `None` when the file
+    /// The in-memory summary of the definitions (see [`Definitions`]); `None` when the file
     /// defines nothing.
-    pub fn definitions(&self) -> Option<std::sync::Arc<[Definition]>> {
+    pub fn definitions(&self) -> Option<std::sync::Arc<Definitions>> {
         if self.symbols.is_empty() {
             return None;
         }
-        Some(
-            self.symbols
-                .iter()
-                .enumerate()
-                .map(|(index, symbol)| Definition {
-                    name: symbol.name.as_str().into(),
-                    index: index as u32,
-                    start_line: symbol.start_line,
-                    end_line: symbol.end_line,
-                    kind: symbol.kind,
-                    documented: symbol.documented,
-                    parent: symbol.parent,
-                    scope: symbol.scope.as_deref().map(Box::from),
-                })
-                .collect(),
-        )
+        Some(std::sync::Arc::new(Definitions::of(&self.symbols)))
     }
 
     /// The names of the symbols enclosing symbol `index`, outermost first (`Store.get` style

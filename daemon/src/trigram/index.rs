@@ -35,7 +35,7 @@ pub struct Doc {
     /// Detected language.
     pub language: Arc<str>,
     /// The symbols it defines, if its language was parsed.
-    pub definitions: Option<Arc<[crate::symbols::Definition]>>,
+    pub definitions: Option<Arc<crate::symbols::Definitions>>,
 }
 
 /// Document id → document, for the ids that are live. Cloning shares every chunk; an update
@@ -93,7 +93,7 @@ impl DocTable {
     pub fn repacked(&self) -> DocTable {
         let mut languages: std::collections::HashMap<&str, Arc<str>> =
             std::collections::HashMap::new();
-        let mut definitions: std::collections::HashMap<usize, Arc<[crate::symbols::Definition]>> =
+        let mut definitions: std::collections::HashMap<usize, Arc<crate::symbols::Definitions>> =
             std::collections::HashMap::new();
         let chunks = self
             .chunks
@@ -113,11 +113,9 @@ impl DocTable {
                         );
                         let defined = doc.definitions.as_ref().map(|defined| {
                             let key = Arc::as_ptr(defined) as *const u8 as usize;
-                            Arc::clone(
-                                definitions
-                                    .entry(key)
-                                    .or_insert_with(|| defined.iter().cloned().collect()),
-                            )
+                            Arc::clone(definitions.entry(key).or_insert_with(|| {
+                                Arc::new(crate::symbols::Definitions::clone(defined))
+                            }))
                         });
                         Some(Doc {
                             path: Arc::from(&*doc.path),
@@ -154,7 +152,8 @@ impl DocTable {
             if let Some(defined) = &doc.definitions
                 && seen.insert(Arc::as_ptr(defined) as *const u8 as usize)
             {
-                definitions += 16 + crate::symbols::definitions_heap_bytes(defined);
+                definitions +=
+                    16 + std::mem::size_of::<crate::symbols::Definitions>() + defined.heap_bytes();
             }
         }
         (table as u64, definitions as u64)
@@ -500,17 +499,19 @@ mod tests {
 
     #[test]
     fn a_repacked_table_holds_the_same_documents_sharing_what_was_shared() {
-        let definitions: Arc<[crate::symbols::Definition]> =
-            Arc::from(vec![crate::symbols::Definition {
-                name: "parse".into(),
+        let definitions: Arc<crate::symbols::Definitions> = Arc::new(
+            std::iter::once(crate::symbols::Definition {
+                name: "parse",
                 index: 0,
                 start_line: 1,
                 end_line: 3,
                 kind: crate::symbols::SymbolKind::Function,
                 documented: true,
                 parent: None,
-                scope: Some("Parser".into()),
-            }]);
+                scope: Some("Parser"),
+            })
+            .collect(),
+        );
         let mut table = DocTable::default();
         for (id, path) in [(0, "a.rs"), (5, "b/copy.rs"), (2000, "c.py")] {
             table.set(
