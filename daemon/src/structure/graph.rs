@@ -201,9 +201,11 @@ pub fn graph(
         let Some(definitions) = &doc.definitions else {
             continue;
         };
-        for definition in definitions.iter() {
-            if let Some(found) = regex.find(definition.name) {
-                let whole = found.start() == 0 && found.end() == definition.name.len();
+        for (index, name) in definitions.names() {
+            if let Some(found) = regex.find(name)
+                && let Some(definition) = definitions.get(index)
+            {
+                let whole = found.start() == 0 && found.end() == name.len();
                 matched.push((!whole, doc, definition.start_line, definition.index));
             }
         }

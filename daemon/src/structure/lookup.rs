@@ -460,10 +460,12 @@ pub fn definitions_named<'a>(
         if !scope.contains(&doc.path) {
             continue;
         }
-        for definition in definitions.iter() {
-            let wanted_shape =
-                shape(definition.name).is_some_and(|(slot, bit)| shapes[slot] & bit != 0);
-            if wanted_shape && names.contains(definition.name) {
+        for (index, name) in definitions.names() {
+            let wanted_shape = shape(name).is_some_and(|(slot, bit)| shapes[slot] & bit != 0);
+            if !wanted_shape || !names.contains(name) {
+                continue;
+            }
+            if let Some(definition) = definitions.get(index) {
                 found
                     .entry(definition.name.to_string())
                     .or_default()

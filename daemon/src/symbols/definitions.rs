@@ -95,6 +95,17 @@ impl Definitions {
             .map(|(index, record)| self.view(index, record))
     }
 
+    /// Every definition's name with its index: the cheap scan for name lookups, which need
+    /// the rest of a definition only when its name is the one asked for.
+    pub fn names(&self) -> impl Iterator<Item = (usize, &str)> {
+        let mut start = 0;
+        self.records.iter().enumerate().map(move |(index, record)| {
+            let name = self.text.get(start..record.name_end as usize);
+            start = record.scope_end as usize;
+            (index, name.unwrap_or_default())
+        })
+    }
+
     /// The number of definitions, from the start, for which `before` holds, given that it
     /// holds for a prefix of them (as [`slice::partition_point`]).
     pub fn partition_point(&self, before: impl Fn(Definition<'_>) -> bool) -> usize {
@@ -182,7 +193,7 @@ mod tests {
             start_line: lines.0,
             end_line: lines.1,
             kind: SymbolKind::Function,
-            documented: name.len() % 2 == 0,
+            documented: name.len().is_multiple_of(2),
             parent,
             scope,
         }
@@ -212,7 +223,10 @@ mod tests {
             assert_eq!(packed.get(index), Some(got));
         }
         assert_eq!(packed.get(given.len()), None);
-        assert_eq!(packed.iter().rev().next().map(|d| d.name), Some("x"));
+        let names: Vec<(usize, &str)> = packed.names().collect();
+        let expected: Vec<(usize, &str)> = given.iter().map(|d| d.name).enumerate().collect();
+        assert_eq!(names, expected);
+        assert_eq!(packed.iter().next_back().map(|d| d.name), Some("x"));
         // Names and qualifiers in one string, records of fixed size.
         let text: usize = given
             .iter()
