@@ -319,15 +319,19 @@ pub fn candidates<'a>(
     let collect = |fuzzy: bool| -> Vec<Candidate<'a>> {
         docs.par_iter()
             .flat_map_iter(|&doc| {
-                doc.definitions
-                    .iter()
-                    .flat_map(|definitions| definitions.iter())
-                    .filter(|definition| kinds.accepts(definition.kind))
-                    .filter_map(move |definition| {
-                        let (matched, distance) = match_name(definition.name, &query.name, fuzzy)?;
+                let definitions = doc.definitions.as_deref();
+                definitions
+                    .into_iter()
+                    .flat_map(|definitions| definitions.names())
+                    .filter_map(move |(index, name)| {
+                        let (matched, distance) = match_name(name, &query.name, fuzzy)?;
+                        let definitions = definitions?;
+                        let definition = definitions.get(index)?;
+                        if !kinds.accepts(definition.kind) {
+                            return None;
+                        }
                         if let Some(wanted) = container {
                             // A qualified query asks for that symbol, not names like it.
-                            let definitions = doc.definitions.as_deref()?;
                             if matched > MatchKind::CaseInsensitive
                                 || !container_matches(definitions, definition.index, wanted)
                             {
