@@ -202,18 +202,6 @@ impl<'de> Deserialize<'de> for Fingerprints {
                 Fingerprints::from_bytes(bytes)
                     .ok_or_else(|| E::custom("damaged clone fingerprints"))
             }
-
-            fn visit_seq<A: serde::de::SeqAccess<'de>>(
-                self,
-                mut seq: A,
-            ) -> Result<Fingerprints, A::Error> {
-                // Self-describing formats (JSON) give bytes back as a list of numbers.
-                let mut bytes = Vec::new();
-                while let Some(byte) = seq.next_element::<u8>()? {
-                    bytes.push(byte);
-                }
-                self.visit_bytes(&bytes)
-            }
         }
         deserializer.deserialize_bytes(CompactForm)
     }

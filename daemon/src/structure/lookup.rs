@@ -319,13 +319,16 @@ pub fn candidates<'a>(
     let collect = |fuzzy: bool| -> Vec<Candidate<'a>> {
         docs.par_iter()
             .flat_map_iter(|&doc| {
-                let definitions = doc.definitions.as_deref();
-                definitions
+                doc.definitions
+                    .as_deref()
                     .into_iter()
-                    .flat_map(|definitions| definitions.names())
-                    .filter_map(move |(index, name)| {
+                    .flat_map(|definitions| {
+                        definitions
+                            .names()
+                            .map(move |(index, name)| (definitions, index, name))
+                    })
+                    .filter_map(move |(definitions, index, name)| {
                         let (matched, distance) = match_name(name, &query.name, fuzzy)?;
-                        let definitions = definitions?;
                         let definition = definitions.get(index)?;
                         if !kinds.accepts(definition.kind) {
                             return None;
