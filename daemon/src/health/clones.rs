@@ -449,6 +449,7 @@ impl Found {
         let mut walked = 0;
         let entries = self.entries();
         refiner.prefetch(&self.likely_measured(&entries, first + count))?;
+        self.measure_ahead(scope, &refiner, &entries, first, first + count)?;
         for entry in &entries {
             if accepted >= first + count || scope.work.should_stop() {
                 break;
@@ -497,6 +498,59 @@ impl Found {
             total: accepted + rest.iter().filter(|entry| counts(entry)).count(),
             complete: rest.iter().all(counts),
         })
+    }
+
+    /// Measures, in parallel, the classes a page of classes `first..end` will most likely
+    /// measure one by one: those without a verdict that the walk reaches if each of them
+    /// counts, less those before `first` that surely count (a page walks past them without
+    /// measuring). A class found short moves later ones up; those are measured when reached.
+    fn measure_ahead(
+        &self,
+        scope: &Scope<'_>,
+        refiner: &Refiner<'_, '_>,
+        entries: &[Entry<'_>],
+        first: usize,
+        end: usize,
+    ) -> Result<(), StructureError> {
+        use rayon::prelude::*;
+        let mut unmeasured = Vec::new();
+        {
+            let verdicts = self.verdicts.lock();
+            let mut accepted = 0;
+            for entry in entries {
+                if accepted >= end {
+                    break;
+                }
+                let class = match entry {
+                    Entry::Vectors(_) => {
+                        accepted += 1;
+                        continue;
+                    }
+                    Entry::Tokens(class) => class,
+                };
+                match verdicts.get(&class.id) {
+                    Some(verdict) => accepted += usize::from(verdict.is_some()),
+                    None if accepted < first && self.surely_counts(class) => accepted += 1,
+                    None => {
+                        unmeasured.push(*class);
+                        accepted += 1;
+                    }
+                }
+            }
+        }
+        if unmeasured.len() < 2 {
+            return Ok(());
+        }
+        let measured: Vec<(u64, Option<ReportedClass>)> = unmeasured
+            .par_iter()
+            .filter(|_| !scope.work.should_stop())
+            .map(|class| {
+                let report = refiner.report(class, self.min_lines, self.min_similarity)?;
+                Ok((class.id, report))
+            })
+            .collect::<Result<_, StructureError>>()?;
+        self.verdicts.lock().extend(measured);
+        Ok(())
     }
 
     /// The documents a page up to `end` will most likely quote: the first copy's (by path)
@@ -640,7 +694,9 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
         located.sort_by(|a, b| {
             (&a.0.file_path, a.0.start_line).cmp(&(&b.0.file_path, b.0.start_line))
         });
-        Ok(self.reported(located, "similar", class.similarity))
+        Ok(self.reported(located, "similar", class.similarity, |doc| {
+            self.source(doc).cloned()
+        }))
     }
 
     /// The answer's form of a class whose copies are `located`.
@@ -649,6 +705,7 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
         located: Vec<(Occurrence, u32)>,
         kind: &str,
         similarity: f32,
+        source_of: impl Fn(u32) -> Option<Arc<Source>>,
     ) -> ReportedClass {
         let located = merge_overlapping(located);
         let first_doc = located.first().map(|(_, doc)| *doc);
@@ -667,7 +724,7 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
         let snippet = first_doc
             .zip(locations.first())
             .and_then(|(doc, at)| {
-                let source = self.source(doc)?;
+                let source = source_of(doc)?;
                 Some(crate::snippet::lines(
                     &source.content,
                     at.start_line,
@@ -696,7 +753,7 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
     /// `min_lines` lines and [`MIN_TOKENS`] tokens and share enough lines verbatim with
     /// another copy ([`refine::MIN_VERBATIM_SHARE`]); `None` when fewer than two do.
     fn report(
-        &mut self,
+        &self,
         class: &CloneClass,
         min_lines: u32,
         min_similarity: f32,
@@ -758,10 +815,16 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
             (&a.0.file_path, a.0.start_line).cmp(&(&b.0.file_path, b.0.start_line))
         });
         located.retain(|(at, _)| at.end_line.saturating_sub(at.start_line) + 1 >= min_lines);
-        if let Some((_, first)) = located.first() {
-            self.load(*first)?;
-        }
-        let report = self.reported(located, refined.kind.as_str(), refined.similarity);
+        let first = match located.first() {
+            Some((_, doc)) => match self.sources.get(doc) {
+                Some(source) => source.clone(),
+                None => self.read(*doc)?,
+            },
+            None => None,
+        };
+        let report = self.reported(located, refined.kind.as_str(), refined.similarity, |_| {
+            first.clone()
+        });
         Ok((report.copies >= 2).then_some(report))
     }
 }

@@ -103,9 +103,6 @@ pub struct ClonePair {
     pub kind: CloneKind,
     /// Share of the copies' tokens that matched (1 for exact and renamed clones).
     pub similarity: f32,
-    /// The matched k-grams' first tokens, (in a, in b), in order: anchors to grow exact
-    /// boundaries from.
-    pub anchors: Vec<(u32, u32)>,
 }
 
 /// A set of places holding copies of one piece of code.
@@ -304,14 +301,35 @@ impl Detection {
             occurrences: Vec::new(),
             pairs: HashMap::new(),
         };
+        let started = std::time::Instant::now();
         detection.occurrences = occurrences_of(&detection.files, None);
-        let mut found = Vec::new();
-        for group in detection.occurrences.chunk_by(|a, b| a.0 == b.0) {
-            if group.len() >= 2 {
-                group_matches(group, &detection.files, None, &mut found);
-            }
-        }
+        let sorted = started.elapsed();
+        let found = {
+            use rayon::prelude::*;
+            let files = &detection.files;
+            let batches: Vec<Vec<Match>> = detection
+                .occurrences
+                .par_chunk_by(|a, b| a.0 == b.0)
+                .filter(|group| group.len() >= 2)
+                .fold(Vec::new, |mut found, group| {
+                    group_matches(group, files, None, &mut found);
+                    found
+                })
+                .collect();
+            batches.concat()
+        };
+        let matched = started.elapsed();
+        let match_count = found.len();
         detection.pairs = detection.chain_all(found);
+        tracing::debug!(
+            occurrences = detection.occurrences.len(),
+            matches = match_count,
+            file_pairs = detection.pairs.len(),
+            occurrences_ms = sorted.as_millis() as u64,
+            matching_ms = (matched - sorted).as_millis() as u64,
+            chaining_ms = (started.elapsed() - matched).as_millis() as u64,
+            "clone detection phases"
+        );
         detection
     }
 
@@ -394,27 +412,29 @@ impl Detection {
     }
 
     /// The clone pairs `found` makes, by the two files they join.
-    fn chain_all(&self, found: Vec<Match>) -> HashMap<(u32, u32), Vec<ClonePair>> {
-        let mut by_files: HashMap<(u32, u32), Vec<Match>> = HashMap::new();
-        for found in found {
-            let (a, b) = if found.a.0 <= found.b.0 {
-                (found.a, found.b)
-            } else {
-                (found.b, found.a)
-            };
-            by_files.entry((a.0, b.0)).or_default().push(Match { a, b });
-        }
+    fn chain_all(&self, mut found: Vec<Match>) -> HashMap<(u32, u32), Vec<ClonePair>> {
         use rayon::prelude::*;
-        by_files
-            .into_par_iter()
-            .filter_map(|(key, found)| {
+        // Grouped by the two files by sorting (in parallel) rather than through a map of
+        // growing lists: a root's first detection makes tens of millions of matches.
+        found.par_iter_mut().for_each(|found| {
+            if found.a.0 > found.b.0 {
+                std::mem::swap(&mut found.a, &mut found.b);
+            }
+        });
+        found.par_sort_unstable_by_key(|found| (found.a.0, found.b.0, found.a.1, found.b.1));
+        found
+            .par_chunk_by(|x, y| (x.a.0, x.b.0) == (y.a.0, y.b.0))
+            .filter_map(|found| {
+                let key = (found[0].a.0, found[0].b.0);
                 let whole_a = self.files.get(&key.0)?;
                 let whole_b = self.files.get(&key.1)?;
-                let pairs: Vec<ClonePair> =
-                    chain(key, (whole_a, whole_b), &found, self.min_similarity)
-                        .into_iter()
-                        .filter(|pair| self.is_candidate(pair))
-                        .collect();
+                let pairs = chain(
+                    key,
+                    (whole_a, whole_b),
+                    found,
+                    self.min_similarity,
+                    |pair| self.is_candidate(pair),
+                );
                 (!pairs.is_empty()).then_some((key, pairs))
             })
             .collect()
@@ -483,25 +503,26 @@ fn chain(
     (whole_a, whole_b): (&Fingerprints, &Fingerprints),
     found: &[Match],
     min_similarity: f32,
+    keep: impl Fn(&ClonePair) -> bool,
 ) -> Vec<ClonePair> {
     let prints_a = &whole_a.prints;
     let prints_b = &whole_b.prints;
-    // (token in a, token in b, raw hashes equal, key); a periodic k-gram counts only when
-    // its raw tokens match as well, and its key is its raw hash (by the normalised one, every
-    // line of a table of constants looks the same, and the copy would pass for a
-    // repetition of one pattern).
+    // A periodic k-gram counts only when its raw tokens match as well, and its key is its
+    // raw hash (by the normalised one, every line of a table of constants looks the same, and
+    // the copy would pass for a repetition of one pattern).
     let mut points: Vec<Point> = found
         .iter()
-        .map(|m| (&prints_a[m.a.1 as usize], &prints_b[m.b.1 as usize]))
-        .filter(|(pa, pb)| !pa.periodic || pa.raw == pb.raw)
-        .map(|(pa, pb)| (pa.token, pb.token, pa.raw == pb.raw, key_of(pa)))
-        .filter(|(ta, tb, _, _)| file_a != file_b || ta != tb)
+        .map(|m| (m.a.1, m.b.1))
+        .map(|(ia, ib)| (ia, ib, &prints_a[ia as usize], &prints_b[ib as usize]))
+        .filter(|(_, _, pa, pb)| !pa.periodic || pa.raw == pb.raw)
+        .map(|(ia, ib, pa, pb)| (pa.token, pb.token, pa.raw == pb.raw, key_of(pa), ia, ib))
+        .filter(|point| file_a != file_b || point.0 != point.1)
         .collect();
     if file_a == file_b {
         // Within a file, each pair once, earlier copy first.
         for point in &mut points {
             if point.0 > point.1 {
-                *point = (point.1, point.0, point.2, point.3);
+                *point = (point.1, point.0, point.2, point.3, point.5, point.4);
             }
         }
     }
@@ -512,13 +533,19 @@ fn chain(
     // finished and no longer looked at.
     let mut chains: Vec<Vec<Point>> = Vec::new();
     let mut open: Vec<Vec<Point>> = Vec::new();
+    let mut retired_before = None;
     for point in points {
-        let mut at = 0;
-        while at < open.len() {
-            if open[at][open[at].len() - 1].0 + MAX_GAP < point.0 {
-                chains.push(open.swap_remove(at));
-            } else {
-                at += 1;
+        // Points of one position in `a` (a k-gram matching several places) retire the same
+        // chains: looked for once per position.
+        if retired_before != Some(point.0) {
+            retired_before = Some(point.0);
+            let mut at = 0;
+            while at < open.len() {
+                if open[at][open[at].len() - 1].0 + MAX_GAP < point.0 {
+                    chains.push(open.swap_remove(at));
+                } else {
+                    at += 1;
+                }
             }
         }
         let offset = i64::from(point.1) - i64::from(point.0);
@@ -554,27 +581,37 @@ fn chain(
         b: (file_b, whole_b),
     };
     let mut out = Vec::new();
+    let mut push = |pair: ClonePair| {
+        if keep(&pair) {
+            out.push(pair);
+        }
+    };
     for chain in chains {
         match grow.pair(&chain) {
-            Some(pair) if pair.similarity >= min_similarity => out.push(pair),
+            Some(pair) if pair.similarity >= min_similarity => push(pair),
             // A chain that wandered (into a repetition of itself, or across unrelated code
             // with a similar offset) is not a clone as a whole, but its exact stretches may
             // be; stretches alike only up to names, inside code that repeats itself, are
             // mostly its shape (test tables, generated declarations), not copies.
-            _ => out.extend(
-                chain
+            _ => {
+                let runs = chain
                     .chunk_by(|x, y| y.0 - x.0 == y.1 - x.1 && y.0 - x.0 <= WINDOW as u32)
                     .flat_map(|run| run.chunk_by(|x, y| x.2 == y.2))
-                    .filter(|run| run.len() < chain.len() && run.iter().all(|point| point.2))
-                    .filter_map(|run| grow.pair(run)),
-            ),
+                    .filter(|run| run.len() < chain.len() && run.iter().all(|point| point.2));
+                for run in runs {
+                    if let Some(pair) = grow.pair(run) {
+                        push(pair);
+                    }
+                }
+            }
         }
     }
     out
 }
 
 /// One chained point: (token in a, token in b, raw hashes equal, key).
-type Point = (u32, u32, bool, u64);
+/// (token in a, token in b, raw hashes equal, key, fingerprint in a, fingerprint in b).
+type Point = (u32, u32, bool, u64, u32, u32);
 
 /// Turns chains of matched k-grams between two files into clone pairs.
 struct Grow<'a> {
@@ -590,33 +627,26 @@ impl Grow<'_> {
     fn pair(&self, chain: &[Point]) -> Option<ClonePair> {
         // A run of one short pattern repeated (struct fields, table rows, match arms) has
         // few distinct k-grams: not a copy of anything.
-        let mut hashes: Vec<u64> = chain.iter().map(|point| point.3).collect();
-        hashes.sort_unstable();
-        hashes.dedup();
-        if hashes.len() * 2 < chain.len() {
+        if distinct_keys(chain) * 2 < chain.len() {
             return None;
         }
         let (first, last) = (chain.first()?, chain.last()?);
-        let region = |doc: u32, prints: &Fingerprints, from: u32, to: u32| {
-            let line_of = |token: u32, end: bool| {
-                let at = prints.prints.partition_point(|p| p.token < token);
-                let print = &prints.prints[at.min(prints.prints.len() - 1)];
-                if end {
-                    print.end_line
-                } else {
-                    print.start_line
-                }
-            };
-            Region {
+        let region =
+            |doc: u32, prints: &Fingerprints, (from, to): (u32, u32), (i, j): (u32, u32)| Region {
                 doc,
                 start: from,
                 end: (to + KGRAM as u32 - 1).min(prints.tokens.saturating_sub(1)),
-                start_line: line_of(from, false),
-                end_line: line_of(to, true),
-            }
-        };
-        let a = region(self.a.0, self.a.1, first.0, last.0);
-        let b = region(self.b.0, self.b.1, first.1, last.1);
+                start_line: prints
+                    .prints
+                    .get(i as usize)
+                    .map_or(0, |print| print.start_line),
+                end_line: prints
+                    .prints
+                    .get(j as usize)
+                    .map_or(0, |print| print.end_line),
+            };
+        let a = region(self.a.0, self.a.1, (first.0, last.0), (first.4, last.4));
+        let b = region(self.b.0, self.b.1, (first.1, last.1), (first.5, last.5));
         if a.overlaps(&b) {
             return None; // a repetition inside one stretch, not two copies
         }
@@ -655,8 +685,29 @@ impl Grow<'_> {
             b,
             kind,
             similarity,
-            anchors: chain.iter().map(|point| (point.0, point.1)).collect(),
         })
+    }
+}
+
+/// How many different keys the points of `chain` have (on the stack for a short chain:
+/// nearly every chain is one).
+fn distinct_keys(chain: &[Point]) -> usize {
+    const SHORT: usize = 32;
+    let count = |keys: &mut [u64]| {
+        keys.sort_unstable();
+        1 + keys.windows(2).filter(|pair| pair[0] != pair[1]).count()
+    };
+    match chain.len() {
+        0 => 0,
+        1 => 1,
+        len if len <= SHORT => {
+            let mut keys = [0u64; SHORT];
+            for (key, point) in keys.iter_mut().zip(chain) {
+                *key = point.3;
+            }
+            count(&mut keys[..len])
+        }
+        _ => count(&mut chain.iter().map(|point| point.3).collect::<Vec<_>>()),
     }
 }
 

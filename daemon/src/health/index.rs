@@ -244,8 +244,16 @@ impl RootHealth {
             self.kept.insert(0, last);
             return answer;
         }
+        let started = std::time::Instant::now();
         let detection = Detection::new(&inputs, min_lines, key.min_similarity);
+        let detected = started.elapsed();
         let classes = Arc::new(shared(detect::classes(detection.pairs())));
+        tracing::debug!(
+            detection_ms = detected.as_millis() as u64,
+            grouping_ms = (started.elapsed() - detected).as_millis() as u64,
+            classes = classes.len(),
+            "clone classes"
+        );
         let verdicts = Verdicts::default();
         self.kept.insert(
             0,

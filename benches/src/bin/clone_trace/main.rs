@@ -45,7 +45,7 @@ fn main() -> Result<()> {
     println!("{} pairs", pairs.len());
     for pair in &pairs {
         println!(
-            "  pair {:?} sim {:.2}: {}:{}-{} (tokens {}-{})  {}:{}-{} (tokens {}-{}) anchors {}",
+            "  pair {:?} sim {:.2}: {}:{}-{} (tokens {}-{})  {}:{}-{} (tokens {}-{})",
             pair.kind,
             pair.similarity,
             pair.a.doc,
@@ -58,7 +58,6 @@ fn main() -> Result<()> {
             pair.b.end_line,
             pair.b.start,
             pair.b.end,
-            pair.anchors.len()
         );
     }
     let by_doc: HashMap<u32, Arc<Fingerprints>> = files
