@@ -415,7 +415,8 @@ impl Detection {
     fn chain_all(&self, mut found: Vec<Match>) -> HashMap<(u32, u32), Vec<ClonePair>> {
         use rayon::prelude::*;
         // Grouped by the two files by sorting (in parallel) rather than through a map of
-        // growing lists: a root's first detection makes tens of millions of matches.
+        // growing lists: a root's first detection makes tens of millions of matches. Within
+        // two files, by position: their fingerprints are then read in order.
         found.par_iter_mut().for_each(|found| {
             if found.a.0 > found.b.0 {
                 std::mem::swap(&mut found.a, &mut found.b);
@@ -533,19 +534,13 @@ fn chain(
     // finished and no longer looked at.
     let mut chains: Vec<Vec<Point>> = Vec::new();
     let mut open: Vec<Vec<Point>> = Vec::new();
-    let mut retired_before = None;
     for point in points {
-        // Points of one position in `a` (a k-gram matching several places) retire the same
-        // chains: looked for once per position.
-        if retired_before != Some(point.0) {
-            retired_before = Some(point.0);
-            let mut at = 0;
-            while at < open.len() {
-                if open[at][open[at].len() - 1].0 + MAX_GAP < point.0 {
-                    chains.push(open.swap_remove(at));
-                } else {
-                    at += 1;
-                }
+        let mut at = 0;
+        while at < open.len() {
+            if open[at][open[at].len() - 1].0 + MAX_GAP < point.0 {
+                chains.push(open.swap_remove(at));
+            } else {
+                at += 1;
             }
         }
         let offset = i64::from(point.1) - i64::from(point.0);
@@ -609,8 +604,8 @@ fn chain(
     out
 }
 
-/// One chained point: (token in a, token in b, raw hashes equal, key).
-/// (token in a, token in b, raw hashes equal, key, fingerprint in a, fingerprint in b).
+/// One chained point: (token in a, token in b, raw hashes equal, key, fingerprint in a,
+/// fingerprint in b).
 type Point = (u32, u32, bool, u64, u32, u32);
 
 /// Turns chains of matched k-grams between two files into clone pairs.
