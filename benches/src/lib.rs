@@ -1,6 +1,7 @@
-//! What the benchmark drivers share: writing their sections of `BENCHMARKS.md`.
+//! What the benchmark drivers share: writing their sections of `BENCHMARKS.md`, listing the
+//! corpus files.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 /// Replaces (or appends) the section `name` of the markdown file at `path`.
 pub fn write_section(path: &Path, name: &str, title: &str, body: &str) -> std::io::Result<()> {
@@ -23,4 +24,27 @@ pub fn write_section(path: &Path, name: &str, title: &str, body: &str) -> std::i
     };
     std::fs::write(path, updated)?;
     Ok(())
+}
+
+/// Every regular file under `root` (symlinks not followed), sorted.
+pub fn all_files(root: &Path) -> Vec<PathBuf> {
+    let mut files = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            continue;
+        };
+        for entry in entries.flatten() {
+            let Ok(kind) = entry.file_type() else {
+                continue;
+            };
+            if kind.is_dir() {
+                stack.push(entry.path());
+            } else if kind.is_file() {
+                files.push(entry.path());
+            }
+        }
+    }
+    files.sort();
+    files
 }

@@ -17,25 +17,8 @@ use codesaged::indexer::language;
 use codesaged::symbols;
 use rayon::prelude::*;
 
-fn files_under(dir: &Path, out: &mut Vec<PathBuf>) {
-    let Ok(entries) = std::fs::read_dir(dir) else {
-        return;
-    };
-    for entry in entries.flatten() {
-        let path = entry.path();
-        match entry.file_type() {
-            Ok(kind) if kind.is_dir() => files_under(&path, out),
-            Ok(kind) if kind.is_file() => out.push(path),
-            _ => {}
-        }
-    }
-}
-
 fn extract(dir: &Path) -> Vec<Arc<Fingerprints>> {
-    let mut paths = Vec::new();
-    files_under(dir, &mut paths);
-    paths.sort();
-    paths
+    codesage_benches::all_files(dir)
         .par_iter()
         .filter_map(|path| {
             let content = std::fs::read(path).ok()?;
@@ -108,40 +91,6 @@ fn main() -> Result<()> {
         .iter()
         .map(|file| (file.doc, Arc::clone(&file.prints)))
         .collect();
-    if std::env::var_os("CLONE_GROUPS").is_some() {
-        let mut keys: Vec<u64> = prints
-            .iter()
-            .flat_map(|file| file.prints.iter())
-            .map(|p| {
-                if p.periodic {
-                    1 << 32 | u64::from(p.raw)
-                } else {
-                    u64::from(p.hash)
-                }
-            })
-            .collect();
-        keys.sort_unstable();
-        let mut buckets: std::collections::BTreeMap<usize, (usize, usize, u64)> =
-            Default::default();
-        for group in keys.chunk_by(|a, b| a == b) {
-            let g = group.len();
-            let bucket = [1, 2, 3, 5, 10, 20, 35, 50, 75, 100, usize::MAX]
-                .into_iter()
-                .find(|b| g <= *b)
-                .unwrap_or(0);
-            let entry = buckets.entry(bucket).or_default();
-            entry.0 += 1;
-            entry.1 += g;
-            entry.2 += if g <= 100 {
-                (g * (g - 1) / 2) as u64
-            } else {
-                0
-            };
-        }
-        for (bucket, (groups, places, pairs)) in buckets {
-            println!("groups up to {bucket}: {groups} groups, {places} places, {pairs} all-pairs");
-        }
-    }
     for round in 0..rounds {
         let started = Instant::now();
         let detection = Detection::new(&files, 10, 0.8);

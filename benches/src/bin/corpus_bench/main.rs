@@ -14,7 +14,7 @@ use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use codesage_benches::write_section;
+use codesage_benches::{all_files, write_section};
 use serde_json::Value;
 
 mod answers;
@@ -276,29 +276,6 @@ fn machine() -> String {
         .map(|out| String::from_utf8_lossy(&out.stdout).trim().to_string())
         .unwrap_or_default();
     format!("{date}; {cores} cores ({cpu}); release build")
-}
-
-/// Every regular file under `root` (symlinks not followed), sorted.
-fn all_files(root: &Path) -> Vec<PathBuf> {
-    let mut files = Vec::new();
-    let mut stack = vec![root.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            continue;
-        };
-        for entry in entries.flatten() {
-            let Ok(kind) = entry.file_type() else {
-                continue;
-            };
-            if kind.is_dir() {
-                stack.push(entry.path());
-            } else if kind.is_file() {
-                files.push(entry.path());
-            }
-        }
-    }
-    files.sort();
-    files
 }
 
 fn corpus_size(root: &Path) -> (u64, u64) {
