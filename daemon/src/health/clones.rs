@@ -3,7 +3,7 @@
 //! them (reused while the root does not change), and each shown class with exact ranges, its
 //! kind and a snippet.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use serde::Serialize;
@@ -166,10 +166,9 @@ pub struct Found {
     pub similar: Arc<Vec<SimilarClass>>,
     /// Whether and how `similar` clones were looked for.
     pub similar_outcome: SimilarOutcome,
-    /// Document → path, for presenting.
-    paths: HashMap<u32, (Arc<str>, Arc<str>)>,
-    /// Document → fingerprints (and line hashes), for measuring exact ranges.
-    prints: HashMap<u32, Arc<Fingerprints>>,
+    /// Document → the root's file: its path for presenting, its fingerprints (and line
+    /// hashes) for measuring exact ranges.
+    files: Arc<HashMap<u32, FileHealth>>,
     /// The root's fingerprints, all files.
     pub fingerprints: usize,
 }
@@ -222,6 +221,58 @@ impl ReportedClass {
     }
 }
 
+/// Which of a root's files a question's files filter takes (its file types and exclusions,
+/// and generated files left out or not), found once per root generation and filter: every
+/// page of a report asks again, and finding them walks the whole root.
+pub struct Taken {
+    /// Documents taken.
+    docs: HashSet<u32>,
+    /// Files left out as generated, minified or vendored.
+    skipped_generated: usize,
+    /// A few of them, for the answer.
+    skipped_examples: Vec<String>,
+}
+
+impl Taken {
+    /// The files of `files` that `options` takes.
+    fn find(files: &HashMap<u32, FileHealth>, options: &Options<'_>) -> Taken {
+        let mut taken = Taken {
+            docs: HashSet::new(),
+            skipped_generated: 0,
+            skipped_examples: Vec::new(),
+        };
+        for (doc, file) in files {
+            if !options.filter.accepts(&file.path, &file.language) {
+                continue;
+            }
+            if options.skip_generated
+                && let Some(reason) = generated_reason(&file.path, &file.facts.prints)
+            {
+                taken.skipped_generated += 1;
+                if taken.skipped_examples.len() < 5 {
+                    taken
+                        .skipped_examples
+                        .push(format!("{} ({reason})", file.path));
+                }
+                continue;
+            }
+            taken.docs.insert(*doc);
+        }
+        taken.skipped_examples.sort();
+        taken
+    }
+
+    /// Heap bytes held (estimated).
+    pub fn heap_bytes(&self) -> u64 {
+        (self.docs.capacity() * (std::mem::size_of::<u32>() + 1)
+            + self
+                .skipped_examples
+                .iter()
+                .map(String::capacity)
+                .sum::<usize>()) as u64
+    }
+}
+
 /// Finds the clone classes of the root `scope` shows.
 pub fn find(
     scope: &Scope<'_>,
@@ -233,32 +284,12 @@ pub fn find(
     let started = std::time::Instant::now();
     root.sync(scope.view, health.cache())?;
     let synced = started.elapsed();
-    let mut skipped_generated = 0;
-    let mut skipped_examples = Vec::new();
-    let mut taken: HashMap<u32, bool> = HashMap::new();
-    let mut paths = HashMap::new();
-    let mut prints = HashMap::new();
-    for (doc, file) in root.files() {
-        paths.insert(doc, (Arc::clone(&file.path), Arc::clone(&file.language)));
-        prints.insert(doc, Arc::clone(&file.facts.prints));
-        let mut take = options.filter.accepts(&file.path, &file.language);
-        if take
-            && options.skip_generated
-            && let Some(reason) = generated_reason(&file.path, &file.facts.prints)
-        {
-            take = false;
-            skipped_generated += 1;
-            if skipped_examples.len() < 5 {
-                skipped_examples.push(format!("{} ({reason})", file.path));
-            }
-        }
-        taken.insert(doc, take);
-    }
-    skipped_examples.sort();
-    let files_compared = taken.values().filter(|take| **take).count();
+    let files_key = format!("{}|{}", options.filter_key, options.skip_generated);
+    let taken = root.taken(&files_key, |files| Taken::find(files, options));
+    let files = root.files_shared();
     let key = DetectionKey {
         generation: scope.view.index.generation,
-        files: format!("{}|{}", options.filter_key, options.skip_generated),
+        files: files_key,
         min_lines: options.min_lines,
         min_similarity: options.min_similarity,
     };
@@ -272,7 +303,7 @@ pub fn find(
         key.clone(),
         options.min_lines,
         keep,
-        |doc, _: &FileHealth| taken.get(&doc).copied().unwrap_or(false),
+        |doc, _: &FileHealth| taken.docs.contains(&doc),
     );
     tracing::debug!(
         sync_ms = synced.as_millis() as u64,
@@ -287,7 +318,7 @@ pub fn find(
     drop(root);
     let in_scope = |doc: u32| match options.touching {
         None => true,
-        Some(prefix) => paths.get(&doc).is_some_and(|(path, _)| {
+        Some(prefix) => files.get(&doc).is_some_and(|FileHealth { path, .. }| {
             prefix.is_empty()
                 || &**path == prefix
                 || path
@@ -318,12 +349,11 @@ pub fn find(
         verdicts,
         min_lines: options.min_lines,
         min_similarity: options.min_similarity,
-        files_compared,
-        skipped_generated,
-        skipped_examples,
+        files_compared: taken.docs.len(),
+        skipped_generated: taken.skipped_generated,
+        skipped_examples: taken.skipped_examples.clone(),
         pending,
-        paths,
-        prints,
+        files,
         fingerprints,
     })
 }
@@ -335,7 +365,7 @@ fn similar_classes(
     root: &mut super::index::RootHealth,
     source: &SimilarSource<'_>,
     key: &DetectionKey,
-    taken: &HashMap<u32, bool>,
+    taken: &Taken,
     scope: &Scope<'_>,
     structural: &[Arc<CloneClass>],
     options: &Options<'_>,
@@ -363,7 +393,7 @@ fn similar_classes(
     let chunks = index.chunk_vectors(|doc, file, chunk| {
         matches!(chunk.kind, crate::chunks::ChunkKind::Symbol(kind) if kind.is_callable())
             && chunk.end_line.saturating_sub(chunk.start_line) + 1 >= options.min_lines
-            && taken.get(&doc).copied().unwrap_or(false)
+            && taken.docs.contains(&doc)
             && docs.get(doc).is_some_and(|live| live.hash == file.hash)
     });
     drop(index);
@@ -443,7 +473,7 @@ impl Found {
         first: usize,
         count: usize,
     ) -> Result<Page, StructureError> {
-        let mut refiner = Refiner::new(scope, &self.paths, &self.prints, health.sources());
+        let mut refiner = Refiner::new(scope, &self.files, health.sources());
         let mut shown = Vec::new();
         let mut accepted = 0;
         let mut walked = 0;
@@ -572,7 +602,7 @@ impl Found {
                                 .regions
                                 .iter()
                                 .map(|region| region.doc)
-                                .min_by_key(|doc| self.paths.get(doc).map(|(path, _)| path))
+                                .min_by_key(|doc| self.files.get(doc).map(|file| &file.path))
                                 .into_iter()
                                 .collect()
                         }
@@ -604,8 +634,7 @@ impl Found {
 /// keeping it in the shared source cache for the next page and report).
 struct Refiner<'a, 'scope> {
     scope: &'a Scope<'scope>,
-    paths: &'a HashMap<u32, (Arc<str>, Arc<str>)>,
-    prints: &'a HashMap<u32, Arc<Fingerprints>>,
+    files: &'a HashMap<u32, FileHealth>,
     cache: &'a SourceCache,
     sources: HashMap<u32, Option<Arc<Source>>>,
 }
@@ -613,14 +642,12 @@ struct Refiner<'a, 'scope> {
 impl<'a, 'scope> Refiner<'a, 'scope> {
     fn new(
         scope: &'a Scope<'scope>,
-        paths: &'a HashMap<u32, (Arc<str>, Arc<str>)>,
-        prints: &'a HashMap<u32, Arc<Fingerprints>>,
+        files: &'a HashMap<u32, FileHealth>,
         cache: &'a SourceCache,
     ) -> Self {
         Refiner {
             scope,
-            paths,
-            prints,
+            files,
             cache,
             sources: HashMap::new(),
         }
@@ -666,6 +693,14 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
         Ok(())
     }
 
+    /// The path of document `doc` (empty if the root no longer has it).
+    fn path_of(&self, doc: u32) -> String {
+        self.files
+            .get(&doc)
+            .map(|file| file.path.to_string())
+            .unwrap_or_default()
+    }
+
     fn source(&self, doc: u32) -> Option<&Arc<Source>> {
         self.sources.get(&doc)?.as_ref()
     }
@@ -680,11 +715,7 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
             .iter()
             .map(|member| {
                 let occurrence = Occurrence {
-                    file_path: self
-                        .paths
-                        .get(&member.doc)
-                        .map(|(path, _)| path.to_string())
-                        .unwrap_or_default(),
+                    file_path: self.path_of(member.doc),
                     start_line: member.start_line,
                     end_line: member.end_line,
                 };
@@ -758,10 +789,10 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
         min_lines: u32,
         min_similarity: f32,
     ) -> Result<Option<ReportedClass>, StructureError> {
-        let prints = self.prints;
+        let files = self.files;
         let refined = refine::refine(
             class,
-            &|doc| prints.get(&doc).map(|prints| &**prints),
+            &|doc| files.get(&doc).map(|file| &*file.facts.prints),
             min_similarity,
         );
         let mut located: Vec<(Occurrence, u32)> = class
@@ -795,16 +826,12 @@ impl<'a, 'scope> Refiner<'a, 'scope> {
                 } else {
                     whole
                 };
-                let (start_line, end_line) = match self.prints.get(&region.doc) {
-                    Some(prints) => without_blank_ends(trimmed, prints),
+                let (start_line, end_line) = match self.files.get(&region.doc) {
+                    Some(file) => without_blank_ends(trimmed, &file.facts.prints),
                     None => trimmed,
                 };
                 let occurrence = Occurrence {
-                    file_path: self
-                        .paths
-                        .get(&region.doc)
-                        .map(|(path, _)| path.to_string())
-                        .unwrap_or_default(),
+                    file_path: self.path_of(region.doc),
                     start_line,
                     end_line,
                 };

@@ -8,6 +8,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 
 use super::FileFacts;
+use super::clones::Taken;
 use super::detect::{self, CloneClass, Detection, FileIn};
 use super::similar::SimilarClass;
 use crate::store::{ContentHash, StoreError, View};
@@ -71,14 +72,22 @@ pub struct SimilarKey {
 /// A root's facts and last clone detection.
 #[derive(Default)]
 pub struct RootHealth {
-    files: HashMap<u32, FileHealth>,
+    /// Shared with the reports being presented ([`RootHealth::files_shared`]); copied on
+    /// write when a sync finds them still held.
+    files: Arc<HashMap<u32, FileHealth>>,
     /// Code files whose stored structure had no fingerprints yet (parse pending), by hash.
     pending: HashMap<u32, ContentHash>,
     generation: Option<u64>,
     /// Most recently asked first, at most `health.kept_detections`.
     kept: Vec<KeptDetection>,
     last_similar: Option<(SimilarKey, Arc<Vec<SimilarClass>>)>,
+    /// The files each recent files filter takes at this generation, most recently asked
+    /// first: every page of a report asks again, and finding them walks the whole root.
+    taken: Vec<(String, Arc<Taken>)>,
 }
+
+/// Files filters whose [`Taken`] are kept at once.
+const KEPT_FILTERS: usize = 4;
 
 /// Exact reports of the classes measured so far for the last detection, by class identity
 /// (a digest of its places), `None` for those found shorter than the bar.
@@ -98,7 +107,8 @@ impl RootHealth {
             .iter()
             .map(|kept| kept.detection.heap_bytes())
             .sum();
-        files + detection
+        let taken: u64 = self.taken.iter().map(|(_, taken)| taken.heap_bytes()).sum();
+        files + detection + taken
     }
 
     /// Brings the facts up to `view`: files gone or changed dropped, new ones loaded
@@ -107,9 +117,10 @@ impl RootHealth {
         if self.generation == Some(view.index.generation) {
             return Ok(());
         }
+        self.taken.clear();
         let docs = &view.index.docs;
-        self.files
-            .retain(|doc, file| docs.get(*doc).is_some_and(|live| live.hash == file.hash));
+        let files = Arc::make_mut(&mut self.files);
+        files.retain(|doc, file| docs.get(*doc).is_some_and(|live| live.hash == file.hash));
         self.pending
             .retain(|doc, hash| docs.get(*doc).is_some_and(|live| live.hash == *hash));
         // Files still waiting for their parse are looked at again at each new generation
@@ -117,8 +128,7 @@ impl RootHealth {
         let wanted: Vec<(u32, &crate::trigram::index::Doc)> = docs
             .iter()
             .filter(|(doc, live)| {
-                !self.files.contains_key(doc)
-                    && crate::symbols::grammars::has_grammar(&live.language)
+                !files.contains_key(doc) && crate::symbols::grammars::has_grammar(&live.language)
             })
             .collect();
         // Decoding stored structures is most of a first sync: in parallel.
@@ -146,7 +156,7 @@ impl RootHealth {
             match facts {
                 Some(facts) => {
                     self.pending.remove(&doc);
-                    self.files.insert(
+                    files.insert(
                         doc,
                         FileHealth {
                             path: Arc::clone(&live.path),
@@ -173,6 +183,29 @@ impl RootHealth {
     /// Every file with its document id.
     pub fn files(&self) -> impl Iterator<Item = (u32, &FileHealth)> {
         self.files.iter().map(|(doc, file)| (*doc, file))
+    }
+
+    /// Every file by document id, shared: for presenting classes after the root's lock is
+    /// given back.
+    pub fn files_shared(&self) -> Arc<HashMap<u32, FileHealth>> {
+        Arc::clone(&self.files)
+    }
+
+    /// The files the filter described by `files` takes at this generation, found with
+    /// `find` when not kept.
+    pub fn taken(
+        &mut self,
+        files: &str,
+        find: impl FnOnce(&HashMap<u32, FileHealth>) -> Taken,
+    ) -> Arc<Taken> {
+        let taken = match self.taken.iter().position(|(key, _)| key == files) {
+            Some(at) => self.taken.remove(at).1,
+            None => Arc::new(find(&self.files)),
+        };
+        self.taken
+            .insert(0, (files.to_string(), Arc::clone(&taken)));
+        self.taken.truncate(KEPT_FILTERS);
+        taken
     }
 
     /// Fingerprints held, in all.
