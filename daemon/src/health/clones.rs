@@ -964,6 +964,55 @@ mod tests {
         .collect()
     }
 
+    fn file(path: &str, language: &str) -> FileHealth {
+        FileHealth {
+            path: Arc::from(path),
+            hash: [0; 32],
+            language: Arc::from(language),
+            facts: Arc::default(),
+        }
+    }
+
+    fn options<'a>(filter: &'a FileFilter, skip_generated: bool) -> Options<'a> {
+        Options {
+            min_lines: 10,
+            min_similarity: 0.8,
+            filter,
+            filter_key: "",
+            skip_generated,
+            touching: None,
+            similar: None,
+        }
+    }
+
+    #[test]
+    fn the_files_taken_follow_the_filter_and_leave_generated_ones_out_only_when_asked() {
+        let files: HashMap<u32, FileHealth> = [
+            (1, file("src/lib.rs", "Rust")),
+            (2, file("vendor/dep/lib.rs", "Rust")),
+            (3, file("web/app.min.js", "JavaScript")),
+            (4, file("tools/build.py", "Python")),
+        ]
+        .into_iter()
+        .collect();
+        let everything = FileFilter::default();
+        let taken = Taken::find(&files, &options(&everything, true));
+        assert_eq!(taken.docs, HashSet::from([1, 4]));
+        assert_eq!(taken.skipped_generated, 2);
+        assert_eq!(
+            taken.skipped_examples,
+            ["vendor/dep/lib.rs (vendored)", "web/app.min.js (generated)"]
+        );
+        let taken = Taken::find(&files, &options(&everything, false));
+        assert_eq!(taken.docs, HashSet::from([1, 2, 3, 4]));
+        assert_eq!(taken.skipped_generated, 0);
+        // A file the filter refuses is not counted as skipped for being generated.
+        let rust = FileFilter::new("", &["rust".to_string()], &[]).expect("a filter");
+        let taken = Taken::find(&files, &options(&rust, true));
+        assert_eq!(taken.docs, HashSet::from([1]));
+        assert_eq!(taken.skipped_generated, 1);
+    }
+
     #[test]
     fn a_copy_keeps_the_larger_side_of_a_definition_it_crosses() {
         // Runs two lines into the next function: those are cut off.
