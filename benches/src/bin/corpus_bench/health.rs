@@ -872,7 +872,11 @@ pub fn run(args: &Args) -> Result<String> {
     let started = Instant::now();
     session.call("find_duplicate_code", default_call.clone())?;
     let after_edit = started.elapsed();
+    // The file put back and that change settled too, so that the timings below are the full
+    // report's own (before, the restore's batch could land in the middle of either).
     drop(restore);
+    std::thread::sleep(Duration::from_secs(3));
+    env.settled_status()?;
     // The full report last: the question the daemon keeps warm across the restart below
     // (`health.kept_detections` = 1 by default: the last question asked of a root).
     let started = Instant::now();
