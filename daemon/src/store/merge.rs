@@ -114,51 +114,61 @@ pub(super) fn merge_plan(segments: &[(u64, Arc<Segment>)]) -> Option<Vec<u64>> {
     full.into_iter().next().map(|(_, ids)| ids)
 }
 
-/// Contents some root holds, as a bitmap by content id.
+/// Contents some root holds: their ids, and a bitmap of them when the ids are dense enough
+/// for one to be small (the usual case; ids only grow, and a damaged store may hold one near
+/// 2^32, whose bitmap from 0 would take 512 MiB).
 pub(super) struct LiveContents {
-    words: Vec<u64>,
+    /// Live content ids, sorted and distinct.
+    ids: Vec<u32>,
+    /// The same ids from `ids[0]` on, one bit each, when that takes at most a few words per id.
+    bitmap: Option<Vec<u64>>,
 }
 
 impl LiveContents {
     fn of(indexes: &[Arc<RootIndex>]) -> LiveContents {
-        let mut words = Vec::new();
-        for index in indexes {
-            for content in index.contents.contents() {
-                let word = content as usize / 64;
-                if words.len() <= word {
-                    words.resize(word + 1, 0u64);
+        let mut ids: Vec<u32> = indexes
+            .iter()
+            .flat_map(|index| index.contents.contents())
+            .collect();
+        ids.sort_unstable();
+        ids.dedup();
+        LiveContents::from_sorted(ids)
+    }
+
+    fn from_sorted(ids: Vec<u32>) -> LiveContents {
+        let bitmap = match (ids.first(), ids.last()) {
+            (Some(&low), Some(&high)) if ((high - low) / 64) as usize <= ids.len() * 2 + 1024 => {
+                let mut words = vec![0u64; ((high - low) / 64) as usize + 1];
+                for id in &ids {
+                    let bit = id - low;
+                    words[(bit / 64) as usize] |= 1 << (bit % 64);
                 }
-                words[word] |= 1 << (content % 64);
+                Some(words)
             }
-        }
-        LiveContents { words }
+            _ => None,
+        };
+        LiveContents { ids, bitmap }
     }
 
     fn contains(&self, content: u32) -> bool {
-        self.words
-            .get(content as usize / 64)
-            .is_some_and(|word| word & (1 << (content % 64)) != 0)
+        match (&self.bitmap, self.ids.first()) {
+            (Some(words), Some(&low)) => content.checked_sub(low).is_some_and(|bit| {
+                words
+                    .get((bit / 64) as usize)
+                    .is_some_and(|word| word & (1 << (bit % 64)) != 0)
+            }),
+            _ => self.ids.binary_search(&content).is_ok(),
+        }
     }
 
     /// Live contents with ids in `range` (inclusive).
     fn count_in(&self, (low, high): (u32, u32)) -> u64 {
-        let (low, end) = (low as usize, (high as usize + 1).min(self.words.len() * 64));
-        if low >= end {
+        if low > high {
             return 0;
         }
-        let (first, last) = (low / 64, (end - 1) / 64);
-        let mut count = 0u64;
-        for (index, &word) in self.words[first..=last].iter().enumerate() {
-            let mut word = word;
-            if index == 0 {
-                word &= u64::MAX << (low % 64);
-            }
-            if first + index == last && end % 64 != 0 {
-                word &= (1u64 << (end % 64)) - 1;
-            }
-            count += u64::from(word.count_ones());
-        }
-        count
+        let from = self.ids.partition_point(|id| *id < low);
+        let to = self.ids.partition_point(|id| *id <= high);
+        (to - from) as u64
     }
 }
 
@@ -335,5 +345,35 @@ impl Store {
                 .map(|(_, segment)| segment.bytes().len() as u64)
                 .sum(),
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::LiveContents;
+
+    #[test]
+    fn live_contents_answer_alike_dense_or_sparse() {
+        let dense = LiveContents::from_sorted(vec![3, 4, 64, 65, 200]);
+        assert!(dense.bitmap.is_some());
+        // An id near 2^32 (a damaged store) is held without a bitmap of 512 MiB.
+        let sparse = LiveContents::from_sorted(vec![3, 4, 64, 65, 200, u32::MAX - 1]);
+        assert!(sparse.bitmap.is_none());
+        for live in [&dense, &sparse] {
+            for id in [3, 4, 64, 65, 200] {
+                assert!(live.contains(id), "{id}");
+            }
+            for id in [0, 2, 5, 63, 66, 199, 201, u32::MAX] {
+                assert!(!live.contains(id), "{id}");
+            }
+            assert_eq!(live.count_in((0, 2)), 0);
+            assert_eq!(live.count_in((3, 64)), 3);
+            assert_eq!(live.count_in((4, 200)), 4);
+            assert_eq!(live.count_in((201, 100)), 0);
+        }
+        assert_eq!(sparse.count_in((0, u32::MAX)), 6);
+        let none = LiveContents::from_sorted(Vec::new());
+        assert!(!none.contains(0));
+        assert_eq!(none.count_in((0, u32::MAX)), 0);
     }
 }

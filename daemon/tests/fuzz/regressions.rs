@@ -121,6 +121,17 @@ fn malformed_message_then_the_end_of_input() {
     }
 }
 
+/// A store whose mutated records give a content an id near 2^32: the store-wide merge's
+/// bitmap of live contents, indexed by content id from 0, grew to 540 MB (found by the test
+/// suite's short run in CI). Fixed in `store/merge.rs`: live contents are a sorted list of
+/// ids, with a bitmap from the lowest id only when the ids are dense.
+#[test]
+fn store_with_a_content_id_near_2_32() {
+    targets::store_records(include_bytes!(
+        "crashes/store_records-content-id-near-2-32.bin"
+    ));
+}
+
 /// Runs target `$FUZZ_REPLAY_TARGET` on the file `$FUZZ_REPLAY` (a saved failure or a
 /// libFuzzer artifact), to debug it before it becomes a test like the ones above; does
 /// nothing without those variables.
