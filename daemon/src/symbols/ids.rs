@@ -119,11 +119,12 @@ fn definition_name(definitions: &Definitions, index: usize) -> String {
 pub fn definition_id(path: &str, definitions: &Definitions, index: usize) -> String {
     let qualified = definition_name(definitions, index);
     let name = definitions.get(index).map(|definition| definition.name);
+    // By the packed names alone: a search answer asks this for every matching line, and a
+    // file can hold thousands of definitions before the one asked for.
     let earlier = definitions
-        .iter()
+        .names()
         .take(index)
-        .enumerate()
-        .filter(|(_, other)| Some(other.name) == name)
+        .filter(|(_, other)| Some(*other) == name)
         .filter(|(other, _)| definition_name(definitions, *other) == qualified)
         .count();
     if earlier == 0 {
