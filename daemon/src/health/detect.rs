@@ -141,6 +141,31 @@ struct Match {
     b: (u32, u32),
 }
 
+/// Matches kept apart by the file with the lower document id, in [`BUCKETS`] lists: the
+/// matches of two files all land in one list, so each list is sorted and chained on its own
+/// (a root's first detection makes tens of millions of matches: one sort of them all took
+/// longer than these smaller sorts, which also stay in cache).
+#[derive(Debug)]
+struct Buckets(Vec<Vec<Match>>);
+
+/// How many lists [`Buckets`] keeps (a power of two).
+const BUCKETS: usize = 256;
+const _: () = assert!(BUCKETS.is_power_of_two() && BUCKETS <= 1 << 16);
+
+impl Buckets {
+    fn new() -> Buckets {
+        Buckets((0..BUCKETS).map(|_| Vec::new()).collect())
+    }
+
+    /// Adds the match of `x` and `y`, the place in the lower document first.
+    fn push(&mut self, x: (u32, u32), y: (u32, u32)) {
+        let (a, b) = if x.0 <= y.0 { (x, y) } else { (y, x) };
+        // Fibonacci hashing spreads dense and strided document ids alike.
+        let bucket = (a.0.wrapping_mul(0x9E37_79B9) >> (32 - BUCKETS.trailing_zeros())) as usize;
+        self.0[bucket].push(Match { a, b });
+    }
+}
+
 /// One fingerprint as matching sees it: (key, document, fingerprint index).
 type Occurrence = (u64, u32, u32);
 
@@ -224,7 +249,7 @@ fn group_matches(
     group: &[Occurrence],
     files: &HashMap<u32, Arc<Fingerprints>>,
     wanted: Option<&HashSet<u32>>,
-    out: &mut Vec<Match>,
+    out: &mut Buckets,
 ) {
     let place = |&(_, doc, index): &Occurrence| (doc, index);
     let counts = |x: &Occurrence, y: &Occurrence| {
@@ -233,10 +258,7 @@ fn group_matches(
     let mut pair_up = |group: &mut dyn Iterator<Item = (&Occurrence, &Occurrence)>| {
         for (first, second) in group {
             if counts(first, second) {
-                out.push(Match {
-                    a: place(first),
-                    b: place(second),
-                });
+                out.push(place(first), place(second));
             }
         }
     };
@@ -307,19 +329,22 @@ impl Detection {
         let found = {
             use rayon::prelude::*;
             let files = &detection.files;
-            let batches: Vec<Vec<Match>> = detection
+            detection
                 .occurrences
                 .par_chunk_by(|a, b| a.0 == b.0)
                 .filter(|group| group.len() >= 2)
-                .fold(Vec::new, |mut found, group| {
+                .fold(Buckets::new, |mut found, group| {
                     group_matches(group, files, None, &mut found);
                     found
                 })
-                .collect();
-            batches.concat()
+                .collect::<Vec<Buckets>>()
         };
         let matched = started.elapsed();
-        let match_count = found.len();
+        let match_count: usize = found
+            .iter()
+            .flat_map(|buckets| &buckets.0)
+            .map(Vec::len)
+            .sum();
         detection.pairs = detection.chain_all(found);
         tracing::debug!(
             occurrences = detection.occurrences.len(),
@@ -395,7 +420,7 @@ impl Detection {
         }
         groups.sort_unstable();
         groups.dedup();
-        let mut found = Vec::new();
+        let mut found = Buckets::new();
         for (start, end) in groups {
             if end - start >= 2 {
                 group_matches(
@@ -406,37 +431,57 @@ impl Detection {
                 );
             }
         }
-        let fresh = self.chain_all(found);
+        let fresh = self.chain_all(vec![found]);
         self.pairs.extend(fresh);
         changed
     }
 
-    /// The clone pairs `found` makes, by the two files they join.
-    fn chain_all(&self, mut found: Vec<Match>) -> HashMap<(u32, u32), Vec<ClonePair>> {
+    /// The clone pairs `found` makes, by the two files they join (`found`: the buckets
+    /// that the threads matching in parallel each filled).
+    fn chain_all(&self, found: Vec<Buckets>) -> HashMap<(u32, u32), Vec<ClonePair>> {
         use rayon::prelude::*;
-        // Grouped by the two files by sorting (in parallel) rather than through a map of
-        // growing lists: a root's first detection makes tens of millions of matches. Within
-        // two files, by position: their fingerprints are then read in order.
-        found.par_iter_mut().for_each(|found| {
-            if found.a.0 > found.b.0 {
-                std::mem::swap(&mut found.a, &mut found.b);
+        // The same bucket of every thread, as one list.
+        let mut lists: Vec<Vec<Vec<Match>>> = (0..BUCKETS).map(|_| Vec::new()).collect();
+        for buckets in found {
+            for (list, bucket) in lists.iter_mut().zip(buckets.0) {
+                if !bucket.is_empty() {
+                    list.push(bucket);
+                }
             }
-        });
-        found.par_sort_unstable_by_key(|found| (found.a.0, found.b.0, found.a.1, found.b.1));
-        found
-            .par_chunk_by(|x, y| (x.a.0, x.b.0) == (y.a.0, y.b.0))
-            .filter_map(|found| {
-                let key = (found[0].a.0, found[0].b.0);
-                let whole_a = self.files.get(&key.0)?;
-                let whole_b = self.files.get(&key.1)?;
-                let pairs = chain(
-                    key,
-                    (whole_a, whole_b),
-                    found,
-                    self.min_similarity,
-                    |pair| self.is_candidate(pair),
-                );
-                (!pairs.is_empty()).then_some((key, pairs))
+        }
+        lists
+            .into_par_iter()
+            .flat_map_iter(|parts| {
+                let mut found = parts.concat();
+                // Grouped by the two files by sorting, rather than through a map of growing
+                // lists; within two files, by position, so their fingerprints are read in
+                // order. One 128-bit key: a single comparison instead of four.
+                found.sort_unstable_by_key(|found| {
+                    u128::from(found.a.0) << 96
+                        | u128::from(found.b.0) << 64
+                        | u128::from(found.a.1) << 32
+                        | u128::from(found.b.1)
+                });
+                let mut out = Vec::new();
+                for found in found.chunk_by(|x, y| (x.a.0, x.b.0) == (y.a.0, y.b.0)) {
+                    let key = (found[0].a.0, found[0].b.0);
+                    let (Some(whole_a), Some(whole_b)) =
+                        (self.files.get(&key.0), self.files.get(&key.1))
+                    else {
+                        continue;
+                    };
+                    let pairs = chain(
+                        key,
+                        (whole_a, whole_b),
+                        found,
+                        self.min_similarity,
+                        |pair| self.is_candidate(pair),
+                    );
+                    if !pairs.is_empty() {
+                        out.push((key, pairs));
+                    }
+                }
+                out
             })
             .collect()
     }
@@ -532,45 +577,83 @@ fn chain(
     // Greedy chaining: each point extends the open chain it fits best. Points come in order
     // of their position in `a`, so a chain whose last point is more than a gap behind is
     // finished and no longer looked at.
-    let mut chains: Vec<Vec<Point>> = Vec::new();
-    let mut open: Vec<Vec<Point>> = Vec::new();
-    for point in points {
-        let mut at = 0;
-        while at < open.len() {
-            if open[at][open[at].len() - 1].0 + MAX_GAP < point.0 {
-                chains.push(open.swap_remove(at));
-            } else {
-                at += 1;
+    // Chains are numbered in the order they begin, which is the order of their first points;
+    // each point is told its chain, and the chains are gathered once at the end (a root's
+    // first detection begins millions of chains, most of one or two points).
+    let mut chain_of: Vec<u32> = Vec::with_capacity(points.len());
+    let mut chain_count: u32 = 0;
+    // The open chains, in the order the scan below goes through them, each with its last
+    // point's places in a and b and its first point's place in b.
+    let mut open: Vec<(u32, u32, u32, u32)> = Vec::new();
+    // At most the smallest last place in a of an open chain: while it is within a gap of
+    // the point, no chain is finished and the scan for finished ones is skipped.
+    let mut oldest_end = u32::MAX;
+    for point in &points {
+        if oldest_end.saturating_add(MAX_GAP) < point.0 {
+            oldest_end = u32::MAX;
+            let mut at = 0;
+            while at < open.len() {
+                if open[at].1 + MAX_GAP < point.0 {
+                    open.swap_remove(at);
+                } else {
+                    oldest_end = oldest_end.min(open[at].1);
+                    at += 1;
+                }
             }
         }
         let offset = i64::from(point.1) - i64::from(point.0);
-        let best = open
-            .iter_mut()
-            .filter(|chain| {
-                let last = chain[chain.len() - 1];
-                point.0 > last.0
-                    && point.1 > last.1
-                    // Within a file, the earlier copy ends where the later one begins: in a
-                    // run of copies side by side (overloads, test cases), the chain from the
-                    // first copy to the second would otherwise go on into the second's
-                    // pairing with the third, and the two places would overlap.
-                    && (file_a != file_b || point.0 + KGRAM as u32 <= chain[0].1)
-                    && point.0 - last.0 <= MAX_GAP
-                    && point.1 - last.1 <= MAX_GAP
-                    && (offset - (i64::from(last.1) - i64::from(last.0))).unsigned_abs()
-                        <= u64::from(NEAR_TOKENS)
-            })
-            .min_by_key(|chain| {
-                let last = chain[chain.len() - 1];
-                (offset - (i64::from(last.1) - i64::from(last.0))).unsigned_abs()
-            });
+        // The first open chain (in `open`'s order) whose last point this one follows
+        // closest in offset.
+        let mut best: Option<(u64, usize)> = None;
+        for (at, &(_, last_a, last_b, first_b)) in open.iter().enumerate() {
+            let fits = point.0 > last_a
+                && point.1 > last_b
+                // Within a file, the earlier copy ends where the later one begins: in a
+                // run of copies side by side (overloads, test cases), the chain from the
+                // first copy to the second would otherwise go on into the second's pairing
+                // with the third, and the two places would overlap.
+                && (file_a != file_b || point.0 + KGRAM as u32 <= first_b)
+                && point.0 - last_a <= MAX_GAP
+                && point.1 - last_b <= MAX_GAP;
+            if !fits {
+                continue;
+            }
+            let drift = (offset - (i64::from(last_b) - i64::from(last_a))).unsigned_abs();
+            if drift <= u64::from(NEAR_TOKENS) && best.is_none_or(|(least, _)| drift < least) {
+                best = Some((drift, at));
+            }
+        }
         match best {
-            Some(chain) => chain.push(point),
-            None => open.push(vec![point]),
+            Some((_, at)) => {
+                chain_of.push(open[at].0);
+                (open[at].1, open[at].2) = (point.0, point.1);
+            }
+            None => {
+                chain_of.push(chain_count);
+                open.push((chain_count, point.0, point.1, point.1));
+                oldest_end = oldest_end.min(point.0);
+                chain_count += 1;
+            }
         }
     }
-    chains.append(&mut open);
-    chains.sort_unstable_by_key(|chain| (chain[0].0, chain[0].1));
+    // Gathered by chain, each in its points' order: chain `c` is
+    // `by_chain[starts[c]..starts[c + 1]]`.
+    let mut starts = vec![0usize; chain_count as usize + 1];
+    for &chain in &chain_of {
+        starts[chain as usize + 1] += 1;
+    }
+    for at in 1..starts.len() {
+        starts[at] += starts[at - 1];
+    }
+    let mut by_chain = points.clone();
+    let mut next = starts.clone();
+    for (point, &chain) in points.iter().zip(&chain_of) {
+        by_chain[next[chain as usize]] = *point;
+        next[chain as usize] += 1;
+    }
+    let chains = starts
+        .windows(2)
+        .map(|bounds| &by_chain[bounds[0]..bounds[1]]);
     let grow = Grow {
         a: (file_a, whole_a),
         b: (file_b, whole_b),
@@ -582,7 +665,7 @@ fn chain(
         }
     };
     for chain in chains {
-        match grow.pair(&chain) {
+        match grow.pair(chain) {
             Some(pair) if pair.similarity >= min_similarity => push(pair),
             // A chain that wandered (into a repetition of itself, or across unrelated code
             // with a similar offset) is not a clone as a whole, but its exact stretches may
