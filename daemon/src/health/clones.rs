@@ -463,9 +463,9 @@ impl Found {
     }
 
     /// Classes `first..first + count` of those meeting the bar, with exact ranges, kinds and
-    /// snippets (their files are read from the store and tokenised again), measuring the
-    /// candidates near the bar on the way; one more is looked for, to know whether more
-    /// follow.
+    /// snippets (ranges measured on the stored fingerprints, each snippet's file read from
+    /// the store), measuring the candidates near the bar on the way; one more is looked for,
+    /// to know whether more follow.
     pub fn page(
         &self,
         scope: &Scope<'_>,
@@ -630,8 +630,8 @@ impl Found {
     }
 }
 
-/// Reports classes with exact ranges, re-reading and re-tokenising each file once (and
-/// keeping it in the shared source cache for the next page and report).
+/// Reports classes with exact ranges, reading each quoted file once (and keeping it in the
+/// shared source cache for the next page and report).
 struct Refiner<'a, 'scope> {
     scope: &'a Scope<'scope>,
     files: &'a HashMap<u32, FileHealth>,
