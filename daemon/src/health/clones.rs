@@ -868,34 +868,33 @@ fn within_definitions(
     definitions: &crate::symbols::Definitions,
     min_lines: u32,
 ) -> (u32, u32) {
-    for definition in definitions.iter() {
-        if definition.start_line > start
-            && definition.start_line <= end
-            && definition.end_line > end
-        {
-            let before = definition.start_line - start;
-            let inside = end - definition.start_line + 1;
+    for (first_line, last_line) in definitions.spans() {
+        // Definitions come in order of their first lines, and the range only shrinks: none
+        // from here on can start inside it or enclose its start.
+        if first_line > end {
+            break;
+        }
+        if first_line > start && last_line > end {
+            let before = first_line - start;
+            let inside = end - first_line + 1;
             if before.min(inside) >= min_lines {
                 continue;
             }
             if inside > before {
-                start = definition.start_line;
+                start = first_line;
             } else {
-                end = definition.start_line - 1;
+                end = first_line - 1;
             }
-        } else if definition.end_line >= start
-            && definition.end_line < end
-            && definition.start_line < start
-        {
-            let inside = definition.end_line - start + 1;
-            let after = end - definition.end_line;
+        } else if last_line >= start && last_line < end && first_line < start {
+            let inside = last_line - start + 1;
+            let after = end - last_line;
             if inside.min(after) >= min_lines {
                 continue;
             }
             if inside > after {
-                end = definition.end_line;
+                end = last_line;
             } else {
-                start = definition.end_line + 1;
+                start = last_line + 1;
             }
         }
     }
@@ -1043,6 +1042,73 @@ mod tests {
         );
         // Inside one definition: untouched.
         assert_eq!(within_definitions((5, 15), &definition(1, 20), 10), (5, 15));
+    }
+
+    #[test]
+    fn trimming_stops_at_the_first_definition_past_the_range_with_the_same_result() {
+        // The trim as it was before it stopped early: every definition looked at.
+        fn every_definition(
+            (mut start, mut end): (u32, u32),
+            definitions: &crate::symbols::Definitions,
+            min_lines: u32,
+        ) -> (u32, u32) {
+            for (first, last) in definitions.spans() {
+                if first > start && first <= end && last > end {
+                    let (before, inside) = (first - start, end - first + 1);
+                    if before.min(inside) >= min_lines {
+                        continue;
+                    }
+                    if inside > before {
+                        start = first;
+                    } else {
+                        end = first - 1;
+                    }
+                } else if last >= start && last < end && first < start {
+                    let (inside, after) = (last - start + 1, end - last);
+                    if inside.min(after) >= min_lines {
+                        continue;
+                    }
+                    if inside > after {
+                        end = last;
+                    } else {
+                        start = last + 1;
+                    }
+                }
+            }
+            (start, end.max(start))
+        }
+        // Nested definitions (classes holding methods, a function inside a method) of
+        // several lengths, as a parse gives them.
+        let mut source = String::new();
+        for class in 0..4 {
+            source.push_str(&format!("class C{class}:\n"));
+            for method in 0..3 + class {
+                source.push_str(&format!("    def m{method}(self):\n"));
+                if method % 2 == 1 {
+                    source.push_str("        def inner():\n            return 1\n");
+                }
+                for line in 0..(method * 3) % 7 + 1 {
+                    source.push_str(&format!("        x = {line}\n"));
+                }
+                source.push('\n');
+            }
+        }
+        let definitions = crate::symbols::extract("Python", source.as_bytes())
+            .and_then(|symbols| symbols.definitions())
+            .expect("definitions");
+        assert!(definitions.len() > 20);
+        let lines = source.lines().count() as u32 + 2;
+        for start in 1..lines {
+            for end in start..lines {
+                for min_lines in [2, 5, 10] {
+                    assert_eq!(
+                        within_definitions((start, end), &definitions, min_lines),
+                        every_definition((start, end), &definitions, min_lines),
+                        "{start}-{end}, at least {min_lines}"
+                    );
+                }
+            }
+        }
     }
 
     #[test]

@@ -95,6 +95,14 @@ impl Definitions {
             .map(|(index, record)| self.view(index, record))
     }
 
+    /// Every definition's first and last line, in order: the cheap scan for questions about
+    /// lines only.
+    pub fn spans(&self) -> impl Iterator<Item = (u32, u32)> + '_ {
+        self.records
+            .iter()
+            .map(|record| (record.start_line, record.end_line))
+    }
+
     /// Every definition's name with its index: the cheap scan for name lookups, which need
     /// the rest of a definition only when its name is the one asked for.
     pub fn names(&self) -> impl Iterator<Item = (usize, &str)> {
