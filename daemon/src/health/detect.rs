@@ -798,9 +798,10 @@ pub fn pairs(files: &[FileIn], min_lines: u32, min_similarity: f32) -> Vec<Clone
 /// Groups clone pairs into classes: places of one document that overlap by at least half
 /// (of the longer) are one place, and pairs join their places.
 pub fn classes(pairs: Vec<ClonePair>) -> Vec<CloneClass> {
+    use rayon::prelude::*;
     // Places: every region, merged per document by overlap.
     let mut regions: Vec<Region> = pairs.iter().flat_map(|p| [p.a, p.b]).collect();
-    regions.sort_unstable_by_key(|r| (r.doc, r.start, r.end));
+    regions.par_sort_unstable_by_key(|r| (r.doc, r.start, r.end));
     let mut places: Vec<Region> = Vec::new();
     for region in regions {
         if let Some(last) = places.last_mut()
@@ -828,32 +829,38 @@ pub fn classes(pairs: Vec<ClonePair>) -> Vec<CloneClass> {
     };
     let mut sets = super::groups::DisjointSets::new(places.len());
     let ends: Vec<(usize, usize)> = pairs
-        .iter()
+        .par_iter()
         .map(|pair| (place_of(&pair.a), place_of(&pair.b)))
         .collect();
     for &(a, b) in &ends {
         sets.union(a, b);
     }
-    let mut by_root: HashMap<usize, CloneClass> = HashMap::new();
-    // Place index → (class root, position in the class's regions); places come in
-    // (document, start) order, so each class's regions do too.
+    // Class of each place's set (by the set's root place), numbered as first met.
+    let mut class_of_root: Vec<Option<usize>> = vec![None; places.len()];
+    let mut classes: Vec<CloneClass> = Vec::new();
+    // Place index → position in its class's regions; places come in (document, start)
+    // order, so each class's regions do too.
     let mut position: Vec<usize> = vec![0; places.len()];
     for (at, place) in places.iter().enumerate() {
         let class_root = sets.find(at);
-        let class = by_root.entry(class_root).or_insert_with(|| CloneClass {
-            id: 0,
-            regions: Vec::new(),
-            pairs: Vec::new(),
-            ends: Vec::new(),
-            kind: CloneKind::Exact,
-            similarity: 1.0,
+        let index = *class_of_root[class_root].get_or_insert_with(|| {
+            classes.push(CloneClass {
+                id: 0,
+                regions: Vec::new(),
+                pairs: Vec::new(),
+                ends: Vec::new(),
+                kind: CloneKind::Exact,
+                similarity: 1.0,
+            });
+            classes.len() - 1
         });
+        let class = &mut classes[index];
         position[at] = class.regions.len();
         class.regions.push(*place);
     }
     for (pair, (a, b)) in pairs.into_iter().zip(ends) {
-        let class_root = sets.find(a);
-        let Some(class) = by_root.get_mut(&class_root) else {
+        let Some(class) = class_of_root[sets.find(a)].and_then(|index| classes.get_mut(index))
+        else {
             continue;
         };
         class.kind = class.kind.max(pair.kind);
@@ -861,8 +868,8 @@ pub fn classes(pairs: Vec<ClonePair>) -> Vec<CloneClass> {
         class.ends.push((position[a], position[b]));
         class.pairs.push(pair);
     }
-    let out_classes = by_root
-        .into_values()
+    let out_classes = classes
+        .into_iter()
         .filter(|class| class.regions.len() >= 2 && !class.pairs.is_empty());
     let mut out: Vec<CloneClass> = out_classes
         .map(|mut class| {

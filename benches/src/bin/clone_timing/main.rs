@@ -1,6 +1,7 @@
 //! `clone-timing DIR [ROUNDS]`: times clone detection on a tree, phase by phase, the way the
 //! daemon runs it on a root's stored fingerprints (detection, grouping into classes, and
-//! the exact measurement of every class), without a daemon, for profiling the detector.
+//! the exact measurement of every class), without a daemon, for profiling the detector; with
+//! digests of the pairs and of the classes, to check that a change kept its answers.
 //! The fingerprints are extracted once and kept in the temporary directory (delete
 //! `clone-timing-*.cache` there after changing the extractor).
 
@@ -113,9 +114,15 @@ fn main() -> Result<()> {
             format!("{pairs:?}").hash(&mut digest);
             digest.finish()
         };
+        let class_digest = {
+            use std::hash::{Hash, Hasher};
+            let mut digest = std::collections::hash_map::DefaultHasher::new();
+            format!("{classes:?}").hash(&mut digest);
+            digest.finish()
+        };
         let pair_count = pairs.len();
         println!(
-            "round {round}: detection {:.2?}, grouping {:.2?}, measuring {:.2?} ({pair_count} pairs, digest {digest:016x}; {} classes, {refined} places)",
+            "round {round}: detection {:.2?}, grouping {:.2?}, measuring {:.2?} ({pair_count} pairs, digest {digest:016x}; {} classes, digest {class_digest:016x}; {refined} places)",
             detected,
             grouped - detected,
             measured,
