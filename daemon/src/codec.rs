@@ -1,5 +1,6 @@
 //! Small byte codecs for compact stored records: LEB128 varints, zigzag for signed deltas,
-//! and a bounds-checked reader that never panics or over-allocates on damaged bytes.
+//! a bounds-checked reader that never panics or over-allocates on damaged bytes, and zstd
+//! decompression with one context per thread.
 
 /// Appends `value` as a LEB128 varint (7 bits per byte, low bits first).
 pub fn push_varint(out: &mut Vec<u8>, mut value: u64) {
@@ -76,6 +77,42 @@ impl<'a> Reader<'a> {
         let count = usize::try_from(self.varint()?).ok()?;
         (count.checked_mul(min_bytes.max(1))? <= self.remaining()).then_some(count)
     }
+}
+
+/// A frame claiming more than this is decompressed as a stream (no buffer of the claimed size
+/// is reserved for it): larger than any record or file the indexer stores.
+const LARGEST_FRAME: u64 = 256 << 20;
+
+/// Decompresses one zstd frame (a stored content or symbols record). Searches decompress
+/// thousands of contents per query, and a root's first code-health report every file's
+/// symbols: each thread keeps one decompression context, and the output is allocated once at
+/// the size the frame states (the stream decoder makes a context per call and grows its
+/// buffer).
+pub fn decompress(blob: &[u8]) -> std::io::Result<Vec<u8>> {
+    thread_local! {
+        static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let size = match zstd::zstd_safe::get_frame_content_size(blob) {
+        Ok(Some(size)) if size <= LARGEST_FRAME => size as usize,
+        _ => return zstd::stream::decode_all(blob),
+    };
+    DECOMPRESSOR.with(|cell| {
+        let mut cell = cell.borrow_mut();
+        let decompressor = match cell.as_mut() {
+            Some(decompressor) => decompressor,
+            None => cell.insert(zstd::bulk::Decompressor::new()?),
+        };
+        let mut out = Vec::with_capacity(size);
+        decompressor.decompress_to_buffer(blob, &mut out)?;
+        if out.len() != size {
+            return Err(std::io::Error::other(format!(
+                "the frame says {size} bytes but holds {}",
+                out.len()
+            )));
+        }
+        Ok(out)
+    })
 }
 
 #[cfg(test)]

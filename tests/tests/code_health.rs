@@ -437,6 +437,41 @@ async fn clones_are_found_with_their_exact_ranges_and_kinds() {
 }
 
 #[tokio::test(flavor = "multi_thread")]
+async fn paging_through_a_report_gives_the_classes_of_one_answer() {
+    let env = TestEnv::new();
+    let (client, project) = setup(&env).await;
+    let root = project.root.display().to_string();
+    // From a cold detection, one class per page: each page's answer starts measuring the
+    // next page in the background, and the next request takes what it measured.
+    let mut paged = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..20 {
+        let mut arguments = json!({"codebase_path": root, "max_results": 1});
+        if let Some(cursor) = &cursor {
+            arguments["cursor"] = json!(cursor);
+        }
+        let page = client.ok("find_duplicate_code", arguments).await;
+        paged.extend(classes(&page));
+        cursor = page["cursor"].as_str().map(str::to_string);
+        if cursor.is_none() {
+            break;
+        }
+    }
+    assert!(cursor.is_none(), "still paging after 20 pages: {paged:#?}");
+    let whole = classes(
+        &client
+            .ok(
+                "find_duplicate_code",
+                json!({"codebase_path": root, "max_results": 0}),
+            )
+            .await,
+    );
+    assert!(whole.len() >= 4, "{whole:#?}");
+    assert_eq!(paged, whole);
+    client.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
 async fn an_edit_that_breaks_a_copy_removes_its_class() {
     let env = TestEnv::new();
     let (client, project) = setup(&env).await;

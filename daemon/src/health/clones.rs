@@ -147,6 +147,7 @@ pub enum SimilarOutcome {
 }
 
 /// The classes of a root, before any is shown.
+#[derive(Clone)]
 pub struct Found {
     /// Candidate classes, largest first: those a few lines short of the bar are measured
     /// exactly before they are counted.
@@ -473,13 +474,11 @@ impl Found {
         first: usize,
         count: usize,
     ) -> Result<Page, StructureError> {
-        let mut refiner = Refiner::new(scope, &self.files, health.sources());
+        let mut refiner = self.measured(scope, health, first, first + count)?;
         let mut shown = Vec::new();
         let mut accepted = 0;
         let mut walked = 0;
         let entries = self.entries();
-        refiner.prefetch(&self.likely_measured(&entries, first + count))?;
-        self.measure_ahead(scope, &refiner, &entries, first, first + count)?;
         for entry in &entries {
             if accepted >= first + count || scope.work.should_stop() {
                 break;
@@ -499,17 +498,20 @@ impl Found {
             // Whether the class counts (`None`: not measured yet), with its report when this
             // page shows it; reports of classes walked past are not copied.
             let known: Option<Option<Option<ReportedClass>>> =
-                self.verdicts.lock().get(&class.id).map(|verdict| {
+                self.verdicts.reports.lock().get(&class.id).map(|verdict| {
                     verdict
                         .as_ref()
-                        .map(|report| wanted.then(|| report.clone()))
+                        .map(|report| wanted.then(|| ReportedClass::clone(report)))
                 });
             let counted = match known {
                 Some(counted) => counted,
                 None if !wanted && self.surely_counts(class) => Some(None),
                 None => {
                     let report = refiner.report(class, self.min_lines, self.min_similarity)?;
-                    self.verdicts.lock().insert(class.id, report.clone());
+                    self.verdicts
+                        .reports
+                        .lock()
+                        .insert(class.id, report.clone().map(Arc::new));
                     report.map(|report| wanted.then_some(report))
                 }
             };
@@ -530,10 +532,79 @@ impl Found {
         })
     }
 
-    /// Measures, in parallel, the classes a page of classes `first..end` will most likely
-    /// measure one by one: those without a verdict that the walk reaches if each of them
-    /// counts, less those before `first` that surely count (a page walks past them without
-    /// measuring). A class found short moves later ones up; those are measured when reached.
+    /// Measures the classes that showing classes `first..end` needs measured, reading the files
+    /// they quote first, all in parallel: what [`Found::page`] does before it walks the
+    /// classes. Waits for a measure of the same detection in progress (usually that page's,
+    /// begun in the background: [`Found::measure_in_background`]).
+    pub fn measure(
+        &self,
+        scope: &Scope<'_>,
+        health: &Health,
+        first: usize,
+        end: usize,
+    ) -> Result<(), StructureError> {
+        self.measured(scope, health, first, end).map(drop)
+    }
+
+    /// [`Found::measure`], giving back the files read.
+    fn measured<'a, 'scope>(
+        &'a self,
+        scope: &'a Scope<'scope>,
+        health: &'a Health,
+        first: usize,
+        end: usize,
+    ) -> Result<Refiner<'a, 'scope>, StructureError> {
+        let _measuring = self.verdicts.measuring.lock();
+        let mut refiner = Refiner::new(scope, &self.files, health.sources());
+        let entries = self.entries();
+        refiner.prefetch(&self.likely_measured(&entries, end))?;
+        self.measure_ahead(scope, &refiner, &entries, first, end)?;
+        Ok(refiner)
+    }
+
+    /// [`Found::measure`] on the shared thread pool, off any request's path, on a view of
+    /// the root taken there; nothing when the root's index is no longer at `generation`
+    /// (the classes were found on that one). A client reading a report page by page asks
+    /// for the next page once it has read this one: measuring it meanwhile uses a core that
+    /// would wait, and a client that does not ask costs one page's measure.
+    pub fn measure_in_background(
+        self,
+        engine: Arc<crate::engine::Engine>,
+        root_id: crate::store::RootId,
+        root_path: std::path::PathBuf,
+        generation: u64,
+        (first, end): (usize, usize),
+    ) {
+        rayon::spawn(move || {
+            let view = match engine.store().view(root_id) {
+                Ok(view) if view.index.generation == generation => view,
+                Ok(_) => return,
+                Err(err) => {
+                    tracing::debug!(%err, "no view to measure the next page of clones on");
+                    return;
+                }
+            };
+            let work = crate::work::Work::new(engine.cancel_on_shutdown(), None);
+            let scope = Scope {
+                view: &view,
+                root_id,
+                root_path: &root_path,
+                prefix: "",
+                config: &engine.config().index,
+                work: &work,
+            };
+            if let Err(err) = self.measure(&scope, engine.health(), first, end) {
+                tracing::debug!(%err, "measuring the next page of clones");
+            }
+        });
+    }
+
+    /// Measures, in parallel, the classes a page of classes `first..end` will measure one by
+    /// one: those without a verdict that the walk reaches if each of them counts, less those
+    /// before `first` that surely count (a page walks past them without measuring). A class
+    /// found short moves later ones up, so this goes on with those, round after round, until
+    /// the page is known (near the bar, half the candidates can fall short: left to the walk,
+    /// they would be measured on one thread).
     fn measure_ahead(
         &self,
         scope: &Scope<'_>,
@@ -543,51 +614,62 @@ impl Found {
         end: usize,
     ) -> Result<(), StructureError> {
         use rayon::prelude::*;
+        loop {
+            let unmeasured = self.unmeasured(entries, first, end);
+            if unmeasured.len() < 2 || scope.work.should_stop() {
+                return Ok(());
+            }
+            let measured: Vec<(u64, Option<Arc<ReportedClass>>)> = unmeasured
+                .par_iter()
+                .filter(|_| !scope.work.should_stop())
+                .map(|class| {
+                    let report = refiner.report(class, self.min_lines, self.min_similarity)?;
+                    Ok((class.id, report.map(Arc::new)))
+                })
+                .collect::<Result<_, StructureError>>()?;
+            self.verdicts.reports.lock().extend(measured);
+        }
+    }
+
+    /// The classes without a verdict that a walk up to the `end`th class meeting the bar
+    /// measures if each of them counts, less those before `first` that surely count.
+    fn unmeasured<'e>(
+        &self,
+        entries: &[Entry<'e>],
+        first: usize,
+        end: usize,
+    ) -> Vec<&'e Arc<CloneClass>> {
         let mut unmeasured = Vec::new();
-        {
-            let verdicts = self.verdicts.lock();
-            let mut accepted = 0;
-            for entry in entries {
-                if accepted >= end {
-                    break;
+        let verdicts = self.verdicts.reports.lock();
+        let mut accepted = 0;
+        for entry in entries {
+            if accepted >= end {
+                break;
+            }
+            let class = match entry {
+                Entry::Vectors(_) => {
+                    accepted += 1;
+                    continue;
                 }
-                let class = match entry {
-                    Entry::Vectors(_) => {
-                        accepted += 1;
-                        continue;
-                    }
-                    Entry::Tokens(class) => class,
-                };
-                match verdicts.get(&class.id) {
-                    Some(verdict) => accepted += usize::from(verdict.is_some()),
-                    None if accepted < first && self.surely_counts(class) => accepted += 1,
-                    None => {
-                        unmeasured.push(*class);
-                        accepted += 1;
-                    }
+                Entry::Tokens(class) => class,
+            };
+            match verdicts.get(&class.id) {
+                Some(verdict) => accepted += usize::from(verdict.is_some()),
+                None if accepted < first && self.surely_counts(class) => accepted += 1,
+                None => {
+                    unmeasured.push(*class);
+                    accepted += 1;
                 }
             }
         }
-        if unmeasured.len() < 2 {
-            return Ok(());
-        }
-        let measured: Vec<(u64, Option<ReportedClass>)> = unmeasured
-            .par_iter()
-            .filter(|_| !scope.work.should_stop())
-            .map(|class| {
-                let report = refiner.report(class, self.min_lines, self.min_similarity)?;
-                Ok((class.id, report))
-            })
-            .collect::<Result<_, StructureError>>()?;
-        self.verdicts.lock().extend(measured);
-        Ok(())
+        unmeasured
     }
 
     /// The documents a page up to `end` will most likely quote: the first copy's (by path)
     /// of each class without a verdict among the first `end` (earlier ones found short move
     /// later ones up; those are read when reached).
     fn likely_measured(&self, entries: &[Entry<'_>], end: usize) -> Vec<u32> {
-        let verdicts = self.verdicts.lock();
+        let verdicts = self.verdicts.reports.lock();
         let mut docs: Vec<u32> = entries
             .iter()
             .take(end)

@@ -91,7 +91,18 @@ const KEPT_FILTERS: usize = 4;
 
 /// Exact reports of the classes measured so far for the last detection, by class identity
 /// (a digest of its places), `None` for those found shorter than the bar.
-pub type Verdicts = Arc<parking_lot::Mutex<HashMap<u64, Option<super::clones::ReportedClass>>>>;
+#[derive(Default)]
+pub struct VerdictTable {
+    /// The reports (behind an `Arc`: every page looks up the verdicts of the classes before
+    /// it, and a table of small entries stays in cache).
+    pub reports: parking_lot::Mutex<HashMap<u64, Option<Arc<super::clones::ReportedClass>>>>,
+    /// Held while classes are being measured for a page, so that a request for the page a
+    /// background measure is working on waits for it rather than measuring the same classes.
+    pub measuring: parking_lot::Mutex<()>,
+}
+
+/// The verdicts of one kept detection, shared with the reports being presented.
+pub type Verdicts = Arc<VerdictTable>;
 
 impl RootHealth {
     /// Heap bytes held (estimated): the files' facts, which the facts cache may share, and
@@ -267,6 +278,7 @@ impl RootHealth {
                 let current: std::collections::HashSet<u64> =
                     classes.iter().map(|class| class.id).collect();
                 last.verdicts
+                    .reports
                     .lock()
                     .retain(|id, _| !stale.contains(id) && current.contains(id));
                 last.classes = classes;

@@ -8,7 +8,7 @@
 
 use std::collections::HashMap;
 
-use super::detect::{CloneClass, CloneKind, Region};
+use super::detect::{CloneClass, CloneKind, ClonePair, Region};
 use super::fingerprint::{Fingerprints, WINDOW};
 
 /// Share of a near copy's substantial lines (three tokens or more) that must appear verbatim
@@ -49,13 +49,49 @@ pub struct RefinedClass {
     pub similarity: f32,
 }
 
+/// Pairs in a class from which its pairs are measured in parallel (a file copied many times
+/// makes one class of thousands of pairs, which would otherwise hold up a whole page on one
+/// thread).
+const PARALLEL_PAIRS: usize = 64;
+
+/// What measuring one pair of a class found.
+enum PairMeasure {
+    /// A side's fingerprints are unknown: only the kind detection gave counts.
+    Unknown(CloneKind),
+    /// Lines on both sides.
+    Grown {
+        kind: CloneKind,
+        /// The similarity once grown over changed lines, if it was.
+        gapped_similarity: Option<f32>,
+        /// Whether the two sides count as copies of each other (see [`MIN_VERBATIM_SHARE`]).
+        verbatim: bool,
+        /// Line range of each side.
+        ranges: [(u32, u32); 2],
+        /// Code tokens of each side.
+        tokens: [u32; 2],
+    },
+}
+
 /// Refines `class`; `prints_of(doc)` gives a document's fingerprints (`None` when unknown:
 /// that place keeps its k-gram range).
 pub fn refine<'a>(
     class: &CloneClass,
-    prints_of: &dyn Fn(u32) -> Option<&'a Fingerprints>,
+    prints_of: &(dyn Fn(u32) -> Option<&'a Fingerprints> + Sync),
     min_similarity: f32,
 ) -> RefinedClass {
+    use rayon::prelude::*;
+    let measure = |pair: &ClonePair| -> Option<PairMeasure> {
+        let (Some(fa), Some(fb)) = (prints_of(pair.a.doc), prints_of(pair.b.doc)) else {
+            return Some(PairMeasure::Unknown(pair.kind));
+        };
+        measure_pair(pair, fa, fb, min_similarity)
+    };
+    // Every measure is folded in by min, max, or and union: the same in any order.
+    let measures: Vec<Option<PairMeasure>> = if class.pairs.len() >= PARALLEL_PAIRS {
+        class.pairs.par_iter().map(measure).collect()
+    } else {
+        class.pairs.iter().map(measure).collect()
+    };
     let mut similarity = class.similarity;
     let mut ranges: Vec<Option<(u32, u32)>> = vec![None; class.regions.len()];
     let mut kind = CloneKind::Exact;
@@ -65,67 +101,38 @@ pub fn refine<'a>(
         .iter()
         .map(|region| region.end - region.start + 1)
         .collect();
-    for (pair, &(ia, ib)) in class.pairs.iter().zip(&class.ends) {
-        let (Some(fa), Some(fb)) = (prints_of(pair.a.doc), prints_of(pair.b.doc)) else {
-            kind = kind.max(pair.kind);
+    for (measured, &(ia, ib)) in measures.into_iter().zip(&class.ends) {
+        let Some(measured) = measured else {
             continue;
         };
-        let Some(mut grown) = grow(pair.a, pair.b, fa, fb, Gaps::Allowed) else {
-            continue;
+        let (pair_kind, gapped_similarity, is_verbatim, sides, runs) = match measured {
+            PairMeasure::Unknown(pair_kind) => {
+                kind = kind.max(pair_kind);
+                continue;
+            }
+            PairMeasure::Grown {
+                kind,
+                gapped_similarity,
+                verbatim,
+                ranges,
+                tokens,
+            } => (kind, gapped_similarity, verbatim, ranges, tokens),
         };
-        // A near copy is a copy edited: much of it stays verbatim. (A renamed copy may have
-        // every line renamed; it is matched line for line instead, and grown over no gap
-        // when that would leave too little verbatim.)
-        let is_verbatim = |near: bool, (sa, ea), (sb, eb)| {
-            !near || verbatim_share(fa, (sa, ea), fb, (sb, eb)) >= MIN_VERBATIM_SHARE
-        };
-        // Passing over changed lines must leave the copies as similar as asked, and (for
-        // copies found exact or renamed) enough lines verbatim; else they grow over none.
-        if grown.gapped()
-            && (grown.similarity < min_similarity
-                || (pair.kind != CloneKind::Near && !is_verbatim(true, grown.a, grown.b)))
-            && let Some(ungapped) = grow(pair.a, pair.b, fa, fb, Gaps::Refused)
-        {
-            grown = ungapped;
+        if let Some(gapped) = gapped_similarity {
+            similarity = similarity.min(gapped);
         }
-        let Grown {
-            a: (sa, ea),
-            b: (sb, eb),
-            ..
-        } = grown;
-        let near = pair.kind == CloneKind::Near || grown.gapped();
-        if grown.gapped() {
-            similarity = similarity.min(grown.similarity);
-        }
-        if is_verbatim(near, (sa, ea), (sb, eb)) {
+        if is_verbatim {
             for at in [ia, ib] {
                 if let Some(place) = verbatim.get_mut(at) {
                     *place = true;
                 }
             }
         }
-        let pair_kind = if near {
-            CloneKind::Near
-        } else if code_lines(fa, sa, ea)
-            .map(|line| line.raw)
-            .eq(code_lines(fb, sb, eb).map(|line| line.raw))
-        {
-            CloneKind::Exact
-        } else {
-            CloneKind::Renamed
-        };
         kind = kind.max(pair_kind);
-        let count = |prints: &Fingerprints, start: u32, end: u32| -> u32 {
-            code_lines(prints, start, end)
-                .map(|line| u32::from(line.tokens))
-                .sum()
-        };
-        for (at, run) in [(ia, count(fa, sa, ea)), (ib, count(fb, sb, eb))] {
+        for ((at, run), (start, end)) in [ia, ib].into_iter().zip(runs).zip(sides) {
             if let Some(longest) = tokens.get_mut(at) {
                 *longest = (*longest).max(run);
             }
-        }
-        for (at, (start, end)) in [(ia, (sa, ea)), (ib, (sb, eb))] {
             let range = ranges[at].get_or_insert((start, end));
             range.0 = range.0.min(start);
             range.1 = range.1.max(end);
@@ -149,6 +156,59 @@ pub fn refine<'a>(
         verbatim,
         similarity,
     }
+}
+
+/// One pair's exact lines, kind and verbatim share; `None` when it does not grow into lines.
+fn measure_pair(
+    pair: &ClonePair,
+    fa: &Fingerprints,
+    fb: &Fingerprints,
+    min_similarity: f32,
+) -> Option<PairMeasure> {
+    let mut grown = grow(pair.a, pair.b, fa, fb, Gaps::Allowed)?;
+    // A near copy is a copy edited: much of it stays verbatim. (A renamed copy may have
+    // every line renamed; it is matched line for line instead, and grown over no gap
+    // when that would leave too little verbatim.)
+    let is_verbatim = |near: bool, (sa, ea), (sb, eb)| {
+        !near || verbatim_share(fa, (sa, ea), fb, (sb, eb)) >= MIN_VERBATIM_SHARE
+    };
+    // Passing over changed lines must leave the copies as similar as asked, and (for
+    // copies found exact or renamed) enough lines verbatim; else they grow over none.
+    if grown.gapped()
+        && (grown.similarity < min_similarity
+            || (pair.kind != CloneKind::Near && !is_verbatim(true, grown.a, grown.b)))
+        && let Some(ungapped) = grow(pair.a, pair.b, fa, fb, Gaps::Refused)
+    {
+        grown = ungapped;
+    }
+    let Grown {
+        a: (sa, ea),
+        b: (sb, eb),
+        ..
+    } = grown;
+    let near = pair.kind == CloneKind::Near || grown.gapped();
+    let kind = if near {
+        CloneKind::Near
+    } else if code_lines(fa, sa, ea)
+        .map(|line| line.raw)
+        .eq(code_lines(fb, sb, eb).map(|line| line.raw))
+    {
+        CloneKind::Exact
+    } else {
+        CloneKind::Renamed
+    };
+    let count = |prints: &Fingerprints, start: u32, end: u32| -> u32 {
+        code_lines(prints, start, end)
+            .map(|line| u32::from(line.tokens))
+            .sum()
+    };
+    Some(PairMeasure::Grown {
+        kind,
+        gapped_similarity: grown.gapped().then_some(grown.similarity),
+        verbatim: is_verbatim(near, (sa, ea), (sb, eb)),
+        ranges: [(sa, ea), (sb, eb)],
+        tokens: [count(fa, sa, ea), count(fb, sb, eb)],
+    })
 }
 
 /// The share of the substantial lines of the shorter copy found verbatim (by raw hash) in

@@ -186,6 +186,15 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
                 },
             )?;
             let page = found.page(scope, engine.health(), offset, needed - offset)?;
+            if page.total > needed || !page.complete {
+                found.clone().measure_in_background(
+                    std::sync::Arc::clone(&engine),
+                    scope.root_id,
+                    scope.root_path.to_path_buf(),
+                    scope.view.index.generation,
+                    (needed, needed + (needed - offset)),
+                );
+            }
             Ok((found, page))
         })
         .await?;

@@ -144,7 +144,7 @@ impl Snapshot {
     /// The decompressed content with hash `hash` and id `id`, if stored.
     pub fn content_by_id(&self, hash: &ContentHash, id: u32) -> Result<Option<Vec<u8>>> {
         with_pieces(&self.blobs, id, |blob| {
-            decompress(blob)
+            crate::codec::decompress(blob)
                 .map_err(|err| StoreError::Corrupt(format!("content {}: {err}", hex(hash))))
         })
     }
@@ -172,40 +172,6 @@ impl Snapshot {
             None => Ok(0),
         }
     }
-}
-
-/// A content's frame claiming more than this is decompressed as a stream (no buffer of the
-/// claimed size is reserved for it): larger than any file the indexer stores.
-const LARGEST_FRAME: u64 = 256 << 20;
-
-/// Decompresses a stored content. Searches decompress thousands of contents per query: each
-/// thread keeps one decompression context, and the output is allocated once at the size the
-/// frame states (the stream decoder makes a context per call and grows its buffer).
-fn decompress(blob: &[u8]) -> std::io::Result<Vec<u8>> {
-    thread_local! {
-        static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
-            const { std::cell::RefCell::new(None) };
-    }
-    let size = match zstd::zstd_safe::get_frame_content_size(blob) {
-        Ok(Some(size)) if size <= LARGEST_FRAME => size as usize,
-        _ => return zstd::stream::decode_all(blob),
-    };
-    DECOMPRESSOR.with(|cell| {
-        let mut cell = cell.borrow_mut();
-        let decompressor = match cell.as_mut() {
-            Some(decompressor) => decompressor,
-            None => cell.insert(zstd::bulk::Decompressor::new()?),
-        };
-        let mut out = Vec::with_capacity(size);
-        decompressor.decompress_to_buffer(blob, &mut out)?;
-        if out.len() != size {
-            return Err(std::io::Error::other(format!(
-                "the frame says {size} bytes but holds {}",
-                out.len()
-            )));
-        }
-        Ok(out)
-    })
 }
 
 /// The symbols stored for content `hash` (id `id`), if any.

@@ -220,7 +220,7 @@ impl FileSymbols {
 
     /// Decodes what [`FileSymbols::encode`] produced.
     pub fn decode(bytes: &[u8]) -> Option<FileSymbols> {
-        let raw = zstd::stream::decode_all(bytes).ok()?;
+        let raw = crate::codec::decompress(bytes).ok()?;
         postcard::from_bytes(&raw).ok()
     }
 
