@@ -6,8 +6,6 @@
 //! those of the maximal run of matching lines; exact copies are told from renamed ones by
 //! their raw line hashes.
 
-use std::collections::HashMap;
-
 use super::detect::{CloneClass, CloneKind, ClonePair, Region};
 use super::fingerprint::{Fingerprints, WINDOW};
 
@@ -225,22 +223,25 @@ fn verbatim_share(
             .map(|line| line.raw)
             .collect()
     };
-    let (lines_a, lines_b) = (substantial(fa, sa, ea), substantial(fb, sb, eb));
+    let (mut lines_a, mut lines_b) = (substantial(fa, sa, ea), substantial(fb, sb, eb));
     let shorter = lines_a.len().min(lines_b.len());
     if shorter == 0 {
         return 0.0;
     }
-    let mut left: HashMap<u32, usize> = HashMap::new();
-    for raw in &lines_a {
-        *left.entry(*raw).or_default() += 1;
-    }
-    let mut common = 0;
-    for raw in &lines_b {
-        if let Some(count) = left.get_mut(raw)
-            && *count > 0
-        {
-            *count -= 1;
-            common += 1;
+    // The lines in common, each as often as the side holding it fewer times: counted by
+    // merging the two sorted lists (no map to build for every pair measured).
+    lines_a.sort_unstable();
+    lines_b.sort_unstable();
+    let (mut at_a, mut at_b, mut common) = (0, 0, 0);
+    while let (Some(a), Some(b)) = (lines_a.get(at_a), lines_b.get(at_b)) {
+        match a.cmp(b) {
+            std::cmp::Ordering::Less => at_a += 1,
+            std::cmp::Ordering::Greater => at_b += 1,
+            std::cmp::Ordering::Equal => {
+                common += 1;
+                at_a += 1;
+                at_b += 1;
+            }
         }
     }
     common as f32 / shorter as f32
@@ -313,20 +314,26 @@ enum Toward {
     End,
 }
 
-/// Up to `count` code lines after `line`, going `toward`.
-fn code_lines_from(prints: &Fingerprints, line: u32, toward: Toward, count: usize) -> Vec<u32> {
-    let mut out = Vec::with_capacity(count);
+/// Code lines looked at past a copy's end at each step of growing it.
+const AHEAD: usize = GAP_LINES + CONFIRM_LINES;
+
+/// Up to [`AHEAD`] code lines after `line`, going `toward` (on the stack: growing takes
+/// them at every line of every pair measured).
+fn code_lines_from(prints: &Fingerprints, line: u32, toward: Toward) -> ([u32; AHEAD], usize) {
+    let mut out = [0; AHEAD];
+    let mut len = 0;
     let mut at = line;
-    while out.len() < count {
+    while len < AHEAD {
         let next = match toward {
             Toward::Start => previous_code_line(prints, at),
             Toward::End => next_code_line(prints, at),
         };
         let Some(next) = next else { break };
-        out.push(next);
+        out[len] = next;
+        len += 1;
         at = next;
     }
-    out
+    (out, len)
 }
 
 /// Two copies' ends `(la, lb)` grown `toward` one end of their files while the next code
@@ -354,9 +361,9 @@ fn grow_end(
     let mut grown = 0;
     let mut skipped = (0, 0);
     loop {
-        let ahead = GAP_LINES + CONFIRM_LINES;
-        let next_a = code_lines_from(fa, la, toward, ahead);
-        let next_b = code_lines_from(fb, lb, toward, ahead);
+        let (next_a, len_a) = code_lines_from(fa, la, toward);
+        let (next_b, len_b) = code_lines_from(fb, lb, toward);
+        let (next_a, next_b) = (&next_a[..len_a], &next_b[..len_b]);
         // Whether the `need` lines after skipping `skip_a` and `skip_b` match and may be
         // taken.
         let fits = |(skip_a, skip_b): (usize, usize), need: usize| -> bool {
@@ -495,6 +502,28 @@ mod tests {
                 })
             })
             .collect()
+    }
+
+    #[test]
+    fn the_verbatim_share_counts_each_line_as_often_as_the_side_holding_it_fewer_times() {
+        let a = fingerprints(&stream(&[
+            "k1 = k2 ;",
+            "k1 = k2 ;",
+            "k3 = k4 ;",
+            "}",
+            "k5 = k6 ;",
+        ]));
+        let b = fingerprints(&stream(&[
+            "k1 = k2 ;",
+            "k3 = k4 ;",
+            "k3 = k4 ;",
+            "k7 = k8 ;",
+        ]));
+        // Substantial lines: four on each side (`}` is not); in common, one `k1` line (b
+        // has one) and one `k3` line (a has one).
+        assert_eq!(verbatim_share(&a, (1, 5), &b, (1, 4)), 0.5);
+        assert_eq!(verbatim_share(&a, (1, 2), &b, (1, 1)), 1.0);
+        assert_eq!(verbatim_share(&a, (4, 4), &b, (1, 4)), 0.0);
     }
 
     /// Documents 0 and 1's fingerprints, for `refine`.
