@@ -499,10 +499,22 @@ impl Detection {
 
     /// Every clone pair, by file pair and position.
     pub fn pairs(&self) -> Vec<ClonePair> {
+        self.pair_refs().into_iter().cloned().collect()
+    }
+
+    /// The pairs grouped into classes, as [`classes`] groups [`Detection::pairs`], without
+    /// copying every pair first (a root's first detection holds most of a million).
+    pub fn classes(&self) -> Vec<CloneClass> {
+        group(&self.pair_refs())
+    }
+
+    /// Every clone pair, by file pair and position.
+    fn pair_refs(&self) -> Vec<&ClonePair> {
+        use rayon::prelude::*;
         let mut keys: Vec<&(u32, u32)> = self.pairs.keys().collect();
-        keys.sort_unstable();
-        keys.into_iter()
-            .flat_map(|key| self.pairs[key].iter().cloned())
+        keys.par_sort_unstable();
+        keys.par_iter()
+            .flat_map_iter(|key| &self.pairs[*key])
             .collect()
     }
 }
@@ -798,12 +810,22 @@ pub fn pairs(files: &[FileIn], min_lines: u32, min_similarity: f32) -> Vec<Clone
 /// Groups clone pairs into classes: places of one document that overlap by at least half
 /// (of the longer) are one place, and pairs join their places.
 pub fn classes(pairs: Vec<ClonePair>) -> Vec<CloneClass> {
+    group(&pairs.iter().collect::<Vec<_>>())
+}
+
+/// [`classes`], from references to the pairs (each copied once, into its class).
+fn group(pairs: &[&ClonePair]) -> Vec<CloneClass> {
     use rayon::prelude::*;
-    // Places: every region, merged per document by overlap.
-    let mut regions: Vec<Region> = pairs.iter().flat_map(|p| [p.a, p.b]).collect();
-    regions.par_sort_unstable_by_key(|r| (r.doc, r.start, r.end));
+    // Places: every region, merged per document by overlap. Each region is listed with
+    // where it came from (pair `n`'s `a` is `2n`, its `b` `2n + 1`).
+    let mut regions: Vec<(Region, usize)> = pairs
+        .par_iter()
+        .enumerate()
+        .flat_map_iter(|(n, p)| [(p.a, 2 * n), (p.b, 2 * n + 1)])
+        .collect();
+    regions.par_sort_unstable_by_key(|(r, _)| (r.doc, r.start, r.end));
     let mut places: Vec<Region> = Vec::new();
-    for region in regions {
+    for &(region, _) in &regions {
         if let Some(last) = places.last_mut()
             && last.doc == region.doc
             && region.start <= last.end
@@ -822,16 +844,26 @@ pub fn classes(pairs: Vec<ClonePair>) -> Vec<CloneClass> {
         }
         places.push(region);
     }
-    let place_of = |region: &Region| -> usize {
-        // The last place starting at or before the region's start, in its document.
-        let at = places.partition_point(|p| (p.doc, p.start) <= (region.doc, region.start));
-        at.saturating_sub(1)
-    };
+    // Each region's place: the last place starting at or before the region's start (in
+    // its document). Regions and places come in the same order, so one sweep finds them all.
+    let mut ends: Vec<(usize, usize)> = vec![(0, 0); pairs.len()];
+    let mut place = 0;
+    for (region, from) in &regions {
+        while places
+            .get(place + 1)
+            .is_some_and(|next| (next.doc, next.start) <= (region.doc, region.start))
+        {
+            place += 1;
+        }
+        let end = &mut ends[from / 2];
+        if from % 2 == 0 {
+            end.0 = place;
+        } else {
+            end.1 = place;
+        }
+    }
+    drop(regions);
     let mut sets = super::groups::DisjointSets::new(places.len());
-    let ends: Vec<(usize, usize)> = pairs
-        .par_iter()
-        .map(|pair| (place_of(&pair.a), place_of(&pair.b)))
-        .collect();
     for &(a, b) in &ends {
         sets.union(a, b);
     }
@@ -858,15 +890,28 @@ pub fn classes(pairs: Vec<ClonePair>) -> Vec<CloneClass> {
         position[at] = class.regions.len();
         class.regions.push(*place);
     }
-    for (pair, (a, b)) in pairs.into_iter().zip(ends) {
-        let Some(class) = class_of_root[sets.find(a)].and_then(|index| classes.get_mut(index))
-        else {
+    // Each pair's class, and each class's lists made at their size (growing them pair by
+    // pair copied most of them several times over).
+    let class_of_pair: Vec<Option<usize>> = ends
+        .iter()
+        .map(|&(a, _)| class_of_root[sets.find(a)])
+        .collect();
+    let mut pair_counts = vec![0usize; classes.len()];
+    for &class in class_of_pair.iter().flatten() {
+        pair_counts[class] += 1;
+    }
+    for (class, &count) in classes.iter_mut().zip(&pair_counts) {
+        class.pairs.reserve_exact(count);
+        class.ends.reserve_exact(count);
+    }
+    for ((pair, &(a, b)), class) in pairs.iter().zip(&ends).zip(class_of_pair) {
+        let Some(class) = class.and_then(|index| classes.get_mut(index)) else {
             continue;
         };
         class.kind = class.kind.max(pair.kind);
         class.similarity = class.similarity.min(pair.similarity);
         class.ends.push((position[a], position[b]));
-        class.pairs.push(pair);
+        class.pairs.push((*pair).clone());
     }
     let out_classes = classes
         .into_iter()

@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use super::FileFacts;
 use super::clones::Taken;
-use super::detect::{self, CloneClass, Detection, FileIn};
+use super::detect::{CloneClass, Detection, FileIn};
 use super::similar::SimilarClass;
 use crate::store::{ContentHash, StoreError, View};
 
@@ -268,7 +268,7 @@ impl RootHealth {
             let mut last = self.kept.remove(at);
             let changed = last.detection.update(&inputs);
             if !changed.is_empty() {
-                let classes = Arc::new(shared(detect::classes(last.detection.pairs())));
+                let classes = Arc::new(shared(last.detection.classes()));
                 let stale: std::collections::HashSet<u64> = last
                     .classes
                     .iter()
@@ -292,7 +292,7 @@ impl RootHealth {
         let started = std::time::Instant::now();
         let detection = Detection::new(&inputs, min_lines, key.min_similarity);
         let detected = started.elapsed();
-        let classes = Arc::new(shared(detect::classes(detection.pairs())));
+        let classes = Arc::new(shared(detection.classes()));
         tracing::debug!(
             detection_ms = detected.as_millis() as u64,
             grouping_ms = (started.elapsed() - detected).as_millis() as u64,

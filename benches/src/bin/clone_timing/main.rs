@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use anyhow::{Context, Result};
-use codesaged::health::detect::{self, Detection, FileIn};
+use codesaged::health::detect::{Detection, FileIn};
 use codesaged::health::fingerprint::Fingerprints;
 use codesaged::health::refine;
 use codesaged::indexer::language;
@@ -96,7 +96,7 @@ fn main() -> Result<()> {
         let started = Instant::now();
         let detection = Detection::new(&files, 10, 0.8);
         let detected = started.elapsed();
-        let classes = detect::classes(detection.pairs());
+        let classes = detection.classes();
         let grouped = started.elapsed();
         let refined: usize = classes
             .par_iter()
