@@ -525,16 +525,21 @@ fn occurrences_of(
     files: &HashMap<u32, Arc<Fingerprints>>,
     only: Option<&HashSet<u32>>,
 ) -> Vec<Occurrence> {
-    let mut occurrences: Vec<Occurrence> = Vec::new();
-    for (doc, prints) in files {
-        if only.is_some_and(|only| !only.contains(doc)) {
-            continue;
-        }
-        for (index, print) in prints.prints.iter().enumerate() {
-            occurrences.push((key_of(print), *doc, index as u32));
-        }
-    }
-    occurrences.sort_unstable();
+    use rayon::prelude::*;
+    // Millions on a root's first detection: listed and sorted in parallel (every entry is
+    // distinct, so the order is the same however they were listed).
+    let mut occurrences: Vec<Occurrence> = files
+        .par_iter()
+        .filter(|(doc, _)| only.is_none_or(|only| only.contains(*doc)))
+        .flat_map_iter(|(doc, prints)| {
+            prints
+                .prints
+                .iter()
+                .enumerate()
+                .map(|(index, print)| (key_of(print), *doc, index as u32))
+        })
+        .collect();
+    occurrences.par_sort_unstable();
     occurrences
 }
 
