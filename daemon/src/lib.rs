@@ -26,6 +26,7 @@ pub mod mcp;
 pub mod metrics;
 pub mod mounts;
 pub mod queries;
+pub mod quiet;
 pub mod redact;
 pub mod search;
 pub mod semantic;

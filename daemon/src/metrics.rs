@@ -153,6 +153,14 @@ impl Metrics {
             .store(crate::clock::now_ms(), Ordering::Relaxed);
     }
 
+    /// When the last question ended, in milliseconds since the epoch (`None`: none yet).
+    pub fn last_question_ms(&self) -> Option<u64> {
+        match self.last_question_ms.load(Ordering::Relaxed) {
+            0 => None,
+            at => Some(at),
+        }
+    }
+
     /// Time since the last question ended (`None`: none yet), so background work can wait
     /// for a pause between a client's calls.
     pub fn since_last_question(&self) -> Option<Duration> {

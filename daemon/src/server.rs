@@ -311,6 +311,7 @@ pub async fn run(options: DaemonOptions) -> Result<Exit> {
     if let Some(listen) = remote_listen(engine.config()) {
         crate::http::remote::start(Arc::clone(&engine), &listen, shutdown.clone()).await?;
     }
+    crate::quiet::start(Arc::clone(&engine), shutdown.clone());
     // Bring every registered root up to date with changes made while the daemon was down;
     // unchanged files are recognised by size and modification time and not read.
     for root in engine.roots() {

@@ -337,7 +337,8 @@ pub struct MemoryConfig {
     /// reports, least memory).
     pub budget_mb: usize,
     /// Give the memory freed after a burst (an indexing run, a root's semantic index built,
-    /// a clone report) back to the system at once instead of keeping it for reuse.
+    /// a clone report, and questions once clients have been quiet for 5 s) back to the
+    /// system at once instead of keeping it for reuse.
     pub release_after_bursts: bool,
 }
 

@@ -311,11 +311,23 @@ impl Store {
         &self.path
     }
 
-    /// Size of the database file on disk, in bytes.
+    /// Bytes the database file takes on disk: its allocated blocks where the platform tells
+    /// them, else its length. (redb grows a full file by doubling its length, and the new
+    /// half stays unwritten — a hole, no disk space — until pages are needed: after a
+    /// compaction, the next commit makes a file twice the length of what it holds.)
     pub fn file_size(&self) -> u64 {
-        std::fs::metadata(&self.path)
-            .map(|meta| meta.len())
-            .unwrap_or(0)
+        let Ok(meta) = std::fs::metadata(&self.path) else {
+            return 0;
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            meta.len().min(meta.blocks().saturating_mul(512))
+        }
+        #[cfg(not(unix))]
+        {
+            meta.len()
+        }
     }
 
     /// Where the store file's bytes go, per table (largest first).
