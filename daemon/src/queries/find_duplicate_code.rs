@@ -17,6 +17,9 @@ use crate::health::clones::{self, Options, ReportedClass, SimilarOutcome, Simila
 use crate::health::warm::Question;
 use crate::search::FileFilter;
 
+/// Pages of classes measured in the background after each page answered.
+const PAGES_MEASURED_AHEAD: usize = 2;
+
 /// `min_lines` when not given (the original's default).
 pub const DEFAULT_MIN_LINES: i64 = 10;
 /// `min_similarity` when not given (the original's default).
@@ -186,13 +189,15 @@ pub async fn run(ctx: Ctx, params: Params) -> QueryResult<Output> {
                 },
             )?;
             let page = found.page(scope, engine.health(), offset, needed - offset)?;
+            // The next two pages: while the client reads this one, the first is usually
+            // measured before this page is even sent.
             if page.total > needed || !page.complete {
                 found.clone().measure_in_background(
                     std::sync::Arc::clone(&engine),
                     scope.root_id,
                     scope.root_path.to_path_buf(),
                     scope.view.index.generation,
-                    (needed, needed + (needed - offset)),
+                    (needed, needed + PAGES_MEASURED_AHEAD * (needed - offset)),
                 );
             }
             Ok((found, page))
