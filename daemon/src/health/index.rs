@@ -151,11 +151,14 @@ impl RootHealth {
                     if let Some(facts) = cache.get(&live.hash) {
                         return Ok((*doc, Some(facts)));
                     }
-                    let facts = view.snapshot.symbols(&live.hash)?.map(|symbols| {
-                        let facts = Arc::new(FileFacts::of(symbols, &live.language));
-                        cache.insert(live.hash, Arc::clone(&facts));
-                        facts
-                    });
+                    let facts = view
+                        .snapshot
+                        .symbols_without_calls(&live.hash)?
+                        .map(|symbols| {
+                            let facts = Arc::new(FileFacts::of(symbols, &live.language));
+                            cache.insert(live.hash, Arc::clone(&facts));
+                            facts
+                        });
                     Ok((*doc, facts))
                 })
                 .collect::<Result<_, StoreError>>()?

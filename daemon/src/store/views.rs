@@ -157,6 +157,14 @@ impl Snapshot {
         }
     }
 
+    /// [`Snapshot::symbols`] without the calls (`calls` left empty): cheaper to decode.
+    pub fn symbols_without_calls(&self, hash: &ContentHash) -> Result<Option<FileSymbols>> {
+        match self.id(hash)? {
+            Some(id) => stored_symbols_without_calls(&self.symbols, hash, id),
+            None => Ok(None),
+        }
+    }
+
     /// Size in bytes of the stored symbols of the content with hash `hash`.
     pub fn symbols_len(&self, hash: &ContentHash) -> Result<u64> {
         match self.id(hash)? {
@@ -186,13 +194,25 @@ fn stored_symbols(
     })
 }
 
+/// The symbols stored for content `hash` (id `id`), if any, without their calls.
+fn stored_symbols_without_calls(
+    table: &impl ReadableTable<(u32, u32), &'static [u8]>,
+    hash: &ContentHash,
+    id: u32,
+) -> Result<Option<FileSymbols>> {
+    with_pieces(table, id, |value| {
+        FileSymbols::decode_without_calls(value)
+            .ok_or_else(|| StoreError::Corrupt(format!("symbols of content {}", hex(hash))))
+    })
+}
+
 /// The in-memory summary of the symbols stored for content `hash` (id `id`), if any.
 pub(super) fn stored_definitions(
     table: &impl ReadableTable<(u32, u32), &'static [u8]>,
     hash: &ContentHash,
     id: u32,
 ) -> Result<Option<Arc<Definitions>>> {
-    Ok(stored_symbols(table, hash, id)?.and_then(|symbols| symbols.definitions()))
+    Ok(stored_symbols_without_calls(table, hash, id)?.and_then(|symbols| symbols.definitions()))
 }
 
 impl Store {

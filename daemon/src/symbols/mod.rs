@@ -194,6 +194,50 @@ pub fn scope_parts(scope: &str) -> impl Iterator<Item = &str> {
         .filter(|part| !part.is_empty())
 }
 
+/// A stored [`FileSymbols`] read with its calls skipped: the same fields in the same order
+/// (the encoding is positional).
+#[derive(Deserialize)]
+struct StoredWithoutCalls {
+    symbols: Vec<Symbol>,
+    imports: Vec<Import>,
+    _calls: SkippedCalls,
+    has_errors: bool,
+    todos: Vec<todos::Todo>,
+    fingerprints: crate::health::fingerprint::Fingerprints,
+}
+
+/// A sequence of [`Call`]s, read and dropped.
+struct SkippedCalls;
+
+impl<'de> Deserialize<'de> for SkippedCalls {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        /// One call's fields, borrowed from the input.
+        #[derive(Deserialize)]
+        struct SkippedCall<'a> {
+            #[serde(borrow)]
+            _name: &'a str,
+            _line: u32,
+            _column: u32,
+            _caller: Option<u32>,
+        }
+        struct Calls;
+        impl<'de> serde::de::Visitor<'de> for Calls {
+            type Value = SkippedCalls;
+            fn expecting(&self, formatter: &mut std::fmt::Formatter) -> std::fmt::Result {
+                formatter.write_str("a sequence of calls")
+            }
+            fn visit_seq<A: serde::de::SeqAccess<'de>>(
+                self,
+                mut calls: A,
+            ) -> Result<SkippedCalls, A::Error> {
+                while calls.next_element::<SkippedCall<'de>>()?.is_some() {}
+                Ok(SkippedCalls)
+            }
+        }
+        deserializer.deserialize_seq(Calls)
+    }
+}
+
 /// Everything extracted from one file.
 #[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct FileSymbols {
@@ -222,6 +266,22 @@ impl FileSymbols {
     pub fn decode(bytes: &[u8]) -> Option<FileSymbols> {
         let raw = crate::codec::decompress(bytes).ok()?;
         postcard::from_bytes(&raw).ok()
+    }
+
+    /// [`FileSymbols::decode`] with the calls read past and left out (`calls` empty): what
+    /// loading definitions at start-up and a root's code-health facts read of every file,
+    /// without a string made for each call site.
+    pub fn decode_without_calls(bytes: &[u8]) -> Option<FileSymbols> {
+        let raw = crate::codec::decompress(bytes).ok()?;
+        let stored: StoredWithoutCalls = postcard::from_bytes(&raw).ok()?;
+        Some(FileSymbols {
+            symbols: stored.symbols,
+            imports: stored.imports,
+            calls: Vec::new(),
+            has_errors: stored.has_errors,
+            todos: stored.todos,
+            fingerprints: stored.fingerprints,
+        })
     }
 
     /// The in-memory summary of the definitions (see [`Definitions`]); `None` when the file
@@ -311,5 +371,30 @@ impl FileSymbols {
         self.calls
             .iter()
             .filter(move |call| call.caller == Some(index as u32))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decoding_without_calls_gives_everything_else_as_stored() {
+        let source = b"import os\nfrom json import loads\n\n\
+def load(path):\n    \"\"\"Reads a file.\"\"\"\n    # TODO: cache it\n    with open(path) as f:\n        return loads(f.read())\n\n\
+class Store:\n    def get(self, key):\n        if key:\n            return load(os.path.join('a', key))\n        return None\n";
+        let symbols = extract("Python", source).expect("Python parses");
+        assert!(!symbols.calls.is_empty() && !symbols.imports.is_empty());
+        assert!(!symbols.todos.is_empty() && !symbols.symbols.is_empty());
+        let stored = symbols.encode();
+        let mut expected = FileSymbols::decode(&stored).expect("decodes");
+        assert_eq!(expected, symbols);
+        expected.calls.clear();
+        assert_eq!(FileSymbols::decode_without_calls(&stored), Some(expected));
+        // Damaged bytes are refused, not misread.
+        let mut damaged = postcard::to_stdvec(&symbols).expect("encodes");
+        damaged.truncate(damaged.len() / 2);
+        let damaged = zstd::bulk::compress(&damaged, 3).expect("compresses");
+        assert_eq!(FileSymbols::decode_without_calls(&damaged), None);
     }
 }

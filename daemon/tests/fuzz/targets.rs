@@ -1251,11 +1251,21 @@ pub fn symbols_decode(data: &[u8]) {
     } else {
         rest.to_vec()
     };
+    // Reading past the calls accepts and gives the same as reading them, less the calls.
+    let without_calls = FileSymbols::decode_without_calls(&stored);
     let Some(decoded) = FileSymbols::decode(&stored) else {
+        assert_eq!(without_calls, None);
         note("symbols_decode: refused");
         return;
     };
     note("symbols_decode: decoded");
+    assert_eq!(
+        without_calls,
+        Some(FileSymbols {
+            calls: Vec::new(),
+            ..decoded.clone()
+        })
+    );
     let fixture = fixture();
     let (path, content) = &fixture.files[usize::from(mode) % fixture.files.len()];
     let language = language::detect(path, content);
