@@ -534,19 +534,9 @@ impl Found {
 
     /// Measures the classes that showing classes `first..end` needs measured, reading the files
     /// they quote first, all in parallel: what [`Found::page`] does before it walks the
-    /// classes. Waits for a measure of the same detection in progress (usually that page's,
-    /// begun in the background: [`Found::measure_in_background`]).
-    pub fn measure(
-        &self,
-        scope: &Scope<'_>,
-        health: &Health,
-        first: usize,
-        end: usize,
-    ) -> Result<(), StructureError> {
-        self.measured(scope, health, first, end).map(drop)
-    }
-
-    /// [`Found::measure`], giving back the files read.
+    /// classes, giving back the files read. Waits for a measure of the same detection in
+    /// progress (usually that page's, begun in the background:
+    /// [`Found::measure_in_background`]).
     fn measured<'a, 'scope>(
         &'a self,
         scope: &'a Scope<'scope>,
@@ -555,6 +545,17 @@ impl Found {
         end: usize,
     ) -> Result<Refiner<'a, 'scope>, StructureError> {
         let _measuring = self.verdicts.measuring.lock();
+        self.measured_holding(scope, health, first, end)
+    }
+
+    /// [`Found::measured`], the detection's measuring lock held by the caller.
+    fn measured_holding<'a, 'scope>(
+        &'a self,
+        scope: &'a Scope<'scope>,
+        health: &'a Health,
+        first: usize,
+        end: usize,
+    ) -> Result<Refiner<'a, 'scope>, StructureError> {
         let mut refiner = Refiner::new(scope, &self.files, health.sources());
         let entries = self.entries();
         refiner.prefetch(&self.likely_measured(&entries, end))?;
@@ -562,11 +563,14 @@ impl Found {
         Ok(refiner)
     }
 
-    /// [`Found::measure`] on the shared thread pool, off any request's path, on a view of
-    /// the root taken there; nothing when the root's index is no longer at `generation`
-    /// (the classes were found on that one). A client reading a report page by page asks
-    /// for the next page once it has read this one: measuring it meanwhile uses a core that
-    /// would wait, and a client that does not ask costs one page's measure.
+    /// Measures the classes of `first..end` ([`Found::measured`]) on the shared thread pool,
+    /// off any request's path, on a view of the root taken there; nothing when the root's
+    /// index is no longer at `generation` (the classes were found on that one). A client
+    /// reading a report page by page asks for the next page once it has read this one:
+    /// measuring it meanwhile uses a core that would wait, and a client that does not ask
+    /// costs a page or two's measure. At most one such measure per detection is queued,
+    /// and it gives way (does nothing) when a request is measuring the detection: many
+    /// clients asking at once never tie the pool's threads up waiting on one another.
     pub fn measure_in_background(
         self,
         engine: Arc<crate::engine::Engine>,
@@ -575,7 +579,15 @@ impl Found {
         generation: u64,
         (first, end): (usize, usize),
     ) {
+        use std::sync::atomic::Ordering;
+        if self.verdicts.queued.swap(true, Ordering::AcqRel) {
+            return;
+        }
         rayon::spawn(move || {
+            self.verdicts.queued.store(false, Ordering::Release);
+            let Some(_measuring) = self.verdicts.measuring.try_lock() else {
+                return;
+            };
             let view = match engine.store().view(root_id) {
                 Ok(view) if view.index.generation == generation => view,
                 Ok(_) => return,
@@ -593,7 +605,7 @@ impl Found {
                 config: &engine.config().index,
                 work: &work,
             };
-            if let Err(err) = self.measure(&scope, engine.health(), first, end) {
+            if let Err(err) = self.measured_holding(&scope, engine.health(), first, end) {
                 tracing::debug!(%err, "measuring the next page of clones");
             }
         });

@@ -99,6 +99,8 @@ pub struct VerdictTable {
     /// Held while classes are being measured for a page, so that a request for the page a
     /// background measure is working on waits for it rather than measuring the same classes.
     pub measuring: parking_lot::Mutex<()>,
+    /// Whether a background measure is queued and not yet started.
+    pub queued: std::sync::atomic::AtomicBool,
 }
 
 /// The verdicts of one kept detection, shared with the reports being presented.
