@@ -583,32 +583,51 @@ impl Found {
         if self.verdicts.queued.swap(true, Ordering::AcqRel) {
             return;
         }
+        // A panic in a job spawned on the pool would end the process: caught and logged.
         rayon::spawn(move || {
-            self.verdicts.queued.store(false, Ordering::Release);
-            let Some(_measuring) = self.verdicts.measuring.try_lock() else {
-                return;
-            };
-            let view = match engine.store().view(root_id) {
-                Ok(view) if view.index.generation == generation => view,
-                Ok(_) => return,
-                Err(err) => {
-                    tracing::debug!(%err, "no view to measure the next page of clones on");
-                    return;
-                }
-            };
-            let work = crate::work::Work::new(engine.cancel_on_shutdown(), None);
-            let scope = Scope {
-                view: &view,
-                root_id,
-                root_path: &root_path,
-                prefix: "",
-                config: &engine.config().index,
-                work: &work,
-            };
-            if let Err(err) = self.measured_holding(&scope, engine.health(), first, end) {
-                tracing::debug!(%err, "measuring the next page of clones");
+            let measured = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                self.measure_now(&engine, root_id, &root_path, generation, (first, end));
+            }));
+            if measured.is_err() {
+                tracing::error!("measuring the next pages of clones panicked");
             }
         });
+    }
+
+    /// The body of [`Found::measure_in_background`]'s job.
+    fn measure_now(
+        &self,
+        engine: &crate::engine::Engine,
+        root_id: crate::store::RootId,
+        root_path: &std::path::Path,
+        generation: u64,
+        (first, end): (usize, usize),
+    ) {
+        use std::sync::atomic::Ordering;
+        self.verdicts.queued.store(false, Ordering::Release);
+        let Some(_measuring) = self.verdicts.measuring.try_lock() else {
+            return;
+        };
+        let view = match engine.store().view(root_id) {
+            Ok(view) if view.index.generation == generation => view,
+            Ok(_) => return,
+            Err(err) => {
+                tracing::debug!(%err, "no view to measure the next page of clones on");
+                return;
+            }
+        };
+        let work = crate::work::Work::new(engine.cancel_on_shutdown(), None);
+        let scope = Scope {
+            view: &view,
+            root_id,
+            root_path,
+            prefix: "",
+            config: &engine.config().index,
+            work: &work,
+        };
+        if let Err(err) = self.measured_holding(&scope, engine.health(), first, end) {
+            tracing::debug!(%err, "measuring the next page of clones");
+        }
     }
 
     /// Measures, in parallel, the classes a page of classes `first..end` will measure one by
