@@ -22,6 +22,10 @@
 #            target/fuzz/artifacts/<target>/. The first build takes a while (every
 #            dependency is instrumented).
 #
+# To run it beside other work, lower its priority: `nice -n 19 benches/fuzz.sh ...`. Started in
+# a session of its own (`setsid`), it also gets a scheduling group of its own, where `nice` does
+# not reach: `echo 19 > /proc/<its pid>/autogroup` then (Linux with autogroup scheduling).
+#
 # Keep every crash found as a named test in daemon/tests/fuzz/regressions.rs (its input in
 # daemon/tests/fuzz/crashes/), after fixing it.
 set -euo pipefail
