@@ -474,11 +474,16 @@ impl Found {
         first: usize,
         count: usize,
     ) -> Result<Page, StructureError> {
-        let mut refiner = self.measured(scope, health, first, first + count)?;
+        let entries = self.entries();
+        // Measured under the detection's measuring lock: a measure of this page begun in the
+        // background ([`Found::measure_in_background`]) is waited for, not repeated.
+        let mut refiner = {
+            let _measuring = self.verdicts.measuring.lock();
+            self.measured(scope, health, &entries, first, first + count)?
+        };
         let mut shown = Vec::new();
         let mut accepted = 0;
         let mut walked = 0;
-        let entries = self.entries();
         for entry in &entries {
             if accepted >= first + count || scope.work.should_stop() {
                 break;
@@ -532,34 +537,21 @@ impl Found {
         })
     }
 
-    /// Measures the classes that showing classes `first..end` needs measured, reading the files
-    /// they quote first, all in parallel: what [`Found::page`] does before it walks the
-    /// classes, giving back the files read. Waits for a measure of the same detection in
-    /// progress (usually that page's, begun in the background:
-    /// [`Found::measure_in_background`]).
+    /// Measures the classes that showing classes `first..end` of `entries` needs measured,
+    /// reading the files they quote first, all in parallel: what [`Found::page`] does before
+    /// it walks the classes, giving back the files read. The caller holds the detection's
+    /// measuring lock.
     fn measured<'a, 'scope>(
         &'a self,
         scope: &'a Scope<'scope>,
         health: &'a Health,
-        first: usize,
-        end: usize,
-    ) -> Result<Refiner<'a, 'scope>, StructureError> {
-        let _measuring = self.verdicts.measuring.lock();
-        self.measured_holding(scope, health, first, end)
-    }
-
-    /// [`Found::measured`], the detection's measuring lock held by the caller.
-    fn measured_holding<'a, 'scope>(
-        &'a self,
-        scope: &'a Scope<'scope>,
-        health: &'a Health,
+        entries: &[Entry<'_>],
         first: usize,
         end: usize,
     ) -> Result<Refiner<'a, 'scope>, StructureError> {
         let mut refiner = Refiner::new(scope, &self.files, health.sources());
-        let entries = self.entries();
-        refiner.prefetch(&self.likely_measured(&entries, end))?;
-        self.measure_ahead(scope, &refiner, &entries, first, end)?;
+        refiner.prefetch(&self.likely_measured(entries, end))?;
+        self.measure_ahead(scope, &refiner, entries, first, end)?;
         Ok(refiner)
     }
 
@@ -625,7 +617,7 @@ impl Found {
             config: &engine.config().index,
             work: &work,
         };
-        if let Err(err) = self.measured_holding(&scope, engine.health(), first, end) {
+        if let Err(err) = self.measured(&scope, engine.health(), &self.entries(), first, end) {
             tracing::debug!(%err, "measuring the next page of clones");
         }
     }

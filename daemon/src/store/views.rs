@@ -152,7 +152,7 @@ impl Snapshot {
     /// The parsed structure of the content with hash `hash`, if it was parsed.
     pub fn symbols(&self, hash: &ContentHash) -> Result<Option<FileSymbols>> {
         match self.id(hash)? {
-            Some(id) => stored_symbols(&self.symbols, hash, id),
+            Some(id) => stored_symbols(&self.symbols, hash, id, FileSymbols::decode),
             None => Ok(None),
         }
     }
@@ -160,7 +160,7 @@ impl Snapshot {
     /// [`Snapshot::symbols`] without the calls (`calls` left empty): cheaper to decode.
     pub fn symbols_without_calls(&self, hash: &ContentHash) -> Result<Option<FileSymbols>> {
         match self.id(hash)? {
-            Some(id) => stored_symbols_without_calls(&self.symbols, hash, id),
+            Some(id) => stored_symbols(&self.symbols, hash, id, FileSymbols::decode_without_calls),
             None => Ok(None),
         }
     }
@@ -182,26 +182,17 @@ impl Snapshot {
     }
 }
 
-/// The symbols stored for content `hash` (id `id`), if any.
+/// The symbols stored for content `hash` (id `id`), if any, read by `decode`
+/// ([`FileSymbols::decode`], or [`FileSymbols::decode_without_calls`] where the calls are
+/// not needed).
 fn stored_symbols(
     table: &impl ReadableTable<(u32, u32), &'static [u8]>,
     hash: &ContentHash,
     id: u32,
+    decode: fn(&[u8]) -> Option<FileSymbols>,
 ) -> Result<Option<FileSymbols>> {
     with_pieces(table, id, |value| {
-        FileSymbols::decode(value)
-            .ok_or_else(|| StoreError::Corrupt(format!("symbols of content {}", hex(hash))))
-    })
-}
-
-/// The symbols stored for content `hash` (id `id`), if any, without their calls.
-fn stored_symbols_without_calls(
-    table: &impl ReadableTable<(u32, u32), &'static [u8]>,
-    hash: &ContentHash,
-    id: u32,
-) -> Result<Option<FileSymbols>> {
-    with_pieces(table, id, |value| {
-        FileSymbols::decode_without_calls(value)
+        decode(value)
             .ok_or_else(|| StoreError::Corrupt(format!("symbols of content {}", hex(hash))))
     })
 }
@@ -212,7 +203,10 @@ pub(super) fn stored_definitions(
     hash: &ContentHash,
     id: u32,
 ) -> Result<Option<Arc<Definitions>>> {
-    Ok(stored_symbols_without_calls(table, hash, id)?.and_then(|symbols| symbols.definitions()))
+    Ok(
+        stored_symbols(table, hash, id, FileSymbols::decode_without_calls)?
+            .and_then(|symbols| symbols.definitions()),
+    )
 }
 
 impl Store {
