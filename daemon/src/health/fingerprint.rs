@@ -280,6 +280,32 @@ fn is_literal(kind: &str) -> bool {
         || kind == "regex"
 }
 
+/// Whether a literal is text (a string, a heredoc), whose words a multi-line one is taken as.
+fn is_text(kind: &str) -> bool {
+    (kind.contains("string") && !kind.contains("interpolation")) || kind == "heredoc_body"
+}
+
+/// The tokens of one line of text inside a literal: runs of word characters (letters,
+/// digits, `_`, any non-ASCII byte), and runs of one repeated punctuation mark (`"""`, `>>>`,
+/// `(`); whitespace separates them.
+fn text_tokens(text: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let is_word = |b: u8| b.is_ascii_alphanumeric() || b == b'_' || !b.is_ascii();
+    let mut rest = text;
+    std::iter::from_fn(move || {
+        let start = rest.iter().position(|b| !b.is_ascii_whitespace())?;
+        rest = &rest[start..];
+        let first = rest[0];
+        let len = if is_word(first) {
+            rest.iter().position(|&b| !is_word(b)).unwrap_or(rest.len())
+        } else {
+            rest.iter().position(|&b| b != first).unwrap_or(rest.len())
+        };
+        let (token, after) = rest.split_at(len);
+        rest = after;
+        Some(token)
+    })
+}
+
 /// Whether a leaf is a name (variables, fields, types, functions).
 fn is_identifier(kind: &str) -> bool {
     kind.ends_with("identifier") || kind == "name" || kind == "constant" || kind == "variable_name"
@@ -304,6 +330,28 @@ pub fn tokens<'tree>(
             on_comment(node);
         } else if node.is_missing() || is_skipped(node, content) {
             // an error-recovery placeholder: no text
+        } else if node.is_named()
+            && is_text(kind)
+            && node.start_position().row < node.end_position().row
+        {
+            // Text over several lines (a docstring, a doctest, a regex in a raw string): its
+            // words and punctuation, each a token that matches only itself, as jscpd counts
+            // them; one `$lit` for it would make a copied docstring no copy at all, and any
+            // two alike.
+            let first_row = node.start_position().row as u32;
+            for (row, text) in content[node.byte_range()]
+                .split(|&b| b == b'\n')
+                .enumerate()
+            {
+                for word in text_tokens(text) {
+                    let raw = fnv(word);
+                    out.push(Token {
+                        normalized: raw,
+                        raw,
+                        line: first_row + row as u32 + 1,
+                    });
+                }
+            }
         } else if node.is_named() && is_literal(kind) {
             out.push(Token {
                 normalized: literal,
@@ -560,6 +608,36 @@ mod tests {
         let mut other_version = Fingerprints::default().to_bytes();
         other_version[0] = ENCODING + 1;
         assert_eq!(Fingerprints::from_bytes(&other_version), None);
+    }
+
+    #[test]
+    fn text_over_several_lines_counts_word_by_word_and_matches_only_itself() {
+        let source = |doc: &str, message: &str| {
+            format!("def f(key):\n    \"\"\"\n    {doc}\n    \"\"\"\n    raise E(\"{message}\")\n")
+        };
+        let a = parse("Python", &source("a.b(c, [d, e]) f", "one two three"));
+        let b = parse("Python", &source("a.b(c, [d, e]) g", "four"));
+        // `"""`, then `a . b ( c , [ d , e ] ) f` on line 3, `"""` on line 4.
+        assert_eq!(a.iter().filter(|t| t.line == 2).count(), 1, "{a:?}");
+        assert_eq!(a.iter().filter(|t| t.line == 3).count(), 13, "{a:?}");
+        assert_eq!(a.iter().filter(|t| t.line == 4).count(), 1, "{a:?}");
+        // A one-line string stays one literal: alike up to it once normalised.
+        assert_eq!(a.iter().filter(|t| t.line == 5).count(), 5);
+        let on_line = |tokens: &[Token], line: u32| {
+            tokens
+                .iter()
+                .filter(|t| t.line == line)
+                .map(|t| t.normalized)
+                .collect::<Vec<_>>()
+        };
+        assert_eq!(on_line(&a, 5), on_line(&b, 5));
+        // Text is not normalised: the docstrings differ in their last word, so do the tokens.
+        assert_ne!(on_line(&a, 3), on_line(&b, 3));
+        assert_eq!(on_line(&a, 3)[..12], on_line(&b, 3)[..12]);
+        assert_eq!(
+            text_tokens("  >>> x_1 == ü(2)  ".as_bytes()).collect::<Vec<_>>(),
+            [&b">>>"[..], b"x_1", b"==", "ü".as_bytes(), b"(", b"2", b")"]
+        );
     }
 
     #[test]
