@@ -46,6 +46,13 @@ impl<'a> Reader<'a> {
         Some(first)
     }
 
+    /// The next two bytes as a little-endian `u16`.
+    pub fn u16_le(&mut self) -> Option<u16> {
+        let (head, rest) = self.bytes.split_first_chunk::<2>()?;
+        self.bytes = rest;
+        Some(u16::from_le_bytes(*head))
+    }
+
     /// The next four bytes as a little-endian `u32`.
     pub fn u32_le(&mut self) -> Option<u32> {
         let (head, rest) = self.bytes.split_first_chunk::<4>()?;

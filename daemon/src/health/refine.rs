@@ -217,7 +217,7 @@ fn verbatim_share(
     fb: &Fingerprints,
     (sb, eb): (u32, u32),
 ) -> f32 {
-    let substantial = |prints: &Fingerprints, start: u32, end: u32| -> Vec<u32> {
+    let substantial = |prints: &Fingerprints, start: u32, end: u32| -> Vec<u16> {
         code_lines(prints, start, end)
             .filter(|line| line.tokens >= SUBSTANTIAL_TOKENS)
             .map(|line| line.raw)
