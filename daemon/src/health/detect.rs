@@ -1067,6 +1067,69 @@ mod tests {
         assert_eq!(docs, vec![0, 1]);
     }
 
+    /// `source` parsed as Python, as the detector sees it.
+    fn python(doc: u32, source: &str) -> FileIn {
+        let parsed = crate::symbols::extract("Python", source.as_bytes()).expect("parses");
+        FileIn {
+            doc,
+            prints: Arc::new(parsed.fingerprints),
+        }
+    }
+
+    #[test]
+    fn a_copied_docstring_is_an_exact_copy_and_docstrings_alike_only_in_length_are_none() {
+        let docstring = |words: &[&str]| -> String {
+            (0..14)
+                .map(|line| {
+                    let word = |n: usize| words[(line * 5 + n) % words.len()];
+                    format!(
+                        "    {} {} {}({}, {})\n",
+                        word(0),
+                        word(1),
+                        word(2),
+                        word(3),
+                        word(4)
+                    )
+                })
+                .collect()
+        };
+        let function = |name: &str, doc: &str, body: &str| {
+            format!("def {name}(key):\n    \"\"\"\n{doc}    \"\"\"\n    {body}\n\n")
+        };
+        let copied = docstring(&[
+            "frob", "the", "widget", "when", "ready", "and", "cache", "it",
+        ]);
+        let other = docstring(&[
+            "parse", "a", "token", "from", "input", "or", "fail", "loudly",
+        ]);
+        let files = vec![
+            python(0, &function("sync_frob", &copied, "return lookup(key)")),
+            python(
+                1,
+                &function("async_frob", &copied, "await other_lookup(key, 2)"),
+            ),
+            python(2, &function("parse", &other, "return lookup(key)")),
+        ];
+        let found = pairs(&files, 10, 0.8);
+        // The copied docstring (lines 3-16) is one exact copy of files 0 and 1.
+        assert!(
+            found.iter().any(|pair| pair.kind == CloneKind::Exact
+                && (pair.a.doc, pair.b.doc) == (0, 1)
+                && pair.a.start_line <= 6
+                && pair.a.end_line >= 13),
+            "{found:?}"
+        );
+        // A docstring of the same shape and other words is no copy of it: text is not
+        // normalised like a one-line literal.
+        // (Its own repeated lines may pair within it.)
+        assert!(
+            found
+                .iter()
+                .all(|pair| (pair.a.doc == 2) == (pair.b.doc == 2)),
+            "{found:?}"
+        );
+    }
+
     #[test]
     fn copies_within_one_file_count() {
         let shared = block(8, 12, false);
