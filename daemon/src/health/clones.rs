@@ -693,28 +693,20 @@ impl Found {
     /// later ones up; those are read when reached).
     fn likely_measured(&self, entries: &[Entry<'_>], end: usize) -> Vec<u32> {
         let verdicts = self.verdicts.reports.lock();
-        let mut docs: Vec<u32> = entries
-            .iter()
-            .take(end)
-            .flat_map(|entry| -> Vec<u32> {
-                match entry {
-                    Entry::Vectors(class) => class.members.iter().map(|m| m.doc).collect(),
-                    Entry::Tokens(class) => {
-                        if verdicts.contains_key(&class.id) {
-                            Vec::new()
-                        } else {
-                            class
-                                .regions
-                                .iter()
-                                .map(|region| region.doc)
-                                .min_by_key(|doc| self.files.get(doc).map(|file| &file.path))
-                                .into_iter()
-                                .collect()
-                        }
-                    }
-                }
-            })
-            .collect();
+        let mut docs: Vec<u32> = Vec::new();
+        for entry in entries.iter().take(end) {
+            match entry {
+                Entry::Vectors(class) => docs.extend(class.members.iter().map(|m| m.doc)),
+                Entry::Tokens(class) if !verdicts.contains_key(&class.id) => docs.extend(
+                    class
+                        .regions
+                        .iter()
+                        .map(|region| region.doc)
+                        .min_by_key(|doc| self.files.get(doc).map(|file| &file.path)),
+                ),
+                Entry::Tokens(_) => {}
+            }
+        }
         docs.sort_unstable();
         docs.dedup();
         docs
