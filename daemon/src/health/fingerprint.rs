@@ -484,7 +484,10 @@ pub fn fingerprints(tokens: &[Token]) -> Fingerprints {
             prints.push(select(at));
         }
     } else {
-        // The rightmost minimum of each window, recorded when it changes.
+        // Robust winnowing: the minimum of each window, recorded when it changes; among
+        // equal minima the one chosen before while it stays in the window, else the
+        // rightmost. (Always the rightmost, a run of one repeated k-gram — a table of zeros,
+        // a string of one repeated word — would keep every k-gram.)
         let mut window: std::collections::VecDeque<usize> = std::collections::VecDeque::new();
         let mut last: Option<usize> = None;
         for at in 0..normalized.len() {
@@ -498,10 +501,15 @@ pub fn fingerprints(tokens: &[Token]) -> Fingerprints {
             while window.front().is_some_and(|&front| front + WINDOW <= at) {
                 window.pop_front();
             }
-            if at + 1 >= WINDOW
-                && let Some(&minimum) = window.front()
-                && last != Some(minimum)
-            {
+            if at + 1 < WINDOW {
+                continue;
+            }
+            let Some(&minimum) = window.front() else {
+                continue;
+            };
+            let kept = last
+                .is_some_and(|last| last + WINDOW > at && normalized[last] == normalized[minimum]);
+            if !kept && last != Some(minimum) {
                 prints.push(select(minimum));
                 last = Some(minimum);
             }
@@ -665,6 +673,43 @@ mod tests {
         assert!(lines.contains(&3) && lines.contains(&4), "{lines:?}");
         let java = parse("Java", "import java.util.List;\nclass A {}\n");
         assert!(java.iter().all(|t| t.line == 2));
+    }
+
+    #[test]
+    fn a_run_of_one_repeated_kgram_keeps_one_fingerprint_per_window() {
+        let token = |n: u32| Token {
+            normalized: n,
+            raw: n,
+            line: 1,
+        };
+        let zeros: Vec<Token> = (0..10_000).map(|_| token(7)).collect();
+        let prints = fingerprints(&zeros).prints;
+        assert!(prints.len() <= 10_000 / WINDOW + 1, "{}", prints.len());
+        // Each window still holds one.
+        for pair in prints.windows(2) {
+            assert!(pair[1].token - pair[0].token <= WINDOW as u32, "{pair:?}");
+        }
+        // Without repetition nothing changes: as many as always taking the rightmost minimum.
+        let mut state = 12345u64;
+        let varied: Vec<Token> = (0..20_000)
+            .map(|_| {
+                state = state.wrapping_mul(6364136223846793005).wrapping_add(1);
+                token((state >> 33) as u32 % 50)
+            })
+            .collect();
+        let hashes = kgram_hashes(varied.iter().map(|t| t.normalized), varied.len());
+        let mut rightmost = 0;
+        let mut last = None;
+        for at in WINDOW - 1..hashes.len() {
+            let window = &hashes[at + 1 - WINDOW..=at];
+            let least = *window.iter().min().unwrap_or(&0);
+            let chosen = at + 1 - WINDOW + window.iter().rposition(|&h| h == least).unwrap_or(0);
+            if last != Some(chosen) {
+                rightmost += 1;
+                last = Some(chosen);
+            }
+        }
+        assert!(fingerprints(&varied).prints.len() <= rightmost);
     }
 
     #[test]
