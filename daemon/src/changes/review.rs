@@ -360,13 +360,14 @@ fn copies(
             .and_then(|doc| change.file(&doc.path))
             .is_some_and(|file| file.file.touches(start, end))
     };
-    found.classes.retain(|class| {
+    let classes = std::sync::Arc::make_mut(&mut found.classes);
+    classes.retain(|class| {
         class
             .regions
             .iter()
             .any(|region| on_change(region.doc, region.start_line, region.end_line))
     });
-    found.classes.truncate(MAX_CLONE_CLASSES);
+    classes.truncate(MAX_CLONE_CLASSES);
     let page = found.page(scope, health, 0, MAX_CLONE_CLASSES)?;
     review.clone_classes_examined = page.shown.len();
     for class in page.shown {

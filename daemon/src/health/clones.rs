@@ -150,8 +150,9 @@ pub enum SimilarOutcome {
 #[derive(Clone)]
 pub struct Found {
     /// Candidate classes, largest first: those a few lines short of the bar are measured
-    /// exactly before they are counted.
-    pub classes: Vec<Arc<CloneClass>>,
+    /// exactly before they are counted. (The detection's own list when the question takes
+    /// every class: each page of a report finds it again.)
+    pub classes: Arc<Vec<Arc<CloneClass>>>,
     verdicts: super::index::Verdicts,
     min_lines: u32,
     min_similarity: f32,
@@ -327,11 +328,15 @@ pub fn find(
                     .is_some_and(|rest| rest.starts_with('/'))
         }),
     };
-    let classes = all
-        .iter()
-        .filter(|class| class.regions.iter().any(|region| in_scope(region.doc)))
-        .cloned()
-        .collect();
+    let classes = match options.touching {
+        None => all,
+        Some(_) => Arc::new(
+            all.iter()
+                .filter(|class| class.regions.iter().any(|region| in_scope(region.doc)))
+                .cloned()
+                .collect(),
+        ),
+    };
     let similar = if options.touching.is_some() {
         Arc::new(
             similar
@@ -716,7 +721,7 @@ impl Found {
     fn entries(&self) -> Vec<Entry<'_>> {
         let mut entries = Vec::with_capacity(self.classes.len() + self.similar.len());
         let mut similar = self.similar.iter().peekable();
-        for class in &self.classes {
+        for class in self.classes.iter() {
             while let Some(next) = similar.next_if(|next| next.size() > class.size()) {
                 entries.push(Entry::Vectors(next));
             }
