@@ -360,14 +360,21 @@ fn copies(
             .and_then(|doc| change.file(&doc.path))
             .is_some_and(|file| file.file.touches(start, end))
     };
-    let classes = std::sync::Arc::make_mut(&mut found.classes);
-    classes.retain(|class| {
-        class
-            .regions
+    // A new list: the detection's own is shared with every report of it.
+    found.classes = std::sync::Arc::new(
+        found
+            .classes
             .iter()
-            .any(|region| on_change(region.doc, region.start_line, region.end_line))
-    });
-    classes.truncate(MAX_CLONE_CLASSES);
+            .filter(|class| {
+                class
+                    .regions
+                    .iter()
+                    .any(|region| on_change(region.doc, region.start_line, region.end_line))
+            })
+            .take(MAX_CLONE_CLASSES)
+            .cloned()
+            .collect(),
+    );
     let page = found.page(scope, health, 0, MAX_CLONE_CLASSES)?;
     review.clone_classes_examined = page.shown.len();
     for class in page.shown {

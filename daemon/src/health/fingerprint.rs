@@ -281,14 +281,13 @@ fn is_skipped(node: Node<'_>, content: &[u8]) -> bool {
 /// Whether a node is a literal taken as one token (strings with their parts, numbers,
 /// characters).
 fn is_literal(kind: &str) -> bool {
-    (kind.contains("string") && !kind.contains("interpolation"))
+    is_text(kind)
         || kind.contains("number")
         || kind.contains("integer")
         || kind.contains("float")
         || kind.contains("char_literal")
         || kind.contains("character_literal")
         || kind == "rune_literal"
-        || kind == "heredoc_body"
         || kind == "regex"
 }
 
