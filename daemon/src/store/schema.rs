@@ -216,7 +216,7 @@ pub(super) fn decode_u32(bytes: &[u8]) -> Result<u32> {
 }
 
 pub(super) fn encode_segment(segment: &Segment) -> Result<Vec<u8>> {
-    zstd::bulk::compress(segment.bytes(), 1)
+    zstd::bulk::compress(segment.bytes(), crate::codec::ZSTD_LEVEL)
         .map_err(|err| StoreError::Corrupt(format!("cannot compress a segment: {err}")))
 }
 

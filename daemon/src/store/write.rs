@@ -394,11 +394,14 @@ impl Store {
                                     (None, Some(raw))
                                         if tables.refs.get(hash.as_slice())?.is_none() =>
                                     {
-                                        Some(zstd::bulk::compress(raw, 3).map_err(|err| {
-                                            StoreError::Corrupt(format!(
-                                                "cannot compress {path}: {err}"
-                                            ))
-                                        })?)
+                                        Some(
+                                            zstd::bulk::compress(raw, crate::codec::ZSTD_LEVEL)
+                                                .map_err(|err| {
+                                                    StoreError::Corrupt(format!(
+                                                        "cannot compress {path}: {err}"
+                                                    ))
+                                                })?,
+                                        )
                                     }
                                     (blob, _) => blob,
                                 };

@@ -259,7 +259,7 @@ impl FileSymbols {
     /// Encodes for storage.
     pub fn encode(&self) -> Vec<u8> {
         let raw = postcard::to_stdvec(self).unwrap_or_default();
-        zstd::bulk::compress(&raw, 3).unwrap_or(raw)
+        zstd::bulk::compress(&raw, crate::codec::ZSTD_LEVEL).unwrap_or(raw)
     }
 
     /// Decodes what [`FileSymbols::encode`] produced.
