@@ -3,8 +3,9 @@
 #
 #   benches/memory.sh            (release binaries in target/release; corpus from benches/corpus.py)
 #
-# Four moments on a fresh data directory: after the first index, after searches and symbol
-# lookups plus an idle pause, after semantic searches (which build the root's semantic index;
+# Five moments on a fresh data directory: after the first index, after searches and symbol
+# lookups plus an idle pause of 10 s and of 65 s (past `memory.idle_release_secs`), after
+# semantic searches (which build the root's semantic index;
 # without a model it is the lexical index), and after a restart of the daemon on the same
 # store. Prints RSS/source, store/source and the per-component table of each moment
 # (markdown). Environment: MEMORY_SEMANTIC_WAIT (seconds the semantic index gets to build,
@@ -32,6 +33,10 @@ for name in Symbol QuerySet useState; do
 done
 sleep 10
 snapshot queried
+# A minute and more without questions (memory.idle_release_secs, 60 by default): the caches
+# quick to refill are emptied.
+sleep 55
+snapshot idle
 ask() { cs tool semantic_search_codebase "{\"codebase_path\":\"$corpus\",\"query\":\"$1\"}" >/dev/null; }
 ask "parse a date string"
 sleep "${MEMORY_SEMANTIC_WAIT:-90}"
@@ -47,7 +52,8 @@ snapshot restarted
 python3 - "$work" <<'PY'
 import json, sys
 work = sys.argv[1]
-moments = [("after indexing", "indexed"), ("after queries, idle", "queried"),
+moments = [("after indexing", "indexed"), ("after queries, idle 10 s", "queried"),
+           ("after queries, idle 65 s", "idle"),
            ("after semantic searches", "semantic"), ("after a restart", "restarted")]
 reports = {key: json.load(open(f"{work}/{key}.json")) for _, key in moments}
 source = reports["indexed"]["roots"][0]["bytes"]

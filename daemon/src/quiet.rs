@@ -3,6 +3,9 @@
 //! and worker threads (decompressed contents, match lists, clone reports, serialised
 //! answers), and mimalloc keeps each thread's freed pages for that thread until it frees
 //! again, so a daemon left idle after a busy minute would otherwise hold them for hours.
+//! After a longer quiet (`memory.idle_release_secs`), the caches that are quick to refill —
+//! decompressed contents, file sources quoted by clone reports — are emptied as well: an
+//! idle daemon keeps its indexes, not copies of files nobody is reading.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -19,14 +22,21 @@ pub const QUIET_FOR: Duration = Duration::from_secs(5);
 /// How often the quiet is looked for.
 const CHECK_EVERY: Duration = Duration::from_secs(1);
 
-/// Starts the task that hands free memory back once per quiet spell following questions
-/// (nothing when `memory.release_after_bursts` is off). It ends at `shutdown`.
+/// Starts the task that hands free memory back once per quiet spell following questions, and
+/// empties the quick-to-refill caches once per longer quiet (each part only when configured:
+/// `memory.release_after_bursts`, `memory.idle_release_secs`). It ends at `shutdown`.
 pub fn start(engine: Arc<Engine>, shutdown: CancellationToken) {
-    if !engine.config().memory.release_after_bursts {
+    let memory = &engine.config().memory;
+    let release = memory.release_after_bursts;
+    let empty_after =
+        (memory.idle_release_secs > 0).then(|| Duration::from_secs(memory.idle_release_secs));
+    if !release && empty_after.is_none() {
         return;
     }
     tokio::spawn(async move {
+        // The last question (its end time) after which each step was taken.
         let mut released_after: Option<u64> = None;
+        let mut emptied_after: Option<u64> = None;
         let mut ticks = tokio::time::interval(CHECK_EVERY);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
@@ -38,18 +48,32 @@ pub fn start(engine: Arc<Engine>, shutdown: CancellationToken) {
             let Some(last) = metrics.last_question_ms() else {
                 continue;
             };
-            let idle = engine
+            let in_flight = engine
                 .mcp_requests()
                 .in_flight
-                .load(std::sync::atomic::Ordering::Relaxed)
-                == 0
-                && metrics
-                    .since_last_question()
-                    .is_some_and(|since| since >= QUIET_FOR);
-            if released_after == Some(last) || !idle {
+                .load(std::sync::atomic::Ordering::Relaxed);
+            let quiet_for = |pause: Duration| {
+                in_flight == 0
+                    && metrics
+                        .since_last_question()
+                        .is_some_and(|since| since >= pause)
+            };
+            let empty =
+                empty_after.is_some_and(|pause| emptied_after != Some(last) && quiet_for(pause));
+            let hand_back = release && released_after != Some(last) && quiet_for(QUIET_FOR);
+            if !empty && !hand_back {
                 continue;
             }
+            if empty {
+                emptied_after = Some(last);
+                engine.store().clear_content_cache();
+                engine.health().clear_sources();
+                tracing::debug!("emptied the content and clone source caches after a quiet spell");
+            }
             released_after = Some(last);
+            if !release {
+                continue;
+            }
             // It waits for every worker thread to take its turn: off the async threads.
             if let Err(err) =
                 tokio::task::spawn_blocking(crate::allocator::release_free_memory).await

@@ -341,6 +341,12 @@ pub struct MemoryConfig {
     /// a clone report, and questions once clients have been quiet for 5 s) back to the
     /// system at once instead of keeping it for reuse.
     pub release_after_bursts: bool,
+    /// Seconds without a question after which the caches that are quick to refill (the
+    /// decompressed contents searches read through, the file sources clone reports quote) are
+    /// emptied, and the memory they held given back: an idle daemon keeps its indexes, not
+    /// copies of files it may not read again. Database pages, per-file health facts and the
+    /// clone reports kept warm stay. 0: never.
+    pub idle_release_secs: u64,
 }
 
 /// One cache that draws on [`MemoryConfig::budget_mb`].
@@ -597,6 +603,7 @@ impl Config {
             memory: MemoryConfig {
                 budget_mb: 96,
                 release_after_bursts: true,
+                idle_release_secs: 60,
             },
             alerts: AlertsConfig {
                 store_budget_mb: 0,

@@ -142,3 +142,47 @@ fn an_unused_semantic_index_is_built_on_demand_and_released() {
     // And built again when asked again.
     assert!(ask(), "asked again after the release");
 }
+
+#[test]
+fn caches_quick_to_refill_are_emptied_after_a_quiet_spell_and_refill_when_asked() {
+    let env = TestEnv::new().with_env("CODESAGE_MEMORY__IDLE_RELEASE_SECS", "3");
+    let root = env.workspace("project");
+    sample_project(&root);
+    age_tree(&root);
+    let root_text = root.display().to_string();
+    assert!(env.codesage(&["index", &root_text]).status.success());
+    let search = || {
+        let output = env.codesage(&["search", "def ", "--root", &root_text]);
+        assert!(output.status.success());
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    };
+    let first = search();
+    assert!(first.contains("app/service.py"), "{first}");
+
+    // Quiet for longer than memory.idle_release_secs: the content cache is emptied, though
+    // searches read through it (misses counted).
+    wait_for(
+        Duration::from_secs(30),
+        "the content cache to be emptied",
+        || {
+            let status = env.status();
+            (part(&status, "content cache")["bytes"] == 0).then_some(status)
+        },
+    );
+    let status = env.status();
+    assert!(
+        status["content_cache"]["misses"].as_u64() > Some(0),
+        "{}",
+        status["content_cache"]
+    );
+    assert_eq!(status["content_cache"]["entries"], 0);
+
+    // The same question gets the same answer, and fills the cache again.
+    assert_eq!(search(), first);
+    let status = env.status();
+    assert!(
+        part(&status, "content cache")["bytes"].as_u64() > Some(0),
+        "{}",
+        status["memory"]
+    );
+}

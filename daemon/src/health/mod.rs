@@ -250,6 +250,11 @@ impl Health {
         &self.sources
     }
 
+    /// Empties the cache of quoted file sources (reports read them again from the store).
+    pub fn clear_sources(&self) {
+        self.sources.clear();
+    }
+
     /// Clone detections held per root (`health.kept_detections`).
     pub fn kept_detections(&self) -> usize {
         self.kept_detections

@@ -63,6 +63,14 @@ impl ContentCache {
         self.entries.insert(hash, content);
     }
 
+    /// Forgets every entry (the hit and miss counts stay).
+    pub fn clear(&self) {
+        // Cleared on purpose, not evicted: counted as inserted no more.
+        self.inserts
+            .fetch_sub(self.entries.len() as u64, Ordering::Relaxed);
+        self.entries.clear();
+    }
+
     /// Current figures.
     pub fn stats(&self) -> CacheStats {
         let hits = self.hits.load(Ordering::Relaxed);

@@ -301,6 +301,13 @@ impl Store {
         self
     }
 
+    /// Empties the content cache, if there is one.
+    pub fn clear_content_cache(&self) {
+        if let Some(cache) = &self.cache {
+            cache.clear();
+        }
+    }
+
     /// Figures of the content cache, if there is one.
     pub fn cache_stats(&self) -> Option<CacheStats> {
         self.cache.as_ref().map(|cache| cache.stats())
