@@ -444,6 +444,8 @@ async fn paging_through_a_report_gives_the_classes_of_one_answer() {
     // From a cold detection, one class per page: each page's answer starts measuring the
     // next page in the background, and the next request takes what it measured.
     let mut paged = Vec::new();
+    let mut cursors = Vec::new();
+    let mut totals = Vec::new();
     let mut cursor: Option<String> = None;
     for _ in 0..20 {
         let mut arguments = json!({"codebase_path": root, "max_results": 1});
@@ -452,22 +454,43 @@ async fn paging_through_a_report_gives_the_classes_of_one_answer() {
         }
         let page = client.ok("find_duplicate_code", arguments).await;
         paged.extend(classes(&page));
+        totals.push(page["total_classes"].as_u64());
         cursor = page["cursor"].as_str().map(str::to_string);
-        if cursor.is_none() {
-            break;
+        match &cursor {
+            Some(next) => cursors.push(next.clone()),
+            None => break,
         }
     }
     assert!(cursor.is_none(), "still paging after 20 pages: {paged:#?}");
-    let whole = classes(
-        &client
-            .ok(
-                "find_duplicate_code",
-                json!({"codebase_path": root, "max_results": 0}),
-            )
-            .await,
-    );
+    let whole_answer = client
+        .ok(
+            "find_duplicate_code",
+            json!({"codebase_path": root, "max_results": 0}),
+        )
+        .await;
+    let whole = classes(&whole_answer);
     assert!(whole.len() >= 4, "{whole:#?}");
     assert_eq!(paged, whole);
+    // Every page knows the total once the classes after it surely count or were measured;
+    // the last one at least knows them all.
+    assert_eq!(
+        totals.last().copied().flatten(),
+        Some(whole.len() as u64),
+        "{totals:?}"
+    );
+    assert_eq!(whole_answer["total_classes"], whole.len());
+    // Pages asked again, last first (every class measured now, the walks resume where the
+    // judged classes end): the same class on each.
+    for (at, cursor) in cursors.iter().enumerate().rev() {
+        let page = client
+            .ok(
+                "find_duplicate_code",
+                json!({"codebase_path": root, "max_results": 1, "cursor": cursor}),
+            )
+            .await;
+        assert_eq!(classes(&page), whole[at + 1..at + 2], "page {}", at + 2);
+        assert_eq!(page["total_classes"], whole.len(), "page {}", at + 2);
+    }
     client.close().await;
 }
 

@@ -448,6 +448,78 @@ enum Entry<'a> {
     Vectors(&'a SimilarClass),
 }
 
+/// Where a walk over a report's classes may begin: the longest run of them from the first
+/// whose every one has a verdict, with where each class meeting the bar in it sits, and how
+/// many from each place on surely count. Kept with the verdicts for the class lists it was
+/// made on, so the pages of a report, asked one after another, each walk their own classes
+/// rather than every class before them again (three times: to find what to read, what to
+/// measure, and what to show).
+pub struct Judged {
+    /// The lists the run is of.
+    classes: Arc<Vec<Arc<CloneClass>>>,
+    similar: Arc<Vec<SimilarClass>>,
+    /// Classes (token- and vector-based, in report order) the run covers.
+    len: usize,
+    /// The place in report order of each class meeting the bar in the run, in order.
+    accepted_at: Vec<u32>,
+    /// For each place in report order (and one past the end): how many classes from there
+    /// on surely count without being measured, and whether all of them do.
+    surely_after: Vec<(u32, bool)>,
+}
+
+impl Judged {
+    /// An empty run over `entries` of `found`.
+    fn new(found: &Found, entries: &[Entry<'_>]) -> Judged {
+        let mut surely_after = vec![(0u32, true); entries.len() + 1];
+        for (at, entry) in entries.iter().enumerate().rev() {
+            let counts = match entry {
+                Entry::Tokens(class) => found.surely_counts(class),
+                Entry::Vectors(_) => true,
+            };
+            let (after, all) = surely_after[at + 1];
+            surely_after[at] = (after + u32::from(counts), all && counts);
+        }
+        Judged {
+            classes: Arc::clone(&found.classes),
+            similar: Arc::clone(&found.similar),
+            len: 0,
+            accepted_at: Vec::new(),
+            surely_after,
+        }
+    }
+
+    /// Where a walk that has passed `accepted` classes meeting the bar may begin: the place
+    /// of the next one and `accepted`, when the run reaches it; else the run's end and the
+    /// classes meeting the bar in it.
+    fn resume(&self, accepted: usize) -> (usize, usize) {
+        match self.accepted_at.get(accepted) {
+            Some(&at) => (at as usize, accepted),
+            None => (self.len, self.accepted_at.len()),
+        }
+    }
+
+    /// Extends the run over the classes judged since.
+    fn extend(
+        &mut self,
+        entries: &[Entry<'_>],
+        reports: &HashMap<u64, Option<Arc<ReportedClass>>>,
+    ) {
+        while let Some(entry) = entries.get(self.len) {
+            let counted = match entry {
+                Entry::Vectors(_) => true,
+                Entry::Tokens(class) => match reports.get(&class.id) {
+                    Some(verdict) => verdict.is_some(),
+                    None => break,
+                },
+            };
+            if counted {
+                self.accepted_at.push(self.len as u32);
+            }
+            self.len += 1;
+        }
+    }
+}
+
 /// One page of classes.
 pub struct Page {
     /// The classes shown.
@@ -459,6 +531,21 @@ pub struct Page {
 }
 
 impl Found {
+    /// Runs `with` on the judged run kept for this report's class lists (an empty one when
+    /// the kept one is for others: the classes changed since).
+    fn with_judged<T>(&self, entries: &[Entry<'_>], with: impl FnOnce(&mut Judged) -> T) -> T {
+        let mut judged = self.verdicts.judged.lock();
+        let current = judged.as_ref().is_some_and(|judged| {
+            Arc::ptr_eq(&judged.classes, &self.classes)
+                && Arc::ptr_eq(&judged.similar, &self.similar)
+                && judged.surely_after.len() == entries.len() + 1
+        });
+        if !current {
+            *judged = None;
+        }
+        with(judged.get_or_insert_with(|| Judged::new(self, entries)))
+    }
+
     /// Whether candidate `class` surely meets the bar without being measured.
     fn surely_counts(&self, class: &CloneClass) -> bool {
         class.lines() >= self.min_lines
@@ -487,9 +574,9 @@ impl Found {
             self.measured(scope, health, &entries, first, first + count)?
         };
         let mut shown = Vec::new();
-        let mut accepted = 0;
-        let mut walked = 0;
-        for entry in &entries {
+        let (start, mut accepted) = self.with_judged(&entries, |judged| judged.resume(first));
+        let mut walked = start;
+        for entry in &entries[start..] {
             if accepted >= first + count || scope.work.should_stop() {
                 break;
             }
@@ -530,15 +617,14 @@ impl Found {
                 accepted += 1;
             }
         }
-        let rest = &entries[walked..];
-        let counts = |entry: &Entry<'_>| match entry {
-            Entry::Tokens(class) => self.surely_counts(class),
-            Entry::Vectors(_) => true,
-        };
+        let (surely_after, all_after) = self.with_judged(&entries, |judged| {
+            judged.extend(&entries, &self.verdicts.reports.lock());
+            judged.surely_after[walked]
+        });
         Ok(Page {
             shown,
-            total: accepted + rest.iter().filter(|entry| counts(entry)).count(),
-            complete: rest.iter().all(counts),
+            total: accepted + surely_after as usize,
+            complete: all_after,
         })
     }
 
@@ -668,9 +754,9 @@ impl Found {
         end: usize,
     ) -> Vec<&'e Arc<CloneClass>> {
         let mut unmeasured = Vec::new();
+        let (start, mut accepted) = self.with_judged(entries, |judged| judged.resume(end));
         let verdicts = self.verdicts.reports.lock();
-        let mut accepted = 0;
-        for entry in entries {
+        for entry in &entries[start..] {
             if accepted >= end {
                 break;
             }
@@ -697,9 +783,10 @@ impl Found {
     /// of each class without a verdict among the first `end` (earlier ones found short move
     /// later ones up; those are read when reached).
     fn likely_measured(&self, entries: &[Entry<'_>], end: usize) -> Vec<u32> {
+        let judged = self.with_judged(entries, |judged| judged.len);
         let verdicts = self.verdicts.reports.lock();
         let mut docs: Vec<u32> = Vec::new();
-        for entry in entries.iter().take(end) {
+        for entry in entries.iter().take(end).skip(judged) {
             match entry {
                 Entry::Vectors(class) => docs.extend(class.members.iter().map(|m| m.doc)),
                 Entry::Tokens(class) if !verdicts.contains_key(&class.id) => docs.extend(

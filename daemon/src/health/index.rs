@@ -101,6 +101,9 @@ pub struct VerdictTable {
     pub measuring: parking_lot::Mutex<()>,
     /// Whether a background measure is queued and not yet started.
     pub queued: std::sync::atomic::AtomicBool,
+    /// Where walks over the classes may begin ([`super::clones::Judged`]). Taken before
+    /// `reports` when both are held.
+    pub judged: parking_lot::Mutex<Option<super::clones::Judged>>,
 }
 
 /// The verdicts of one kept detection, shared with the reports being presented.
