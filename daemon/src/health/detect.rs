@@ -638,6 +638,10 @@ fn chain(
             let drift = (offset - (i64::from(last_b) - i64::from(last_a))).unsigned_abs();
             if drift <= u64::from(NEAR_TOKENS) && best.is_none_or(|(least, _)| drift < least) {
                 best = Some((drift, at));
+                if drift == 0 {
+                    // No later chain can follow closer, and ties go to the first.
+                    break;
+                }
             }
         }
         match best {
