@@ -86,13 +86,17 @@ impl<'a> Reader<'a> {
     }
 }
 
-/// zstd level for the records the daemon stores besides file contents (symbols with their
-/// clone fingerprints, trigram segments), and for contents unless `index.compression_level`
-/// says otherwise. Measured on the benchmark corpus's 22,246 files (252 MiB): level 3 stores
-/// 55.7 MiB, level 7 51.0 MiB and decompresses them in 0.23 s instead of 0.39 s (searches
-/// that read many files are bound by it); compressing takes 2.9 s of CPU instead of 0.9 s,
-/// spread over the indexing threads. Past 7, each step saves little for much more time.
+/// zstd level for the records the daemon stores besides file contents: symbols with their
+/// clone fingerprints (compressed by the parse pass, after the text is searchable) and
+/// trigram segments. On the benchmark corpus, against level 3 (1 for segments): the
+/// `symbols` table 62.6 → 60.5 MiB, segments 19.8 → 18.8 MiB. Contents keep
+/// `index.compression_level` (3 by default): at 7 they took 4.9 MiB less and decompressed
+/// faster, but the first pass over a tree (every file searchable) took a third longer.
 pub const ZSTD_LEVEL: i32 = 7;
+
+/// zstd level for a file's content when the store compresses it itself (the indexer
+/// compresses at `index.compression_level`, whose default this is).
+pub const CONTENT_LEVEL: i32 = 3;
 
 /// A frame claiming more than this is decompressed as a stream (no buffer of the claimed size
 /// is reserved for it): larger than any record or file the indexer stores.

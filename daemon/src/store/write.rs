@@ -395,7 +395,7 @@ impl Store {
                                         if tables.refs.get(hash.as_slice())?.is_none() =>
                                     {
                                         Some(
-                                            zstd::bulk::compress(raw, crate::codec::ZSTD_LEVEL)
+                                            zstd::bulk::compress(raw, crate::codec::CONTENT_LEVEL)
                                                 .map_err(|err| {
                                                     StoreError::Corrupt(format!(
                                                         "cannot compress {path}: {err}"
