@@ -641,6 +641,8 @@ impl Config {
                 config.index.compression_level = 1;
                 config.index.commit_batch_files = 5000;
                 config.memory.budget_mb = 2048;
+                // Searches served from memory: the caches are not emptied when clients pause.
+                config.memory.idle_release_secs = 0;
                 config.search.default_max_results = 500;
                 config.server.max_connections = 256;
                 config.log.level = "warn".into();
@@ -652,6 +654,7 @@ impl Config {
                 config.index.max_file_size = 1024 * 1024;
                 config.index.commit_batch_files = 500;
                 config.memory.budget_mb = 24;
+                config.memory.idle_release_secs = 15;
                 config.search.default_max_results = 100;
                 config.search.max_results_limit = 2000;
                 config.server.max_connections = 16;
