@@ -538,7 +538,6 @@ impl Found {
         let current = judged.as_ref().is_some_and(|judged| {
             Arc::ptr_eq(&judged.classes, &self.classes)
                 && Arc::ptr_eq(&judged.similar, &self.similar)
-                && judged.surely_after.len() == entries.len() + 1
         });
         if !current {
             *judged = None;

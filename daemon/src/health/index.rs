@@ -289,6 +289,8 @@ impl RootHealth {
                     .reports
                     .lock()
                     .retain(|id, _| !stale.contains(id) && current.contains(id));
+                // The run was of the old lists: not kept holding them.
+                *last.verdicts.judged.lock() = None;
                 last.classes = classes;
             }
             // else: a new generation that touched none of these files, the same classes.
