@@ -79,19 +79,73 @@ pub struct Fingerprints {
 }
 
 /// Version of [`Fingerprints::to_bytes`]'s layout, its first byte.
-const ENCODING: u8 = 2;
+const ENCODING: u8 = 3;
 /// Fewest bytes a line takes in the compact form (a blank line).
 const MIN_LINE_BYTES: usize = 1;
-/// Fewest bytes a k-gram takes in the compact form (two hashes and three one-byte varints).
-const MIN_PRINT_BYTES: usize = 11;
+/// Fewest bytes a k-gram takes in the compact form (a one-byte varint, a four-byte and a
+/// two-byte hash).
+const MIN_PRINT_BYTES: usize = 7;
+/// Layout flag: each k-gram's first and last line are written out (else they follow from
+/// its position and the lines' token counts).
+const LINES_WRITTEN: u8 = 1;
+/// Layout flag: every k-gram's raw hash takes four bytes (else only a periodic one's does,
+/// the others' fitting in two).
+const WIDE_RAW: u8 = 2;
+
+/// Folds a 32-bit hash to 16 bits.
+fn fold16(hash: u32) -> u16 {
+    (hash ^ hash >> 16) as u16
+}
+
+/// The first and last line of the k-gram at each of `positions`, from the token counts of
+/// `lines` (the line of a token is the last line starting at or before it); `None` where a
+/// position lies past the lines' tokens.
+fn lines_of_kgrams(
+    lines: &[LineHash],
+    positions: impl Iterator<Item = u32>,
+) -> Option<Vec<(u32, u32)>> {
+    let mut starts = Vec::with_capacity(lines.len());
+    let mut total: u64 = 0;
+    for line in lines {
+        starts.push(total);
+        total += u64::from(line.tokens);
+    }
+    let line_of = |position: u64| -> Option<u32> {
+        if position >= total {
+            return None;
+        }
+        u32::try_from(starts.partition_point(|&start| start <= position)).ok()
+    };
+    positions
+        .map(|token| {
+            let first = u64::from(token);
+            Some((line_of(first)?, line_of(first + KGRAM as u64 - 1)?))
+        })
+        .collect()
+}
 
 impl Fingerprints {
     /// The stored form. Hashes are random, so they are written as fixed bytes (a varint of
-    /// a random `u32` takes five), positions and lines as small deltas from the previous
-    /// k-gram, and a blank line as one byte: about a third smaller than the plain record
-    /// once compressed, and as exact.
+    /// a random `u32` takes five); a k-gram's position as a small delta from the previous
+    /// one; its lines not at all when they follow from its position and the token count of
+    /// each line (always, unless a line holds more than 65,535 tokens); the raw hash of a
+    /// k-gram that is not periodic in two bytes (it only tells an exact copy from a renamed
+    /// one, as does the raw line hash); a blank line as one byte. Exact for any value.
     pub fn to_bytes(&self) -> Vec<u8> {
         use crate::codec::{push_varint, zigzag};
+        let derived = lines_of_kgrams(&self.lines, self.prints.iter().map(|print| print.token));
+        let lines_follow = derived.is_some_and(|derived| {
+            derived
+                .iter()
+                .zip(&self.prints)
+                .all(|(&lines, print)| lines == (print.start_line, print.end_line))
+        });
+        let narrow_raw = self
+            .prints
+            .iter()
+            .all(|print| print.periodic || print.raw <= u32::from(u16::MAX));
+        let layout =
+            if lines_follow { 0 } else { LINES_WRITTEN } | if narrow_raw { 0 } else { WIDE_RAW };
         let mut out =
             Vec::with_capacity(16 + self.lines.len() * 5 + self.prints.len() * MIN_PRINT_BYTES);
         out.push(ENCODING);
@@ -106,14 +160,24 @@ impl Fingerprints {
             }
         }
         push_varint(&mut out, self.prints.len() as u64);
+        out.push(layout);
         let (mut token, mut start_line) = (0i64, 0i64);
         for print in &self.prints {
+            let delta = zigzag(i64::from(print.token) - token);
+            push_varint(&mut out, delta << 1 | u64::from(print.periodic));
             out.extend_from_slice(&print.hash.to_le_bytes());
-            out.extend_from_slice(&print.raw.to_le_bytes());
-            push_varint(&mut out, zigzag(i64::from(print.token) - token));
-            push_varint(&mut out, zigzag(i64::from(print.start_line) - start_line));
-            let span = zigzag(i64::from(print.end_line) - i64::from(print.start_line));
-            push_varint(&mut out, span << 1 | u64::from(print.periodic));
+            if print.periodic || layout & WIDE_RAW != 0 {
+                out.extend_from_slice(&print.raw.to_le_bytes());
+            } else {
+                out.extend_from_slice(&(print.raw as u16).to_le_bytes());
+            }
+            if layout & LINES_WRITTEN != 0 {
+                push_varint(&mut out, zigzag(i64::from(print.start_line) - start_line));
+                push_varint(
+                    &mut out,
+                    zigzag(i64::from(print.end_line) - i64::from(print.start_line)),
+                );
+            }
             token = i64::from(print.token);
             start_line = i64::from(print.start_line);
         }
@@ -146,28 +210,47 @@ impl Fingerprints {
             });
         }
         let print_count = reader.count(MIN_PRINT_BYTES)?;
+        let layout = reader.u8()?;
+        if layout & !(LINES_WRITTEN | WIDE_RAW) != 0 {
+            return None;
+        }
         let mut prints = Vec::with_capacity(print_count);
         let (mut token, mut start_line) = (0i64, 0i64);
         let at = |base: i64, delta: u64| -> Option<u32> {
             u32::try_from(base.checked_add(unzigzag(delta))?).ok()
         };
         for _ in 0..print_count {
+            let head = reader.varint()?;
+            let this_token = at(token, head >> 1)?;
+            let periodic = head & 1 == 1;
             let hash = reader.u32_le()?;
-            let raw = reader.u32_le()?;
-            let this_token = at(token, reader.varint()?)?;
-            let this_start = at(start_line, reader.varint()?)?;
-            let tail = reader.varint()?;
-            let end_line = at(i64::from(this_start), tail >> 1)?;
+            let raw = if periodic || layout & WIDE_RAW != 0 {
+                reader.u32_le()?
+            } else {
+                u32::from(reader.u16_le()?)
+            };
+            let (this_start, end_line) = if layout & LINES_WRITTEN != 0 {
+                let this_start = at(start_line, reader.varint()?)?;
+                (this_start, at(i64::from(this_start), reader.varint()?)?)
+            } else {
+                (0, 0)
+            };
             prints.push(Fingerprint {
                 hash,
                 raw,
                 token: this_token,
                 start_line: this_start,
                 end_line,
-                periodic: tail & 1 == 1,
+                periodic,
             });
             token = i64::from(this_token);
             start_line = i64::from(this_start);
+        }
+        if layout & LINES_WRITTEN == 0 {
+            let derived = lines_of_kgrams(&lines, prints.iter().map(|print| print.token))?;
+            for (print, (start, end)) in prints.iter_mut().zip(derived) {
+                (print.start_line, print.end_line) = (start, end);
+            }
         }
         (reader.remaining() == 0).then_some(Fingerprints {
             tokens,
@@ -224,12 +307,11 @@ fn line_hashes(tokens: &[Token]) -> Vec<LineHash> {
         *raw = (*raw ^ token.raw).wrapping_mul(0x0100_0193);
         *count = count.saturating_add(1);
     }
-    let fold = |hash: u32| (hash ^ hash >> 16) as u16;
     lines
         .into_iter()
         .map(|(normalized, raw, tokens)| LineHash {
-            normalized: fold(normalized),
-            raw: fold(raw),
+            normalized: fold16(normalized),
+            raw: fold16(raw),
             tokens,
         })
         .collect()
@@ -465,9 +547,15 @@ pub fn fingerprints(tokens: &[Token]) -> Fingerprints {
         .collect();
     let normalized_hashes = normalized;
     let normalized = &keys;
+    // A raw k-gram hash only tells an exact copy from a renamed one (or keys a periodic
+    // k-gram): sixteen bits do for the first, stored in two bytes.
     let select = |at: usize| Fingerprint {
         hash: normalized_hashes[at],
-        raw: raw[at],
+        raw: if periodic[at] {
+            raw[at]
+        } else {
+            u32::from(fold16(raw[at]))
+        },
         token: at as u32,
         start_line: tokens[at].line,
         end_line: tokens[at + KGRAM - 1].line,
@@ -560,6 +648,44 @@ mod tests {
         assert_ne!(la.line(4).raw, lb.line(4).raw);
         assert_eq!(la.line(1).normalized, lb.line(1).normalized);
         assert_eq!(la.line(99), LineHash::default());
+    }
+
+    #[test]
+    fn a_k_gram_s_lines_follow_from_its_position_unless_a_line_overflows_its_count() {
+        // Real source: every k-gram's lines are those of its first and last token, and the
+        // stored form leaves them out (two bytes a k-gram fewer than writing them).
+        let source = "def total(items):\n    s = 0\n\n    for i in items:\n        s += i * 2\n    return s\n"
+            .repeat(30);
+        let real = fingerprints(&parse("Python", &source));
+        assert!(real.prints.len() > 10);
+        let derived = lines_of_kgrams(&real.lines, real.prints.iter().map(|p| p.token));
+        let expected: Vec<(u32, u32)> = real
+            .prints
+            .iter()
+            .map(|p| (p.start_line, p.end_line))
+            .collect();
+        assert_eq!(derived, Some(expected));
+        let mut written = real.clone();
+        written.prints[0].start_line += 1;
+        assert!(written.to_bytes().len() >= real.to_bytes().len() + 2 * real.prints.len());
+        assert_eq!(Fingerprints::from_bytes(&written.to_bytes()), Some(written));
+        // A line of more tokens than its count holds: the lines are written out, exactly.
+        let mut tokens: Vec<Token> = (0..70_000u32)
+            .map(|n| Token {
+                normalized: n % 97,
+                raw: n,
+                line: 1,
+            })
+            .collect();
+        tokens.extend((0..40u32).map(|n| Token {
+            normalized: 1000 + n,
+            raw: 1000 + n,
+            line: 2,
+        }));
+        let long = fingerprints(&tokens);
+        assert_eq!(long.lines[0].tokens, u16::MAX);
+        assert!(long.prints.iter().any(|p| p.end_line == 2));
+        assert_eq!(Fingerprints::from_bytes(&long.to_bytes()), Some(long));
     }
 
     #[test]

@@ -23,7 +23,7 @@ pub use extract::{extract, parse};
 /// Version of what [`extract`] produces (queries, rules, encoding). Bump it whenever a
 /// change would give a file different symbols: a store written by another version drops its
 /// file records when opened, and the next indexing run re-parses everything.
-pub const EXTRACTOR_VERSION: u32 = 13;
+pub const EXTRACTOR_VERSION: u32 = 14;
 
 /// What a symbol is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
