@@ -80,9 +80,14 @@ pub fn release_free_memory() {
     if live_heap_bytes().is_none() {
         return;
     }
+    crate::symbols::drop_thread_parsers();
+    crate::trigram::extract::drop_thread_bitmap();
     // SAFETY: `mi_collect` takes no pointers and may be called from any thread at any time.
     unsafe { mi_collect(true) };
     rayon::broadcast(|_| {
+        // What a burst left in the pool threads' own caches goes too.
+        crate::symbols::drop_thread_parsers();
+        crate::trigram::extract::drop_thread_bitmap();
         // SAFETY: as above.
         unsafe { mi_collect(true) }
     });

@@ -42,6 +42,12 @@ pub fn extract(language: &'static str, content: &[u8]) -> Option<FileSymbols> {
 
 /// The syntax tree of `content` written in `language` (by the thread's parser for it);
 /// `None` without a grammar.
+/// Drops this thread's parsers (each keeps the stacks and buffers its largest parse grew);
+/// the next parse on the thread makes a new one. For the end of an indexing burst.
+pub fn drop_thread_parsers() {
+    PARSERS.with(|parsers| parsers.borrow_mut().clear());
+}
+
 pub fn parse(language: &str, content: &[u8]) -> Option<tree_sitter::Tree> {
     let (name, grammar) = grammars::language(language)?;
     PARSERS.with(|parsers| {
@@ -415,6 +421,18 @@ fn python_docstring(node: Node<'_>) -> Option<Node<'_>> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_thread_parses_the_same_after_its_parsers_are_dropped() {
+        let source = b"def f(x):\n    return x\n";
+        let before = extract("Python", source).expect("parses");
+        assert!(PARSERS.with(|parsers| !parsers.borrow().is_empty()));
+        drop_thread_parsers();
+        assert!(PARSERS.with(|parsers| parsers.borrow().is_empty()));
+        let after = extract("Python", source).expect("parses again");
+        assert_eq!(after.outline(), before.outline());
+        assert_eq!(after.fingerprints, before.fingerprints);
+    }
 
     #[test]
     fn python_outline_nesting_docs_calls_and_imports() {

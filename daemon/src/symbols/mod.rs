@@ -18,7 +18,7 @@ pub mod todos;
 use serde::{Deserialize, Serialize};
 
 pub use definitions::{Definition, Definitions};
-pub use extract::{extract, parse};
+pub use extract::{drop_thread_parsers, extract, parse};
 
 /// Version of what [`extract`] produces (queries, rules, encoding). Bump it whenever a
 /// change would give a file different symbols: a store written by another version drops its

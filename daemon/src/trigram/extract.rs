@@ -13,7 +13,13 @@ pub fn pack(a: u8, b: u8, c: u8) -> Trigram {
 thread_local! {
     /// One bit per possible trigram (2 MiB per indexing thread), always left all-zero:
     /// deduplicating through it is about three times faster than sorting every window.
-    static SEEN: RefCell<Vec<u64>> = RefCell::new(vec![0; 1 << 18]);
+    static SEEN: RefCell<Vec<u64>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Gives back this thread's bitmap (it is made again, all zero, by the next extraction on
+/// the thread). For the end of an indexing burst.
+pub fn drop_thread_bitmap() {
+    SEEN.with(|seen| *seen.borrow_mut() = Vec::new());
 }
 
 /// The distinct trigrams of `content`, sorted, leaving out those that contain `\n`.
@@ -23,6 +29,9 @@ pub fn trigrams(content: &[u8]) -> Vec<Trigram> {
     }
     SEEN.with(|seen| {
         let mut seen = seen.borrow_mut();
+        if seen.is_empty() {
+            seen.resize(1 << 18, 0);
+        }
         let mut found = Vec::with_capacity((content.len() / 4).min(1 << 16));
         let mut window: u32 = 0;
         let mut run = 0usize;
@@ -78,6 +87,9 @@ mod tests {
         );
         assert!(trigrams(b"ab").is_empty());
         assert!(trigrams(b"a\nb\nc").is_empty());
+        // After the thread's bitmap is given back, the next extraction makes it again.
+        drop_thread_bitmap();
+        assert_eq!(trigrams(b"abcab\nabc"), found);
     }
 
     #[test]
