@@ -212,6 +212,12 @@ impl Engine {
             store.repack_indexes();
             crate::allocator::release_free_memory();
         }
+        let settled = config.index.settled_compression_level;
+        store.set_settled_level(if settled > config.index.compression_level {
+            settled
+        } else {
+            0
+        });
         store.start_merger();
         let data_dir = store
             .path()

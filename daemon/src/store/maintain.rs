@@ -260,7 +260,9 @@ impl Store {
                 ));
                 return;
             };
-            stored.insert(*hash);
+            if !stored.insert(*hash) {
+                report.problem(format!("content {} is stored twice", hex(hash)));
+            }
             match zstd::stream::decode_all(blob) {
                 Ok(content) if blake3::hash(&content).as_bytes() == hash => {}
                 Ok(_) => report.problem(format!("content {} does not hash to its key", hex(hash))),
@@ -272,7 +274,9 @@ impl Store {
         let mut pending: Option<(u32, Vec<u8>)> = None;
         for entry in txn.open_table(BLOBS)?.iter()? {
             let (key, value) = entry?;
+            // A settled content's key is its id with the settled bit set.
             let (id, _) = key.value();
+            let id = id & !SETTLED_BIT;
             match &mut pending {
                 Some((current, bytes)) if *current == id => bytes.extend_from_slice(value.value()),
                 _ => {

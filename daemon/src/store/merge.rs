@@ -65,6 +65,7 @@ pub(super) fn maintain(store: &Weak<Store>, requests: &crossbeam_channel::Receiv
             },
             Some(Maintenance::Compact) => {}
             None => {
+                settle_while_quiet(&store, requests);
                 if store.compaction_wanted.load(Ordering::SeqCst) {
                     let before = store.file_size();
                     match store.compact() {
@@ -87,6 +88,36 @@ pub(super) fn maintain(store: &Weak<Store>, requests: &crossbeam_channel::Receiv
                 }
             }
         }
+    }
+}
+
+/// Settles contents batch after batch while the store stays quiet and nothing else is asked
+/// of the maintenance thread (see [`super::settle`]).
+fn settle_while_quiet(store: &Store, requests: &crossbeam_channel::Receiver<Maintenance>) {
+    let mut total = super::Settled::default();
+    while requests.is_empty() && store.settling_due() {
+        match store.settle_batch() {
+            Ok(Some(batch)) => {
+                total.contents += batch.contents;
+                total.rewritten += batch.rewritten;
+                total.bytes_before += batch.bytes_before;
+                total.bytes_after += batch.bytes_after;
+            }
+            Ok(None) => break,
+            Err(err) => {
+                tracing::warn!(error = %err, "settling stored contents failed");
+                break;
+            }
+        }
+    }
+    if total.contents > 0 {
+        tracing::info!(
+            contents = total.contents,
+            rewritten = total.rewritten,
+            bytes_before = total.bytes_before,
+            bytes_after = total.bytes_after,
+            "settled stored contents"
+        );
     }
 }
 

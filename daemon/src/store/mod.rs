@@ -23,6 +23,7 @@ mod merge;
 mod records;
 mod recovery;
 mod schema;
+mod settle;
 #[cfg(test)]
 mod tests;
 mod vectors;
@@ -47,6 +48,7 @@ pub use llm_cache::CachedReply;
 pub use maintain::SnapshotFigures;
 pub use merge::Compaction;
 pub use schema::{Layout, SCHEMA_VERSION};
+pub use settle::Settled;
 pub use vectors::{VectorKey, vector_key};
 pub use views::{Snapshot, StoredContents, View};
 pub use write::{FileChange, ParsedSymbols};
@@ -194,6 +196,12 @@ pub struct Store {
     write_failure: parking_lot::Mutex<Option<WriteFailure>>,
     /// Why the index is kept in memory instead of in the file (`None`: in the file).
     in_memory_because: Option<String>,
+    /// zstd level contents are settled to once the store is quiet (0: never; see
+    /// [`settle`]).
+    settled_level: std::sync::atomic::AtomicI32,
+    /// When the last commit succeeded, and when the last of settling's own did.
+    last_commit: parking_lot::Mutex<Option<std::time::Instant>>,
+    last_settling_commit: parking_lot::Mutex<Option<std::time::Instant>>,
 }
 
 impl Store {
@@ -286,6 +294,9 @@ impl Store {
             cache_bytes,
             write_failure: parking_lot::Mutex::new(None),
             in_memory_because,
+            settled_level: std::sync::atomic::AtomicI32::new(0),
+            last_commit: parking_lot::Mutex::new(None),
+            last_settling_commit: parking_lot::Mutex::new(None),
         };
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             store.check_schema()?;

@@ -55,13 +55,20 @@ impl Store {
     /// Commits `txn`. A commit that fails on the file is recorded for status and the
     /// database reopened at once, so that reads go on from the last committed state.
     pub(super) fn commit(&self, txn: WriteTransaction) -> Result<()> {
+        self.commit_at(txn).map(|_| ())
+    }
+
+    /// [`Store::commit`], saying when the commit was recorded as the last one.
+    pub(super) fn commit_at(&self, txn: WriteTransaction) -> Result<Instant> {
         match txn.commit() {
             Ok(()) => {
+                let now = Instant::now();
+                *self.last_commit.lock() = Some(now);
                 let recovered = self.write_failure.lock().take();
                 if let Some(failure) = recovered {
                     tracing::info!(path = %self.path.display(), failed = %failure.message, "the store is written again");
                 }
-                Ok(())
+                Ok(now)
             }
             Err(err) => {
                 let err = StoreError::from(err);

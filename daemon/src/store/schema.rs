@@ -8,8 +8,8 @@ use super::*;
 /// refused; older versions are migrated: file records are dropped and rebuilt by the start-up
 /// reconciliation, roots kept (versions 1 and 2 had no or differently stored trigram
 /// segments, version 3 no symbols, version 4 segments per root posting document ids, version 5
-/// contents and symbols keyed by hash and stored whole).
-pub const SCHEMA_VERSION: u32 = 6;
+/// contents and symbols keyed by hash and stored whole, version 6 no settled contents).
+pub const SCHEMA_VERSION: u32 = 7;
 
 pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
@@ -321,6 +321,26 @@ pub(super) fn pieces_len(
         len += entry?.1.value().len() as u64;
     }
     Ok(len)
+}
+
+/// Contents settled at a higher zstd level (see [`super::settle`]) are kept under their id
+/// with this bit set: after every key the indexer writes, so settling appends to the end of
+/// the table, whose leaves then fill up end to end (rewriting a content under its own key
+/// leaves every leaf it shrank partly empty, and the file no smaller). Content ids stay
+/// below it.
+pub(super) const SETTLED_BIT: u32 = 1 << 31;
+
+/// The key a content is stored under in the contents table: its settled key when it has
+/// been settled, else its id.
+pub(super) fn blob_key(
+    blobs: &impl ReadableTable<(u32, u32), &'static [u8]>,
+    id: u32,
+) -> Result<u32> {
+    if id < SETTLED_BIT && has_pieces(blobs, id | SETTLED_BIT)? {
+        Ok(id | SETTLED_BIT)
+    } else {
+        Ok(id)
+    }
 }
 
 /// Removes the value stored under `id`.

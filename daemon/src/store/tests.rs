@@ -662,3 +662,117 @@ fn a_segment_whose_contents_all_died_is_purged_by_the_next_merge() {
     let query = crate::trigram::TrigramQuery::from_regex("edited", false).unwrap();
     assert_eq!(view.index.candidates(&query).map(|ids| ids.len()), Some(1));
 }
+
+#[test]
+fn contents_settle_smaller_at_a_higher_level_and_read_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 1 << 20).unwrap();
+    let root = store.add_root("/a", 0).unwrap();
+    // Text that a higher level compresses better than level 1 (long-range repeats with
+    // variation), more of it than one batch reads, and one content too small to gain.
+    // (Batches of 256 KiB here.)
+    let contents: Vec<Vec<u8>> = (0..40u32)
+        .map(|file| {
+            (0..4000u32)
+                .map(|line| {
+                    format!(
+                        "fn handler_{file}_{}(request: &Request) -> Response {{ route(request, {}) }}\n",
+                        line % 97,
+                        (line * 7919 + file) % 1013
+                    )
+                })
+                .collect::<String>()
+                .into_bytes()
+        })
+        .chain(std::iter::once(b"x".to_vec()))
+        .collect();
+    let changes: Vec<FileChange> = contents
+        .iter()
+        .enumerate()
+        .map(|(at, content)| {
+            let (record, _) = record(content);
+            let blob = zstd::bulk::compress(content, 1).unwrap();
+            upsert(&format!("f{at}.rs"), &record, Some(blob), None)
+        })
+        .collect();
+    store.apply(root.id, changes).unwrap();
+    let size_of_contents = |store: &Store| -> u64 {
+        let txn = store.begin_read().unwrap();
+        let blobs = txn.open_table(BLOBS).unwrap();
+        blobs
+            .iter()
+            .unwrap()
+            .map(|entry| entry.unwrap().1.value().len() as u64)
+            .sum()
+    };
+    let before = size_of_contents(&store);
+
+    // Off by default: nothing to do.
+    assert_eq!(store.settle_batch().unwrap(), None);
+    store.set_settled_level(9);
+    let mut batches = 0;
+    let mut rewritten = 0;
+    while let Some(batch) = store.settle_batch_of(256 << 10).unwrap() {
+        batches += 1;
+        rewritten += batch.rewritten;
+        assert!(batch.bytes_after <= batch.bytes_before);
+        assert!(batches < 100, "settling never ends");
+    }
+    assert!(batches >= 2, "{batches} batches");
+    assert!(rewritten >= 40, "{rewritten} rewritten");
+    let after = size_of_contents(&store);
+    assert!(after < before, "{before} → {after}");
+    // Every content reads the same; the store's own check passes; a second pass finds
+    // nothing left.
+    let snap = store.snapshot().unwrap();
+    for content in &contents {
+        let hash = *blake3::hash(content).as_bytes();
+        assert_eq!(
+            snap.content(&hash).unwrap().as_deref(),
+            Some(content.as_slice())
+        );
+    }
+    drop(snap);
+    assert!(store.check().unwrap().problems.is_empty());
+    assert_eq!(store.settle_batch().unwrap(), None);
+    // A settled content whose last file goes is gone with it.
+    store
+        .apply(
+            root.id,
+            vec![FileChange::Remove {
+                path: "f0.rs".into(),
+            }],
+        )
+        .unwrap();
+    let gone = *blake3::hash(&contents[0]).as_bytes();
+    assert_eq!(store.snapshot().unwrap().content(&gone).unwrap(), None);
+    let report = store.check().unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    assert_eq!(report.contents, contents.len() as u64 - 1);
+
+    // A content added later is settled by the next pass; a reopened store remembers how far
+    // settling went.
+    let late =
+        b"fn late() { late(); late(); late(); late(); late(); late(); late(); }\n".repeat(300);
+    let (record_late, _) = record(&late);
+    let blob = zstd::bulk::compress(&late, 1).unwrap();
+    store
+        .apply(
+            root.id,
+            vec![upsert("late.rs", &record_late, Some(blob), None)],
+        )
+        .unwrap();
+    drop(store);
+    let store = Store::open(dir.path(), 1 << 20).unwrap();
+    store.set_settled_level(9);
+    let batch = store.settle_batch().unwrap().expect("the late content");
+    assert_eq!(batch.contents, 1);
+    assert_eq!(store.settle_batch().unwrap(), None);
+    let snap = store.snapshot().unwrap();
+    assert_eq!(
+        snap.content(blake3::hash(&late).as_bytes())
+            .unwrap()
+            .as_deref(),
+        Some(late.as_slice())
+    );
+}

@@ -108,8 +108,10 @@ impl<'txn> ContentTables<'txn> {
                 };
                 let next = next_counter(&mut self.counters, SHARED, NEXT_CONTENT)?;
                 // Content ids are 32-bit; a counter past them is damaged.
-                let id =
-                    u32::try_from(next).map_err(|_| damaged_counter(NEXT_CONTENT, SHARED, next))?;
+                let id = u32::try_from(next)
+                    .ok()
+                    .filter(|id| *id < SETTLED_BIT)
+                    .ok_or_else(|| damaged_counter(NEXT_CONTENT, SHARED, next))?;
                 put_pieces(&mut self.blobs, id, blob)?;
                 self.ids.insert(hash.as_slice(), id)?;
                 ContentRef { id, new: true }
@@ -138,6 +140,9 @@ impl<'txn> ContentTables<'txn> {
             let id = self.ids.remove(hash.as_slice())?.map(|id| id.value());
             if let Some(id) = id {
                 remove_pieces(&mut self.blobs, id)?;
+                if id < SETTLED_BIT {
+                    remove_pieces(&mut self.blobs, id | SETTLED_BIT)?;
+                }
                 remove_pieces(&mut self.symbols, id)?;
             }
             Ok(true)

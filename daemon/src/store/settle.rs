@@ -1,0 +1,172 @@
+//! Settling stored contents: once the store has been quiet for a while after indexing, the
+//! maintenance thread compresses the contents the indexer wrote again at a higher zstd level
+//! (`index.settled_compression_level`), a batch per transaction, in id order, and moves each
+//! to its settled key (its id with [`SETTLED_BIT`] set), so the settled contents fill the
+//! end of the table leaf after leaf and the leaves they leave are freed whole. The first
+//! index pass compresses fast so that a tree is searchable sooner; the level settled on
+//! afterwards makes the store smaller and decompresses faster. A content's new form is kept
+//! only when smaller and only after it decompressed back to the same bytes (else it moves
+//! as it is). Contents are immutable under their id (ids are never given to another
+//! content), so a batch compressed outside the transaction is still the right one if its
+//! pieces are still there with the same length. How far settling has gone is one counter,
+//! written in the same transaction as each batch: a crash loses at most the batch in flight.
+
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use super::schema::{SETTLED_BIT, has_pieces, pieces_len, put_pieces, remove_pieces, with_pieces};
+use super::*;
+
+/// Counter (owned by the store-wide id) of the first content id not settled yet.
+const SETTLED_BELOW: &str = "settled_below";
+
+/// Compressed bytes read per batch: a few tens of milliseconds of compression, so a batch's
+/// transaction never holds up a commit of the indexer for long.
+const BATCH_BYTES: usize = 2 << 20;
+
+/// How long the store must go without a commit (other than settling's own) before settling
+/// begins: an indexing run commits far more often than this.
+pub(super) const QUIET_BEFORE_SETTLING: Duration = Duration::from_secs(10);
+
+/// What one batch did.
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq)]
+pub struct Settled {
+    /// Contents looked at.
+    pub contents: usize,
+    /// Contents rewritten smaller.
+    pub rewritten: usize,
+    /// Compressed bytes before, of the contents looked at.
+    pub bytes_before: u64,
+    /// Compressed bytes after (the same as before for those not rewritten).
+    pub bytes_after: u64,
+}
+
+impl Store {
+    /// Sets the zstd level contents are settled to (0: never).
+    pub fn set_settled_level(&self, level: i32) {
+        self.settled_level.store(level, Ordering::SeqCst);
+    }
+
+    /// Whether settling may run now: a level is set and no commit but settling's own came
+    /// for [`QUIET_BEFORE_SETTLING`].
+    pub(super) fn settling_due(&self) -> bool {
+        // A store that cannot be written now says so in status; settling waits for it.
+        if self.settled_level.load(Ordering::SeqCst) <= 0 || self.write_failure.lock().is_some() {
+            return false;
+        }
+        let last = *self.last_commit.lock();
+        let own = *self.last_settling_commit.lock();
+        match last {
+            None => true,
+            Some(last) => own == Some(last) || last.elapsed() >= QUIET_BEFORE_SETTLING,
+        }
+    }
+
+    /// Settles the next batch of contents at the configured level; `None` when every
+    /// content is settled (or settling is off).
+    pub fn settle_batch(&self) -> Result<Option<Settled>> {
+        self.settle_batch_of(BATCH_BYTES)
+    }
+
+    /// [`Store::settle_batch`], reading about `batch_bytes` of compressed contents.
+    pub(super) fn settle_batch_of(&self, batch_bytes: usize) -> Result<Option<Settled>> {
+        let level = self.settled_level.load(Ordering::SeqCst);
+        if level <= 0 {
+            return Ok(None);
+        }
+        let (from, batch) = {
+            let txn = self.begin_read()?;
+            let counters = txn.open_table(COUNTERS)?;
+            let from = counters
+                .get((SHARED, SETTLED_BELOW))?
+                .map(|value| value.value())
+                .unwrap_or(0);
+            let from = u32::try_from(from).unwrap_or(u32::MAX);
+            let blobs = txn.open_table(BLOBS)?;
+            let mut batch: Vec<(u32, Vec<u8>)> = Vec::new();
+            let mut bytes = 0usize;
+            let mut next = from;
+            while bytes < batch_bytes {
+                // The next content id at or after `next` that has pieces.
+                if next >= SETTLED_BIT {
+                    break;
+                }
+                let Some(entry) = blobs.range((next, 0)..(SETTLED_BIT, 0))?.next() else {
+                    break;
+                };
+                let id = entry?.0.value().0;
+                let Some(blob) = with_pieces(&blobs, id, |blob| Ok(blob.to_vec()))? else {
+                    break;
+                };
+                bytes += blob.len();
+                batch.push((id, blob));
+                match id.checked_add(1) {
+                    Some(after) => next = after,
+                    None => break,
+                }
+            }
+            (from, batch)
+        };
+        let Some(&(last_id, _)) = batch.last() else {
+            return Ok(None);
+        };
+        let mut settled = Settled {
+            contents: batch.len(),
+            ..Settled::default()
+        };
+        // Compressed again outside any transaction; kept only when smaller and exact.
+        let smaller: Vec<(u32, usize, Vec<u8>)> = batch
+            .iter()
+            .filter_map(|(id, blob)| {
+                let raw = crate::codec::decompress(blob).ok()?;
+                let again = zstd::bulk::compress(&raw, level).ok()?;
+                let exact = again.len() < blob.len()
+                    && crate::codec::decompress(&again).is_ok_and(|back| back == raw);
+                exact.then_some((*id, blob.len(), again))
+            })
+            .collect();
+        settled.bytes_before = batch.iter().map(|(_, blob)| blob.len() as u64).sum();
+        settled.bytes_after = settled.bytes_before;
+        let txn = self.begin_write()?;
+        {
+            let mut blobs = txn.open_table(BLOBS)?;
+            // The batch's contents still there as read, each with its new form if smaller.
+            let mut kept: Vec<(u32, &[u8], Option<&[u8]>)> = Vec::with_capacity(batch.len());
+            let mut again_of = smaller.iter().peekable();
+            for (id, blob) in &batch {
+                let again = match again_of.peek() {
+                    Some((smaller_id, _, again)) if smaller_id == id => {
+                        again_of.next();
+                        Some(again.as_slice())
+                    }
+                    _ => None,
+                };
+                // Gone (its last reference dropped) or not as read: left alone.
+                if has_pieces(&blobs, *id)? && pieces_len(&blobs, *id)? == blob.len() as u64 {
+                    kept.push((*id, blob, again));
+                }
+            }
+            // Each moved to its settled key, at the end of the table, in id order; the
+            // leaves it leaves are freed whole.
+            for (id, blob, again) in &kept {
+                remove_pieces(&mut blobs, *id)?;
+                put_pieces(&mut blobs, *id | SETTLED_BIT, again.unwrap_or(blob))?;
+                if let Some(again) = again {
+                    settled.rewritten += 1;
+                    settled.bytes_after -= (blob.len() - again.len()) as u64;
+                }
+            }
+            let mut counters = txn.open_table(COUNTERS)?;
+            let below = u64::from(last_id) + 1;
+            if below > u64::from(from) {
+                counters.insert((SHARED, SETTLED_BELOW), below)?;
+            }
+        }
+        let committed = self.commit_at(txn)?;
+        *self.last_settling_commit.lock() = Some(committed);
+        if settled.rewritten > 0 {
+            self.compaction_wanted.store(true, Ordering::SeqCst);
+        }
+        Ok(Some(settled))
+    }
+}
