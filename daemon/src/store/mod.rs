@@ -199,7 +199,8 @@ pub struct Store {
     /// zstd level contents are settled to once the store is quiet (0: never; see
     /// [`settle`]).
     settled_level: std::sync::atomic::AtomicI32,
-    /// When the last commit succeeded, and when the last of settling's own did.
+    /// When the last commit succeeded (or the store was opened), and when the last of
+    /// settling's own did.
     last_commit: parking_lot::Mutex<Option<std::time::Instant>>,
     last_settling_commit: parking_lot::Mutex<Option<std::time::Instant>>,
 }
@@ -295,7 +296,8 @@ impl Store {
             write_failure: parking_lot::Mutex::new(None),
             in_memory_because,
             settled_level: std::sync::atomic::AtomicI32::new(0),
-            last_commit: parking_lot::Mutex::new(None),
+            // Opening counts as a commit: settling waits as long after it.
+            last_commit: parking_lot::Mutex::new(Some(std::time::Instant::now())),
             last_settling_commit: parking_lot::Mutex::new(None),
         };
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

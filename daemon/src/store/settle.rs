@@ -114,15 +114,16 @@ impl Store {
             contents: batch.len(),
             ..Settled::default()
         };
-        // Compressed again outside any transaction; kept only when smaller and exact.
-        let smaller: Vec<(u32, usize, Vec<u8>)> = batch
+        // Compressed again outside any transaction (one per content of the batch, in its
+        // order); a new form is kept only when smaller and exact.
+        let again: Vec<Option<Vec<u8>>> = batch
             .iter()
-            .filter_map(|(id, blob)| {
+            .map(|(_, blob)| {
                 let raw = crate::codec::decompress(blob).ok()?;
                 let again = zstd::bulk::compress(&raw, level).ok()?;
                 let exact = again.len() < blob.len()
                     && crate::codec::decompress(&again).is_ok_and(|back| back == raw);
-                exact.then_some((*id, blob.len(), again))
+                exact.then_some(again)
             })
             .collect();
         settled.bytes_before = batch.iter().map(|(_, blob)| blob.len() as u64).sum();
@@ -130,27 +131,19 @@ impl Store {
         let txn = self.begin_write()?;
         {
             let mut blobs = txn.open_table(BLOBS)?;
-            // The batch's contents still there as read, each with its new form if smaller.
-            let mut kept: Vec<(u32, &[u8], Option<&[u8]>)> = Vec::with_capacity(batch.len());
-            let mut again_of = smaller.iter().peekable();
-            for (id, blob) in &batch {
-                let again = match again_of.peek() {
-                    Some((smaller_id, _, again)) if smaller_id == id => {
-                        again_of.next();
-                        Some(again.as_slice())
-                    }
-                    _ => None,
-                };
+            // Each moved to its settled key, at the end of the table, in id order (the
+            // leaves it leaves are freed whole), in its new form if it has one.
+            for ((id, blob), again) in batch.iter().zip(&again) {
                 // Gone (its last reference dropped) or not as read: left alone.
-                if has_pieces(&blobs, *id)? && pieces_len(&blobs, *id)? == blob.len() as u64 {
-                    kept.push((*id, blob, again));
+                if !has_pieces(&blobs, *id)? || pieces_len(&blobs, *id)? != blob.len() as u64 {
+                    continue;
                 }
-            }
-            // Each moved to its settled key, at the end of the table, in id order; the
-            // leaves it leaves are freed whole.
-            for (id, blob, again) in &kept {
                 remove_pieces(&mut blobs, *id)?;
-                put_pieces(&mut blobs, *id | SETTLED_BIT, again.unwrap_or(blob))?;
+                put_pieces(
+                    &mut blobs,
+                    *id | SETTLED_BIT,
+                    again.as_deref().unwrap_or(blob),
+                )?;
                 if let Some(again) = again {
                     settled.rewritten += 1;
                     settled.bytes_after -= (blob.len() - again.len()) as u64;
