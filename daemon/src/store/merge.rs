@@ -353,11 +353,13 @@ impl Store {
         }
     }
 
-    /// Whether merges or a compaction are still to come (the store is still shrinking).
+    /// Whether merges, settling or a compaction are still to come (the store is still
+    /// shrinking).
     pub fn maintenance_pending(&self) -> bool {
         if self
             .compaction_wanted
             .load(std::sync::atomic::Ordering::SeqCst)
+            || self.settling_left()
         {
             return true;
         }

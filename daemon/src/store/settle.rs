@@ -47,6 +47,28 @@ impl Store {
         self.settled_level.store(level, Ordering::SeqCst);
     }
 
+    /// Whether contents are left to settle (settling on, and a content stored under its
+    /// plain id at or past the settled counter). Errors count as nothing left.
+    pub(super) fn settling_left(&self) -> bool {
+        if self.settled_level.load(Ordering::SeqCst) <= 0 {
+            return false;
+        }
+        let left = || -> Result<bool> {
+            let txn = self.begin_read()?;
+            let counters = txn.open_table(COUNTERS)?;
+            let from = counters
+                .get((SHARED, SETTLED_BELOW))?
+                .map(|value| value.value())
+                .unwrap_or(0);
+            let Ok(from) = u32::try_from(from) else {
+                return Ok(false);
+            };
+            let blobs = txn.open_table(BLOBS)?;
+            Ok(from < SETTLED_BIT && blobs.range((from, 0)..(SETTLED_BIT, 0))?.next().is_some())
+        };
+        left().unwrap_or(false)
+    }
+
     /// Whether settling may run now: a level is set and no commit but settling's own came
     /// for [`QUIET_BEFORE_SETTLING`].
     pub(super) fn settling_due(&self) -> bool {

@@ -709,7 +709,9 @@ fn contents_settle_smaller_at_a_higher_level_and_read_the_same() {
 
     // Off by default: nothing to do.
     assert_eq!(store.settle_batch().unwrap(), None);
+    assert!(!store.settling_left());
     store.set_settled_level(9);
+    assert!(store.settling_left());
     let mut batches = 0;
     let mut rewritten = 0;
     while let Some(batch) = store.settle_batch_of(256 << 10).unwrap() {
@@ -735,6 +737,7 @@ fn contents_settle_smaller_at_a_higher_level_and_read_the_same() {
     drop(snap);
     assert!(store.check().unwrap().problems.is_empty());
     assert_eq!(store.settle_batch().unwrap(), None);
+    assert!(!store.settling_left());
     // A settled content whose last file goes is gone with it.
     store
         .apply(
