@@ -111,6 +111,8 @@ fn settle_while_quiet(store: &Store, requests: &crossbeam_channel::Receiver<Main
         }
     }
     if total.contents > 0 {
+        // The batches' buffers (tens of MiB in all on a large tree) go back to the system.
+        crate::allocator::release_free_memory();
         tracing::info!(
             contents = total.contents,
             rewritten = total.rewritten,
