@@ -41,6 +41,15 @@ pub struct Settled {
     pub bytes_after: u64,
 }
 
+/// The first content id not settled yet (past every id when the counter is out of range).
+fn settled_below(counters: &impl ReadableTable<(u32, &'static str), u64>) -> Result<u32> {
+    let below = counters
+        .get((SHARED, SETTLED_BELOW))?
+        .map(|value| value.value())
+        .unwrap_or(0);
+    Ok(u32::try_from(below).unwrap_or(u32::MAX))
+}
+
 impl Store {
     /// Sets the zstd level contents are settled to (0: never).
     pub fn set_settled_level(&self, level: i32) {
@@ -55,14 +64,7 @@ impl Store {
         }
         let left = || -> Result<bool> {
             let txn = self.begin_read()?;
-            let counters = txn.open_table(COUNTERS)?;
-            let from = counters
-                .get((SHARED, SETTLED_BELOW))?
-                .map(|value| value.value())
-                .unwrap_or(0);
-            let Ok(from) = u32::try_from(from) else {
-                return Ok(false);
-            };
+            let from = settled_below(&txn.open_table(COUNTERS)?)?;
             let blobs = txn.open_table(BLOBS)?;
             Ok(from < SETTLED_BIT && blobs.range((from, 0)..(SETTLED_BIT, 0))?.next().is_some())
         };
@@ -98,12 +100,7 @@ impl Store {
         }
         let (from, batch) = {
             let txn = self.begin_read()?;
-            let counters = txn.open_table(COUNTERS)?;
-            let from = counters
-                .get((SHARED, SETTLED_BELOW))?
-                .map(|value| value.value())
-                .unwrap_or(0);
-            let from = u32::try_from(from).unwrap_or(u32::MAX);
+            let from = settled_below(&txn.open_table(COUNTERS)?)?;
             let blobs = txn.open_table(BLOBS)?;
             let mut batch: Vec<(u32, Vec<u8>)> = Vec::new();
             let mut bytes = 0usize;
