@@ -71,6 +71,15 @@ unsafe extern "C" {
     fn mi_collect(force: bool);
 }
 
+/// Drops what a burst left in this thread's own caches (its tree-sitter parsers, its
+/// trigram bitmap), then hands the allocator's free pages of this thread back.
+fn release_this_thread() {
+    crate::symbols::drop_thread_parsers();
+    crate::trigram::extract::drop_thread_bitmap();
+    // SAFETY: `mi_collect` takes no pointers and may be called from any thread at any time.
+    unsafe { mi_collect(true) }
+}
+
 /// Returns the free memory the allocator keeps to the operating system. Called after
 /// bursts (an indexing run, building a root's semantic index, a clone report), not on
 /// every request: it walks the free pages of this thread and of every thread of the
@@ -80,17 +89,8 @@ pub fn release_free_memory() {
     if live_heap_bytes().is_none() {
         return;
     }
-    crate::symbols::drop_thread_parsers();
-    crate::trigram::extract::drop_thread_bitmap();
-    // SAFETY: `mi_collect` takes no pointers and may be called from any thread at any time.
-    unsafe { mi_collect(true) };
-    rayon::broadcast(|_| {
-        // What a burst left in the pool threads' own caches goes too.
-        crate::symbols::drop_thread_parsers();
-        crate::trigram::extract::drop_thread_bitmap();
-        // SAFETY: as above.
-        unsafe { mi_collect(true) }
-    });
+    release_this_thread();
+    rayon::broadcast(|_| release_this_thread());
     // The C libraries (tree-sitter's parse trees, zstd's contexts) allocate with the C
     // library's malloc, whose per-thread arenas keep what parsing freed.
     #[cfg(all(target_os = "linux", target_env = "gnu"))]

@@ -201,7 +201,7 @@ pub struct Store {
     settled_level: std::sync::atomic::AtomicI32,
     /// When the last commit succeeded (or the store was opened), and when the last of
     /// settling's own did.
-    last_commit: parking_lot::Mutex<Option<std::time::Instant>>,
+    last_commit: parking_lot::Mutex<std::time::Instant>,
     last_settling_commit: parking_lot::Mutex<Option<std::time::Instant>>,
 }
 
@@ -297,7 +297,7 @@ impl Store {
             in_memory_because,
             settled_level: std::sync::atomic::AtomicI32::new(0),
             // Opening counts as a commit: settling waits as long after it.
-            last_commit: parking_lot::Mutex::new(Some(std::time::Instant::now())),
+            last_commit: parking_lot::Mutex::new(std::time::Instant::now()),
             last_settling_commit: parking_lot::Mutex::new(None),
         };
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {

@@ -63,7 +63,7 @@ impl Store {
         match txn.commit() {
             Ok(()) => {
                 let now = Instant::now();
-                *self.last_commit.lock() = Some(now);
+                *self.last_commit.lock() = now;
                 let recovered = self.write_failure.lock().take();
                 if let Some(failure) = recovered {
                     tracing::info!(path = %self.path.display(), failed = %failure.message, "the store is written again");

@@ -330,17 +330,33 @@ pub(super) fn pieces_len(
 /// below it.
 pub(super) const SETTLED_BIT: u32 = 1 << 31;
 
-/// The key a content is stored under in the contents table: its settled key when it has
-/// been settled, else its id.
-pub(super) fn blob_key(
+/// `use_value` applied to content `id`'s compressed bytes, under its settled key or else its
+/// id (one lookup for a settled content, the usual case once the store is quiet).
+pub(super) fn with_content<T>(
     blobs: &impl ReadableTable<(u32, u32), &'static [u8]>,
     id: u32,
-) -> Result<u32> {
-    if id < SETTLED_BIT && has_pieces(blobs, id | SETTLED_BIT)? {
-        Ok(id | SETTLED_BIT)
-    } else {
-        Ok(id)
+    mut use_value: impl FnMut(&[u8]) -> Result<T>,
+) -> Result<Option<T>> {
+    if id < SETTLED_BIT
+        && let Some(value) = with_pieces(blobs, id | SETTLED_BIT, &mut use_value)?
+    {
+        return Ok(Some(value));
     }
+    with_pieces(blobs, id, use_value)
+}
+
+/// Size in bytes of content `id`'s compressed bytes, under its settled key or else its id.
+pub(super) fn content_len(
+    blobs: &impl ReadableTable<(u32, u32), &'static [u8]>,
+    id: u32,
+) -> Result<u64> {
+    if id < SETTLED_BIT {
+        let settled = pieces_len(blobs, id | SETTLED_BIT)?;
+        if settled > 0 {
+            return Ok(settled);
+        }
+    }
+    pieces_len(blobs, id)
 }
 
 /// Removes the value stored under `id`.

@@ -14,7 +14,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use super::schema::{SETTLED_BIT, has_pieces, pieces_len, put_pieces, remove_pieces, with_pieces};
+use super::schema::{SETTLED_BIT, has_pieces, pieces_len, put_pieces, remove_pieces};
 use super::*;
 
 /// Counter (owned by the store-wide id) of the first content id not settled yet.
@@ -79,11 +79,7 @@ impl Store {
             return false;
         }
         let last = *self.last_commit.lock();
-        let own = *self.last_settling_commit.lock();
-        match last {
-            None => true,
-            Some(last) => own == Some(last) || last.elapsed() >= QUIET_BEFORE_SETTLING,
-        }
+        *self.last_settling_commit.lock() == Some(last) || last.elapsed() >= QUIET_BEFORE_SETTLING
     }
 
     /// Settles the next batch of contents at the configured level; `None` when every
@@ -102,27 +98,18 @@ impl Store {
             let txn = self.begin_read()?;
             let from = settled_below(&txn.open_table(COUNTERS)?)?;
             let blobs = txn.open_table(BLOBS)?;
+            // Whole contents, pieces in key order, in one walk over the unsettled keys.
             let mut batch: Vec<(u32, Vec<u8>)> = Vec::new();
             let mut bytes = 0usize;
-            let mut next = from;
-            while bytes < batch_bytes {
-                // The next content id at or after `next` that has pieces.
-                if next >= SETTLED_BIT {
-                    break;
+            for entry in blobs.range((from.min(SETTLED_BIT), 0)..(SETTLED_BIT, 0))? {
+                let (key, piece) = entry?;
+                let (id, _) = key.value();
+                match batch.last_mut() {
+                    Some((last, blob)) if *last == id => blob.extend_from_slice(piece.value()),
+                    _ if bytes >= batch_bytes => break,
+                    _ => batch.push((id, piece.value().to_vec())),
                 }
-                let Some(entry) = blobs.range((next, 0)..(SETTLED_BIT, 0))?.next() else {
-                    break;
-                };
-                let id = entry?.0.value().0;
-                let Some(blob) = with_pieces(&blobs, id, |blob| Ok(blob.to_vec()))? else {
-                    break;
-                };
-                bytes += blob.len();
-                batch.push((id, blob));
-                match id.checked_add(1) {
-                    Some(after) => next = after,
-                    None => break,
-                }
+                bytes += piece.value().len();
             }
             (from, batch)
         };

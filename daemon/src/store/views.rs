@@ -143,7 +143,7 @@ impl Snapshot {
 
     /// The decompressed content with hash `hash` and id `id`, if stored.
     pub fn content_by_id(&self, hash: &ContentHash, id: u32) -> Result<Option<Vec<u8>>> {
-        with_pieces(&self.blobs, blob_key(&self.blobs, id)?, |blob| {
+        with_content(&self.blobs, id, |blob| {
             crate::codec::decompress(blob)
                 .map_err(|err| StoreError::Corrupt(format!("content {}: {err}", hex(hash))))
         })
@@ -176,7 +176,7 @@ impl Snapshot {
     /// Size in bytes of the compressed blob with hash `hash`.
     pub fn blob_len(&self, hash: &ContentHash) -> Result<u64> {
         match self.id(hash)? {
-            Some(id) => pieces_len(&self.blobs, blob_key(&self.blobs, id)?),
+            Some(id) => content_len(&self.blobs, id),
             None => Ok(0),
         }
     }

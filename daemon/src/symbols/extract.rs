@@ -40,14 +40,14 @@ pub fn extract(language: &'static str, content: &[u8]) -> Option<FileSymbols> {
     Some(symbols)
 }
 
-/// The syntax tree of `content` written in `language` (by the thread's parser for it);
-/// `None` without a grammar.
 /// Drops this thread's parsers (each keeps the stacks and buffers its largest parse grew);
 /// the next parse on the thread makes a new one. For the end of an indexing burst.
 pub fn drop_thread_parsers() {
     PARSERS.with(|parsers| parsers.borrow_mut().clear());
 }
 
+/// The syntax tree of `content` written in `language` (by the thread's parser for it);
+/// `None` without a grammar.
 pub fn parse(language: &str, content: &[u8]) -> Option<tree_sitter::Tree> {
     let (name, grammar) = grammars::language(language)?;
     PARSERS.with(|parsers| {
