@@ -1412,6 +1412,23 @@ mod tests {
         std::fs::write(&file, "[index]\ncompression_level = 99\n").unwrap();
         let err = Config::load(Some(&file)).unwrap_err().to_string();
         assert!(err.contains("compression_level"), "{err}");
+        for level in [-1, 23] {
+            std::fs::write(
+                &file,
+                format!("[index]\nsettled_compression_level = {level}\n"),
+            )
+            .unwrap();
+            let err = Config::load(Some(&file)).unwrap_err().to_string();
+            assert!(err.contains("settled_compression_level"), "{err}");
+        }
+        std::fs::write(&file, "[index]\nsettled_compression_level = 0\n").unwrap();
+        assert_eq!(
+            Config::load(Some(&file))
+                .unwrap()
+                .index
+                .settled_compression_level,
+            0
+        );
         for kept in [0, 9] {
             std::fs::write(&file, format!("[health]\nkept_detections = {kept}\n")).unwrap();
             let err = Config::load(Some(&file)).unwrap_err().to_string();
