@@ -108,22 +108,43 @@ const LARGEST_FRAME: u64 = 256 << 20;
 /// the size the frame states (the stream decoder makes a context per call and grows its
 /// buffer).
 pub fn decompress(blob: &[u8]) -> std::io::Result<Vec<u8>> {
+    decompress_with(blob, None)
+}
+
+/// [`decompress`] for a frame that may have been compressed with `dictionary` (a frame made
+/// with another dictionary, or with one when `dictionary` is `None`, is an error).
+pub fn decompress_with(
+    blob: &[u8],
+    dictionary: Option<&zstd::zstd_safe::DDict<'_>>,
+) -> std::io::Result<Vec<u8>> {
     thread_local! {
-        static DECOMPRESSOR: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+        static CONTEXT: std::cell::RefCell<Option<zstd::zstd_safe::DCtx<'static>>> =
             const { std::cell::RefCell::new(None) };
     }
     let size = match zstd::zstd_safe::get_frame_content_size(blob) {
         Ok(Some(size)) if size <= LARGEST_FRAME => size as usize,
-        _ => return zstd::stream::decode_all(blob),
+        _ if dictionary.is_none() => return zstd::stream::decode_all(blob),
+        _ => {
+            return Err(std::io::Error::other(
+                "a frame made with a dictionary does not state its size",
+            ));
+        }
     };
-    DECOMPRESSOR.with(|cell| {
+    CONTEXT.with(|cell| {
         let mut cell = cell.borrow_mut();
-        let decompressor = match cell.as_mut() {
-            Some(decompressor) => decompressor,
-            None => cell.insert(zstd::bulk::Decompressor::new()?),
+        let context = match cell.as_mut() {
+            Some(context) => context,
+            None => cell.insert(
+                zstd::zstd_safe::DCtx::try_create()
+                    .ok_or_else(|| std::io::Error::other("zstd: out of memory"))?,
+            ),
         };
         let mut out = Vec::with_capacity(size);
-        decompressor.decompress_to_buffer(blob, &mut out)?;
+        match dictionary {
+            Some(dictionary) => context.decompress_using_ddict(&mut out, blob, dictionary),
+            None => context.decompress(&mut out, blob),
+        }
+        .map_err(|code| std::io::Error::other(zstd::zstd_safe::get_error_name(code)))?;
         if out.len() != size {
             return Err(std::io::Error::other(format!(
                 "the frame says {size} bytes but holds {}",

@@ -61,6 +61,7 @@ impl Store {
             "roots" => ROOTS,
             "files" => FILES,
             "contents" => BLOBS,
+            "content_dictionaries" => DICTIONARIES,
             "blob_refs" => BLOB_REFS,
             "content_ids" => CONTENT_IDS,
             "content_symbols" => SYMBOLS,
@@ -250,6 +251,10 @@ impl Store {
         for hash in counted.keys().filter(|hash| !ids.contains(*hash)) {
             report.problem(format!("content {} is used but has no id", hex(hash)));
         }
+        let (decoders, damaged) = dictionary::stored_decoders(&txn)?;
+        for problem in damaged {
+            report.problem(problem);
+        }
         // Contents are stored in pieces, in key order: (id, piece).
         let mut stored: HashSet<ContentHash> = HashSet::new();
         let mut check_content = |id: u32, blob: &[u8], report: &mut CheckReport| {
@@ -263,7 +268,7 @@ impl Store {
             if !stored.insert(*hash) {
                 report.problem(format!("content {} is stored twice", hex(hash)));
             }
-            match zstd::stream::decode_all(blob) {
+            match decoders.decompress(blob) {
                 Ok(content) if blake3::hash(&content).as_bytes() == hash => {}
                 Ok(_) => report.problem(format!("content {} does not hash to its key", hex(hash))),
                 Err(err) => {

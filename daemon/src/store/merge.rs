@@ -110,6 +110,8 @@ fn settle_while_quiet(store: &Store, requests: &crossbeam_channel::Receiver<Main
             }
         }
     }
+    // Prepared again (from the stored dictionary) by the next pass.
+    store.drop_settling_dictionary();
     if total.contents > 0 {
         // The batches' buffers (tens of MiB in all on a large tree) go back to the system.
         crate::allocator::release_free_memory();

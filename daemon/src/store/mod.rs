@@ -17,6 +17,7 @@
 //! (decompressed contents), [`maintain`] (snapshots for backups, the integrity check).
 
 mod cache;
+mod dictionary;
 mod llm_cache;
 mod maintain;
 mod merge;
@@ -44,6 +45,7 @@ use redb::{
 };
 
 pub use cache::{CacheStats, ContentCache};
+pub use dictionary::DecoderSet;
 pub use llm_cache::CachedReply;
 pub use maintain::SnapshotFigures;
 pub use merge::Compaction;
@@ -53,6 +55,7 @@ pub use vectors::{VectorKey, vector_key};
 pub use views::{Snapshot, StoredContents, View};
 pub use write::{FileChange, ParsedSymbols};
 // The parts share the tables, encodings and helpers of one another.
+use dictionary::DICTIONARIES;
 use merge::*;
 pub use records::{
     ContentHash, FileRecord, LineCounts, RACY_WINDOW_NS, RootId, RootRecord, SkipReason,
@@ -203,6 +206,13 @@ pub struct Store {
     /// settling's own did.
     last_commit: parking_lot::Mutex<std::time::Instant>,
     last_settling_commit: parking_lot::Mutex<Option<std::time::Instant>>,
+    /// How full the last leaves of the tables stored in pieces are (see [`schema::PAGE`]).
+    fills: LeafFills,
+    /// The dictionaries settled contents are compressed with (see [`dictionary`]).
+    dictionaries: dictionary::Dictionaries,
+    /// Compressed bytes of unsettled contents from which a dictionary is trained
+    /// ([`dictionary::TRAIN_FROM_BYTES`]; lower in tests).
+    dictionary_threshold: std::sync::atomic::AtomicU64,
 }
 
 impl Store {
@@ -299,9 +309,13 @@ impl Store {
             // Opening counts as a commit: settling waits as long after it.
             last_commit: parking_lot::Mutex::new(std::time::Instant::now()),
             last_settling_commit: parking_lot::Mutex::new(None),
+            fills: LeafFills::default(),
+            dictionaries: dictionary::Dictionaries::default(),
+            dictionary_threshold: std::sync::atomic::AtomicU64::new(dictionary::TRAIN_FROM_BYTES),
         };
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             store.check_schema()?;
+            store.load_dictionaries()?;
             store.load_views()
         }))
         .unwrap_or_else(|_| Err(StoreError::Db(damaged_pages().into())))?;
@@ -360,6 +374,7 @@ impl Store {
             table_space("symbols", &txn.open_table(SYMBOLS)?)?,
             table_space("vectors", &txn.open_table(VECTORS)?)?,
             table_space("trigram segments", &txn.open_table(SEGMENTS)?)?,
+            table_space("content dictionaries", &txn.open_table(DICTIONARIES)?)?,
             table_space("file records", &txn.open_table(FILES)?)?,
         ];
         space.sort_by_key(|table| {

@@ -8,8 +8,9 @@ use super::*;
 /// refused; older versions are migrated: file records are dropped and rebuilt by the start-up
 /// reconciliation, roots kept (versions 1 and 2 had no or differently stored trigram
 /// segments, version 3 no symbols, version 4 segments per root posting document ids, version 5
-/// contents and symbols keyed by hash and stored whole, version 6 no settled contents).
-pub const SCHEMA_VERSION: u32 = 7;
+/// contents and symbols keyed by hash and stored whole, version 6 no settled contents;
+/// version 7 had no content dictionaries and is upgraded as it is).
+pub const SCHEMA_VERSION: u32 = 8;
 
 pub(super) const META: TableDefinition<&str, &[u8]> = TableDefinition::new("meta");
 
@@ -17,7 +18,7 @@ pub(super) const ROOTS: TableDefinition<u32, &[u8]> = TableDefinition::new("root
 
 pub(super) const FILES: TableDefinition<(u32, &str), &[u8]> = TableDefinition::new("files");
 
-/// Compressed contents by (content id, piece): see [`PIECE`].
+/// Compressed contents by (content id, piece): see [`PAGE`].
 pub(super) const BLOBS: TableDefinition<(u32, u32), &[u8]> = TableDefinition::new("contents");
 
 pub(super) const BLOB_REFS: TableDefinition<&[u8], u32> = TableDefinition::new("blob_refs");
@@ -44,13 +45,52 @@ pub(super) const COUNTERS: TableDefinition<(u32, &str), u64> = TableDefinition::
 pub(super) const SYMBOLS: TableDefinition<(u32, u32), &[u8]> =
     TableDefinition::new("content_symbols");
 
-/// Contents and symbols are stored in pieces of at most this many bytes under the content's
-/// id. redb gives a value larger than a page a power-of-two run of pages (a third of the
-/// contents table was unused space that way), while pieces of a quarter page fill leaves
-/// four at a time, and ids that only grow append to the tree instead of splitting it at
-/// random places (`benches`: 55.7 MiB of compressed contents took a 93.0 MiB table keyed by
-/// hash and whole, 61.8 MiB in pieces of 1,000 bytes by id).
-pub(super) const PIECE: usize = 1000;
+/// Contents and symbols are stored in pieces under the content's id, each at most a leaf's
+/// room for one value. redb gives a value larger than a page a power-of-two run of pages (a
+/// third of the contents table was unused space that way), while pieces fill leaves, and ids
+/// that only grow append to the tree instead of splitting it at random places (`benches`:
+/// 55.7 MiB of compressed contents took a 93.0 MiB table keyed by hash and whole, 61.8 MiB in
+/// pieces of 1,000 bytes by id). Appended past its last key, redb keeps a full last leaf as
+/// it is and starts a new one with the new pair: [`put_pieces`] sizes pieces so that each
+/// leaf is filled to its last bytes (pieces of 1,000 bytes left 7% of the contents and
+/// symbols tables unused, the rest of each leaf where the next piece did not fit).
+const PAGE: usize = 4096;
+
+/// What a leaf of a pieces table spends besides its pairs (redb: page type and pair count).
+const LEAF_HEADER: usize = 4;
+
+/// What each pair spends besides its value: the fixed-width key (two `u32`) and the value's
+/// end offset.
+const PAIR_OVERHEAD: usize = 8 + 4;
+
+/// The most a piece holds: a leaf of that one pair is exactly a page.
+pub(super) const LARGEST_PIECE: usize = PAGE - LEAF_HEADER - PAIR_OVERHEAD;
+
+/// A value is split to fill the rest of a leaf only when that rest holds this much (a
+/// smaller piece would cost a pair's overhead and a lookup for little).
+const SMALLEST_SPLIT: usize = 128;
+
+/// How many bytes of the last leaf of a pieces table are used, as far as its writer knows
+/// (a page when unknown). A wrong figure (after a restart, or when a value is not appended
+/// at the end) costs only packing: the first piece too large for the real leaf starts a new
+/// one, and the figure is right again from there.
+#[derive(Debug)]
+pub(super) struct LeafFill(std::sync::atomic::AtomicUsize);
+
+impl Default for LeafFill {
+    fn default() -> Self {
+        LeafFill(std::sync::atomic::AtomicUsize::new(PAGE))
+    }
+}
+
+/// The [`LeafFill`] of each table written in pieces: contents as the indexer stores them,
+/// settled contents, symbols. (Write transactions are one at a time.)
+#[derive(Debug, Default)]
+pub(super) struct LeafFills {
+    pub(super) contents: LeafFill,
+    pub(super) settled: LeafFill,
+    pub(super) symbols: LeafFill,
+}
 
 /// Tables of schema versions up to 5, dropped when upgrading.
 pub(super) const LEGACY_BLOBS: TableDefinition<&[u8], &[u8]> = TableDefinition::new("blobs");
@@ -162,6 +202,11 @@ impl Store {
                     });
                 }
                 Some(SCHEMA_VERSION) => {}
+                // A version 7 store is a version 8 store without dictionaries (an older
+                // build must not open one that has them: it could not read its contents).
+                Some(7) => {
+                    meta.insert(SCHEMA_KEY, SCHEMA_VERSION.to_le_bytes().as_slice())?;
+                }
                 Some(old) => {
                     tracing::info!(
                         from = old,
@@ -177,6 +222,7 @@ impl Store {
                     txn.delete_table(COUNTERS)?;
                     txn.delete_table(SYMBOLS)?;
                     txn.delete_table(CONTENT_IDS)?;
+                    txn.delete_table(super::DICTIONARIES)?;
                     meta.insert(SCHEMA_KEY, SCHEMA_VERSION.to_le_bytes().as_slice())?;
                 }
                 None => {
@@ -192,6 +238,7 @@ impl Store {
             txn.open_table(COUNTERS)?;
             txn.open_table(SYMBOLS)?;
             txn.open_table(CONTENT_IDS)?;
+            txn.open_table(super::DICTIONARIES)?;
             txn.open_table(VECTORS)?;
             txn.open_table(LLM_CACHE)?;
         }
@@ -264,18 +311,39 @@ pub(super) fn content_id(
         .ok_or_else(|| StoreError::Corrupt(format!("content {} of {path} has no id", hex(hash))))
 }
 
-/// Stores `bytes` in pieces under `id` (at least one piece, so an empty value is there too).
+/// Stores `bytes` in pieces under `id` (at least one piece, so an empty value is there
+/// too), sized to fill the table's last leaf as `fill` says it stands (see [`PAGE`]).
 pub(super) fn put_pieces(
     table: &mut redb::Table<(u32, u32), &[u8]>,
     id: u32,
     bytes: &[u8],
+    fill: &LeafFill,
 ) -> Result<()> {
-    if bytes.is_empty() {
-        table.insert((id, 0), [].as_slice())?;
+    use std::sync::atomic::Ordering::Relaxed;
+    let mut used = fill.0.load(Relaxed);
+    let mut rest = bytes;
+    let mut index = 0u32;
+    loop {
+        let room = PAGE.saturating_sub(used + PAIR_OVERHEAD);
+        let take = if rest.len() <= room {
+            rest.len()
+        } else if room >= SMALLEST_SPLIT {
+            room
+        } else {
+            // Too large for what is left of the leaf: redb starts a new one with it.
+            used = LEAF_HEADER;
+            rest.len().min(LARGEST_PIECE)
+        };
+        let (piece, after) = rest.split_at(take);
+        table.insert((id, index), piece)?;
+        used += PAIR_OVERHEAD + take;
+        index += 1;
+        rest = after;
+        if rest.is_empty() {
+            break;
+        }
     }
-    for (index, piece) in bytes.chunks(PIECE).enumerate() {
-        table.insert((id, index as u32), piece)?;
-    }
+    fill.0.store(used, Relaxed);
     Ok(())
 }
 

@@ -113,33 +113,74 @@ impl Store {
             }
             (from, batch)
         };
-        let Some(&(last_id, _)) = batch.last() else {
+        if batch.is_empty() {
             return Ok(None);
-        };
+        }
         let mut settled = Settled {
             contents: batch.len(),
             ..Settled::default()
         };
+        let dictionary = self.settling_dictionary(level, from)?;
+        let mut compressor = match &dictionary {
+            Some(dictionary) => {
+                zstd::bulk::Compressor::with_prepared_dictionary(&dictionary.encoder)
+            }
+            None => zstd::bulk::Compressor::new(level),
+        }
+        .map_err(|err| StoreError::Corrupt(format!("cannot settle contents: {err}")))?;
+        let decoders = self.decoders();
         // Compressed again outside any transaction (one per content of the batch, in its
         // order); a new form is kept only when smaller and exact.
         let again: Vec<Option<Vec<u8>>> = batch
             .iter()
             .map(|(_, blob)| {
-                let raw = crate::codec::decompress(blob).ok()?;
-                let again = zstd::bulk::compress(&raw, level).ok()?;
+                let raw = decoders.decompress(blob).ok()?;
+                let again = compressor.compress(&raw).ok()?;
                 let exact = again.len() < blob.len()
-                    && crate::codec::decompress(&again).is_ok_and(|back| back == raw);
+                    && decoders.decompress(&again).is_ok_and(|back| back == raw);
                 exact.then_some(again)
             })
             .collect();
+        drop(compressor);
         settled.bytes_before = batch.iter().map(|(_, blob)| blob.len() as u64).sum();
         settled.bytes_after = settled.bytes_before;
+        let new_dictionary = dictionary.and_then(|dictionary| dictionary.new);
+        let written =
+            self.write_settled(from, &batch, &again, new_dictionary.as_ref(), &mut settled);
+        if written.is_err() && new_dictionary.is_some() {
+            // The dictionary was not stored: no later batch may use it.
+            self.drop_settling_dictionary();
+        }
+        let committed = written?;
+        *self.last_settling_commit.lock() = Some(committed);
+        if settled.rewritten > 0 {
+            self.compaction_wanted.store(true, Ordering::SeqCst);
+        }
+        Ok(Some(settled))
+    }
+
+    /// Writes a settled batch (and the dictionary it was first compressed with, if new) in
+    /// one transaction; returns when it committed.
+    fn write_settled(
+        &self,
+        from: u32,
+        batch: &[(u32, Vec<u8>)],
+        again: &[Option<Vec<u8>>],
+        new_dictionary: Option<&(u32, Vec<u8>)>,
+        settled: &mut Settled,
+    ) -> Result<std::time::Instant> {
+        let Some(&(last_id, _)) = batch.last() else {
+            return Ok(std::time::Instant::now());
+        };
         let txn = self.begin_write()?;
+        if let Some((id, bytes)) = new_dictionary {
+            self.store_dictionary(&txn, *id, bytes)?;
+        }
         {
             let mut blobs = txn.open_table(BLOBS)?;
             // Each moved to its settled key, at the end of the table, in id order (the
             // leaves it leaves are freed whole), in its new form if it has one.
-            for ((id, blob), again) in batch.iter().zip(&again) {
+            for ((id, blob), again) in batch.iter().zip(again) {
                 // Gone (its last reference dropped) or not as read: left alone.
                 if !has_pieces(&blobs, *id)? || pieces_len(&blobs, *id)? != blob.len() as u64 {
                     continue;
@@ -149,6 +190,7 @@ impl Store {
                     &mut blobs,
                     *id | SETTLED_BIT,
                     again.as_deref().unwrap_or(blob),
+                    &self.fills.settled,
                 )?;
                 if let Some(again) = again {
                     settled.rewritten += 1;
@@ -161,11 +203,6 @@ impl Store {
                 counters.insert((SHARED, SETTLED_BELOW), below)?;
             }
         }
-        let committed = self.commit_at(txn)?;
-        *self.last_settling_commit.lock() = Some(committed);
-        if settled.rewritten > 0 {
-            self.compaction_wanted.store(true, Ordering::SeqCst);
-        }
-        Ok(Some(settled))
+        self.commit_at(txn)
     }
 }

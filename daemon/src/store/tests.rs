@@ -512,7 +512,7 @@ fn contents_and_symbols_larger_than_a_piece_come_back_whole_and_go_whole() {
     let root = store.add_root("/a", 0).unwrap();
     // Text that barely compresses: several pieces once compressed.
     let mut state = 7u64;
-    let text: String = (0..12_000)
+    let text: String = (0..24_000)
         .map(|_| {
             state = state
                 .wrapping_mul(6364136223846793005)
@@ -522,7 +522,11 @@ fn contents_and_symbols_larger_than_a_piece_come_back_whole_and_go_whole() {
         .collect();
     let content = format!("fn big() {{}}\n// {text}\n");
     let (rec, blob) = record(content.as_bytes());
-    assert!(blob.len() > 3 * PIECE, "{} bytes compressed", blob.len());
+    assert!(
+        blob.len() > 3 * LARGEST_PIECE,
+        "{} bytes compressed",
+        blob.len()
+    );
     let parsed = crate::symbols::extract("Rust", content.as_bytes()).unwrap();
     let symbols = ParsedSymbols::new(&parsed);
     store
@@ -777,5 +781,293 @@ fn contents_settle_smaller_at_a_higher_level_and_read_the_same() {
             .unwrap()
             .as_deref(),
         Some(late.as_slice())
+    );
+}
+
+#[test]
+fn contents_settle_with_a_trained_dictionary_that_the_store_keeps() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 1 << 20).unwrap();
+    let root = store.add_root("/a", 0).unwrap();
+    // Many small files in one vocabulary (what a dictionary is for), each different.
+    let mut seed = 0x2545_f491_4f6c_dd1du64;
+    let mut next = move |below: u64| {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        seed % below
+    };
+    let words = [
+        "request", "response", "handler", "config", "error", "buffer", "result", "context",
+        "session", "stream", "parser", "token", "value", "index", "store", "query",
+    ];
+    let contents: Vec<Vec<u8>> = (0..600)
+        .map(|file| {
+            let mut text = format!("// file {file}\nuse crate::prelude::*;\n\n");
+            for _ in 0..(20 + next(20)) {
+                let a = words[next(16) as usize];
+                let b = words[next(16) as usize];
+                let n = next(1000);
+                text.push_str(&format!(
+                    "pub fn {a}_{b}_{n}(input: &{a}Input) -> Result<{b}Output, Error> {{\n    \
+                     let {a} = input.{b}.clone();\n    if {a}.is_empty() {{ return \
+                     Err(Error::Missing(\"{b}\")); }}\n    Ok({b}Output::from({a}, {n}))\n}}\n\n"
+                ));
+            }
+            text.into_bytes()
+        })
+        .collect();
+    let changes: Vec<FileChange> = contents
+        .iter()
+        .enumerate()
+        .map(|(at, content)| {
+            let (record, _) = record(content);
+            let blob = zstd::bulk::compress(content, 1).unwrap();
+            upsert(&format!("f{at}.rs"), &record, Some(blob), None)
+        })
+        .collect();
+    store.apply(root.id, changes).unwrap();
+    let stored_blobs = |store: &Store| -> Vec<Vec<u8>> {
+        let txn = store.begin_read().unwrap();
+        let blobs = txn.open_table(BLOBS).unwrap();
+        let mut out: Vec<(u32, Vec<u8>)> = Vec::new();
+        for entry in blobs.iter().unwrap() {
+            let (key, piece) = entry.unwrap();
+            let (id, _) = key.value();
+            match out.last_mut() {
+                Some((last, bytes)) if *last == id => bytes.extend_from_slice(piece.value()),
+                _ => out.push((id, piece.value().to_vec())),
+            }
+        }
+        out.into_iter().map(|(_, bytes)| bytes).collect()
+    };
+    let dictionary_ids = |store: &Store| -> Vec<u32> {
+        let txn = store.begin_read().unwrap();
+        let table = txn.open_table(DICTIONARIES).unwrap();
+        let mut ids: Vec<u32> = table
+            .iter()
+            .unwrap()
+            .map(|entry| entry.unwrap().0.value().0)
+            .collect();
+        ids.dedup();
+        ids
+    };
+
+    store.set_settled_level(7);
+    store.set_dictionary_threshold(1);
+    while store.settle_batch_of(64 << 10).unwrap().is_some() {}
+    let ids = dictionary_ids(&store);
+    assert_eq!(ids.len(), 1, "one dictionary trained: {ids:?}");
+    let blobs = stored_blobs(&store);
+    let named = blobs
+        .iter()
+        .filter(|blob| {
+            zstd::zstd_safe::get_dict_id_from_frame(blob).map(|id| id.get()) == Some(ids[0])
+        })
+        .count();
+    assert!(
+        named * 10 >= blobs.len() * 9,
+        "{named} of {} use it",
+        blobs.len()
+    );
+    // It pays for itself: the settled contents and the dictionary together take less than
+    // the same contents at the same level without one.
+    let dictionary_len = {
+        let txn = store.begin_read().unwrap();
+        schema::pieces_len(&txn.open_table(DICTIONARIES).unwrap(), ids[0]).unwrap()
+    };
+    let with: u64 = blobs.iter().map(|blob| blob.len() as u64).sum::<u64>() + dictionary_len;
+    let without: u64 = contents
+        .iter()
+        .map(|content| zstd::bulk::compress(content, 7).unwrap().len() as u64)
+        .sum();
+    assert!(
+        with < without,
+        "{with} with the dictionary, {without} without"
+    );
+    let read_back = |store: &Store| {
+        let snap = store.snapshot().unwrap();
+        for content in &contents {
+            let hash = *blake3::hash(content).as_bytes();
+            assert_eq!(
+                snap.content(&hash).unwrap().as_deref(),
+                Some(content.as_slice())
+            );
+        }
+    };
+    read_back(&store);
+    let report = store.check().unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+
+    // Reopened, the store reads them with the stored dictionary, and settles a later
+    // content with it (no second one is trained).
+    drop(store);
+    let store = Store::open(dir.path(), 1 << 20).unwrap();
+    read_back(&store);
+    let late = format!(
+        "{}\npub fn late_handler() {{}}\n",
+        String::from_utf8_lossy(&contents[3])
+    )
+    .into_bytes();
+    let (record_late, _) = record(&late);
+    store
+        .apply(
+            root.id,
+            vec![upsert(
+                "late.rs",
+                &record_late,
+                Some(zstd::bulk::compress(&late, 1).unwrap()),
+                None,
+            )],
+        )
+        .unwrap();
+    store.set_settled_level(7);
+    store.set_dictionary_threshold(1);
+    assert_eq!(
+        store.settle_batch().unwrap().map(|batch| batch.contents),
+        Some(1)
+    );
+    assert_eq!(dictionary_ids(&store), ids);
+    assert_eq!(
+        store
+            .snapshot()
+            .unwrap()
+            .content(blake3::hash(&late).as_bytes())
+            .unwrap()
+            .as_deref(),
+        Some(late.as_slice())
+    );
+    assert!(store.check().unwrap().problems.is_empty());
+
+    // A damaged dictionary: `check` says so, and reading a content that needs it is an
+    // error, not a panic or wrong bytes.
+    {
+        let txn = store.begin_write().unwrap();
+        txn.open_table(DICTIONARIES)
+            .unwrap()
+            .insert((ids[0], 0), [0u8; 16].as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+    }
+    drop(store);
+    let store = Store::open(dir.path(), 1 << 20).unwrap();
+    let report = store.check().unwrap();
+    assert!(
+        report
+            .problems
+            .iter()
+            .any(|problem| problem.contains("dictionary")),
+        "{:?}",
+        report.problems
+    );
+    let hash = *blake3::hash(&contents[0]).as_bytes();
+    let read = store.snapshot().unwrap().content(&hash);
+    assert!(
+        matches!(&read, Err(StoreError::Corrupt(message)) if message.contains("dictionary")),
+        "{read:?}"
+    );
+}
+
+#[test]
+fn a_store_of_schema_seven_is_upgraded_as_it_is() {
+    let dir = tempfile::tempdir().unwrap();
+    let (rec, blob) = record(b"fn main() {}\n");
+    let root = {
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        let root = store.add_root("/kept", 0).unwrap();
+        upsert_main(&store, root.id, &rec, &blob);
+        let txn = store.db.read().begin_write().unwrap();
+        txn.open_table(META)
+            .unwrap()
+            .insert(SCHEMA_KEY, 7u32.to_le_bytes().as_slice())
+            .unwrap();
+        txn.commit().unwrap();
+        root
+    };
+    // Version 7 differs only by having no dictionaries: records and contents stay.
+    let store = Store::open(dir.path(), 1 << 20).unwrap();
+    assert_eq!(store.files(root.id).unwrap().len(), 1);
+    assert_eq!(
+        store
+            .snapshot()
+            .unwrap()
+            .content(&rec.hash)
+            .unwrap()
+            .as_deref(),
+        Some(b"fn main() {}\n".as_slice())
+    );
+    let txn = store.begin_read().unwrap();
+    let version = txn
+        .open_table(META)
+        .unwrap()
+        .get(SCHEMA_KEY)
+        .unwrap()
+        .unwrap();
+    assert_eq!(decode_u32(version.value()).unwrap(), SCHEMA_VERSION);
+    drop(version);
+    drop(txn);
+    assert!(store.check().unwrap().problems.is_empty());
+}
+
+#[test]
+fn pieces_fill_their_leaves_to_the_last_bytes_and_read_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = redb::Database::create(dir.path().join("pieces.redb")).unwrap();
+    let mut state = 11u64;
+    let mut next = |below: u64| {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (state >> 33) % below
+    };
+    let values: Vec<Vec<u8>> = (0..3000u32)
+        .map(|at| {
+            let len = match at % 5 {
+                0 => 0,
+                1 => next(200),
+                _ => next(9000),
+            };
+            (0..len).map(|_| next(256) as u8).collect()
+        })
+        .collect();
+    let table_of = |name: &str| -> TableDefinition<'static, (u32, u32), &'static [u8]> {
+        TableDefinition::new(Box::leak(name.to_string().into_boxed_str()))
+    };
+    let fill = LeafFill::default();
+    let txn = db.begin_write().unwrap();
+    {
+        let mut packed = txn.open_table(table_of("packed")).unwrap();
+        let mut chunked = txn.open_table(table_of("chunked")).unwrap();
+        for (id, value) in values.iter().enumerate() {
+            put_pieces(&mut packed, id as u32, value, &fill).unwrap();
+            // How pieces were cut before: a fixed size.
+            chunked.insert((id as u32, 0), &value[..value.len().min(1000)]).unwrap();
+            for (index, piece) in value.chunks(1000).enumerate().skip(1) {
+                chunked.insert((id as u32, index as u32), piece).unwrap();
+            }
+        }
+    }
+    txn.commit().unwrap();
+    let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
+    let packed = txn.open_table(table_of("packed")).unwrap();
+    let chunked = txn.open_table(table_of("chunked")).unwrap();
+    for (id, value) in values.iter().enumerate() {
+        let read = with_pieces(&packed, id as u32, |bytes| Ok(bytes.to_vec())).unwrap();
+        assert_eq!(read.as_deref(), Some(value.as_slice()), "value {id}");
+        assert_eq!(pieces_len(&packed, id as u32).unwrap(), value.len() as u64);
+    }
+    let packed = packed.stats().unwrap();
+    let chunked = chunked.stats().unwrap();
+    assert!(
+        packed.fragmented_bytes() * 100 < packed.stored_bytes(),
+        "{} of {} bytes unused",
+        packed.fragmented_bytes(),
+        packed.stored_bytes()
+    );
+    assert!(
+        packed.fragmented_bytes() * 4 < chunked.fragmented_bytes(),
+        "packed {} unused, in pieces of 1,000 bytes {}",
+        packed.fragmented_bytes(),
+        chunked.fragmented_bytes()
     );
 }

@@ -88,6 +88,9 @@ pub struct Snapshot {
     ids: ReadOnlyTable<&'static [u8], u32>,
     blobs: ReadOnlyTable<(u32, u32), &'static [u8]>,
     symbols: ReadOnlyTable<(u32, u32), &'static [u8]>,
+    /// The dictionaries settled contents may need (taken after the transaction began, so
+    /// it holds every one its contents name).
+    decoders: DecoderSet,
 }
 
 impl Snapshot {
@@ -144,7 +147,8 @@ impl Snapshot {
     /// The decompressed content with hash `hash` and id `id`, if stored.
     pub fn content_by_id(&self, hash: &ContentHash, id: u32) -> Result<Option<Vec<u8>>> {
         with_content(&self.blobs, id, |blob| {
-            crate::codec::decompress(blob)
+            self.decoders
+                .decompress(blob)
                 .map_err(|err| StoreError::Corrupt(format!("content {}: {err}", hex(hash))))
         })
     }
@@ -382,6 +386,7 @@ impl Store {
             ids,
             blobs,
             symbols,
+            decoders: self.decoders(),
         })
     }
 }

@@ -58,6 +58,8 @@ pub enum FileChange {
 /// The tables holding one entry per distinct content, reference-counted together: a content,
 /// its id and its symbols are stored with its first reference and dropped with its last.
 pub(super) struct ContentTables<'txn> {
+    /// How full the last leaves of the contents and symbols tables are.
+    pub(super) fills: &'txn LeafFills,
     pub(super) blobs: redb::Table<'txn, (u32, u32), &'static [u8]>,
     pub(super) refs: redb::Table<'txn, &'static [u8], u32>,
     pub(super) ids: redb::Table<'txn, &'static [u8], u32>,
@@ -75,8 +77,12 @@ pub(super) struct ContentRef {
 
 impl<'txn> ContentTables<'txn> {
     /// Opens the tables in `txn`.
-    pub(super) fn open(txn: &'txn redb::WriteTransaction) -> Result<ContentTables<'txn>> {
+    pub(super) fn open(
+        txn: &'txn redb::WriteTransaction,
+        fills: &'txn LeafFills,
+    ) -> Result<ContentTables<'txn>> {
         Ok(ContentTables {
+            fills,
             blobs: txn.open_table(BLOBS)?,
             refs: txn.open_table(BLOB_REFS)?,
             ids: txn.open_table(CONTENT_IDS)?,
@@ -112,7 +118,7 @@ impl<'txn> ContentTables<'txn> {
                     .ok()
                     .filter(|id| *id < SETTLED_BIT)
                     .ok_or_else(|| damaged_counter(NEXT_CONTENT, SHARED, next))?;
-                put_pieces(&mut self.blobs, id, blob)?;
+                put_pieces(&mut self.blobs, id, blob, &self.fills.contents)?;
                 self.ids.insert(hash.as_slice(), id)?;
                 ContentRef { id, new: true }
             }
@@ -121,7 +127,7 @@ impl<'txn> ContentTables<'txn> {
         if let Some(symbols) = symbols
             && !has_pieces(&self.symbols, content.id)?
         {
-            put_pieces(&mut self.symbols, content.id, symbols)?;
+            put_pieces(&mut self.symbols, content.id, symbols, &self.fills.symbols)?;
         }
         self.refs.insert(hash.as_slice(), count + 1)?;
         Ok(content)
@@ -221,7 +227,7 @@ impl Store {
                     continue;
                 };
                 if !has_pieces(&symbols, id)? {
-                    put_pieces(&mut symbols, id, &symbols_of.encoded)?;
+                    put_pieces(&mut symbols, id, &symbols_of.encoded, &self.fills.symbols)?;
                     added.insert(hash, symbols_of.definitions);
                 }
             }
@@ -291,7 +297,7 @@ impl Store {
         let txn = self.begin_write()?;
         let counts = {
             let mut files = txn.open_table(FILES)?;
-            let mut tables = ContentTables::open(&txn)?;
+            let mut tables = ContentTables::open(&txn, &self.fills)?;
             let mut records = Vec::new();
             for entry in files.range((root, "")..(root + 1, ""))? {
                 let (key, value) = entry?;
@@ -358,7 +364,7 @@ impl Store {
         let txn = self.begin_write()?;
         let segment_id = {
             let mut files = txn.open_table(FILES)?;
-            let mut tables = ContentTables::open(&txn)?;
+            let mut tables = ContentTables::open(&txn, &self.fills)?;
             for change in changes {
                 match change {
                     FileChange::Upsert {
