@@ -66,9 +66,11 @@ pub struct IndexConfig {
     /// about a third slower).
     pub compression_level: i32,
     /// zstd level stored contents are compressed to again in the background once the store
-    /// has had no commit for 10 s after indexing (7 by default: about 9% smaller than level 3
-    /// and faster to decompress; 0 = never). Only a level above `compression_level` does
-    /// anything, and a content is rewritten only when that makes it smaller.
+    /// has had no commit for 10 s after indexing (7 by default; 0 = never), with a zstd
+    /// dictionary trained on the store's own contents once they are 8 MiB or more
+    /// compressed (benchmark corpus: contents 20% smaller than at level 3 without one). Only
+    /// a level above `compression_level` does anything, and a content is rewritten only when
+    /// that makes it smaller.
     pub settled_compression_level: i32,
     /// Files written to the store per transaction during a full index.
     pub commit_batch_files: usize,

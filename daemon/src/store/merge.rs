@@ -66,6 +66,15 @@ pub(super) fn maintain(store: &Weak<Store>, requests: &crossbeam_channel::Receiv
             Some(Maintenance::Compact) => {}
             None => {
                 settle_while_quiet(&store, requests);
+                if requests.is_empty() && store.repacking_due() {
+                    match store.repack_tables() {
+                        Ok(repacked) if !repacked.is_empty() => {
+                            tracing::info!(tables = ?repacked, "repacked tables in key order");
+                        }
+                        Ok(_) => {}
+                        Err(err) => tracing::warn!(error = %err, "repacking tables failed"),
+                    }
+                }
                 if store.compaction_wanted.load(Ordering::SeqCst) {
                     let before = store.file_size();
                     match store.compact() {

@@ -23,6 +23,7 @@ mod maintain;
 mod merge;
 mod records;
 mod recovery;
+mod repack;
 mod schema;
 mod settle;
 #[cfg(test)]
@@ -206,6 +207,8 @@ pub struct Store {
     /// settling's own did.
     last_commit: parking_lot::Mutex<std::time::Instant>,
     last_settling_commit: parking_lot::Mutex<Option<std::time::Instant>>,
+    /// The last commit after which the tables were looked at for repacking (see [`repack`]).
+    repack_checked: parking_lot::Mutex<Option<std::time::Instant>>,
     /// How full the last leaves of the tables stored in pieces are (see [`schema::PAGE`]).
     fills: LeafFills,
     /// The dictionaries settled contents are compressed with (see [`dictionary`]).
@@ -309,6 +312,7 @@ impl Store {
             // Opening counts as a commit: settling waits as long after it.
             last_commit: parking_lot::Mutex::new(std::time::Instant::now()),
             last_settling_commit: parking_lot::Mutex::new(None),
+            repack_checked: parking_lot::Mutex::new(None),
             fills: LeafFills::default(),
             dictionaries: dictionary::Dictionaries::default(),
             dictionary_threshold: std::sync::atomic::AtomicU64::new(dictionary::TRAIN_FROM_BYTES),
@@ -384,9 +388,15 @@ impl Store {
     }
 
     /// [`Store::space`], reusing figures taken less than `max_age` ago.
+    /// Figures taken before a later commit are reused only for a couple of seconds (while
+    /// commits keep coming, as when indexing), so a quiet store's figures are those of its
+    /// last commit (settling and repacking change them long after indexing).
     pub fn space_recent(&self, max_age: std::time::Duration) -> Result<Vec<StoreSpace>> {
+        const WHILE_COMMITTING: std::time::Duration = std::time::Duration::from_secs(2);
+        let last_commit = *self.last_commit.lock();
         if let Some((taken, space)) = self.space_cache.lock().as_ref()
             && taken.elapsed() < max_age
+            && (last_commit <= *taken || taken.elapsed() < WHILE_COMMITTING)
         {
             return Ok(space.clone());
         }

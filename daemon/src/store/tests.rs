@@ -1041,7 +1041,9 @@ fn pieces_fill_their_leaves_to_the_last_bytes_and_read_back_whole() {
         for (id, value) in values.iter().enumerate() {
             put_pieces(&mut packed, id as u32, value, &fill).unwrap();
             // How pieces were cut before: a fixed size.
-            chunked.insert((id as u32, 0), &value[..value.len().min(1000)]).unwrap();
+            chunked
+                .insert((id as u32, 0), &value[..value.len().min(1000)])
+                .unwrap();
             for (index, piece) in value.chunks(1000).enumerate().skip(1) {
                 chunked.insert((id as u32, index as u32), piece).unwrap();
             }
@@ -1070,4 +1072,63 @@ fn pieces_fill_their_leaves_to_the_last_bytes_and_read_back_whole() {
         packed.fragmented_bytes(),
         chunked.fragmented_bytes()
     );
+}
+
+#[test]
+fn tables_written_in_no_key_order_are_repacked_full_with_the_same_entries() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = Store::open(dir.path(), 1 << 20).unwrap();
+    let root = store.add_root("/a", 0).unwrap();
+    // Paths arrive in no order (as parallel indexing threads finish them).
+    let mut state = 3u64;
+    let mut order: Vec<u32> = (0..6000).collect();
+    for at in (1..order.len()).rev() {
+        state = state
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        order.swap(at, (state >> 33) as usize % (at + 1));
+    }
+    let changes: Vec<FileChange> = order
+        .iter()
+        .map(|file| {
+            let content = format!("fn f{file}() {{}}\n");
+            let (record, blob) = record(content.as_bytes());
+            upsert(
+                &format!("src/module_{}/file_{file}.rs", file % 37),
+                &record,
+                Some(blob),
+                None,
+            )
+        })
+        .collect();
+    store.apply(root.id, changes).unwrap();
+    let unused_share = |store: &Store| -> f64 {
+        let txn = store.begin_read().unwrap();
+        let stats = txn.open_table(FILES).unwrap().stats().unwrap();
+        stats.fragmented_bytes() as f64 / (stats.stored_bytes() + stats.fragmented_bytes()) as f64
+    };
+    let before = unused_share(&store);
+    assert!(
+        before >= 0.25,
+        "{before:.2} of the file records' leaves unused"
+    );
+    let records = store.files(root.id).unwrap();
+
+    let repacked = store.repack_tables().unwrap();
+    assert!(repacked.contains(&"file records"), "{repacked:?}");
+    let after = unused_share(&store);
+    assert!(
+        after < 0.05,
+        "{after:.2} unused after repacking ({before:.2} before)"
+    );
+    assert_eq!(store.files(root.id).unwrap(), records);
+    let snap = store.snapshot().unwrap();
+    for (_, record) in &records {
+        assert!(snap.content(&record.hash).unwrap().is_some());
+    }
+    drop(snap);
+    assert!(store.check().unwrap().problems.is_empty());
+    // Nothing left to repack; not due again until the next commit.
+    assert!(!store.repacking_due());
+    assert_eq!(store.repack_tables().unwrap(), Vec::<&str>::new());
 }
