@@ -14,6 +14,7 @@
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use super::dictionary::DICTIONARY_BELOW;
 use super::schema::{SETTLED_BIT, has_pieces, pieces_len, put_pieces, remove_pieces};
 use super::*;
 
@@ -121,13 +122,16 @@ impl Store {
             ..Settled::default()
         };
         let dictionary = self.settling_dictionary(level, from)?;
-        let mut compressor = match &dictionary {
-            Some(dictionary) => {
+        let cannot =
+            |err: std::io::Error| StoreError::Corrupt(format!("cannot settle contents: {err}"));
+        let mut plain = zstd::bulk::Compressor::new(level).map_err(cannot)?;
+        let mut with_dictionary = match &dictionary {
+            Some(dictionary) => Some(
                 zstd::bulk::Compressor::with_prepared_dictionary(&dictionary.encoder)
-            }
-            None => zstd::bulk::Compressor::new(level),
-        }
-        .map_err(|err| StoreError::Corrupt(format!("cannot settle contents: {err}")))?;
+                    .map_err(cannot)?,
+            ),
+            None => None,
+        };
         let decoders = self.decoders();
         // Compressed again outside any transaction (one per content of the batch, in its
         // order); a new form is kept only when smaller and exact.
@@ -135,13 +139,17 @@ impl Store {
             .iter()
             .map(|(_, blob)| {
                 let raw = decoders.decompress(blob).ok()?;
-                let again = compressor.compress(&raw).ok()?;
+                let again = match with_dictionary.as_mut() {
+                    Some(compressor) if raw.len() < DICTIONARY_BELOW => compressor.compress(&raw),
+                    _ => plain.compress(&raw),
+                }
+                .ok()?;
                 let exact = again.len() < blob.len()
                     && decoders.decompress(&again).is_ok_and(|back| back == raw);
                 exact.then_some(again)
             })
             .collect();
-        drop(compressor);
+        drop((plain, with_dictionary));
         settled.bytes_before = batch.iter().map(|(_, blob)| blob.len() as u64).sum();
         settled.bytes_after = settled.bytes_before;
         let new_dictionary = dictionary.and_then(|dictionary| dictionary.new);

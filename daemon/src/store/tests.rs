@@ -816,6 +816,13 @@ fn contents_settle_with_a_trained_dictionary_that_the_store_keeps() {
             }
             text.into_bytes()
         })
+        // One large content, which is settled without the dictionary.
+        .chain(std::iter::once(
+            (0..2000)
+                .map(|line| format!("pub const LIMIT_{line}: usize = {};\n", line * 7))
+                .collect::<String>()
+                .into_bytes(),
+        ))
         .collect();
     let changes: Vec<FileChange> = contents
         .iter()
@@ -870,6 +877,25 @@ fn contents_settle_with_a_trained_dictionary_that_the_store_keeps() {
         "{named} of {} use it",
         blobs.len()
     );
+    let large = contents.last().unwrap();
+    assert!(large.len() >= 16 << 10);
+    let large_blob = {
+        let txn = store.begin_read().unwrap();
+        let ids = txn.open_table(CONTENT_IDS).unwrap();
+        let id = ids
+            .get(blake3::hash(large).as_bytes().as_slice())
+            .unwrap()
+            .unwrap()
+            .value();
+        with_content(
+            &txn.open_table(BLOBS).unwrap(),
+            id,
+            |blob| Ok(blob.to_vec()),
+        )
+        .unwrap()
+        .unwrap()
+    };
+    assert_eq!(zstd::zstd_safe::get_dict_id_from_frame(&large_blob), None);
     // It pays for itself: the settled contents and the dictionary together take less than
     // the same contents at the same level without one.
     let dictionary_len = {
