@@ -69,6 +69,8 @@ pub(super) fn maintain(store: &Weak<Store>, requests: &crossbeam_channel::Receiv
                 if requests.is_empty() && store.repacking_due() {
                     match store.repack_tables() {
                         Ok(repacked) if !repacked.is_empty() => {
+                            // The copies of the tables' entries go back to the system.
+                            crate::allocator::release_free_memory();
                             tracing::info!(tables = ?repacked, "repacked tables in key order");
                         }
                         Ok(_) => {}

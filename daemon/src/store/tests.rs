@@ -667,6 +667,21 @@ fn a_segment_whose_contents_all_died_is_purged_by_the_next_merge() {
     assert_eq!(view.index.candidates(&query).map(|ids| ids.len()), Some(1));
 }
 
+/// Stores each of `contents` as file `f{index}.rs` of `root`, compressed at level 1 (so a
+/// higher level settles them smaller).
+fn store_as_files_at_level_one(store: &Store, root: RootId, contents: &[Vec<u8>]) {
+    let changes: Vec<FileChange> = contents
+        .iter()
+        .enumerate()
+        .map(|(at, content)| {
+            let (record, _) = record(content);
+            let blob = zstd::bulk::compress(content, 1).unwrap();
+            upsert(&format!("f{at}.rs"), &record, Some(blob), None)
+        })
+        .collect();
+    store.apply(root, changes).unwrap();
+}
+
 #[test]
 fn contents_settle_smaller_at_a_higher_level_and_read_the_same() {
     let dir = tempfile::tempdir().unwrap();
@@ -690,16 +705,7 @@ fn contents_settle_smaller_at_a_higher_level_and_read_the_same() {
         })
         .chain(std::iter::once(b"x".to_vec()))
         .collect();
-    let changes: Vec<FileChange> = contents
-        .iter()
-        .enumerate()
-        .map(|(at, content)| {
-            let (record, _) = record(content);
-            let blob = zstd::bulk::compress(content, 1).unwrap();
-            upsert(&format!("f{at}.rs"), &record, Some(blob), None)
-        })
-        .collect();
-    store.apply(root.id, changes).unwrap();
+    store_as_files_at_level_one(&store, root.id, &contents);
     let size_of_contents = |store: &Store| -> u64 {
         let txn = store.begin_read().unwrap();
         let blobs = txn.open_table(BLOBS).unwrap();
@@ -824,16 +830,7 @@ fn contents_settle_with_a_trained_dictionary_that_the_store_keeps() {
                 .into_bytes(),
         ))
         .collect();
-    let changes: Vec<FileChange> = contents
-        .iter()
-        .enumerate()
-        .map(|(at, content)| {
-            let (record, _) = record(content);
-            let blob = zstd::bulk::compress(content, 1).unwrap();
-            upsert(&format!("f{at}.rs"), &record, Some(blob), None)
-        })
-        .collect();
-    store.apply(root.id, changes).unwrap();
+    store_as_files_at_level_one(&store, root.id, &contents);
     let stored_blobs = |store: &Store| -> Vec<Vec<u8>> {
         let txn = store.begin_read().unwrap();
         let blobs = txn.open_table(BLOBS).unwrap();
