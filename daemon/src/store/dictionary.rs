@@ -26,7 +26,7 @@ const CURRENT_KEY: &str = "content_dictionary";
 
 /// Compressed bytes of unsettled contents below which no dictionary is trained: a small
 /// store would spend more on the dictionary than it saves with it.
-pub(super) const TRAIN_FROM_BYTES: u64 = 8 << 20;
+const TRAIN_FROM_BYTES: u64 = 8 << 20;
 
 /// The largest dictionary trained (zstd's guidance: about a hundredth of the samples; the
 /// samples are [`SAMPLES_PER_DICTIONARY_BYTE`] times its size). On the benchmark corpus 512
@@ -48,22 +48,35 @@ const SAMPLES_PER_DICTIONARY_BYTE: usize = 64;
 /// The dictionaries a store holds, decoded, by id: readers take a clone of the map (a new
 /// dictionary replaces the map; it is added before the first content that needs it is
 /// committed).
-#[derive(Default)]
 pub(super) struct Dictionaries {
     decoders: parking_lot::RwLock<Arc<HashMap<u32, Arc<DecoderDictionary<'static>>>>>,
-    /// The dictionary settling compresses with, prepared for its level (zstd's tables for
-    /// the level besides a copy of the dictionary; dropped when settling has nothing left to
-    /// do).
-    encoder: parking_lot::Mutex<Option<Encoder>>,
+    /// What the current settling pass compresses with, decided by its first batch (`None`:
+    /// not decided yet; forgotten at the end of each pass).
+    decision: parking_lot::Mutex<Option<Decision>>,
     /// Training was attempted in this process and failed: not tried again until the next
     /// start.
-    pub(super) training_failed: std::sync::atomic::AtomicBool,
+    training_failed: std::sync::atomic::AtomicBool,
+    /// Compressed bytes of unsettled contents from which a dictionary is trained
+    /// ([`TRAIN_FROM_BYTES`]; lower in tests).
+    threshold: std::sync::atomic::AtomicU64,
 }
 
-/// A dictionary prepared for compression at `level`.
-pub(super) struct Encoder {
+impl Default for Dictionaries {
+    fn default() -> Self {
+        Dictionaries {
+            decoders: Default::default(),
+            decision: Default::default(),
+            training_failed: Default::default(),
+            threshold: std::sync::atomic::AtomicU64::new(TRAIN_FROM_BYTES),
+        }
+    }
+}
+
+/// What a settling pass compresses with at `level`: a dictionary prepared for it (zstd's
+/// tables for the level besides a copy of the dictionary), or none.
+struct Decision {
     level: i32,
-    dictionary: Arc<EncoderDictionary<'static>>,
+    dictionary: Option<Arc<EncoderDictionary<'static>>>,
 }
 
 /// What settling compresses a batch with.
@@ -170,19 +183,42 @@ impl Store {
 
     /// The dictionary settling compresses with at `level`: the store's current one, or one
     /// trained now on a sample of the unsettled contents from id `from` on. `None`: settle
-    /// without one.
+    /// without one. Decided once per pass (the later batches reuse the decision).
     pub(super) fn settling_dictionary(
         &self,
         level: i32,
         from: u32,
     ) -> Result<Option<SettlingDictionary>> {
-        let mut encoder = self.dictionaries.encoder.lock();
-        if let Some(current) = encoder.as_ref().filter(|current| current.level == level) {
-            return Ok(Some(SettlingDictionary {
-                encoder: Arc::clone(&current.dictionary),
-                new: None,
-            }));
+        let mut decision = self.dictionaries.decision.lock();
+        if let Some(decided) = decision.as_ref().filter(|decided| decided.level == level) {
+            return Ok(decided
+                .dictionary
+                .as_ref()
+                .map(|dictionary| SettlingDictionary {
+                    encoder: Arc::clone(dictionary),
+                    new: None,
+                }));
         }
+        let chosen = self.choose_dictionary(from)?;
+        let dictionary = chosen.as_ref().map(|(id, bytes, _)| {
+            // Readers can use it before any content that needs it is committed.
+            self.dictionaries.add_decoder(*id, bytes);
+            Arc::new(EncoderDictionary::copy(bytes, level))
+        });
+        *decision = Some(Decision {
+            level,
+            dictionary: dictionary.clone(),
+        });
+        Ok(dictionary.map(|encoder| SettlingDictionary {
+            encoder,
+            new: chosen.and_then(|(id, bytes, new)| new.then_some((id, bytes))),
+        }))
+    }
+
+    /// The store's current dictionary (id, bytes, `false`), or one trained now on the
+    /// unsettled contents from id `from` on (`true`); `None` when the current one is damaged
+    /// or there is none and none can be trained.
+    fn choose_dictionary(&self, from: u32) -> Result<Option<(u32, Vec<u8>, bool)>> {
         let stored = {
             let txn = self.begin_read()?;
             let current = txn
@@ -197,48 +233,36 @@ impl Store {
                 None => None,
             }
         };
-        let (id, bytes, new) = match stored {
-            Some((id, bytes)) if dictionary_problem(id, &bytes).is_none() => (id, bytes, false),
+        if let Some((id, bytes)) = stored {
             // A damaged current dictionary: contents are settled without one.
-            Some(_) => return Ok(None),
-            None => {
-                if self.dictionaries.training_failed.load(Ordering::SeqCst) {
-                    return Ok(None);
-                }
-                let Some(samples) = self.dictionary_samples(from)? else {
-                    return Ok(None);
-                };
-                let sampled: usize = samples.iter().map(Vec::len).sum();
-                let size = (sampled / SAMPLES_PER_DICTIONARY_BYTE).min(LARGEST_DICTIONARY);
-                let started = std::time::Instant::now();
-                let Some((id, bytes)) = train(&samples, size) else {
-                    self.dictionaries
-                        .training_failed
-                        .store(true, Ordering::SeqCst);
-                    return Ok(None);
-                };
-                tracing::info!(
-                    id,
-                    bytes = bytes.len(),
-                    samples = samples.len(),
-                    sampled,
-                    ms = started.elapsed().as_millis() as u64,
-                    "trained a dictionary for settled contents"
-                );
-                (id, bytes, true)
-            }
+            return Ok(dictionary_problem(id, &bytes)
+                .is_none()
+                .then_some((id, bytes, false)));
+        }
+        if self.dictionaries.training_failed.load(Ordering::SeqCst) {
+            return Ok(None);
+        }
+        let Some(samples) = self.dictionary_samples(from)? else {
+            return Ok(None);
         };
-        // Readers can use it before any content that needs it is committed.
-        self.dictionaries.add_decoder(id, &bytes);
-        let dictionary = Arc::new(EncoderDictionary::copy(&bytes, level));
-        *encoder = Some(Encoder {
-            level,
-            dictionary: Arc::clone(&dictionary),
-        });
-        Ok(Some(SettlingDictionary {
-            encoder: dictionary,
-            new: new.then_some((id, bytes)),
-        }))
+        let sampled: usize = samples.iter().map(Vec::len).sum();
+        let size = (sampled / SAMPLES_PER_DICTIONARY_BYTE).min(LARGEST_DICTIONARY);
+        let started = std::time::Instant::now();
+        let Some((id, bytes)) = train(&samples, size) else {
+            self.dictionaries
+                .training_failed
+                .store(true, Ordering::SeqCst);
+            return Ok(None);
+        };
+        tracing::info!(
+            id,
+            bytes = bytes.len(),
+            samples = samples.len(),
+            sampled,
+            ms = started.elapsed().as_millis() as u64,
+            "trained a dictionary for settled contents"
+        );
+        Ok(Some((id, bytes, true)))
     }
 
     /// Decompressed contents to train a dictionary from: an even spread over the unsettled
@@ -246,7 +270,7 @@ impl Store {
     /// [`LARGEST_DICTIONARY`] bytes in all; `None` when those contents are fewer than
     /// [`TRAIN_FROM_BYTES`] compressed.
     fn dictionary_samples(&self, from: u32) -> Result<Option<Vec<Vec<u8>>>> {
-        let threshold = self.dictionary_threshold.load(Ordering::SeqCst);
+        let threshold = self.dictionaries.threshold.load(Ordering::SeqCst);
         let txn = self.begin_read()?;
         let blobs = txn.open_table(BLOBS)?;
         // (id, compressed length, decompressed length as its frame states it).
@@ -318,13 +342,14 @@ impl Store {
     /// small stores).
     #[cfg(test)]
     pub(super) fn set_dictionary_threshold(&self, bytes: u64) {
-        self.dictionary_threshold.store(bytes, Ordering::SeqCst);
+        self.dictionaries.threshold.store(bytes, Ordering::SeqCst);
     }
 
-    /// Drops the prepared encoder (settling is done for now) or, when a commit that was to
-    /// store a new dictionary failed, forgets it so the next pass trains again.
+    /// Forgets the pass's decision and drops its prepared dictionary (settling is done for
+    /// now), or, when a commit that was to store a new dictionary failed, forgets it so the
+    /// next pass trains again.
     pub(super) fn drop_settling_dictionary(&self) {
-        *self.dictionaries.encoder.lock() = None;
+        *self.dictionaries.decision.lock() = None;
     }
 }
 

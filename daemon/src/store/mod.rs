@@ -213,9 +213,6 @@ pub struct Store {
     fills: LeafFills,
     /// The dictionaries settled contents are compressed with (see [`dictionary`]).
     dictionaries: dictionary::Dictionaries,
-    /// Compressed bytes of unsettled contents from which a dictionary is trained
-    /// ([`dictionary::TRAIN_FROM_BYTES`]; lower in tests).
-    dictionary_threshold: std::sync::atomic::AtomicU64,
 }
 
 impl Store {
@@ -315,7 +312,6 @@ impl Store {
             repack_checked: parking_lot::Mutex::new(None),
             fills: LeafFills::default(),
             dictionaries: dictionary::Dictionaries::default(),
-            dictionary_threshold: std::sync::atomic::AtomicU64::new(dictionary::TRAIN_FROM_BYTES),
         };
         std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
             store.check_schema()?;

@@ -578,31 +578,41 @@ fn contents_and_symbols_larger_than_a_piece_come_back_whole_and_go_whole() {
     assert_eq!(txn.open_table(SYMBOLS).unwrap().len().unwrap(), 0);
 }
 
+/// A store in `dir` with root `/kept` holding `main.rs` (`rec`, `blob`), marked as written
+/// by schema `version`, with what `older_tables` writes in the same transaction.
+fn store_marked_as_schema(
+    dir: &std::path::Path,
+    rec: &FileRecord,
+    blob: &[u8],
+    version: u32,
+    older_tables: impl FnOnce(&redb::WriteTransaction),
+) -> RootRecord {
+    let store = Store::open(dir, 1 << 20).unwrap();
+    let root = store.add_root("/kept", 0).unwrap();
+    upsert_main(&store, root.id, rec, blob);
+    let txn = store.db.read().begin_write().unwrap();
+    older_tables(&txn);
+    txn.open_table(META)
+        .unwrap()
+        .insert(SCHEMA_KEY, version.to_le_bytes().as_slice())
+        .unwrap();
+    txn.commit().unwrap();
+    root
+}
+
 #[test]
 fn a_store_of_schema_five_is_upgraded_keeping_roots_and_dropping_the_old_tables() {
     let dir = tempfile::tempdir().unwrap();
     let (rec, blob) = record(b"fn main() {}\n");
-    let root = {
-        let store = Store::open(dir.path(), 1 << 20).unwrap();
-        let root = store.add_root("/kept", 0).unwrap();
-        upsert_main(&store, root.id, &rec, &blob);
-        // What a schema 5 store held: contents and symbols keyed by hash, whole.
-        let txn = store.db.read().begin_write().unwrap();
-        {
-            let mut blobs = txn.open_table(LEGACY_BLOBS).unwrap();
-            blobs.insert(rec.hash.as_slice(), blob.as_slice()).unwrap();
-            txn.open_table(LEGACY_SYMBOLS)
-                .unwrap()
-                .insert(rec.hash.as_slice(), [1u8, 2, 3].as_slice())
-                .unwrap();
-            txn.open_table(META)
-                .unwrap()
-                .insert(SCHEMA_KEY, 5u32.to_le_bytes().as_slice())
-                .unwrap();
-        }
-        txn.commit().unwrap();
-        root
-    };
+    // What a schema 5 store held: contents and symbols keyed by hash, whole.
+    let root = store_marked_as_schema(dir.path(), &rec, &blob, 5, |txn| {
+        let mut blobs = txn.open_table(LEGACY_BLOBS).unwrap();
+        blobs.insert(rec.hash.as_slice(), blob.as_slice()).unwrap();
+        txn.open_table(LEGACY_SYMBOLS)
+            .unwrap()
+            .insert(rec.hash.as_slice(), [1u8, 2, 3].as_slice())
+            .unwrap();
+    });
     let store = Store::open(dir.path(), 1 << 20).unwrap();
     assert_eq!(store.roots().unwrap()[0].path, "/kept");
     assert!(
@@ -995,18 +1005,7 @@ fn contents_settle_with_a_trained_dictionary_that_the_store_keeps() {
 fn a_store_of_schema_seven_is_upgraded_as_it_is() {
     let dir = tempfile::tempdir().unwrap();
     let (rec, blob) = record(b"fn main() {}\n");
-    let root = {
-        let store = Store::open(dir.path(), 1 << 20).unwrap();
-        let root = store.add_root("/kept", 0).unwrap();
-        upsert_main(&store, root.id, &rec, &blob);
-        let txn = store.db.read().begin_write().unwrap();
-        txn.open_table(META)
-            .unwrap()
-            .insert(SCHEMA_KEY, 7u32.to_le_bytes().as_slice())
-            .unwrap();
-        txn.commit().unwrap();
-        root
-    };
+    let root = store_marked_as_schema(dir.path(), &rec, &blob, 7, |_| {});
     // Version 7 differs only by having no dictionaries: records and contents stay.
     let store = Store::open(dir.path(), 1 << 20).unwrap();
     assert_eq!(store.files(root.id).unwrap().len(), 1);
