@@ -100,6 +100,9 @@ fn run(args: Args) -> Result<Exit> {
         config.remote.listen = listen;
     }
     let _log_guard = crate::logging::init(&config.log, &log_dir, args.log_stderr)?;
+    if config.memory.release_after_bursts {
+        crate::allocator::configure_c_allocator();
+    }
     crate::audit::init(&log_dir, config.log.audit);
     tracing::info!(
         profile = ?config.profile,

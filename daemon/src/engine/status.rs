@@ -281,9 +281,15 @@ impl Engine {
                 heap.saturating_sub(itemised),
                 None,
             ));
+            let c_heap = crate::allocator::c_heap_in_use_bytes().unwrap_or(0);
+            parts.push(part(
+                "C libraries' heap in use (tree-sitter, zstd)",
+                c_heap,
+                None,
+            ));
             parts.push(part(
                 "outside the heap (allocator reserve, code, stacks)",
-                rss.saturating_sub(heap),
+                rss.saturating_sub(heap).saturating_sub(c_heap),
                 None,
             ));
         }
