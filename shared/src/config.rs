@@ -339,11 +339,13 @@ pub struct LogConfig {
 #[serde(deny_unknown_fields)]
 pub struct MemoryConfig {
     /// MiB that every cache together may hold, split in fixed shares: database pages (a
-    /// quarter), decompressed contents that searches read through (a quarter), file
-    /// sources quoted by clone reports (a quarter), chunks prepared for semantic search (an
-    /// eighth) and per-file code-health facts (an eighth). Each cache evicts its least
-    /// recently used entries to stay within its share. 0: no caches (slower searches and
-    /// reports, least memory).
+    /// twelfth: the B-trees' upper levels and recent leaves; redb never gives them back, and
+    /// the file's pages stay in the system's page cache anyway), decompressed contents that
+    /// searches read through (a third; emptied after a quiet minute), file sources quoted by
+    /// clone reports (a quarter), chunks prepared for semantic search (an eighth) and
+    /// per-file code-health facts (an eighth). Each cache evicts its least recently used
+    /// entries to stay within its share. 0: no caches (slower searches and reports, least
+    /// memory).
     pub budget_mb: usize,
     /// Give the memory freed after a burst (an indexing run, a root's semantic index built,
     /// a clone report, and questions once clients have been quiet for 5 s) back to the
@@ -377,7 +379,9 @@ impl MemoryConfig {
     pub fn share(&self, cache: CacheShare) -> u64 {
         let budget = self.budget_mb as u64 * 1024 * 1024;
         match cache {
-            CacheShare::StorePages | CacheShare::Contents | CacheShare::HealthSources => budget / 4,
+            CacheShare::StorePages => budget / 12,
+            CacheShare::Contents => budget / 3,
+            CacheShare::HealthSources => budget / 4,
             CacheShare::SemanticChunks | CacheShare::HealthFacts => budget / 8,
         }
     }

@@ -41,7 +41,7 @@ fn status_breaks_resident_memory_down_per_component() {
     assert!(heap > 0 && heap < rss, "heap {heap} within rss {rss}");
     assert_eq!(memory["cache_budget_bytes"], 8 * MIB);
     // Every cache is bounded by its share of the budget.
-    assert_eq!(part(&status, "content cache")["limit_bytes"], 2 * MIB);
+    assert_eq!(part(&status, "content cache")["limit_bytes"], 8 * MIB / 3);
     assert_eq!(part(&status, "clone sources cache")["limit_bytes"], 2 * MIB);
     assert_eq!(part(&status, "health facts cache")["limit_bytes"], MIB);
     assert!(part(&status, "content cache")["bytes"].as_u64() > Some(0));
