@@ -1002,33 +1002,36 @@ fn contents_settle_with_a_trained_dictionary_that_the_store_keeps() {
 }
 
 #[test]
-fn a_store_of_schema_seven_is_upgraded_as_it_is() {
-    let dir = tempfile::tempdir().unwrap();
-    let (rec, blob) = record(b"fn main() {}\n");
-    let root = store_marked_as_schema(dir.path(), &rec, &blob, 7, |_| {});
-    // Version 7 differs only by having no dictionaries: records and contents stay.
-    let store = Store::open(dir.path(), 1 << 20).unwrap();
-    assert_eq!(store.files(root.id).unwrap().len(), 1);
-    assert_eq!(
-        store
-            .snapshot()
+fn a_store_of_schema_seven_or_eight_is_upgraded_as_it_is() {
+    for old in [7, 8] {
+        let dir = tempfile::tempdir().unwrap();
+        let (rec, blob) = record(b"fn main() {}\n");
+        let root = store_marked_as_schema(dir.path(), &rec, &blob, old, |_| {});
+        // Versions 7 and 8 differ only by what they lack (dictionaries, bitmap postings):
+        // records and contents stay.
+        let store = Store::open(dir.path(), 1 << 20).unwrap();
+        assert_eq!(store.files(root.id).unwrap().len(), 1, "from {old}");
+        assert_eq!(
+            store
+                .snapshot()
+                .unwrap()
+                .content(&rec.hash)
+                .unwrap()
+                .as_deref(),
+            Some(b"fn main() {}\n".as_slice())
+        );
+        let txn = store.begin_read().unwrap();
+        let version = txn
+            .open_table(META)
             .unwrap()
-            .content(&rec.hash)
+            .get(SCHEMA_KEY)
             .unwrap()
-            .as_deref(),
-        Some(b"fn main() {}\n".as_slice())
-    );
-    let txn = store.begin_read().unwrap();
-    let version = txn
-        .open_table(META)
-        .unwrap()
-        .get(SCHEMA_KEY)
-        .unwrap()
-        .unwrap();
-    assert_eq!(decode_u32(version.value()).unwrap(), SCHEMA_VERSION);
-    drop(version);
-    drop(txn);
-    assert!(store.check().unwrap().problems.is_empty());
+            .unwrap();
+        assert_eq!(decode_u32(version.value()).unwrap(), SCHEMA_VERSION);
+        drop(version);
+        drop(txn);
+        assert!(store.check().unwrap().problems.is_empty());
+    }
 }
 
 #[test]
@@ -1153,4 +1156,62 @@ fn tables_written_in_no_key_order_are_repacked_full_with_the_same_entries() {
     // Nothing left to repack; not due again until the next commit.
     assert!(!store.repacking_due());
     assert_eq!(store.repack_tables().unwrap(), Vec::<&str>::new());
+}
+
+#[test]
+fn segment_chunks_each_fill_one_leaf_and_read_back_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = redb::Database::create(dir.path().join("segments.redb")).unwrap();
+    let mut state = 7u64;
+    // Incompressible bytes, as a compressed segment is: 300 KB in three segments.
+    let segments: Vec<Vec<u8>> = [100_000usize, 150_000, 50_001]
+        .iter()
+        .map(|&len| {
+            (0..len)
+                .map(|_| {
+                    state ^= state << 13;
+                    state ^= state >> 7;
+                    state ^= state << 17;
+                    state as u8
+                })
+                .collect()
+        })
+        .collect();
+    let txn = db.begin_write().unwrap();
+    {
+        let mut table = txn.open_table(SEGMENTS).unwrap();
+        for (id, bytes) in segments.iter().enumerate() {
+            insert_segment(&mut table, SHARED, id as u64, bytes).unwrap();
+        }
+    }
+    txn.commit().unwrap();
+    let txn = redb::ReadableDatabase::begin_read(&db).unwrap();
+    let table = txn.open_table(SEGMENTS).unwrap();
+    for (id, bytes) in segments.iter().enumerate() {
+        let mut read = Vec::new();
+        for entry in table
+            .range((SHARED, id as u64, 0)..=(SHARED, id as u64, u32::MAX))
+            .unwrap()
+        {
+            let (_, value) = entry.unwrap();
+            assert!(value.value().len() <= SEGMENT_CHUNK);
+            read.extend_from_slice(value.value());
+        }
+        assert_eq!(&read, bytes, "segment {id}");
+    }
+    // No value larger than a page (which would take a run of pages compaction can seldom
+    // move), and only the leaf of each segment's last, partial chunk has room left.
+    let stats = table.stats().unwrap();
+    assert!(
+        stats.fragmented_bytes() < (segments.len() * 4096) as u64,
+        "{} of {} bytes unused",
+        stats.fragmented_bytes(),
+        stats.stored_bytes()
+    );
+    let pages = stats.leaf_pages() as usize;
+    let chunks: usize = segments
+        .iter()
+        .map(|s| s.len().div_ceil(SEGMENT_CHUNK))
+        .sum();
+    assert_eq!(pages, chunks, "one leaf per chunk");
 }
