@@ -263,9 +263,12 @@ impl Segment {
             for (byte_index, &byte) in bitmap.iter().enumerate() {
                 let mut bits = byte;
                 while bits != 0 {
-                    let bit = bits.trailing_zeros();
+                    let index = (byte_index as u32) * 8 + bits.trailing_zeros();
                     bits &= bits - 1;
-                    out.push(self.bitmap_base + (byte_index as u32) * 8 + bit);
+                    // The last byte's spare bits are zero unless the bytes are damaged.
+                    if index < self.bitmap_bits {
+                        out.push(self.bitmap_base + index);
+                    }
                 }
             }
             return;
@@ -566,6 +569,22 @@ mod tests {
         assert_ne!(count & BITMAP, 0);
         overcounted[count_at..count_at + 4].copy_from_slice(&(BITMAP | 201).to_le_bytes());
         assert!(Segment::from_bytes(overcounted).is_err());
+
+        // 203 documents take 26 bytes of bitmap with 5 spare bits: set ones are ignored.
+        let docs: Vec<(u32, Vec<Trigram>)> =
+            (0..203u32).map(|n| (n, trigrams(b"common"))).collect();
+        let segment = Segment::build(&docs);
+        let (trigram, offset, count) = segment.entry(0);
+        assert_ne!(count & BITMAP, 0);
+        let mut damaged = segment.bytes().to_vec();
+        let last = HEADER_LEN + segment.trigram_count() * ENTRY_LEN + offset as usize + 25;
+        damaged[last] |= 0x80;
+        let damaged = Segment::from_bytes(damaged).unwrap();
+        let (mut clean, mut read) = (Vec::new(), Vec::new());
+        segment.postings_into(trigram, &mut clean);
+        damaged.postings_into(trigram, &mut read);
+        assert_eq!(read, clean);
+        assert_eq!(read.len(), 203);
     }
 
     #[test]
