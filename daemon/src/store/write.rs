@@ -213,6 +213,12 @@ impl Store {
     /// if its content is still referenced and has none yet, and every document with that
     /// content, in every root, gets its definitions in memory. Returns how many were stored.
     pub fn add_symbols(&self, parsed: Vec<(ContentHash, ParsedSymbols)>) -> Result<usize> {
+        // As in `apply`: a failure on the file before the commit is recorded too.
+        self.store_symbols(parsed)
+            .inspect_err(|err| self.failed_on_the_file(err))
+    }
+
+    fn store_symbols(&self, parsed: Vec<(ContentHash, ParsedSymbols)>) -> Result<usize> {
         if parsed.is_empty() {
             return Ok(0);
         }
@@ -348,6 +354,13 @@ impl Store {
     /// segment for the contents stored for the first time (a content another root holds is
     /// posted already). Returns how many segments the store has.
     pub fn apply(&self, root: RootId, changes: Vec<FileChange>) -> Result<usize> {
+        // A write that fails on the file before the commit (redb writes out its write buffer
+        // once it fills, 4 MiB with the default page cache) is a store problem too.
+        self.apply_changes(root, changes)
+            .inspect_err(|err| self.failed_on_the_file(err))
+    }
+
+    fn apply_changes(&self, root: RootId, changes: Vec<FileChange>) -> Result<usize> {
         if changes.is_empty() {
             return Ok(self.segments.read().len());
         }
