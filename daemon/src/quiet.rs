@@ -4,8 +4,9 @@
 //! answers), and mimalloc keeps each thread's freed pages for that thread until it frees
 //! again, so a daemon left idle after a busy minute would otherwise hold them for hours.
 //! After a longer quiet (`memory.idle_release_secs`), the caches that are quick to refill —
-//! decompressed contents, file sources quoted by clone reports — are emptied as well: an
-//! idle daemon keeps its indexes, not copies of files nobody is reading.
+//! decompressed contents, file sources quoted by clone reports — are emptied as well, and the
+//! pages of the program's own code and grammar tables are handed back: an idle daemon keeps
+//! its indexes, not copies of files nobody is reading.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -68,7 +69,13 @@ pub fn start(engine: Arc<Engine>, shutdown: CancellationToken) {
                 emptied_after = Some(last);
                 engine.store().clear_content_cache();
                 engine.health().clear_sources();
-                tracing::debug!("emptied the content and clone source caches after a quiet spell");
+                // Parsing every language paged in grammar tables and code an idle daemon
+                // does not need; they come back from the page cache on the next parse.
+                let program = crate::allocator::release_program_pages();
+                tracing::debug!(
+                    program_pages_mib = program >> 20,
+                    "emptied the content and clone source caches after a quiet spell"
+                );
             }
             released_after = Some(last);
             if !release {

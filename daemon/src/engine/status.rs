@@ -287,9 +287,19 @@ impl Engine {
                 c_heap,
                 None,
             ));
+            // The program's code and tables, shared libraries: pages of files, which the
+            // system can drop and read again (and the daemon drops after a quiet spell).
+            let file_pages = crate::allocator::resident_file_bytes().unwrap_or(0);
             parts.push(part(
-                "outside the heap (allocator reserve, code, stacks)",
-                rss.saturating_sub(heap).saturating_sub(c_heap),
+                "program code and tables (file pages)",
+                file_pages,
+                None,
+            ));
+            parts.push(part(
+                "outside the heap (allocator reserve, stacks)",
+                rss.saturating_sub(heap)
+                    .saturating_sub(c_heap)
+                    .saturating_sub(file_pages),
                 None,
             ));
         }
