@@ -353,9 +353,10 @@ pub struct MemoryConfig {
     pub release_after_bursts: bool,
     /// Seconds without a question after which the caches that are quick to refill (the
     /// decompressed contents searches read through, the file sources clone reports quote) are
-    /// emptied, and the memory they held given back: an idle daemon keeps its indexes, not
-    /// copies of files it may not read again. Database pages, per-file health facts and the
-    /// clone reports kept warm stay. 0: never.
+    /// emptied, and the memory they held given back, with the pages of the daemon's own code
+    /// and grammar tables that parsing paged in (read again from the page cache on the next
+    /// parse): an idle daemon keeps its indexes, not copies of files it may not read again.
+    /// Database pages, per-file health facts and the clone reports kept warm stay. 0: never.
     pub idle_release_secs: u64,
 }
 
