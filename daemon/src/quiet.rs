@@ -29,6 +29,7 @@ const CHECK_EVERY: Duration = Duration::from_secs(1);
 pub fn start(engine: Arc<Engine>, shutdown: CancellationToken) {
     let memory = &engine.config().memory;
     let release = memory.release_after_bursts;
+    let program_pages = memory.release_program_pages;
     let empty_after =
         (memory.idle_release_secs > 0).then(|| Duration::from_secs(memory.idle_release_secs));
     if !release && empty_after.is_none() {
@@ -71,7 +72,11 @@ pub fn start(engine: Arc<Engine>, shutdown: CancellationToken) {
                 engine.health().clear_sources();
                 // Parsing every language paged in grammar tables and code an idle daemon
                 // does not need; they come back from the page cache on the next parse.
-                let program = crate::allocator::release_program_pages();
+                let program = if program_pages {
+                    crate::allocator::release_program_pages()
+                } else {
+                    0
+                };
                 tracing::debug!(
                     program_pages_mib = program >> 20,
                     "emptied the content and clone source caches after a quiet spell"

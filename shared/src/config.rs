@@ -358,6 +358,11 @@ pub struct MemoryConfig {
     /// parse): an idle daemon keeps its indexes, not copies of files it may not read again.
     /// Database pages, per-file health facts and the clone reports kept warm stay. 0: never.
     pub idle_release_secs: u64,
+    /// At that same quiet, also hand back the resident pages of the daemon's own code and
+    /// read-only tables (Linux; 10–25 MiB after parsing many languages). The first question
+    /// after the quiet reads the pages it needs back from the page cache, a few milliseconds;
+    /// `false` keeps them resident.
+    pub release_program_pages: bool,
 }
 
 /// One cache that draws on [`MemoryConfig::budget_mb`].
@@ -618,6 +623,7 @@ impl Config {
                 budget_mb: 96,
                 release_after_bursts: true,
                 idle_release_secs: 60,
+                release_program_pages: true,
             },
             alerts: AlertsConfig {
                 store_budget_mb: 0,

@@ -218,3 +218,44 @@ fn caches_quick_to_refill_are_emptied_after_a_quiet_spell_and_refill_when_asked(
         status["memory"]
     );
 }
+
+#[test]
+fn the_programs_pages_stay_when_configured_to() {
+    let env = TestEnv::new()
+        .with_env("CODESAGE_MEMORY__IDLE_RELEASE_SECS", "3")
+        .with_env("CODESAGE_MEMORY__RELEASE_PROGRAM_PAGES", "false");
+    let root = env.workspace("project");
+    sample_project(&root);
+    age_tree(&root);
+    let root_text = root.display().to_string();
+    assert!(env.codesage(&["index", &root_text]).status.success());
+    let output = env.codesage(&["search", "def ", "--root", &root_text]);
+    assert!(output.status.success());
+    let program_pages = |status: &Value| {
+        part(status, "program code and tables (file pages)")["bytes"]
+            .as_u64()
+            .expect("file pages")
+    };
+    let before = env.status();
+    let paged_in = program_pages(&before);
+    assert!(
+        part(&before, "content cache")["bytes"].as_u64() > Some(0),
+        "{}",
+        before["memory"]
+    );
+
+    // The same quiet spell empties the content cache, but leaves the program's pages.
+    let status = wait_for(
+        Duration::from_secs(30),
+        "the content cache to be emptied",
+        || {
+            let status = env.status();
+            (part(&status, "content cache")["bytes"] == 0).then_some(status)
+        },
+    );
+    let kept = program_pages(&status);
+    assert!(
+        kept + 4 * MIB >= paged_in,
+        "file pages {kept} after the quiet spell against {paged_in} before"
+    );
+}
