@@ -68,10 +68,11 @@ class Daemon:
             sys.exit(f"codesage {' '.join(args[:2])} failed: {done.stderr.strip()[:500]}")
         return done
 
-    def start(self, release_pages: bool):
+    def start(self, release_pages: bool, corpus: str):
+        """A daemon with this setting, `corpus` indexed (the first time) or reconciled."""
         self.run("stop", check=False)
         self.env["CODESAGE_MEMORY__RELEASE_PROGRAM_PAGES"] = "true" if release_pages else "false"
-        self.run("status")  # starts the daemon with this setting
+        self.run("index", corpus)
 
     def file_pages_mib(self) -> float:
         status = json.loads(self.run("status", "--json").stdout)
@@ -103,13 +104,13 @@ def main():
     with tempfile.TemporaryDirectory(prefix="codesage-after-quiet.") as work:
         daemon = Daemon(Path(work), bin_dir, args.quiet_secs)
         try:
-            daemon.start(True)
-            daemon.run("index", corpus)
+            daemon.start(True, corpus)
             time.sleep(30)  # settling and compaction, so both arms read the same store
             for round_no in range(args.rounds):
                 order = [True, False] if round_no % 2 == 0 else [False, True]
                 for release in order:
-                    daemon.start(release)
+                    daemon.start(release, corpus)
+                    time.sleep(3)
                     for _, tool, arguments in asked:
                         for _ in range(3):
                             daemon.timed(tool, arguments)

@@ -19,12 +19,14 @@ real source files (appends a function, restores the original on the next touch).
 of indexed files and the indexed bytes stay within a narrow band for the whole run.
 `--no-churn` leaves the tree alone, to tell what the calls do from what the churn does.
 
-The run is cut into windows of `--window-calls` calls. After each window: the daemon's RSS,
-threads (/proc/<pid>/status), open descriptors (/proc/<pid>/fd), CPU time, and, from
+The run is cut into windows of `--window-calls` calls. After each window: the daemon's RSS and
+its file pages, threads (/proc/<pid>/status), open descriptors (/proc/<pid>/fd), CPU time, and, from
 `codesage status --json`, the allocator's counted heap, the store file's size and the
 indexed file count; and the p50/p99 latency of that window's calls. One line per window.
 
-At the end, for RSS, heap, descriptors, threads and p50 latency, over the windows after the
+At the end, for RSS, RSS without its file pages (the daemon's own code and tables, which
+parsing and answering page in and a quiet spell drops: the rest is what the allocator holds),
+heap, descriptors, threads and p50 latency, over the windows after the
 first `--warmup-windows` (caches filling, the semantic index built, allocator arenas
 settling): the least-squares slope per 100,000 calls, the same over the second half of those
 windows alone (a rise that is settling flattens there, a leak keeps its slope), the mean of
@@ -83,6 +85,10 @@ CLOCK_TICKS = os.sysconf("SC_CLK_TCK")
 # metric: (label, unit, share of the mean, absolute floor) — see the docstring.
 THRESHOLDS = {
     "rss": ("RSS", "MiB", 0.05, 4.0),
+    # Resident memory less the pages of files (the daemon's own code and grammar tables,
+    # paged in by whatever parsing and answering touch first, and dropped after a quiet
+    # spell): what the allocator holds, the part a leak or fragmentation grows.
+    "rss_anon": ("RSS without file pages", "MiB", 0.05, 4.0),
     "heap": ("counted heap", "MiB", 0.05, 1.0),
     "fds": ("open descriptors", "", 0.0, 3.0),
     "threads": ("threads", "", 0.0, None),  # --clients + 2, set in verdicts()
@@ -91,16 +97,19 @@ THRESHOLDS = {
 
 
 def proc_extra(pid: int):
-    """Threads and CPU seconds (user + system) of the daemon."""
+    """Threads, CPU seconds (user + system) and resident file pages (bytes) of the daemon."""
     threads = 0
+    file_pages = 0
     with open(f"/proc/{pid}/status") as f:
         for line in f:
             if line.startswith("Threads:"):
                 threads = int(line.split()[1])
+            elif line.startswith("RssFile:"):
+                file_pages = int(line.split()[1]) * 1024
     with open(f"/proc/{pid}/stat") as f:
         fields = f.read().rsplit(")", 1)[1].split()
     cpu = (int(fields[11]) + int(fields[12])) / CLOCK_TICKS
-    return threads, cpu
+    return threads, cpu, file_pages
 
 
 async def status_json(env):
@@ -276,13 +285,15 @@ class Soak:
 
 async def sample(pid, env):
     rss, fds = proc_figures(pid)
-    threads, cpu = proc_extra(pid)
+    threads, cpu, file_pages = proc_extra(pid)
     report = await status_json(env)
     heap = (report.get("memory") or {}).get("heap_bytes")
     files = sum(root.get("files", 0) for root in report.get("roots", []))
     return {
         "time": time.monotonic(),
         "rss": rss / MIB,
+        "file_pages": file_pages / MIB,
+        "rss_anon": (rss - file_pages) / MIB,
         "fds": fds,
         "threads": threads,
         "cpu": cpu,
@@ -297,7 +308,8 @@ def line(row):
     heap = f"{row['heap']:7.1f}" if row["heap"] is not None else "      -"
     return (
         f"window {row['number']:4d}  calls {row['calls_end']:8d}  {row['minutes']:6.1f} min  "
-        f"p50 {row['p50']:7.1f} ms  p99 {row['p99']:7.1f} ms  RSS {row['rss']:7.1f} MiB  heap {heap} MiB  "
+        f"p50 {row['p50']:7.1f} ms  p99 {row['p99']:7.1f} ms  RSS {row['rss']:7.1f} MiB  "
+        f"file pages {row['file_pages']:5.1f} MiB  heap {heap} MiB  "
         f"fds {row['fds']:4d}  threads {row['threads']:3d}  cpu {row['cpu_per_call']:5.1f} ms/call  "
         f"store {row['store']:6.1f} MiB  files {row['files']:6d}  errors {row['errors']}"
     )
@@ -471,19 +483,19 @@ async def main_async(args):
         f"{size / MIB:.1f} MiB, {changes[0]:,} file changes meanwhile; {soak.errors} errors, "
         f"{soak.vanished} answers \"file gone\".{cut}\n"
     )
-    print("| window | calls so far | min | p50 ms | p99 ms | RSS MiB | heap MiB | fds | threads | CPU ms/call | store MiB | files |")
-    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("| window | calls so far | min | p50 ms | p99 ms | RSS MiB | of it file pages MiB | heap MiB | fds | threads | CPU ms/call | store MiB | files |")
+    print("|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     s = start_sample
     heap = "" if s["heap"] is None else f"{s['heap']:.1f}"
-    print(f"| start | 0 | 0 | | | {s['rss']:.1f} | {heap} | {s['fds']} | {s['threads']} | | {s['store']:.1f} | {s['files']} |")
+    print(f"| start | 0 | 0 | | | {s['rss']:.1f} | {s['file_pages']:.1f} | {heap} | {s['fds']} | {s['threads']} | | {s['store']:.1f} | {s['files']} |")
     for r in condensed(rows, args.table_rows):
         heap = "" if r["heap"] is None else f"{r['heap']:.1f}"
         print(f"| {r['number']} | {r['calls_end']:,} | {r['minutes']:.1f} | {r['p50']:.1f} | {r['p99']:.1f} | "
-              f"{r['rss']:.1f} | {heap} | {r['fds']} | {r['threads']} | {r['cpu_per_call']:.1f} | "
+              f"{r['rss']:.1f} | {r['file_pages']:.1f} | {heap} | {r['fds']} | {r['threads']} | {r['cpu_per_call']:.1f} | "
               f"{r['store']:.1f} | {r['files']} |")
     for label, s in (("idle 10 s after the last call", idle), ("sessions closed", closed)):
         heap = "" if s["heap"] is None else f"{s['heap']:.1f}"
-        print(f"| {label} | | | | | {s['rss']:.1f} | {heap} | {s['fds']} | {s['threads']} | | {s['store']:.1f} | {s['files']} |")
+        print(f"| {label} | | | | | {s['rss']:.1f} | {s['file_pages']:.1f} | {heap} | {s['fds']} | {s['threads']} | | {s['store']:.1f} | {s['files']} |")
     print()
     if len(fitted) < 3:
         print(f"Too few windows after the warm-up ({len(fitted)}) to fit a trend: no verdict.")
