@@ -69,6 +69,11 @@ pub struct Walker {
     builder: WalkBuilder,
     exclude_globs: GlobSet,
     unreadable: Arc<Unreadable>,
+    /// Walk on the calling thread: a listing of one directory (the watcher asks for one per
+    /// batch, several a second under steady edits) or a single-threaded configuration.
+    /// Starting walker threads for it cost more than the listing, and each short-lived
+    /// thread left its allocator pages behind.
+    sequential: bool,
 }
 
 /// Paths the walk could not read (a directory without permission, an I/O error), for status:
@@ -134,6 +139,7 @@ impl Walker {
             0 => std::thread::available_parallelism().map_or(2, |n| n.get()),
             n => n,
         };
+        let sequential = threads == 1 || max_depth.is_some_and(|depth| depth <= 1);
         let respect = config.respect_gitignore;
         // A procfs or sysfs mounted inside the root (a container image, a chroot) is not
         // code, and some of its files never end.
@@ -183,6 +189,7 @@ impl Walker {
             builder,
             exclude_globs,
             unreadable: Arc::default(),
+            sequential,
         })
     }
 
@@ -191,66 +198,83 @@ impl Walker {
         Arc::clone(&self.unreadable)
     }
 
-    /// Walks in parallel, calling `visit` for every regular file that belongs in the index and
-    /// every directory descended into. `visit` returns false to stop the walk.
+    /// Walks (on the calling thread for a one-directory listing, else in parallel), calling `visit` for every regular
+    /// file that belongs in the index and every directory descended into. `visit` returns
+    /// false to stop the walk.
     pub fn run<F>(&self, cancel: &CancellationToken, visit: F)
     where
         F: Fn(Found<'_>) -> bool + Sync,
     {
+        if self.sequential {
+            for result in self.builder.build() {
+                if matches!(self.step(result, cancel, &visit), WalkState::Quit) {
+                    return;
+                }
+            }
+            return;
+        }
         let visit = &visit;
-        let root = &self.root;
-        let exclude_globs = &self.exclude_globs;
-        let unreadable = &self.unreadable;
-        self.builder.build_parallel().run(|| {
-            Box::new(move |result| {
-                if cancel.is_cancelled() {
-                    return WalkState::Quit;
-                }
-                let entry = match result {
-                    Ok(entry) => entry,
-                    Err(err) => {
-                        tracing::debug!(error = %err, "walk error");
-                        unreadable.record(&err);
-                        return WalkState::Continue;
-                    }
-                };
-                let Some(kind) = entry.file_type() else {
+        self.builder
+            .build_parallel()
+            .run(|| Box::new(move |result| self.step(result, cancel, visit)));
+    }
+
+    /// One entry of the walk: filtered, stated and handed to `visit`.
+    fn step<F>(
+        &self,
+        result: Result<ignore::DirEntry, ignore::Error>,
+        cancel: &CancellationToken,
+        visit: &F,
+    ) -> WalkState
+    where
+        F: Fn(Found<'_>) -> bool + Sync,
+    {
+        if cancel.is_cancelled() {
+            return WalkState::Quit;
+        }
+        let entry = match result {
+            Ok(entry) => entry,
+            Err(err) => {
+                tracing::debug!(error = %err, "walk error");
+                self.unreadable.record(&err);
+                return WalkState::Continue;
+            }
+        };
+        let Some(kind) = entry.file_type() else {
+            return WalkState::Continue;
+        };
+        let Some(relative) = relative_path(&self.root, entry.path()) else {
+            tracing::warn!(path = %entry.path().display(), "path is not valid UTF-8; skipped");
+            return WalkState::Continue;
+        };
+        let keep_going = if kind.is_dir() {
+            visit(Found::Dir { relative })
+        } else if kind.is_file() {
+            // A symlink reports its target's type only when links are followed, so
+            // unfollowed links (and sockets, fifos, devices) never get here.
+            if self.exclude_globs.is_match(&relative) {
+                return WalkState::Continue;
+            }
+            let meta = match entry.metadata() {
+                Ok(meta) => meta,
+                Err(err) => {
+                    tracing::debug!(path = %entry.path().display(), error = %err, "cannot stat");
                     return WalkState::Continue;
-                };
-                let Some(relative) = relative_path(root, entry.path()) else {
-                    tracing::warn!(path = %entry.path().display(), "path is not valid UTF-8; skipped");
-                    return WalkState::Continue;
-                };
-                let keep_going = if kind.is_dir() {
-                    visit(Found::Dir { relative })
-                } else if kind.is_file() {
-                    // A symlink reports its target's type only when links are followed, so
-                    // unfollowed links (and sockets, fifos, devices) never get here.
-                    if exclude_globs.is_match(&relative) {
-                        return WalkState::Continue;
-                    }
-                    let meta = match entry.metadata() {
-                        Ok(meta) => meta,
-                        Err(err) => {
-                            tracing::debug!(path = %entry.path().display(), error = %err, "cannot stat");
-                            return WalkState::Continue;
-                        }
-                    };
-                    visit(Found::File {
-                        relative,
-                        absolute: entry.path(),
-                        meta: &meta,
-                    })
-                } else {
-                    true
-                };
-                if keep_going {
-                    WalkState::Continue
-                } else {
-                    WalkState::Quit
                 }
+            };
+            visit(Found::File {
+                relative,
+                absolute: entry.path(),
+                meta: &meta,
             })
-        });
+        } else {
+            true
+        };
+        if keep_going {
+            WalkState::Continue
+        } else {
+            WalkState::Quit
+        }
     }
 }
 
@@ -263,4 +287,71 @@ pub fn relative_path(root: &Path, path: &Path) -> Option<String> {
     } else {
         relative.replace(std::path::MAIN_SEPARATOR, "/")
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use codesage_shared::config::Config;
+
+    use super::*;
+
+    /// Everything a walk reports, as `d:path` and `f:path`.
+    fn seen(walker: &Walker) -> BTreeSet<String> {
+        let found = parking_lot::Mutex::new(BTreeSet::new());
+        walker.run(&CancellationToken::new(), |entry| {
+            let item = match entry {
+                Found::Dir { relative } => format!("d:{relative}"),
+                Found::File { relative, .. } => format!("f:{relative}"),
+            };
+            found.lock().insert(item);
+            true
+        });
+        found.into_inner()
+    }
+
+    #[test]
+    fn a_one_directory_listing_runs_on_the_calling_thread_with_the_same_rules() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let root = dir.path();
+        for (path, text) in [
+            ("a.py", "x = 1\n"),
+            ("b.rs", "fn b() {}\n"),
+            ("skipped.log", "noise\n"),
+            ("src/c.py", "y = 2\n"),
+            ("src/deep/d.py", "z = 3\n"),
+            ("node_modules/e.js", "e\n"),
+            (".gitignore", "skipped.log\n"),
+        ] {
+            let path = root.join(path);
+            std::fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+            std::fs::write(path, text).expect("write");
+        }
+        let mut config = Config::default().index;
+        config.threads = 2;
+        let names: HashSet<String> = ["a.py", "b.rs", "skipped.log", "src", "node_modules"]
+            .into_iter()
+            .map(String::from)
+            .collect();
+
+        let listing = Walker::subtree(root, "", &config, Some(1), Some(names)).expect("walker");
+        assert!(listing.sequential);
+        let listed = seen(&listing);
+
+        let whole = Walker::subtree(root, "", &config, None, None).expect("walker");
+        assert!(!whole.sequential, "a whole walk with two threads runs in parallel");
+        let everything = seen(&whole);
+        assert!(everything.contains("f:src/deep/d.py"), "{everything:?}");
+
+        // The listing is the whole walk's first level, under the same ignore rules.
+        let first_level: BTreeSet<String> = everything
+            .into_iter()
+            .filter(|item| !item[2..].contains('/'))
+            .collect();
+        assert_eq!(listed, first_level);
+        assert!(listed.contains("f:a.py") && listed.contains("d:src"), "{listed:?}");
+        assert!(!listed.contains("f:skipped.log"), "gitignored: {listed:?}");
+        assert!(!listed.contains("d:node_modules"), "excluded: {listed:?}");
+    }
 }
