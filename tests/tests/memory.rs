@@ -20,6 +20,23 @@ fn part(status: &Value, name: &str) -> Value {
         .unwrap_or_else(|| panic!("no memory part {name:?} in {}", status["memory"]))
 }
 
+/// The sample project, aged and indexed through the daemon; its root as text.
+fn indexed_project(env: &TestEnv) -> String {
+    let root = env.workspace("project");
+    sample_project(&root);
+    age_tree(&root);
+    let root_text = root.display().to_string();
+    assert!(env.codesage(&["index", &root_text]).status.success());
+    root_text
+}
+
+/// Resident pages of the daemon's own files, as `status` reports them.
+fn program_pages(status: &Value) -> u64 {
+    part(status, "program code and tables (file pages)")["bytes"]
+        .as_u64()
+        .expect("file pages")
+}
+
 #[test]
 fn status_breaks_resident_memory_down_per_component() {
     let env = TestEnv::new().with_env("CODESAGE_MEMORY__BUDGET_MB", "8");
@@ -103,11 +120,7 @@ fn an_unused_semantic_index_is_built_on_demand_and_released() {
     let env = TestEnv::new()
         .with_env("CODESAGE_SEMANTIC__NEURAL", "false")
         .with_env("CODESAGE_SEMANTIC__IDLE_RELEASE_SECS", "3");
-    let root = env.workspace("project");
-    sample_project(&root);
-    age_tree(&root);
-    let root_text = root.display().to_string();
-    assert!(env.codesage(&["index", &root_text]).status.success());
+    let root_text = indexed_project(&env);
 
     // Nobody asked: nothing is built, however long the worker has had.
     std::thread::sleep(Duration::from_secs(2));
@@ -163,11 +176,7 @@ fn an_unused_semantic_index_is_built_on_demand_and_released() {
 #[test]
 fn caches_quick_to_refill_are_emptied_after_a_quiet_spell_and_refill_when_asked() {
     let env = TestEnv::new().with_env("CODESAGE_MEMORY__IDLE_RELEASE_SECS", "3");
-    let root = env.workspace("project");
-    sample_project(&root);
-    age_tree(&root);
-    let root_text = root.display().to_string();
-    assert!(env.codesage(&["index", &root_text]).status.success());
+    let root_text = indexed_project(&env);
     let search = || {
         let output = env.codesage(&["search", "def ", "--root", &root_text]);
         assert!(output.status.success());
@@ -175,11 +184,6 @@ fn caches_quick_to_refill_are_emptied_after_a_quiet_spell_and_refill_when_asked(
     };
     let first = search();
     assert!(first.contains("app/service.py"), "{first}");
-    let program_pages = |status: &Value| {
-        part(status, "program code and tables (file pages)")["bytes"]
-            .as_u64()
-            .expect("file pages")
-    };
     let paged_in = program_pages(&env.status());
     let linux = cfg!(target_os = "linux");
     if linux {
@@ -224,18 +228,9 @@ fn the_programs_pages_stay_when_configured_to() {
     let env = TestEnv::new()
         .with_env("CODESAGE_MEMORY__IDLE_RELEASE_SECS", "3")
         .with_env("CODESAGE_MEMORY__RELEASE_PROGRAM_PAGES", "false");
-    let root = env.workspace("project");
-    sample_project(&root);
-    age_tree(&root);
-    let root_text = root.display().to_string();
-    assert!(env.codesage(&["index", &root_text]).status.success());
+    let root_text = indexed_project(&env);
     let output = env.codesage(&["search", "def ", "--root", &root_text]);
     assert!(output.status.success());
-    let program_pages = |status: &Value| {
-        part(status, "program code and tables (file pages)")["bytes"]
-            .as_u64()
-            .expect("file pages")
-    };
     let before = env.status();
     let paged_in = program_pages(&before);
     assert!(
