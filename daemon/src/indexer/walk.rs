@@ -340,7 +340,10 @@ mod tests {
         let listed = seen(&listing);
 
         let whole = Walker::subtree(root, "", &config, None, None).expect("walker");
-        assert!(!whole.sequential, "a whole walk with two threads runs in parallel");
+        assert!(
+            !whole.sequential,
+            "a whole walk with two threads runs in parallel"
+        );
         let everything = seen(&whole);
         assert!(everything.contains("f:src/deep/d.py"), "{everything:?}");
 
@@ -350,7 +353,10 @@ mod tests {
             .filter(|item| !item[2..].contains('/'))
             .collect();
         assert_eq!(listed, first_level);
-        assert!(listed.contains("f:a.py") && listed.contains("d:src"), "{listed:?}");
+        assert!(
+            listed.contains("f:a.py") && listed.contains("d:src"),
+            "{listed:?}"
+        );
         assert!(!listed.contains("f:skipped.log"), "gitignored: {listed:?}");
         assert!(!listed.contains("d:node_modules"), "excluded: {listed:?}");
     }
